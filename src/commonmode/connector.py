@@ -1,0 +1,184 @@
+"""The Connector protocol, its result, and the entry-point registry.
+
+Built-in connectors are registered through the `commonmode.connectors` entry-point group of this very
+distribution, exactly as a third-party one would be, and are imported only when a config names them
+(their SDKs are heavy). A built-in wins a name clash; the shadowed plugin is never imported.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from commonmode.errors import UsageError
+from commonmode.model import Inventory, RunStatus
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "commonmode.connectors"
+BUILTIN_DISTRIBUTION = "commonmode"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """One connector-specific config key: its type, whether it is required, and what it means."""
+
+    type: str  # "string" | "integer" | "boolean" | "strings" (list of strings) | "table"
+    help: str
+    required: bool = False
+    default: Any = None
+
+    def check(self, value: object) -> bool:
+        """True when `value` (as parsed by tomllib) has this option's type."""
+        if self.type == "string":
+            return isinstance(value, str)
+        if self.type == "integer":
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self.type == "boolean":
+            return isinstance(value, bool)
+        if self.type == "strings":
+            return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if self.type == "table":
+            return isinstance(value, dict)
+        raise ValueError(f"unknown option type {self.type!r}")
+
+    @property
+    def expected(self) -> str:
+        """The type as said in an error message."""
+        return {"strings": "a list of strings", "integer": "an integer", "table": "a table"}.get(
+            self.type, f"a {self.type}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectorSettings:
+    """One `[[<connector>]]` table of the config, validated against the connector's options."""
+
+    name: str
+    connector_type: str
+    options: Mapping[str, Any]
+    fault_domains: tuple[str, ...] = ()
+    config_dir: Path = field(default_factory=Path.cwd)
+    where: str = ""  # "commonmode.toml: aws[1]" for messages
+
+
+#: progress(description, done, total) — total None when unknown.
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+
+def no_progress(description: str, done: int, total: int | None) -> None:
+    """A ProgressFn that shows nothing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectorResult:
+    """What one connector instance saw, and exactly what it could not see.
+
+    status is `ok`, `partial` (some calls were refused; `gaps` says which) or `failed` (nothing usable).
+    A gap is never turned into an empty list: it is recorded here and makes the run partial.
+    """
+
+    connector: str
+    provider: str
+    status: RunStatus
+    connector_type: str = ""  # the entry-point name; filled in by the scan
+    inventory: Inventory = field(default_factory=Inventory)
+    gaps: tuple[str, ...] = ()
+    stats: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status is not RunStatus.OK and not self.gaps:
+            raise ValueError(f"connector {self.connector}: a {self.status.value} result must say what is missing")
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What a connector class provides. See docs/connectors.md for writing one."""
+
+    provider: ClassVar[str]
+    options: ClassVar[Mapping[str, Option]]
+
+    def __init__(self, settings: ConnectorSettings) -> None: ...
+
+    def collect(self, progress: ProgressFn) -> ConnectorResult:
+        """Enumerate the estate read-only and return the typed inventory."""
+        ...
+
+
+@dataclass(frozen=True)
+class RegisteredConnector:
+    """An entry point that has not been imported yet."""
+
+    name: str
+    distribution: str
+    entry_point: importlib.metadata.EntryPoint
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution == BUILTIN_DISTRIBUTION
+
+
+class Registry:
+    """Connector types by name, discovered from entry points, loaded on first use."""
+
+    def __init__(self, entries: Mapping[str, RegisteredConnector], shadowed: Sequence[str] = ()) -> None:
+        self._entries = dict(entries)
+        self._loaded: dict[str, type[Connector]] = {}
+        self.shadowed = tuple(shadowed)
+
+    @classmethod
+    def discover(cls) -> Registry:
+        """Read the `commonmode.connectors` entry points without importing any of them."""
+        return cls.from_entry_points(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+    @classmethod
+    def from_entry_points(cls, eps: Iterable[Any]) -> Registry:
+        """Build the registry from entry points: a built-in wins a name clash, otherwise the first
+        distribution (by name) does; the shadowed ones are listed, never imported."""
+        entries: dict[str, RegisteredConnector] = {}
+        shadowed: list[str] = []
+        for ep in sorted(eps, key=lambda e: (e.name, e.dist.name if e.dist is not None else "")):
+            dist = ep.dist.name if ep.dist is not None else "?"
+            candidate = RegisteredConnector(ep.name, dist, ep)
+            current = entries.get(ep.name)
+            if current is None:
+                entries[ep.name] = candidate
+            elif candidate.builtin and not current.builtin:
+                shadowed.append(f"{current.name} from {current.distribution}")
+                entries[ep.name] = candidate
+            elif current.distribution != candidate.distribution or current.entry_point.value != ep.value:
+                shadowed.append(f"{candidate.name} from {candidate.distribution}")
+        for what in shadowed:
+            log.warning("connector %s is shadowed by another of the same name and is not loaded", what)
+        return cls(entries, shadowed)
+
+    def names(self) -> list[str]:
+        """Registered connector type names, sorted."""
+        return sorted(self._entries)
+
+    def entry(self, name: str) -> RegisteredConnector | None:
+        """The registration for `name`, without importing it."""
+        return self._entries.get(name)
+
+    def load(self, name: str) -> type[Connector]:
+        """Import the connector class registered as `name`."""
+        if name in self._loaded:
+            return self._loaded[name]
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UsageError(f"no connector named {name!r} is installed (installed: {', '.join(self.names()) or 'none'})")
+        try:
+            cls = entry.entry_point.load()
+        except ImportError as exc:
+            raise UsageError(
+                f"connector {name!r} cannot be imported ({exc}); install its extra: pip install 'commonmode[{name}]'"
+            ) from exc
+        for attr in ("provider", "options", "collect"):
+            if not hasattr(cls, attr):
+                raise UsageError(f"connector {name!r} ({entry.entry_point.value}) has no {attr!r}: not a Connector")
+        self._loaded[name] = cls
+        return cls

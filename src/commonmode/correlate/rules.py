@@ -1,0 +1,357 @@
+"""One function per rule, and the RULES registry that names them.
+
+Pairwise rules look at the intersection of a service's primary and backup closures. Span rules
+(owner-gap, credential-expiry) report each subject once, listing every service it touches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from commonmode.correlate.closure import Closure, SteeringPath
+from commonmode.correlate.index import Index
+from commonmode.model import Finding, ResourceKind, Service, Severity, has_owner
+
+NOT_DATA = frozenset({"correlator", "config"})
+
+
+@dataclass(frozen=True)
+class RecoveryOption:
+    """One identity that can fail a service over, and whether it works with the primary's fault domains down."""
+
+    service: str
+    identity_id: str
+    independent: bool
+    conditional: bool
+    chain: tuple[str, ...]
+    target: str
+    depends_on: tuple[str, ...]  # ids and labels it needs
+    shared_with_primary: tuple[str, ...]  # the subset of depends_on that is in the primary's closure
+
+
+@dataclass
+class Context:
+    """What every rule reads."""
+
+    index: Index
+    services: tuple[Service, ...]
+    closures: dict[str, tuple[Closure, Closure]]
+    now: datetime
+    expiry_days: int
+    unused_key_days: int
+    recovery: dict[str, list[RecoveryOption]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule's name, what it means, and how to fix what it finds."""
+
+    name: str
+    summary: str
+    remediation: str
+    check: Callable[[Context], Iterable[Finding]]
+
+
+def fingerprint(rule: str, scope: str, subjects: Iterable[str], qualifier: str = "") -> str:
+    """Stable id of a finding: from the rule, its scope (service) and the sorted ids of what it is about."""
+    text = "\x1f".join([rule, scope, qualifier, *sorted(subjects)])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _connectors(ctx: Context, ids: Iterable[str], services: Iterable[str] = ()) -> tuple[str, ...]:
+    found = {ctx.index.connector_of(i) for i in ids}
+    by_name = {s.name: s for s in ctx.services}
+    for name in services:
+        svc = by_name.get(name)
+        if svc is not None:
+            found.update(ctx.index.connector_of(r) for r in (*svc.primary, *svc.backup))
+            if svc.source not in NOT_DATA and svc.source != "declared":
+                found.add(svc.source)
+    return tuple(sorted(c for c in found if c is not None and c not in NOT_DATA))
+
+
+def _arrow(chain: tuple[str, ...]) -> str:
+    return " ← ".join(chain)
+
+
+def _finding(ctx: Context, rule: str, severity: Severity, services: Iterable[str], subjects: Iterable[str],
+             evidence: Iterable[str], *, qualifier: str = "", scope: str | None = None,
+             remediation: str | None = None) -> Finding:
+    services = tuple(sorted(set(services)))
+    subjects = tuple(sorted(set(subjects)))
+    return Finding(
+        rule=rule,
+        severity=severity,
+        services=services,
+        subjects=subjects,
+        evidence=tuple(evidence),
+        remediation=remediation or RULES[rule].remediation,
+        fingerprint=fingerprint(rule, scope if scope is not None else ",".join(services), subjects, qualifier),
+        connectors=_connectors(ctx, subjects, services),
+    )
+
+
+# --- pairwise rules --------------------------------------------------------------------------
+
+
+def shared_identity(ctx: Context) -> Iterator[Finding]:
+    """One identity can modify (or act on) both paths."""
+    for svc in ctx.services:
+        p, b = ctx.closures[svc.name]
+        for iid in sorted(p.identities.keys() & b.identities.keys()):
+            steers_both = iid in p.steering and iid in b.steering
+            yield _finding(
+                ctx, "shared-identity", Severity.CRITICAL if steers_both else Severity.HIGH, [svc.name], [iid],
+                [f"primary: {_arrow(p.identities[iid][::-1])}", f"backup: {_arrow(b.identities[iid][::-1])}"],
+            )
+
+
+def shared_secret_store(ctx: Context) -> Iterator[Finding]:
+    """Secrets or credentials both paths depend on live in the same store."""
+    for svc in ctx.services:
+        p, b = ctx.closures[svc.name]
+        for sid in sorted(p.stores.keys() & b.stores.keys()):
+            yield _finding(
+                ctx, "shared-secret-store", Severity.HIGH, [svc.name], [sid],
+                [f"primary: {_arrow(p.stores[sid][::-1])}", f"backup: {_arrow(b.stores[sid][::-1])}"],
+            )
+
+
+def shared_certificate_path(ctx: Context) -> Iterator[Finding]:
+    """Both paths' certificates come from the same issuing path or CA."""
+    for svc in ctx.services:
+        p, b = ctx.closures[svc.name]
+        for cid in sorted(p.cert_paths.keys() & b.cert_paths.keys()):
+            yield _finding(
+                ctx, "shared-certificate-path", Severity.HIGH, [svc.name], [cid],
+                [f"primary: {_arrow(p.cert_paths[cid][::-1])}", f"backup: {_arrow(b.cert_paths[cid][::-1])}"],
+            )
+
+
+def shared_dns_control_plane(ctx: Context) -> Iterator[Finding]:
+    """Both paths' DNS is controlled in the same zone, or the same provider account."""
+    for svc in ctx.services:
+        p, b = ctx.closures[svc.name]
+        shared = p.dns.keys() & b.dns.keys()
+        zones = {k for k in shared if k in ctx.index.resources}
+        covered = {ctx.index.resources[z].control_plane for z in zones}
+        for key in sorted(shared):
+            if key not in zones and key in covered:
+                continue  # the shared zone finding already says it
+            what = "zone" if key in zones else "control plane"
+            yield _finding(
+                ctx, "shared-dns-control-plane", Severity.HIGH if key in zones else Severity.MEDIUM, [svc.name], [key],
+                [f"both paths' DNS is in {what} {key}",
+                 f"primary: {_arrow(p.dns[key][::-1])}", f"backup: {_arrow(b.dns[key][::-1])}"],
+            )
+
+
+_HIGH_DOMAIN_KINDS = ("account", "subscription", "tenant", "project", "organization", "cluster", "mount")
+
+
+def shared_fault_domain(ctx: Context) -> Iterator[Finding]:
+    """Any other fault-domain label common to both closures: account, region, cluster, identity provider."""
+    for svc in ctx.services:
+        p, b = ctx.closures[svc.name]
+        dns_labels = p.dns.keys() & b.dns.keys()
+        for label in sorted((p.fault_domains.keys() & b.fault_domains.keys()) - dns_labels):
+            kind = label.rsplit(":", 1)[0]
+            severity = Severity.HIGH if kind.endswith(_HIGH_DOMAIN_KINDS) else Severity.MEDIUM
+            yield _finding(
+                ctx, "shared-fault-domain", severity, [svc.name], [label],
+                [f"both paths depend on {label}",
+                 f"primary: {_arrow(p.fault_domains[label][::-1])}",
+                 f"backup: {_arrow(b.fault_domains[label][::-1])}"],
+            )
+
+
+def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
+    """Nobody can fail over to the backup without depending on the primary path's closure."""
+    for svc in ctx.services:
+        options = ctx.recovery[svc.name]
+        if any(o.independent for o in options):
+            continue
+        p, b = ctx.closures[svc.name]
+        if not options:
+            evidence = [f"no identity found that can change DNS or failover state of the backup path "
+                        f"({', '.join(b.path)})"]
+        else:
+            evidence = [
+                f"{o.identity_id} can fail over ({_arrow(o.chain)}) but needs {', '.join(o.shared_with_primary[:5])}"
+                f"{' …' if len(o.shared_with_primary) > 5 else ''}, which the primary path also depends on"
+                for o in options[:20]
+            ]
+            if len(options) > 20:
+                evidence.append(f"… and {len(options) - 20} more identities, all dependent on the primary")
+        yield _finding(ctx, "no-independent-recovery", Severity.CRITICAL, [svc.name], b.path, evidence,
+                       scope=svc.name)
+
+
+# --- span rules ------------------------------------------------------------------------------
+
+
+def owner_gap(ctx: Context) -> Iterator[Finding]:
+    """Identities with a grant on a path, stores in a closure, and services, with no accountable owner."""
+    touched: dict[str, set[str]] = defaultdict(set)
+    steering: set[str] = set()
+    chains: dict[str, tuple[str, ...]] = {}
+    for svc in ctx.services:
+        for c in ctx.closures[svc.name]:
+            for table in (c.identities, c.stores):
+                for eid, chain in table.items():
+                    touched[eid].add(svc.name)
+                    chains.setdefault(eid, chain)
+            steering.update(c.steering)
+    for eid in sorted(touched):
+        entity = ctx.index.identities.get(eid) or ctx.index.stores.get(eid)
+        if entity is None or has_owner(entity.owner):
+            continue
+        what = "identity" if eid in ctx.index.identities else "store"
+        severity = Severity.HIGH if eid in steering else Severity.MEDIUM
+        stated = f" (recorded owner: {entity.owner!r})" if entity.owner is not None else ""
+        yield _finding(
+            ctx, "owner-gap", severity, touched[eid], [eid],
+            [f"{what} {eid} has no accountable owner{stated}", f"it matters because {_arrow(chains[eid][::-1])}",
+             f"services affected: {', '.join(sorted(touched[eid]))}"],
+            scope="",
+        )
+    for svc in ctx.services:
+        if not has_owner(svc.owner):
+            yield _finding(
+                ctx, "owner-gap", Severity.MEDIUM, [svc.name], [f"service:{svc.name}"],
+                [f"service {svc.name} ({svc.source}) has no owner: nobody is accountable for its failover"],
+                scope="",
+                remediation="Declare the service in commonmode.toml with owner = \"<team>\", "
+                "or tag the resources it is discovered from with the owning team.",
+            )
+
+
+def credential_expiry(ctx: Context) -> Iterator[Finding]:
+    """Credentials and certificates a backup path depends on that expire soon, and keys left unused."""
+    horizon = ctx.now + timedelta(days=ctx.expiry_days)
+    stale = ctx.now - timedelta(days=ctx.unused_key_days)
+    expiring: dict[str, tuple[datetime, set[str], tuple[str, ...]]] = {}
+    unused: dict[str, tuple[datetime, set[str], tuple[str, ...]]] = {}
+    for svc in ctx.services:
+        _, b = ctx.closures[svc.name]
+        for cid, chain in b.credentials.items():
+            cred = ctx.index.credentials[cid]
+            if cred.expires is not None and cred.expires <= horizon:
+                expiring.setdefault(cid, (cred.expires, set(), chain))[1].add(svc.name)
+            seen = cred.last_used or cred.created
+            if cred.usage_tracked and seen is not None and seen <= stale:
+                unused.setdefault(cid, (seen, set(), chain))[1].add(svc.name)
+        for rid, chain in b.resources.items():
+            res = ctx.index.resources[rid]
+            if res.kind in (ResourceKind.CERTIFICATE, ResourceKind.CERT_ISSUER) and res.expires is not None and (
+                res.expires <= horizon
+            ):
+                expiring.setdefault(rid, (res.expires, set(), chain))[1].add(svc.name)
+    for sid, (when, services, chain) in sorted(expiring.items()):
+        days = (when - ctx.now).total_seconds() / 86400
+        severity = Severity.CRITICAL if days < 0 else Severity.HIGH if days <= 7 else Severity.MEDIUM
+        state = f"expired {-days:.0f} days ago" if days < 0 else f"expires in {days:.0f} days"
+        yield _finding(
+            ctx, "credential-expiry", severity, services, [sid],
+            [f"{sid} {state} ({when.date().isoformat()})", f"the backup path needs it: {_arrow(chain[::-1])}"],
+            qualifier="expiry", scope="",
+        )
+    for cid, (when, services, chain) in sorted(unused.items()):
+        days = (ctx.now - when).days
+        yield _finding(
+            ctx, "credential-expiry", Severity.LOW, services, [cid],
+            [f"{cid} has not been used for {days} days (since {when.date().isoformat()})",
+             f"the backup path needs it: {_arrow(chain[::-1])}"],
+            qualifier="unused", scope="",
+            remediation="Confirm the backup automation still works with this key (a key nobody uses may be "
+            "broken, or abandoned); rotate it or remove it and the identity it belongs to.",
+        )
+
+
+RULES: dict[str, Rule] = {
+    r.name: r
+    for r in (
+        Rule("shared-identity", "one identity can modify both the primary and the backup path",
+             "Give the backup path its own identity, in a different account or auth backend, with permissions "
+             "limited to the backup resources; remove the shared identity's access to one of the paths.",
+             shared_identity),
+        Rule("shared-secret-store", "credentials or secrets both paths depend on live in the same store",
+             "Keep the backup path's credentials in a separate store (another Vault cluster or mount, another "
+             "account's secret manager) that does not depend on the primary's fault domains.",
+             shared_secret_store),
+        Rule("shared-certificate-path", "both paths' certificates come from the same issuing path or CA",
+             "Issue the backup path's certificates from a separate issuer (another PKI role or CA), and narrow "
+             "each issuer's allowed names to one path.",
+             shared_certificate_path),
+        Rule("shared-dns-control-plane", "both paths' DNS is controlled in the same provider account or zone",
+             "Host the backup path's DNS in a separate zone and provider account (or a second DNS provider), "
+             "so one account lockout or compromise cannot change both answers.",
+             shared_dns_control_plane),
+        Rule("shared-fault-domain", "another fault domain (account, region, cluster, identity provider) is "
+             "common to both paths",
+             "Move the backup path's dependency out of the shared fault domain, or document the accepted risk.",
+             shared_fault_domain),
+        Rule("no-independent-recovery", "no identity can fail over to the backup without depending on "
+             "something the primary path depends on",
+             "Create a break-glass identity for failover outside the primary's fault domains (separate account, "
+             "separate credential store), limited to the backup path's DNS and failover controls, and test it.",
+             no_independent_recovery),
+        Rule("owner-gap", "an identity, store or service that a path depends on has no accountable owner",
+             "Record an owner (tag `owner`/`team`, Vault entity metadata, Entra owners) for this entity, or "
+             "remove it if nobody claims it.",
+             owner_gap),
+        Rule("credential-expiry", "a credential or certificate the backup path depends on expires soon, or a key "
+             "has gone unused",
+             "Renew or rotate the credential before it expires, and automate its rotation.",
+             credential_expiry),
+    )
+}
+
+
+def recovery_options(ctx: Context, service: Service) -> list[RecoveryOption]:
+    """For each identity that can steer the backup path: does it work with the primary's dependencies down?"""
+    p, b = ctx.closures[service.name]
+    primary_members = p.members()
+    options = []
+    for iid in sorted(b.steering):
+        sp: SteeringPath = b.steering[iid]
+        deps = _dependencies(ctx.index, sp)
+        shared = tuple(d for d in deps if d in primary_members or d in p.fault_domains)
+        options.append(RecoveryOption(
+            service=service.name, identity_id=iid, independent=not shared, conditional=sp.conditional,
+            chain=sp.chain, target=sp.target, depends_on=deps, shared_with_primary=shared,
+        ))
+    return options
+
+
+def _dependencies(index: Index, sp: SteeringPath) -> tuple[str, ...]:
+    """Everything acting along `sp` needs: the identities, their credentials' stores, the changed resource
+    and its parents, and the fault domains of all of them."""
+    ids: list[str] = []
+    for iid in sp.identities:
+        ids.append(iid)
+        for cred in index.credentials_of.get(iid, ()):
+            if cred.stored_in is not None:
+                ids.append(cred.stored_in)
+                holder = index.resources.get(cred.stored_in)
+                ids.extend(holder.parents if holder is not None else ())
+    stack = [sp.target]
+    while stack:
+        rid = stack.pop()
+        if rid in ids:
+            continue
+        ids.append(rid)
+        res = index.resources.get(rid)
+        stack.extend(res.parents if res is not None else ())
+    labels: list[str] = []
+    for eid in ids:
+        entity = index.entity(eid)
+        labels.extend(entity.fault_domains if entity is not None else ())
+    for iid in sp.identities:
+        for cred in index.credentials_of.get(iid, ()):
+            labels.extend(cred.fault_domains)
+    return tuple(dict.fromkeys([*ids, *labels]))

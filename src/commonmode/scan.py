@@ -1,0 +1,105 @@
+"""One scan: run every configured connector, correlate, store the run.
+
+A connector that raises is recorded as `failed` with a one-line reason; the others' data is still
+correlated and stored, and the run is `partial`. Nothing here turns a failure into an empty inventory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from commonmode.config import Config
+from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn, Registry
+from commonmode.correlate import Correlation, apply_declarations, correlate
+from commonmode.errors import UsageError
+from commonmode.model import Inventory, RunStatus
+from commonmode.store import RunInfo, RunStore
+
+log = logging.getLogger(__name__)
+
+MAX_PARALLEL_CONNECTORS = 4
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """What `scan` reports: the stored run, each connector's result, and the correlation."""
+
+    run: RunInfo
+    results: tuple[ConnectorResult, ...]
+    correlation: Correlation | None
+
+
+def run_status(results: Sequence[ConnectorResult]) -> RunStatus:
+    """ok when every connector is ok, failed when none produced data, else partial."""
+    if all(r.status is RunStatus.OK for r in results):
+        return RunStatus.OK
+    if all(r.status is RunStatus.FAILED for r in results):
+        return RunStatus.FAILED
+    return RunStatus.PARTIAL
+
+
+def collect_one(registry: Registry, settings: ConnectorSettings, progress: ProgressFn) -> ConnectorResult:
+    """Run one connector; any exception becomes a `failed` result naming the connector and the error."""
+    cls = registry.load(settings.connector_type)
+    try:
+        result = cls(settings).collect(progress)
+    except UsageError:
+        raise
+    except Exception as exc:  # the boundary where a connector's failure becomes a recorded gap
+        log.debug("connector %s failed", settings.name, exc_info=True)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return ConnectorResult(
+            connector=settings.name, provider=getattr(cls, "provider", settings.connector_type),
+            connector_type=settings.connector_type, status=RunStatus.FAILED,
+            gaps=(f"{settings.name}: {type(exc).__name__}: {message}".rstrip(": "),),
+        )
+    return _stamp(dataclasses.replace(result, connector_type=settings.connector_type), settings)
+
+
+def _stamp(result: ConnectorResult, settings: ConnectorSettings) -> ConnectorResult:
+    """Add the instance's configured fault_domains to everything it saw."""
+    if not settings.fault_domains:
+        return result
+    extra = settings.fault_domains
+
+    def lab(xs):  # type: ignore[no-untyped-def]
+        return tuple(dataclasses.replace(x, fault_domains=(*x.fault_domains, *extra)) for x in xs)
+
+    inv = result.inventory
+    return dataclasses.replace(result, inventory=dataclasses.replace(
+        inv, identities=lab(inv.identities), credentials=lab(inv.credentials), stores=lab(inv.stores),
+        resources=lab(inv.resources)))
+
+
+def scan(
+    config: Config,
+    registry: Registry,
+    store: RunStore,
+    *,
+    progress_for: Callable[[str], ProgressFn],
+    now: datetime | None = None,
+) -> ScanOutcome:
+    """Collect from every connector in `config`, correlate, and record the run in `store`."""
+    if not config.connectors:
+        raise UsageError(f"{config.path}: no connector configured; add a [[vault]], [[aws]], [[azure]] or [[gcp]] table")
+    started = datetime.now(timezone.utc)
+    workers = min(MAX_PARALLEL_CONNECTORS, len(config.connectors))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connector") as pool:
+        futures = [pool.submit(collect_one, registry, s, progress_for(s.name)) for s in config.connectors]
+        results = tuple(f.result() for f in futures)
+    status = run_status(results)
+    correlation = None
+    if status is not RunStatus.FAILED:
+        inventory = Inventory.merge(r.inventory for r in results)
+        declared = {d.subject: d.labels for d in config.fault_domains}
+        inventory = apply_declarations(inventory, config.credentials, declared)
+        correlation = correlate(inventory, declared_services=config.services, now=now,
+                                expiry_days=config.expiry_days, unused_key_days=config.unused_key_days)
+    run = store.record_run(started=started, config=str(config.path), results=results,
+                           correlation=correlation, status=status)
+    return ScanOutcome(run=run, results=results, correlation=correlation)

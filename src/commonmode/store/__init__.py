@@ -1,0 +1,258 @@
+"""The run store (SQLite via sqlite-utils). Every output reads from here.
+
+A run is written in one transaction: an interrupted scan leaves the previous data intact.
+Finding lifecycle across runs: `new` the first run a fingerprint appears, `open` while it stays,
+`resolved` in the run where it disappears — but only when every connector its evidence rests on
+succeeded in that run; otherwise it is carried over as `open` with a note saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from commonmode.connector import ConnectorResult
+from commonmode.errors import UsageError
+from commonmode.model import FindingStatus, RunStatus
+from commonmode.store.schema import create_schema
+
+__all__ = ["RunStore", "RunInfo"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of `runs`."""
+
+    id: int
+    started: str
+    finished: str | None
+    status: RunStatus
+    summary: Mapping[str, Any]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class _JsonCache:
+    """json.dumps with memory: the same via tuple or label tuple is shared by many rows."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Any, str] = {}
+
+    def __call__(self, value: Any) -> str:
+        try:
+            hit = self._cache.get(value)
+        except TypeError:
+            return json.dumps(value, sort_keys=True)
+        if hit is None:
+            hit = self._cache[value] = json.dumps(value if not isinstance(value, frozenset) else sorted(value))
+        return hit
+
+
+class RunStore:
+    """Runs and everything they saw, in one SQLite file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> RunStore:
+        """Open (and with `create`, create) the database at `path`."""
+        if not create and not path.exists():
+            raise UsageError(f"{path}: no commonmode database here; run `commonmode scan` first (or pass --db)")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            create_schema(conn)
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path}: not a commonmode database ({exc})") from None
+        return cls(conn, path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def record_run(self, *, started: datetime, config: str, results: Sequence[ConnectorResult],
+                   correlation: Any | None, status: RunStatus, finished: datetime | None = None) -> RunInfo:
+        """Store a whole run in one transaction and settle the finding lifecycle against the previous run."""
+        finished = finished or datetime.now(timezone.utc)
+        j = _JsonCache()
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            previous = self.latest_run()
+            cur = c.execute(
+                "INSERT INTO runs (started, finished, status, config, summary) VALUES (?, ?, ?, ?, ?)",
+                (started.isoformat(), finished.isoformat(), status.value, config, "{}"),
+            )
+            run_id = int(cur.lastrowid)
+            c.executemany(
+                "INSERT INTO connector_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.connector, r.connector_type, r.provider, r.status.value,
+                  json.dumps(list(r.gaps)), json.dumps(dict(r.stats), sort_keys=True)) for r in results],
+            )
+            counts: dict[str, Any] = {}
+            if correlation is not None:
+                self._insert_inventory(run_id, correlation, j)
+                counts = self._insert_findings(run_id, previous, correlation, results, j)
+                counts.update(
+                    identities=len(correlation.inventory.identities),
+                    grants=len(correlation.inventory.grants),
+                    services=len(correlation.services),
+                )
+            else:
+                counts = self._carry_over_all(run_id, previous, "not re-evaluated: the run failed before correlation")
+            counts["connectors"] = {r.connector: r.status.value for r in results}
+            c.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(counts, sort_keys=True), run_id))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        info = self.run(run_id)
+        assert info is not None
+        return info
+
+    def _insert_inventory(self, run_id: int, corr: Any, j: _JsonCache) -> None:
+        inv = corr.inventory
+        c = self.conn
+        c.executemany(
+            "INSERT OR REPLACE INTO identities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, i.id, i.provider, i.kind, i.name, i.owner, i.connector, json.dumps(dict(i.tags), sort_keys=True),
+              j(i.fault_domains)) for i in inv.identities),
+        )
+        c.executemany(
+            "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, x.id, x.identity_id, x.kind, _iso(x.created), _iso(x.expires), _iso(x.last_used),
+              int(x.usage_tracked), x.stored_in, x.connector, j(x.fault_domains)) for x in inv.credentials),
+        )
+        c.executemany(
+            "INSERT OR REPLACE INTO stores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, s.id, s.provider, s.kind, s.name, s.owner, s.connector, j(s.fault_domains)) for s in inv.stores),
+        )
+        c.executemany(
+            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, r.id, r.kind.value, r.provider, r.name, r.connector, j(r.parents), j(r.names),
+              None if r.public is None else int(r.public), r.control_plane, _iso(r.expires), r.owner,
+              json.dumps(dict(r.tags), sort_keys=True), j(r.fault_domains)) for r in inv.resources),
+        )
+        c.executemany(
+            "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, g.identity_id, g.capability.value, g.resource_id, int(g.conditional), g.connector, j(g.via))
+             for g in inv.grants),
+        )
+        c.executemany(
+            "INSERT INTO services VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, s.name, s.owner, s.source, json.dumps(list(s.primary)), json.dumps(list(s.backup)),
+              json.dumps(corr.missing(s.name))) for s in corr.services),
+        )
+        c.executemany(
+            "INSERT INTO recovery VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((run_id, o.service, o.identity_id, int(o.independent), int(o.conditional), o.target,
+              json.dumps(list(o.chain)), json.dumps(list(o.depends_on)), json.dumps(list(o.shared_with_primary)))
+             for o in corr.recovery),
+        )
+
+    def _active_findings(self, run: RunInfo | None) -> dict[str, sqlite3.Row]:
+        if run is None:
+            return {}
+        rows = self.conn.execute("SELECT * FROM findings WHERE run_id = ? AND status != 'resolved'", (run.id,))
+        return {r["fingerprint"]: r for r in rows}
+
+    def _insert_findings(self, run_id: int, previous: RunInfo | None, corr: Any,
+                         results: Sequence[ConnectorResult], j: _JsonCache) -> dict[str, Any]:
+        before = self._active_findings(previous)
+        healthy = {r.connector for r in results if r.status is RunStatus.OK}
+        rows = []
+        tally = {"new": 0, "open": 0, "resolved": 0, "carried": 0}
+        for f in corr.findings:
+            old = before.pop(f.fingerprint, None)
+            status = FindingStatus.OPEN if old is not None else FindingStatus.NEW
+            tally[status.value] += 1
+            rows.append((run_id, f.fingerprint, f.rule, f.severity.value, status.value, f.service,
+                         json.dumps(list(f.services)), json.dumps(list(f.subjects)), json.dumps(list(f.evidence)),
+                         f.remediation, json.dumps(list(f.connectors)),
+                         old["first_seen_run"] if old is not None else run_id, None))
+        for fp, old in before.items():
+            unsure = [c for c in json.loads(old["connectors"]) if c not in healthy]
+            if unsure:
+                status, note = FindingStatus.OPEN, (
+                    f"not re-evaluated: connector {', '.join(unsure)} did not complete in this run")
+                tally["carried"] += 1
+            else:
+                status, note = FindingStatus.RESOLVED, f"no longer found in run {run_id}"
+                tally["resolved"] += 1
+            rows.append((run_id, fp, old["rule"], old["severity"], status.value, old["service"], old["services"],
+                         old["subjects"], old["evidence"], old["remediation"], old["connectors"],
+                         old["first_seen_run"], note))
+        self.conn.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return {"findings": tally}
+
+    def _carry_over_all(self, run_id: int, previous: RunInfo | None, note: str) -> dict[str, Any]:
+        before = self._active_findings(previous)
+        self.conn.executemany(
+            "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, o["fingerprint"], o["rule"], o["severity"], FindingStatus.OPEN.value, o["service"],
+              o["services"], o["subjects"], o["evidence"], o["remediation"], o["connectors"], o["first_seen_run"], note)
+             for o in before.values()],
+        )
+        return {"findings": {"new": 0, "open": 0, "resolved": 0, "carried": len(before)}}
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _info(self, row: sqlite3.Row | None) -> RunInfo | None:
+        if row is None:
+            return None
+        return RunInfo(id=row["id"], started=row["started"], finished=row["finished"],
+                       status=RunStatus(row["status"]), summary=json.loads(row["summary"] or "{}"))
+
+    def latest_run(self) -> RunInfo | None:
+        """The most recent run, or None for an empty database."""
+        return self._info(self.conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone())
+
+    def run(self, run_id: int) -> RunInfo | None:
+        """The run with this id."""
+        return self._info(self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        return [i for r in self.conn.execute("SELECT * FROM runs ORDER BY id") if (i := self._info(r))]
+
+    def resolve_run(self, spec: str | int | None) -> RunInfo:
+        """A run from a user's words: None or "latest", "previous", or a run id."""
+        if spec in (None, "latest"):
+            run = self.latest_run()
+            if run is None:
+                raise UsageError(f"{self.path}: no runs stored yet; run `commonmode scan` first")
+            return run
+        if spec == "previous":
+            rows = self.conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 2").fetchall()
+            if len(rows) < 2:
+                raise UsageError(f"{self.path}: there is no previous run (only {len(rows)} stored)")
+            info = self._info(rows[1])
+            assert info is not None
+            return info
+        try:
+            run_id = int(spec)  # type: ignore[arg-type]
+        except ValueError:
+            raise UsageError(f"run {spec!r}: expected a run id (a number), 'latest' or 'previous'") from None
+        run = self.run(run_id)
+        if run is None:
+            raise UsageError(f"run {run_id}: no such run in {self.path} (see `commonmode runs`)")
+        return run
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query."""
+        return self.conn.execute(sql, tuple(params)).fetchall()

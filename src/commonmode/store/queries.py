@@ -1,0 +1,176 @@
+"""Read-side queries: plain dicts with the documented JSON field names (README, "JSON output")."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict, deque
+from typing import Any
+
+from commonmode.errors import UsageError
+from commonmode.model import STEERING, Severity
+from commonmode.store import RunInfo, RunStore
+
+_STEERING = tuple(c.value for c in STEERING)
+
+
+def _finding(row: Any) -> dict[str, Any]:
+    return {
+        "fingerprint": row["fingerprint"],
+        "rule": row["rule"],
+        "severity": row["severity"],
+        "status": row["status"],
+        "service": row["service"],
+        "services": json.loads(row["services"]),
+        "subjects": json.loads(row["subjects"]),
+        "evidence": json.loads(row["evidence"]),
+        "remediation": row["remediation"],
+        "connectors": json.loads(row["connectors"]),
+        "first_seen_run": row["first_seen_run"],
+        "run": row["run_id"],
+        "note": row["note"],
+    }
+
+
+def findings(store: RunStore, run: RunInfo, *, service: str | None = None, rule: str | None = None,
+             severity: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    """Findings of `run`, filtered. `severity` means "at least this severe"."""
+    sql, params = "SELECT * FROM findings WHERE run_id = ?", [run.id]
+    if rule:
+        sql += " AND rule = ?"
+        params.append(rule)
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    rows = [_finding(r) for r in store.rows(sql, params)]
+    if service:
+        rows = [f for f in rows if service in f["services"]]
+    if severity:
+        floor = Severity(severity).rank
+        rows = [f for f in rows if Severity(f["severity"]).rank >= floor]
+    return sorted(rows, key=lambda f: (-Severity(f["severity"]).rank, f["rule"], f["services"], f["subjects"]))
+
+
+def inventory(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
+    """Identities with what they can modify, whom they can act as, and their credentials."""
+    kinds = {r["id"]: r["kind"] for r in store.rows("SELECT id, kind FROM resources WHERE run_id = ?", [run.id])}
+    kinds.update({r["id"]: "store" for r in store.rows("SELECT id FROM stores WHERE run_id = ?", [run.id])})
+    can_modify: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    can_assume: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for g in store.rows("SELECT * FROM grants WHERE run_id = ? ORDER BY identity_id, resource_id, capability",
+                        [run.id]):
+        item = {"capability": g["capability"], "conditional": bool(g["conditional"]), "via": json.loads(g["via"])}
+        if g["capability"] == "identity.assume":
+            can_assume[g["identity_id"]].append({"identity": g["resource_id"], **item})
+        else:
+            can_modify[g["identity_id"]].append(
+                {"resource": g["resource_id"], "resource_kind": kinds.get(g["resource_id"]), **item})
+    creds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]):
+        creds[c["identity_id"]].append({k: c[k] for k in ("id", "kind", "created", "expires", "last_used", "stored_in")})
+    out = []
+    for i in store.rows("SELECT * FROM identities WHERE run_id = ? ORDER BY id", [run.id]):
+        out.append({
+            "id": i["id"], "provider": i["provider"], "kind": i["kind"], "name": i["name"], "owner": i["owner"],
+            "connector": i["connector"], "tags": json.loads(i["tags"]), "fault_domains": json.loads(i["fault_domains"]),
+            "can_modify": can_modify.get(i["id"], []), "can_assume": can_assume.get(i["id"], []),
+            "credentials": creds.get(i["id"], []),
+        })
+    return out
+
+
+def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, Any]]:
+    """Who can do what to one resource: grants on it or on what contains it, and who can act as those holders."""
+    res = store.rows("SELECT * FROM resources WHERE run_id = ? AND id = ?", [run.id, resource_id])
+    known = res or store.rows("SELECT id FROM stores WHERE run_id = ? AND id = ?", [run.id, resource_id]) or \
+        store.rows("SELECT id FROM identities WHERE run_id = ? AND id = ?", [run.id, resource_id])
+    if not known:
+        raise UsageError(f"{resource_id}: no resource, store or identity with this id in run {run.id} "
+                         "(ids are listed by `commonmode inventory` and `commonmode services`)")
+    # the resource and its ancestors (a record's zone: dns.write on the zone changes the record)
+    targets: dict[str, list[str]] = {resource_id: []}
+    queue = deque([resource_id])
+    while queue:
+        rid = queue.popleft()
+        for row in store.rows("SELECT parents FROM resources WHERE run_id = ? AND id = ?", [run.id, rid]):
+            for parent in json.loads(row["parents"]):
+                if parent not in targets:
+                    targets[parent] = [*targets[rid], f"{parent} contains or controls {rid}"]
+                    queue.append(parent)
+    names = {r["id"]: (r["name"], r["owner"]) for r in store.rows(
+        "SELECT id, name, owner FROM identities WHERE run_id = ?", [run.id])}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    frontier: deque[tuple[str, str, bool, list[str], str]] = deque()
+    for target, context in targets.items():
+        for g in store.rows("SELECT * FROM grants WHERE run_id = ? AND resource_id = ? ORDER BY identity_id",
+                            [run.id, target]):
+            if g["capability"] == "identity.assume" and target != resource_id:
+                continue
+            chain = [f"{g['identity_id']} has {g['capability']} on {target} ({' → '.join(json.loads(g['via']))})",
+                     *context[::-1]]
+            key = (g["identity_id"], g["capability"], target)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(_access_row(g["identity_id"], g["capability"], bool(g["conditional"]), target, chain, True, names))
+            frontier.append((g["identity_id"], g["capability"], bool(g["conditional"]), chain, target))
+    reached = {row["identity"] for row in out}
+    while frontier:
+        holder, cap, cond, chain, target = frontier.popleft()
+        for g in store.rows("SELECT * FROM grants WHERE run_id = ? AND resource_id = ? AND capability = "
+                            "'identity.assume'", [run.id, holder]):
+            who = g["identity_id"]
+            if who in reached:
+                continue
+            reached.add(who)
+            step = f"{who} can act as {holder} ({' → '.join(json.loads(g['via']))})"
+            new_chain = [step, *chain]
+            out.append(_access_row(who, cap, cond or bool(g["conditional"]), target, new_chain, False, names))
+            frontier.append((who, cap, cond or bool(g["conditional"]), new_chain, target))
+    return out
+
+
+def _access_row(identity: str, cap: str, cond: bool, on: str, chain: list[str], direct: bool,
+                names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    name, owner = names.get(identity, (None, None))
+    return {"identity": identity, "identity_name": name, "owner": owner, "capability": cap, "conditional": cond,
+            "on": on, "direct": direct, "chain": chain}
+
+
+def services(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
+    """Failover pairs of a run, found and declared, with their path resources and recovery verdict."""
+    verdict: dict[str, list[str]] = defaultdict(list)
+    for r in store.rows("SELECT service, identity_id FROM recovery WHERE run_id = ? AND independent = 1 "
+                        "ORDER BY identity_id", [run.id]):
+        verdict[r["service"]].append(r["identity_id"])
+    return [{
+        "name": s["name"], "owner": s["owner"], "source": s["source"],
+        "primary": json.loads(s["primary_path"]), "backup": json.loads(s["backup_path"]),
+        "missing": json.loads(s["missing"]),
+        "independent_recovery_via": verdict.get(s["name"], []),
+    } for s in store.rows("SELECT * FROM services WHERE run_id = ? ORDER BY name", [run.id])]
+
+
+def diff(store: RunStore, old: RunInfo, new: RunInfo) -> dict[str, Any]:
+    """New and resolved findings between two runs, and identities that gained or lost DNS/failover power."""
+    def active(run: RunInfo) -> dict[str, dict[str, Any]]:
+        return {f["fingerprint"]: f for f in map(_finding, store.rows(
+            "SELECT * FROM findings WHERE run_id = ? AND status != 'resolved'", [run.id]))}
+
+    a, b = active(old), active(new)
+    marks = ",".join("?" * len(_STEERING))
+    power_sql = (f"SELECT DISTINCT identity_id, capability, resource_id FROM grants WHERE run_id = ? "
+                 f"AND capability IN ({marks}) EXCEPT SELECT DISTINCT identity_id, capability, resource_id "
+                 f"FROM grants WHERE run_id = ? AND capability IN ({marks}) ORDER BY 1, 3, 2")
+
+    def power(x: RunInfo, y: RunInfo) -> list[dict[str, str]]:
+        return [{"identity": r[0], "capability": r[1], "resource": r[2]}
+                for r in store.rows(power_sql, [x.id, *_STEERING, y.id, *_STEERING])]
+
+    return {
+        "from": old.id, "to": new.id,
+        "new_findings": [b[k] for k in sorted(b.keys() - a.keys())],
+        "resolved_findings": [a[k] for k in sorted(a.keys() - b.keys())],
+        "gained_power": power(new, old),
+        "lost_power": power(old, new),
+    }

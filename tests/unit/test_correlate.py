@@ -1,0 +1,306 @@
+"""The correlator on inventories built in code: every rule with a positive and a negative case."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import timedelta
+
+from estate import (
+    DW, NOW, SR, C, Credential, Identity, Resource, ResourceKind, Store, declared_services, grant, inventory,
+    record, reference_estate, service, user, zone,
+)
+
+from commonmode.correlate import correlate, merge_services
+from commonmode.model import Capability, Inventory
+
+
+def found(inv: Inventory, services=(), **kw) -> set[tuple[str, str, tuple[str, ...]]]:
+    corr = correlate(inv, declared_services=services, now=NOW, **kw)
+    return {(f.rule, ",".join(f.services), f.subjects) for f in corr.findings}
+
+
+def rules_for(inv, services=(), **kw) -> set[str]:
+    return {r for r, _, _ in found(inv, services, **kw)}
+
+
+# A minimal two-path estate: primary record in zone A (account 1), backup record in zone B (account 2).
+ZA = zone("zone-a", "a.example", "111")
+ZB = zone("zone-b", "b.example", "222")
+RA = record("rec-a", "www.a.example", ZA)
+RB = record("rec-b", "www.b.example", ZB)
+UA = user("user-a", "111")
+UB = user("user-b", "222")
+SVC = service("web", [RA.id], [RB.id])
+BASE = [ZA, ZB, RA, RB, UA, UB, grant(UA.id, DW, ZA.id), grant(UB.id, DW, ZB.id)]
+
+
+def test_independent_paths_raise_nothing():
+    assert found(inventory(*BASE), [SVC]) == set()
+
+
+def test_reference_estate_raises_exactly_the_planted_findings():
+    got = found(reference_estate(), declared_services())
+    api_b = "arn:aws:route53:::hostedzone/ZAPI/recordset/api.example.com./A/secondary"
+    pay_b = "arn:aws:route53:::hostedzone/ZPAYB/recordset/pay-dr.example.net./A"
+    split_b = "arn:aws:route53:::hostedzone/ZSPLIT2/recordset/www.split-b.example./A"
+    assert got == {
+        ("shared-identity", "api", ("arn:aws:iam::111111111111:user/dns-bot",)),
+        ("shared-dns-control-plane", "api", ("arn:aws:route53:::hostedzone/ZAPI",)),
+        ("shared-fault-domain", "api", ("aws:account:111111111111",)),
+        ("shared-fault-domain", "api", ("dns-provider:route53",)),
+        ("no-independent-recovery", "api", (api_b,)),
+        ("owner-gap", "api", ("arn:aws:iam::111111111111:user/dns-bot",)),
+        ("shared-identity", "payments", ("vault://vault-east/auth/approle/role/ci",)),
+        ("shared-secret-store", "payments", ("vault://vault-east/secret",)),
+        ("shared-fault-domain", "payments", ("vault:cluster:east-1",)),
+        ("no-independent-recovery", "payments", (pay_b,)),
+        ("credential-expiry", "payments", ("AKIAPAYBACKUP",)),
+        ("credential-expiry", "payments", ("AKIAPAYBACKUPOLD",)),
+        ("shared-certificate-path", "login", ("vault://vault-east/pki/issue/web",)),
+        ("shared-fault-domain", "login", ("vault:cluster:east-1",)),
+        ("shared-dns-control-plane", "split", ("route53:account:666666666666",)),
+        ("shared-fault-domain", "split", ("aws:account:666666666666",)),
+        ("no-independent-recovery", "split", (split_b,)),
+        ("owner-gap", "split", ("service:split",)),
+    }
+
+
+# --- shared-identity -------------------------------------------------------------------------
+
+def test_shared_identity_when_one_identity_writes_both_zones():
+    inv = inventory(*BASE, grant(UA.id, DW, ZB.id))
+    assert ("shared-identity", "web", (UA.id,)) in found(inv, [SVC])
+
+
+def test_shared_identity_follows_assume_chains():
+    role = dataclasses.replace(UA, id="role-dns", kind="iam-role", owner="team")
+    ci = dataclasses.replace(UB, id="ci-user", owner="team")
+    inv = inventory(ZA, ZB, RA, RB, role, ci, grant(role.id, DW, ZA.id), grant(role.id, DW, ZB.id),
+                    grant(ci.id, Capability.IDENTITY_ASSUME, role.id, "trust policy of role-dns names ci-user"))
+    corr = correlate(inv, declared_services=[SVC], now=NOW)
+    shared = {f.subjects[0]: f for f in corr.findings if f.rule == "shared-identity"}
+    assert set(shared) == {"role-dns", "ci-user"}
+    assert "trust policy of role-dns names ci-user" in " ".join(shared["ci-user"].evidence)
+
+
+def test_different_zones_same_account_is_dns_control_plane_not_identity():
+    zb_same_account = zone("zone-b", "b.example", "111")
+    rb = record("rec-b", "www.b.example", zb_same_account)
+    inv = inventory(ZA, zb_same_account, RA, rb, UA, UB, grant(UA.id, DW, ZA.id), grant(UB.id, DW, zb_same_account.id))
+    got = found(inv, [SVC])
+    assert ("shared-dns-control-plane", "web", ("route53:account:111",)) in got
+    assert not any(rule == "shared-identity" for rule, _, _ in got)
+
+
+def test_same_zone_reports_the_zone_not_also_its_account():
+    rb = record("rec-b", "www2.a.example", ZA)
+    got = found(inventory(ZA, RA, rb, UA, grant(UA.id, DW, ZA.id)), [service("web", [RA.id], [rb.id])])
+    dns = {s for r, _, s in got if r == "shared-dns-control-plane"}
+    assert dns == {("zone-a",)}
+
+
+# --- shared-secret-store -----------------------------------------------------------------------
+
+def _vault(mount_ids: tuple[str, str]):
+    stores = [Store(id=m, provider="vault", kind="vault-mount", name=m, connector=C, owner="sec") for m in set(mount_ids)]
+    secrets = [Resource(id=f"{m}/data/dns/{side}", kind=ResourceKind.SECRET, provider="vault", name=side,
+                        connector=C, parents=(m,)) for m, side in zip(mount_ids, ("primary", "backup"))]
+    creds = [Credential(id=f"key-{u.id}", identity_id=u.id, kind="access-key", connector=C, stored_in=s.id)
+             for u, s in zip((UA, UB), secrets)]
+    return [*stores, *secrets, *creds]
+
+
+def test_shared_secret_store_when_both_credentials_sit_in_one_mount():
+    got = found(inventory(*BASE, *_vault(("vault://v/secret", "vault://v/secret"))), [SVC])
+    assert ("shared-secret-store", "web", ("vault://v/secret",)) in got
+
+
+def test_no_shared_secret_store_with_separate_mounts():
+    got = found(inventory(*BASE, *_vault(("vault://v/secret-a", "vault://v/secret-b"))), [SVC])
+    assert not any(r == "shared-secret-store" for r, _, _ in got)
+
+
+def test_reading_a_stored_credential_is_acting_as_its_identity():
+    reader = Identity(id="vault-role", provider="vault", kind="vault-role", name="r", connector=C, owner="t")
+    items = _vault(("vault://v/a", "vault://v/b"))
+    secret_a = next(i for i in items if isinstance(i, Resource) and i.name == "primary")
+    secret_b = next(i for i in items if isinstance(i, Resource) and i.name == "backup")
+    inv = inventory(*BASE, *items, reader, grant(reader.id, SR, secret_a.id), grant(reader.id, SR, secret_b.id))
+    corr = correlate(inv, declared_services=[SVC], now=NOW)
+    derived = [g for g in corr.inventory.grants if g.connector == "correlator" and g.capability is Capability.IDENTITY_ASSUME]
+    assert {(g.identity_id, g.resource_id) for g in derived} == {(reader.id, UA.id), (reader.id, UB.id)}
+    assert ("shared-identity", "web", (reader.id,)) in {(f.rule, f.services[0], f.subjects) for f in corr.findings}
+
+
+# --- shared-certificate-path -------------------------------------------------------------------
+
+def _issuer(names):
+    return Resource(id="pki-role", kind=ResourceKind.CERT_ISSUER, provider="vault", name="pki", connector=C,
+                    names=tuple(names), owner="sec")
+
+
+def test_issuer_covering_both_hostnames_is_a_shared_certificate_path():
+    got = found(inventory(*BASE, _issuer(["*.a.example", "www.b.example"])), [SVC])
+    assert ("shared-certificate-path", "web", ("pki-role",)) in got
+
+
+def test_issuer_covering_one_hostname_is_not_shared():
+    # "*.a.example" covers www.a.example only; "b.example" exact does not cover www.b.example
+    got = found(inventory(*BASE, _issuer(["*.a.example", "b.example"])), [SVC])
+    assert not any(r == "shared-certificate-path" for r, _, _ in got)
+
+
+def test_certificates_from_one_ca_share_a_path():
+    ca = _issuer([])
+    certs = [Resource(id=f"cert-{n}", kind=ResourceKind.CERTIFICATE, provider="aws", name=n, connector=C,
+                      names=(n,), parents=(ca.id,)) for n in ("www.a.example", "www.b.example")]
+    svc = service("web", [RA.id, certs[0].id], [RB.id, certs[1].id])
+    assert ("shared-certificate-path", "web", ("pki-role",)) in found(inventory(*BASE, ca, *certs), [svc])
+
+
+def test_dns_write_on_public_zone_derives_cert_issue_and_private_does_not():
+    private = zone("zone-p", "p.internal", "111", public=False)
+    inv = inventory(*BASE, private, grant(UA.id, DW, private.id))
+    corr = correlate(inv, declared_services=[SVC], now=NOW)
+    derived = {(g.identity_id, g.resource_id) for g in corr.inventory.grants if g.capability is Capability.CERT_ISSUE}
+    assert derived == {(UA.id, ZA.id), (UB.id, ZB.id)}
+    via = next(g.via for g in corr.inventory.grants if g.capability is Capability.CERT_ISSUE)
+    assert "DNS validation" in via[-1]
+
+
+def test_certificates_validated_in_one_public_zone_share_a_path():
+    shared_zone = zone("zone-c", "example.test", "333")
+    certs = [Resource(id=f"cert-{n}", kind=ResourceKind.CERTIFICATE, provider="aws", name=n, connector=C,
+                      names=(n,)) for n in ("a.example.test", "b.example.test")]
+    svc = service("web", [RA.id, certs[0].id], [RB.id, certs[1].id])
+    got = found(inventory(*BASE, shared_zone, *certs), [svc])
+    assert ("shared-certificate-path", "web", ("zone-c",)) in got
+
+
+# --- shared-fault-domain -----------------------------------------------------------------------
+
+def test_shared_region_label_is_a_shared_fault_domain():
+    ua = dataclasses.replace(UA, fault_domains=(*UA.fault_domains, "aws:region:us-east-1"))
+    ub = dataclasses.replace(UB, fault_domains=(*UB.fault_domains, "aws:region:us-east-1"))
+    inv = inventory(ZA, ZB, RA, RB, ua, ub, grant(UA.id, DW, ZA.id), grant(UB.id, DW, ZB.id))
+    got = found(inv, [SVC])
+    assert ("shared-fault-domain", "web", ("aws:region:us-east-1",)) in got
+    assert ("no-independent-recovery", "web", (RB.id,)) in got  # the backup's only operator needs that region
+
+
+def test_distinct_regions_are_not_shared():
+    ua = dataclasses.replace(UA, fault_domains=(*UA.fault_domains, "aws:region:us-east-1"))
+    ub = dataclasses.replace(UB, fault_domains=(*UB.fault_domains, "aws:region:eu-west-1"))
+    inv = inventory(ZA, ZB, RA, RB, ua, ub, grant(UA.id, DW, ZA.id), grant(UB.id, DW, ZB.id))
+    assert not any(r == "shared-fault-domain" for r, _, _ in found(inv, [SVC]))
+
+
+# --- no-independent-recovery -------------------------------------------------------------------
+
+def test_nobody_can_steer_the_backup():
+    inv = inventory(ZA, ZB, RA, RB, UA, grant(UA.id, DW, ZA.id))
+    corr = correlate(inv, declared_services=[SVC], now=NOW)
+    f = next(f for f in corr.findings if f.rule == "no-independent-recovery")
+    assert "no identity found" in f.evidence[0]
+
+
+def test_one_independent_operator_is_enough():
+    # user-a can steer both (so it is dependent), user-b only the backup and from another account.
+    inv = inventory(*BASE, grant(UA.id, DW, ZB.id))
+    corr = correlate(inv, declared_services=[SVC], now=NOW)
+    assert not any(f.rule == "no-independent-recovery" for f in corr.findings)
+    verdict = {o.identity_id: o.independent for o in corr.recovery}
+    assert verdict == {UA.id: False, UB.id: True}
+
+
+def test_operator_whose_key_lives_with_the_primary_is_not_independent():
+    items = _vault(("vault://v/secret", "vault://v/secret"))
+    got = found(inventory(*BASE, *items), [SVC])
+    assert ("no-independent-recovery", "web", (RB.id,)) in got
+
+
+# --- owner-gap ---------------------------------------------------------------------------------
+
+def test_owner_gap_for_placeholder_owner_and_not_for_real_owner():
+    ub = dataclasses.replace(UB, owner="TBD")
+    inv = inventory(ZA, ZB, RA, RB, UA, ub, grant(UA.id, DW, ZA.id), grant(UB.id, DW, ZB.id))
+    got = found(inv, [SVC])
+    assert ("owner-gap", "web", (UB.id,)) in got
+    assert ("owner-gap", "web", (UA.id,)) not in got
+
+
+def test_owner_gap_lists_every_service_once():
+    ua = dataclasses.replace(UA, owner=None)
+    svc2 = service("web2", [RA.id], [RB.id])
+    corr = correlate(inventory(*BASE[:4], ua, UB, *BASE[6:]), declared_services=[SVC, svc2], now=NOW)
+    gaps = [f for f in corr.findings if f.rule == "owner-gap"]
+    assert len(gaps) == 1 and gaps[0].services == ("web", "web2") and gaps[0].service is None
+
+
+def test_unowned_store_is_an_owner_gap():
+    items = [dataclasses.replace(i, owner=None) if isinstance(i, Store) else i
+             for i in _vault(("vault://v/a", "vault://v/b"))]
+    got = found(inventory(*BASE, *items), [SVC])
+    assert {s for r, _, s in got if r == "owner-gap"} == {("vault://v/a",), ("vault://v/b",)}
+
+
+# --- credential-expiry -------------------------------------------------------------------------
+
+def _key(who, **kw):
+    return Credential(id=f"key-{who}", identity_id=who, kind="access-key", connector=C, **kw)
+
+
+def test_backup_credential_expiring_within_the_window():
+    inv = inventory(*BASE, _key(UB.id, expires=NOW + timedelta(days=10)))
+    assert ("credential-expiry", "web", (f"key-{UB.id}",)) in found(inv, [SVC])
+    assert not any(r == "credential-expiry" for r, _, _ in found(inv, [SVC], expiry_days=5))
+
+
+def test_credential_expiring_later_or_on_primary_only_is_not_flagged():
+    inv = inventory(*BASE, _key(UB.id, expires=NOW + timedelta(days=40)), dataclasses.replace(
+        _key(UA.id, expires=NOW + timedelta(days=2))))
+    assert not any(r == "credential-expiry" for r, _, _ in found(inv, [SVC]))
+
+
+def test_expired_backup_certificate_is_critical():
+    cert = Resource(id="cert-b", kind=ResourceKind.CERTIFICATE, provider="aws", name="c", connector=C,
+                    names=("www.b.example",), expires=NOW - timedelta(days=1))
+    corr = correlate(inventory(*BASE, cert), declared_services=[service("web", [RA.id], [RB.id, cert.id])], now=NOW)
+    f = next(f for f in corr.findings if f.rule == "credential-expiry")
+    assert f.severity.value == "critical" and "expired" in f.evidence[0]
+
+
+def test_unused_key_only_when_usage_is_tracked():
+    old = dict(created=NOW - timedelta(days=300), last_used=NOW - timedelta(days=120))
+    assert ("credential-expiry", "web", (f"key-{UB.id}",)) in found(
+        inventory(*BASE, _key(UB.id, usage_tracked=True, **old)), [SVC])
+    assert found(inventory(*BASE, _key(UB.id, usage_tracked=False, **old)), [SVC]) == set()
+    recent = dict(created=NOW - timedelta(days=300), last_used=NOW - timedelta(days=3))
+    assert found(inventory(*BASE, _key(UB.id, usage_tracked=True, **recent)), [SVC]) == set()
+
+
+# --- fingerprints and services -----------------------------------------------------------------
+
+def test_fingerprints_are_stable_across_runs_and_input_order():
+    inv = reference_estate()
+    first = correlate(inv, declared_services=declared_services(), now=NOW)
+    shuffled = list(inv.grants)
+    random.Random(7).shuffle(shuffled)
+    again = correlate(dataclasses.replace(inv, grants=tuple(shuffled)), declared_services=declared_services(),
+                      now=NOW + timedelta(hours=5))
+    assert [f.fingerprint for f in first.findings] == [f.fingerprint for f in again.findings]
+    assert len({f.fingerprint for f in first.findings}) == len(first.findings)
+
+
+def test_declared_service_wins_over_discovered_one():
+    discovered = service("web", ["x"], ["y"], source="aws")
+    declared = service("web", [RA.id], [RB.id], owner="team-web")
+    merged = merge_services([discovered], [declared])
+    assert merged == (declared,)
+
+
+def test_missing_path_resources_are_reported_on_the_correlation():
+    svc = service("web", [RA.id, "gone"], [RB.id])
+    corr = correlate(inventory(*BASE), declared_services=[svc], now=NOW)
+    assert corr.missing("web") == ["gone"]
