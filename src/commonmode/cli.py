@@ -153,6 +153,13 @@ def scan(
         active = [f for f in queries.findings(store, outcome.run) if f["status"] != "resolved"]
     finally:
         store.close()
+    if outcome.correlation is not None:
+        for svc in outcome.correlation.services:
+            missing = outcome.correlation.missing(svc.name)
+            if missing:
+                typer.echo(f"commonmode: warning: service {svc.name}: {len(missing)} path resource(s) not seen by "
+                           f"any connector, so it is judged on what was seen: {', '.join(missing[:3])}"
+                           f"{' …' if len(missing) > 3 else ''}", err=True)
     fmt = ListFormat(fmt)
     summary = {
         "run": outcome.run.id,

@@ -304,3 +304,11 @@ def test_missing_path_resources_are_reported_on_the_correlation():
     svc = service("web", [RA.id, "gone"], [RB.id])
     corr = correlate(inventory(*BASE), declared_services=[svc], now=NOW)
     assert corr.missing("web") == ["gone"]
+
+
+def test_unseen_backup_path_is_not_called_unrecoverable():
+    # the backup record was not reported (its connector failed, or the id is wrong): no "nobody can" verdict
+    svc = service("web", [RA.id], ["rec-never-seen"])
+    corr = correlate(inventory(*BASE), declared_services=[svc], now=NOW)
+    assert not any(f.rule == "no-independent-recovery" for f in corr.findings)
+    assert corr.missing("web") == ["rec-never-seen"]

@@ -106,7 +106,7 @@ def shared_identity(ctx: Context) -> Iterator[Finding]:
             steers_both = iid in p.steering and iid in b.steering
             yield _finding(
                 ctx, "shared-identity", Severity.CRITICAL if steers_both else Severity.HIGH, [svc.name], [iid],
-                [f"primary: {_arrow(p.identities[iid][::-1])}", f"backup: {_arrow(b.identities[iid][::-1])}"],
+                [f"primary: {_arrow(p.chain('identities', iid)[::-1])}", f"backup: {_arrow(b.chain('identities', iid)[::-1])}"],
             )
 
 
@@ -117,7 +117,7 @@ def shared_secret_store(ctx: Context) -> Iterator[Finding]:
         for sid in sorted(p.stores.keys() & b.stores.keys()):
             yield _finding(
                 ctx, "shared-secret-store", Severity.HIGH, [svc.name], [sid],
-                [f"primary: {_arrow(p.stores[sid][::-1])}", f"backup: {_arrow(b.stores[sid][::-1])}"],
+                [f"primary: {_arrow(p.chain('stores', sid)[::-1])}", f"backup: {_arrow(b.chain('stores', sid)[::-1])}"],
             )
 
 
@@ -128,7 +128,7 @@ def shared_certificate_path(ctx: Context) -> Iterator[Finding]:
         for cid in sorted(p.cert_paths.keys() & b.cert_paths.keys()):
             yield _finding(
                 ctx, "shared-certificate-path", Severity.HIGH, [svc.name], [cid],
-                [f"primary: {_arrow(p.cert_paths[cid][::-1])}", f"backup: {_arrow(b.cert_paths[cid][::-1])}"],
+                [f"primary: {_arrow(p.chain('cert_paths', cid)[::-1])}", f"backup: {_arrow(b.chain('cert_paths', cid)[::-1])}"],
             )
 
 
@@ -146,7 +146,7 @@ def shared_dns_control_plane(ctx: Context) -> Iterator[Finding]:
             yield _finding(
                 ctx, "shared-dns-control-plane", Severity.HIGH if key in zones else Severity.MEDIUM, [svc.name], [key],
                 [f"both paths' DNS is in {what} {key}",
-                 f"primary: {_arrow(p.dns[key][::-1])}", f"backup: {_arrow(b.dns[key][::-1])}"],
+                 f"primary: {_arrow(p.chain('dns', key)[::-1])}", f"backup: {_arrow(b.chain('dns', key)[::-1])}"],
             )
 
 
@@ -164,8 +164,8 @@ def shared_fault_domain(ctx: Context) -> Iterator[Finding]:
             yield _finding(
                 ctx, "shared-fault-domain", severity, [svc.name], [label],
                 [f"both paths depend on {label}",
-                 f"primary: {_arrow(p.fault_domains[label][::-1])}",
-                 f"backup: {_arrow(b.fault_domains[label][::-1])}"],
+                 f"primary: {_arrow(p.chain('fault_domains', label)[::-1])}",
+                 f"backup: {_arrow(b.chain('fault_domains', label)[::-1])}"],
             )
 
 
@@ -173,9 +173,11 @@ def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
     """Nobody can fail over to the backup without depending on the primary path's closure."""
     for svc in ctx.services:
         options = ctx.recovery[svc.name]
-        if any(o.independent for o in options):
-            continue
         p, b = ctx.closures[svc.name]
+        if any(o.independent for o in options) or b.missing:
+            # "nobody can" is only said of a backup path whose every resource was seen: resources a failed
+            # connector did not report would otherwise read as "nobody can steer them".
+            continue
         if not options:
             evidence = [f"no identity found that can change DNS or failover state of the backup path "
                         f"({', '.join(b.path)})"]
@@ -198,13 +200,13 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
     """Identities with a grant on a path, stores in a closure, and services, with no accountable owner."""
     touched: dict[str, set[str]] = defaultdict(set)
     steering: set[str] = set()
-    chains: dict[str, tuple[str, ...]] = {}
+    first: dict[str, tuple[Closure, str]] = {}  # where to render the chain from, only if it is a gap
     for svc in ctx.services:
         for c in ctx.closures[svc.name]:
-            for table in (c.identities, c.stores):
-                for eid, chain in table.items():
+            for table in ("identities", "stores"):
+                for eid in getattr(c, table):
                     touched[eid].add(svc.name)
-                    chains.setdefault(eid, chain)
+                    first.setdefault(eid, (c, table))
             steering.update(c.steering)
     for eid in sorted(touched):
         entity = ctx.index.identities.get(eid) or ctx.index.stores.get(eid)
@@ -215,7 +217,8 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
         stated = f" (recorded owner: {entity.owner!r})" if entity.owner is not None else ""
         yield _finding(
             ctx, "owner-gap", severity, touched[eid], [eid],
-            [f"{what} {eid} has no accountable owner{stated}", f"it matters because {_arrow(chains[eid][::-1])}",
+            [f"{what} {eid} has no accountable owner{stated}",
+             f"it matters because {_arrow(first[eid][0].chain(first[eid][1], eid)[::-1])}",
              f"services affected: {', '.join(sorted(touched[eid]))}"],
             scope="",
         )
@@ -238,19 +241,25 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
     unused: dict[str, tuple[datetime, set[str], tuple[str, ...]]] = {}
     for svc in ctx.services:
         _, b = ctx.closures[svc.name]
-        for cid, chain in b.credentials.items():
+        for cid in b.credentials:
             cred = ctx.index.credentials[cid]
             if cred.expires is not None and cred.expires <= horizon:
-                expiring.setdefault(cid, (cred.expires, set(), chain))[1].add(svc.name)
+                if cid not in expiring:
+                    expiring[cid] = (cred.expires, set(), b.chain("credentials", cid))
+                expiring[cid][1].add(svc.name)
             seen = cred.last_used or cred.created
             if cred.usage_tracked and seen is not None and seen <= stale:
-                unused.setdefault(cid, (seen, set(), chain))[1].add(svc.name)
-        for rid, chain in b.resources.items():
+                if cid not in unused:
+                    unused[cid] = (seen, set(), b.chain("credentials", cid))
+                unused[cid][1].add(svc.name)
+        for rid in b.resources:
             res = ctx.index.resources[rid]
             if res.kind in (ResourceKind.CERTIFICATE, ResourceKind.CERT_ISSUER) and res.expires is not None and (
                 res.expires <= horizon
             ):
-                expiring.setdefault(rid, (res.expires, set(), chain))[1].add(svc.name)
+                if rid not in expiring:
+                    expiring[rid] = (res.expires, set(), b.chain("resources", rid))
+                expiring[rid][1].add(svc.name)
     for sid, (when, services, chain) in sorted(expiring.items()):
         days = (when - ctx.now).total_seconds() / 86400
         severity = Severity.CRITICAL if days < 0 else Severity.HIGH if days <= 7 else Severity.MEDIUM
@@ -318,7 +327,7 @@ def recovery_options(ctx: Context, service: Service) -> list[RecoveryOption]:
     primary_members = p.members()
     options = []
     for iid in sorted(b.steering):
-        sp: SteeringPath = b.steering[iid]
+        sp: SteeringPath = b.steering_path(iid)
         deps = _dependencies(ctx.index, sp)
         shared = tuple(d for d in deps if d in primary_members or d in p.fault_domains)
         options.append(RecoveryOption(

@@ -1,0 +1,86 @@
+"""Packaging and plugin boundaries: core never imports a connector; connectors load lazily via entry points."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from commonmode.connector import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "src" / "commonmode"
+HEAVY = ("boto3", "botocore", "hvac", "azure", "google", "msgraph", "moto", "grpc")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def test_core_never_imports_a_connector_package_or_cloud_sdk():
+    offenders = []
+    for path in CORE.rglob("*.py"):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top.startswith("commonmode_") or top in HEAVY:
+                offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []
+
+
+def test_help_imports_no_cloud_sdk(plugin_env):
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom commonmode.cli import app\n"
+            "r = CliRunner().invoke(app, ['--help'])\nassert r.exit_code == 0, r.output\n"
+            "r = CliRunner().invoke(app, ['connectors'])\nassert r.exit_code == 0, r.output\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m.startswith('commonmode_')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin_env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_plugin_is_discovered_by_entry_point_and_loaded_only_when_named(plugin_env, tmp_path):
+    (tmp_path / "e.json").write_text("{}")
+    (tmp_path / "commonmode.toml").write_text('[[fake]]\nname = "x"\nestate = "e.json"\n')
+    code = ("import sys\nfrom pathlib import Path\nfrom commonmode.connector import Registry\n"
+            "from commonmode.config import load_config\nreg = Registry.discover()\n"
+            "assert 'fake' in reg.names() and 'commonmode_fake' not in sys.modules\n"
+            f"load_config(Path({str(tmp_path / 'commonmode.toml')!r}), reg)\n"
+            "assert 'commonmode_fake' in sys.modules\nprint(reg.entry('fake').distribution)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "commonmode-fake"
+
+
+def _ep(name: str, dist: str, value: str) -> SimpleNamespace:
+    def load():
+        raise AssertionError(f"{dist}'s {name} must never be imported")
+
+    return SimpleNamespace(name=name, value=value, dist=SimpleNamespace(name=dist), load=load)
+
+
+def test_builtin_wins_a_name_clash_and_the_shadowed_plugin_is_not_loaded():
+    reg = Registry.from_entry_points([
+        _ep("aws", "evil-plugin", "evil:Conn"),
+        _ep("aws", "commonmode", "commonmode_aws:AwsConnector"),
+        _ep("extra", "plugin-a", "a:Conn"),
+        _ep("extra", "plugin-b", "b:Conn"),
+    ])
+    assert reg.entry("aws").distribution == "commonmode" and reg.entry("aws").builtin
+    assert reg.entry("extra").distribution == "plugin-a"
+    assert sorted(reg.shadowed) == ["aws from evil-plugin", "extra from plugin-b"]
+
+
+def test_unknown_connector_name_is_a_usage_error():
+    import pytest
+
+    from commonmode.errors import UsageError
+
+    with pytest.raises(UsageError, match="no connector named 'nope'"):
+        Registry.from_entry_points([]).load("nope")
