@@ -1,10 +1,10 @@
 """Synthetic estates for the core benchmarks: deterministic, shaped like a real multi-account estate.
 
 Per 100 identities: one service (primary and backup record, usually in different accounts' zones),
-10 grants per identity on zones, records, secrets and issuers; 20% of identities are roles that users
-and CI principals can assume (depth ≤ 2, as in real estates: user → role → role); credentials of DNS
-automation users are kept in a few secret paths under Vault-like mounts, read by a small pool of
-automation roles.
+10 grants per identity on zones, records, secrets and issuers, 90% of them inside the identity's own
+account; 20% of identities are roles that users in the same account can assume; one user in eight keeps
+its access key in one of its account's credential-holder secrets, which the account's two automation
+roles read (so those roles can act as the users).
 """
 
 from __future__ import annotations
@@ -56,21 +56,32 @@ def build(n_identities: int, grants_per_identity: int = 10, seed: int = 1) -> tu
         records += [rp, rb]
         services.append(Service(name=f"svc{s}", primary=(rp.id,), backup=(rb.id,), source="declared",
                                 owner=None if s % 10 == 0 else f"team-{s % 50}"))
-    for k in range(n_identities // 2):
-        st = rng.choice(stores)
-        secrets.append(Resource(id=f"{st.id}/data/app{k}", kind=ResourceKind.SECRET, provider="vault",
-                                name=f"app{k}", connector=C, parents=(st.id,), fault_domains=st.fault_domains))
+    # Each account has its own application secrets, credential-holder secrets and pool of automation roles.
+    # Identities work mostly inside their own account (90% of grants), as in real estates; without that
+    # locality a random graph of assume edges percolates into one component holding every identity.
+    secrets_of: dict[str, list[Resource]] = {a: [] for a in accounts}
+    holders_of: dict[str, list[Resource]] = {a: [] for a in accounts}
+    per_account = max(1, n_identities // n_accounts)
+    for a_i, a in enumerate(accounts):
+        for k in range(per_account // 2):
+            st = stores[(a_i + k) % len(stores)]
+            res = Resource(id=f"{st.id}/data/{a}/app{k}", kind=ResourceKind.SECRET, provider="vault",
+                           name=f"{a}/app{k}", connector=C, parents=(st.id,), fault_domains=st.fault_domains)
+            secrets.append(res)
+            (holders_of[a] if k < max(1, per_account // 40) else secrets_of[a]).append(res)
     for k in range(max(1, n_accounts)):
         issuers.append(Resource(id=f"vault://v{k % 3}/pki/issue/role{k}", kind=ResourceKind.CERT_ISSUER,
                                 provider="vault", name=f"role{k}", connector=C,
                                 names=(f"*.z{k % 5}.acct{accounts[k % n_accounts]}.example",),
                                 fault_domains=(f"vault:cluster:v{k % 3}",)))
-    # Secrets that hold NHI credentials are few and read by a few automation roles, as in real estates;
-    # the other secrets are application secrets that any identity may be granted.
-    holders = secrets[: max(1, n_identities // 40)]
-    targets = zones + records + secrets[len(holders):] + issuers
+    zones_of = {a: [z for z in zones if z.control_plane == f"route53:account:{a}"] for a in accounts}
+    records_of: dict[str, list[Resource]] = {a: [] for a in accounts}
+    for r in records:
+        records_of[r.control_plane.rsplit(":", 1)[1]].append(r)
+    targets_of = {a: zones_of[a] + records_of[a] + secrets_of[a] + issuers[i % len(issuers):][:1]
+                  for i, a in enumerate(accounts)}
     identities, grants, credentials = [], [], []
-    roles: list[str] = []
+    roles_of: dict[str, list[str]] = {a: [] for a in accounts}
     vias = [(f"policy p{i}", f"statement {j}") for i in range(200) for j in range(3)]
     for i in range(n_identities):
         a = accounts[i % n_accounts]
@@ -79,12 +90,14 @@ def build(n_identities: int, grants_per_identity: int = 10, seed: int = 1) -> tu
         identities.append(Identity(id=iid, provider="aws", kind="iam-role" if is_role else "iam-user",
                                    name=f"nhi{i}", connector=C, owner=None if i % 7 == 0 else f"team-{i % 50}",
                                    fault_domains=(f"aws:account:{a}",)))
+        roles = roles_of[a]
         n_assume = 1 if (roles and not is_role and i % 3 == 0) else 0
         for _ in range(n_assume):
             grants.append(Grant(identity_id=iid, capability=Capability.IDENTITY_ASSUME, resource_id=rng.choice(roles),
                                 via=("trust policy names this principal",), connector=C))
         for _ in range(grants_per_identity - n_assume):
-            target = rng.choice(targets)
+            home = a if rng.random() < 0.9 else rng.choice(accounts)
+            target = rng.choice(targets_of[home])
             grants.append(Grant(identity_id=iid, capability=rng.choice(CAPS[target.kind]), resource_id=target.id,
                                 via=rng.choice(vias), connector=C, conditional=rng.random() < 0.05))
         if is_role:
@@ -93,12 +106,14 @@ def build(n_identities: int, grants_per_identity: int = 10, seed: int = 1) -> tu
             credentials.append(Credential(
                 id=f"AKIA{i:016d}", identity_id=iid, kind="access-key", connector=C,
                 created=now - timedelta(days=rng.randint(1, 900)), last_used=now - timedelta(days=rng.randint(0, 200)),
-                expires=None, usage_tracked=True, stored_in=rng.choice(holders).id if i % 8 == 1 else None))
-    automation = roles[: max(2, len(roles) // 100)]
-    for h in holders:
-        for reader in rng.sample(automation, 2):
-            grants.append(Grant(identity_id=reader, capability=Capability.SECRET_READ, resource_id=h.id,
-                                via=("vault policy automation", f'path "{h.name}" {{read}}'), connector=C))
+                expires=None, usage_tracked=True, stored_in=rng.choice(holders_of[a]).id if i % 8 == 1 else None))
+    # Secrets that hold NHI credentials are read only by the account's two automation roles.
+    for a in accounts:
+        automation = roles_of[a][:2]
+        for h in holders_of[a]:
+            for reader in automation:
+                grants.append(Grant(identity_id=reader, capability=Capability.SECRET_READ, resource_id=h.id,
+                                    via=("vault policy automation", f'path "{h.name}" {{read}}'), connector=C))
     inv = Inventory(identities=tuple(identities), credentials=tuple(credentials), stores=tuple(stores),
                     resources=tuple(zones + records + secrets + issuers), grants=tuple(grants))
     return inv, tuple(services)

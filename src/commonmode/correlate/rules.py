@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from commonmode.correlate.closure import Closure, SteeringPath
@@ -44,6 +44,10 @@ class Context:
     expiry_days: int
     unused_key_days: int
     recovery: dict[str, list[RecoveryOption]]
+    by_name: dict[str, Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_name = {s.name: s for s in self.services}
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,8 @@ def fingerprint(rule: str, scope: str, subjects: Iterable[str], qualifier: str =
 
 def _connectors(ctx: Context, ids: Iterable[str], services: Iterable[str] = ()) -> tuple[str, ...]:
     found = {ctx.index.connector_of(i) for i in ids}
-    by_name = {s.name: s for s in ctx.services}
     for name in services:
-        svc = by_name.get(name)
+        svc = ctx.by_name.get(name)
         if svc is not None:
             found.update(ctx.index.connector_of(r) for r in (*svc.primary, *svc.backup))
             if svc.source not in NOT_DATA and svc.source != "declared":
