@@ -1,0 +1,128 @@
+"""README and docs say what the code does: every command, rule, capability, exit code and JSON field."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from estate import declared_services, reference_estate, write_config
+from typer.testing import CliRunner
+
+from commonmode.cli import app
+from commonmode.correlate import RULES
+from commonmode.errors import ExitCode
+from commonmode.model import Capability
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+runner = CliRunner()
+
+
+def section(title: str) -> str:
+    """The README text under a `##`/`###` heading, up to the next heading of any level."""
+    m = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ |\Z)", README, re.S | re.M)
+    assert m, f"README has no section {title!r}"
+    return m.group(1)
+
+
+def table_first_column(text: str) -> list[str]:
+    return [cell.strip("` ") for cell in re.findall(r"^\| *([^|]+?) *\|", text, re.M)
+            if not set(cell) <= set("-: ") and cell.strip() not in ("command", "rule", "capability", "code")]
+
+
+def test_commands_table_matches_the_cli():
+    documented = {c.removeprefix("commonmode ").split()[0] for c in table_first_column(section("Commands"))}
+    registered = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert documented == registered
+
+
+def test_rules_table_matches_the_registry():
+    assert set(table_first_column(section("Rules"))) == set(RULES)
+
+
+def test_capabilities_table_matches_the_vocabulary():
+    assert set(table_first_column(section("Capabilities"))) == {c.value for c in Capability}
+
+
+def test_exit_code_table_matches_the_contract():
+    assert {int(c) for c in table_first_column(section("Exit codes"))} == {int(c) for c in ExitCode}
+
+
+def test_readme_test_command_is_what_ci_runs():
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2, "README's quick start must have an install+run command and a test command"
+    test_command = blocks[1].strip()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()
+
+
+def test_readme_config_example_is_valid_toml_with_known_sections():
+    example = re.search(r"```toml\n(.*?)```", section("Configuration"), re.S)
+    assert example
+    data = tomllib.loads(example.group(1))
+    assert {"store", "correlate", "service", "credential", "fault_domain"} <= set(data)
+
+
+def documented_fields(name: str) -> set[str]:
+    """Field names listed for one output in README's "JSON output" section."""
+    m = re.search(rf"^- `{name}`: (.*?)(?=^- `|\Z)", section("JSON output"), re.S | re.M)
+    assert m, f"README does not document the JSON of {name}"
+    text = m.group(1).replace("\n", " ")
+    start = text.index("`{") + 2
+    fields, depth, current = [], 0, ""
+    for ch in text[start:]:
+        if depth == 0 and ch in ",}":
+            fields.append(current.split(":")[0].strip())
+            current = ""
+            if ch == "}":
+                break
+            continue
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        current += ch
+    return set(fields)
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cfg = write_config(tmp_path_factory.mktemp("docs"), reference_estate(), services=declared_services())
+    for _ in range(2):
+        assert runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"]).exit_code == 0
+    return cfg
+
+
+def out(cfg: Path, *args: str):  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, [*args, "-c", str(cfg), "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("command", ["findings", "inventory", "services", "runs"])
+def test_list_json_fields_are_documented(scanned, command):
+    rows = out(scanned, command)
+    assert rows, f"{command} returned nothing to check"
+    assert set(rows[0]) == documented_fields(command)
+
+
+def test_access_json_fields_are_documented(scanned):
+    rid = out(scanned, "services")[0]["primary"][0]
+    rows = out(scanned, "access", rid)
+    assert rows and set(rows[0]) == documented_fields("access")
+
+
+def test_inventory_nested_fields_are_documented(scanned):
+    text = section("JSON output")
+    rows = out(scanned, "inventory")
+    modify = next(r["can_modify"][0] for r in rows if r["can_modify"])
+    assert "`[{" + ", ".join(modify) + "}]`" in text.replace("\n  ", " ")
+    creds = next(r["credentials"][0] for r in rows if r["credentials"])
+    assert "`[{" + ", ".join(creds) + "}]`" in text.replace("\n  ", " ")
+
+
+def test_diff_and_scan_json_fields_are_documented(scanned):
+    assert set(out(scanned, "diff")) == documented_fields("diff")
+    result = runner.invoke(app, ["scan", "-c", str(scanned), "--no-progress", "--format", "json"])
+    assert set(json.loads(result.stdout)) == documented_fields("scan")
