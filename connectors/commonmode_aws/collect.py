@@ -63,7 +63,7 @@ class Clients:
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         if key not in self._cache:
-            cfg = Config(retries={"mode": "standard", "max_attempts": 10}, connect_timeout=10, read_timeout=60,
+            cfg = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=10, read_timeout=60,
                          user_agent_extra="commonmode")
             c = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=cfg)
             c.meta.events.register("before-call", self._guard)

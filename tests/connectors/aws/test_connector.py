@@ -1,0 +1,285 @@
+"""`commonmode scan` against a real AWS API (moto's server on 127.0.0.1) seeded through boto3.
+
+The expectations follow from the evaluation rules (see the numbered identities in seed.py), not from a
+previous run's output.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from .seed import ACCOUNT, CANARY, arn, seed
+from typer.testing import CliRunner
+
+from commonmode.cli import app
+from commonmode_aws.collect import NEVER, READ_ONLY_OPERATIONS
+
+runner = CliRunner()
+
+
+def write_config(tmp: Path, endpoint: str, extra: str = "") -> Path:
+    cfg = tmp / "commonmode.toml"
+    cfg.write_text(f'[store]\npath = "cm.db"\n\n[[aws]]\nname = "prod"\nendpoint_url = "{endpoint}"\n{extra}')
+    return cfg
+
+
+def cm(cfg: Path, *args: str) -> object:
+    return runner.invoke(app, [*args, "-c", str(cfg)], catch_exceptions=False)
+
+
+def as_json(cfg: Path, *args: str):  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, [*args, "-c", str(cfg), "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def names(rows: list[dict]) -> set[str]:
+    return {r["identity"].rsplit("/", 1)[-1] for r in rows}
+
+
+@pytest.fixture
+def scanned(aws: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    estate = seed(aws)
+    cfg = write_config(tmp_path, aws)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return estate, cfg, json.loads(result.stdout)
+
+
+def test_access_lists_exactly_who_can_change_each_failover_record(scanned):
+    e, cfg, _ = scanned
+    api = as_json(cfg, "access", e.api_primary)
+    # Zone A record writers (1 dns-bot, 2-4 managed full/power/admin, 9 denied only on B, 10 boundary allows A,
+    # 11 NotResource B, 12 conditional, 14 r53-deployer, 16 self-escalation), the api health check's
+    # operators (13), and those who act as one of them: ci-deployer (trust names it), and the readers of
+    # dns-bot's stored key (17 identity policy, 18 resource policy).
+    assert names(api) == {"dns-bot", "r53-full", "power-user", "admin", "denied-b", "bounded-admin", "not-b",
+                          "office-only", "r53-deployer", "self-escalator", "hc-operator", "ci-deployer",
+                          "secret-reader", "rp-reader"}
+    www = as_json(cfg, "access", e.www_primary)
+    # Zone B: no dns-bot (zone A only), no bounded-admin (boundary), no hc-operator (other health check);
+    # failover-operator owns www's health check, and oncall may assume it (trust names the account root and
+    # oncall's own policy allows sts:AssumeRole on it). no-assume, trusted the same way, has no such allow.
+    assert names(www) == {"r53-full", "power-user", "admin", "denied-b", "not-b", "office-only", "r53-deployer",
+                          "self-escalator", "failover-operator", "oncall", "ci-deployer"}
+    # look-alikes and the ACME-only role never appear
+    for trap in ("r53-readonly", "readonly", "auditor", "acme", "no-assume", "escalator"):
+        assert trap not in names(api) | names(www)
+
+
+def test_conditions_and_denies_are_reported_exactly(scanned):
+    e, cfg, _ = scanned
+    rows = {r["identity"].rsplit("/", 1)[-1]: r for r in as_json(cfg, "access", e.zone_a) if r["direct"]}
+    assert rows["office-only"]["conditional"] is True
+    assert rows["dns-bot"]["conditional"] is False
+    inventory = {i["name"]: i for i in as_json(cfg, "inventory")}
+    denied = {(m["capability"], m["resource"]) for m in inventory["denied-b"]["can_modify"]}
+    assert ("dns.write", e.zone_a) in denied and ("dns.write", e.zone_b) not in denied
+    acme = {(m["capability"], m["resource"]) for m in inventory["acme"]["can_modify"]}
+    assert acme == {("dns.write", e.acme_record)}
+    bounded = {(m["capability"], m["resource"]) for m in inventory["bounded-admin"]["can_modify"]}
+    # the correlator adds cert.issue: whoever writes a public zone can pass DNS validation for its names
+    assert bounded == {("dns.write", e.zone_a), ("cert.issue", e.zone_a)}
+    for look_alike in ("r53-readonly", "readonly", "auditor", "no-assume"):
+        assert inventory[look_alike]["can_modify"] == [], look_alike
+    escal = inventory["escalator"]["can_assume"]
+    assert [a["identity"] for a in escal] == [arn("role", "r53-readonly")]
+    assert "iam:PutRolePolicy" in escal[0]["via"][0]
+    assert [a["identity"] for a in inventory["oncall"]["can_assume"]] == [arn("role", "failover-operator")]
+    assert inventory["no-assume"]["can_assume"] == []
+    rp = {(m["capability"], m["resource"]) for m in inventory["rp-reader"]["can_modify"]}
+    assert rp == {("secret.read", e.dns_bot_secret)}
+
+
+def test_failover_services_are_discovered_and_findings_raised(scanned):
+    e, cfg, summary = scanned
+    services = {s["name"]: s for s in as_json(cfg, "services")}
+    assert set(services) == {"api.example.com A", "www.example.net A"}
+    assert services["api.example.com A"]["primary"] == [e.api_primary]
+    assert services["api.example.com A"]["backup"] == [e.api_secondary]
+    assert services["api.example.com A"]["owner"] == "team-edge"
+    findings = as_json(cfg, "findings")
+    by_rule: dict[str, list[dict]] = {}
+    for f in findings:
+        by_rule.setdefault(f["rule"], []).append(f)
+    api_shared = {f["subjects"][0] for f in by_rule["shared-identity"] if f["service"] == "api.example.com A"}
+    assert arn("user", "dns-bot") in api_shared and arn("role", "hc-operator") not in api_shared
+    assert {f["subjects"][0] for f in by_rule["shared-dns-control-plane"]} == {e.zone_a, e.zone_b}
+    assert {f["service"] for f in by_rule["no-independent-recovery"]} == {"api.example.com A", "www.example.net A"}
+    gaps = {s for f in by_rule["owner-gap"] for s in f["subjects"]}
+    assert {arn("user", "dns-bot"), arn("user", "ci-deployer"), "service:www.example.net A"} <= gaps
+    assert arn("role", "admin") not in gaps  # tagged owner
+    assert summary["status"] == "ok"
+
+
+def test_scan_is_read_only_and_never_touches_a_secret_value(scanned, aws):
+    e, cfg, _ = scanned
+    before = urllib.request.urlopen(f"{aws}/moto-api/data.json").read()
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert urllib.request.urlopen(f"{aws}/moto-api/data.json").read() == before, "the scan changed AWS state"
+    runs = as_json(cfg, "runs")
+    stats_calls = {k for r in runs for k in json.loads(json.dumps(r["summary"])).get("calls", [])}
+    db = (cfg.parent / "cm.db").read_bytes()
+    assert CANARY.encode() not in db
+    for command in ("findings", "inventory", "services"):
+        assert CANARY not in runner.invoke(app, [command, "-c", str(cfg), "--format", "json"]).stdout
+    # The operations actually called, as the connector counted them, are all on the read-only list.
+    import sqlite3
+
+    conn = sqlite3.connect(cfg.parent / "cm.db")
+    stats = json.loads(conn.execute("SELECT stats FROM connector_runs ORDER BY run_id DESC").fetchone()[0])
+    called = {k.removeprefix("calls.") for k in stats if k.startswith("calls.")}
+    assert called and not stats_calls
+    for op in called:
+        service, name = op.split(":")
+        assert name in READ_ONLY_OPERATIONS[service] and name not in NEVER, op
+    assert "secretsmanager:GetSecretValue" not in called
+
+
+def test_read_only_guard_refuses_a_mutating_call(aws):
+    import boto3
+
+    from commonmode_aws.collect import Clients, ReadOnlyViolation
+
+    clients = Clients(boto3.session.Session(region_name="us-east-1"), aws, "us-east-1")
+    with pytest.raises(ReadOnlyViolation):
+        clients.client("iam").create_user(UserName="nope")
+    with pytest.raises(ReadOnlyViolation):
+        clients.client("secretsmanager").get_secret_value(SecretId="x")
+    assert not clients.calls
+
+
+class _Throttler(BaseHTTPRequestHandler):
+    """A proxy in front of moto that answers the first request of chosen operations with a throttling
+    error, as AWS does under load; everything else is forwarded unchanged."""
+
+    upstream = ""
+    throttle: set[str] = set()
+    throttled: list[str] = []
+    deny: set[str] = set()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _op(self, body: bytes) -> str:
+        target = self.headers.get("X-Amz-Target")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        if b"Action=" in body:
+            return body.split(b"Action=", 1)[1].split(b"&", 1)[0].decode()
+        return f"{self.command} {self.path.split('?')[0].rsplit('/', 1)[-1]}"
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        op = self._op(body)
+        key = f"{op} {self.path}"
+        if op in self.deny:
+            payload = json.dumps({"__type": "AccessDeniedException", "message": f"not authorized to perform {op}"}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        if op in self.throttle and key not in self.throttled:
+            self.throttled.append(key)
+            if self.headers.get("X-Amz-Target"):
+                payload = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+                ctype = "application/x-amz-json-1.1"
+            else:
+                payload = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                           b"<Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>")
+                ctype = "text/xml"
+            self.send_response(400)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        # Forward byte for byte (urllib would add a form Content-Type that REST-XML requests do not carry).
+        conn = http.client.HTTPConnection(*self.upstream.removeprefix("http://").split(":"))
+        conn.request(self.command, self.path, body=body or None,
+                     headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+        resp = conn.getresponse()
+        status, headers, data = resp.status, resp.headers, resp.read()
+        conn.close()
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _handle
+
+
+def test_throttling_is_retried_and_no_page_is_lost(aws, tmp_path):
+    import boto3
+
+    e = seed(aws)
+    r53 = boto3.client("route53", endpoint_url=aws, region_name="us-east-1")
+    zid = e.zone_a.rsplit("/", 1)[-1]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": f"host{i}.example.com.", "Type": "A", "TTL": 60,
+                                                   "ResourceRecords": [{"Value": "192.0.2.1"}]}} for i in range(650)]})
+    _Throttler.upstream = aws
+    _Throttler.throttle = {"GetAccountAuthorizationDetails", "GET rrset", "ListSecrets"}
+    _Throttler.throttled = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 0, result.output
+    pages = [k for k in _Throttler.throttled if k.startswith("GET rrset")]
+    assert len(pages) >= 3, _Throttler.throttled  # zone A has 3 pages of 300 (the API maximum), each throttled once
+    assert any(k.startswith("GetAccountAuthorizationDetails") for k in _Throttler.throttled)
+    records = [r for r in as_json(cfg, "inventory") if r["name"] == "admin"]
+    assert records  # identities survived the throttled GAAD
+    conn = __import__("sqlite3").connect(cfg.parent / "cm.db")
+    hosts = conn.execute("SELECT count(*) FROM resources WHERE id LIKE ?", [f"{e.zone_a}/recordset/host%"]).fetchone()[0]
+    assert hosts == 650
+
+
+def test_access_denied_makes_the_run_partial_not_clean(aws, tmp_path):
+    seed(aws)
+    _Throttler.upstream, _Throttler.throttle, _Throttler.throttled = aws, set(), []
+    _Throttler.deny = {"ListSecrets"}
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"],
+                               catch_exceptions=False)
+    finally:
+        proxy.shutdown()
+        _Throttler.deny = set()
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "partial"
+    assert summary["connectors"][0]["gaps"] == [
+        "account 123456789012: secretsmanager:ListSecrets us-east-1: AccessDeniedException: "
+        "not authorized to perform ListSecrets"]
+    # what was readable is stored: Route 53 and IAM grants are there
+    assert names(as_json(cfg, "access", seed_zone(cfg))) >= {"admin", "dns-bot"}
+
+
+def seed_zone(cfg: Path) -> str:
+    return next(s["primary"][0] for s in as_json(cfg, "services") if s["name"] == "api.example.com A")
+
+
+def test_account_label_and_record_id_format(scanned):
+    e, cfg, _ = scanned
+    inv = {i["name"]: i for i in as_json(cfg, "inventory")}
+    assert inv["admin"]["fault_domains"] == [f"aws:account:{ACCOUNT}"]
+    assert e.api_primary.endswith("/recordset/api.example.com./A/primary")
