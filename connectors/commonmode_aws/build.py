@@ -141,15 +141,18 @@ def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable |
     trust: dict[str, tuple[P.Statement, ...]] = {}
     attached: dict[str, set[str]] = defaultdict(set)  # managed policy ARN → identity ARNs it applies to
     group_members: dict[str, set[str]] = defaultdict(set)  # group ARN → user ARNs
+    group_policies: dict[str, tuple[P.Statement, ...]] = {}
     own_groups: dict[str, set[str]] = defaultdict(set)  # user ARN → group ARNs
     targets: list[_Target] = []
     iam_targets: dict[str, list[tuple[str, str]]] = defaultdict(list)  # account → [(type, arn)]
     for acct in accounts:
-        _identities(acct, opts, out, principals, trust, attached, group_members, own_groups, iam_targets)
+        _identities(acct, opts, out, principals, trust, attached, group_members, own_groups, iam_targets,
+                    group_policies)
         targets.extend(_resources(acct, opts, out))
     _capability_grants(principals, targets, actions, opts, out)
     _assume_edges(principals, trust, actions, opts, out)
-    _escalation_edges(principals, trust, actions, opts, out, attached, group_members, own_groups, iam_targets, targets)
+    _escalation_edges(principals, trust, actions, opts, out, attached, group_members, group_policies, iam_targets,
+                      targets)
     return out
 
 
@@ -167,7 +170,8 @@ def _statements(doc: Any, name: str, out: Built) -> tuple[P.Statement, ...]:
 def _identities(acct: AccountData, opts: Options, out: Built, principals: dict[str, Principal],
                 trust: dict[str, tuple[P.Statement, ...]], attached: dict[str, set[str]],
                 group_members: dict[str, set[str]], own_groups: dict[str, set[str]],
-                iam_targets: dict[str, list[tuple[str, str]]]) -> None:
+                iam_targets: dict[str, list[tuple[str, str]]],
+                group_policies: dict[str, tuple[P.Statement, ...]]) -> None:
     a = acct.account
     docs: dict[str, tuple[P.Statement, ...]] = {}
     for pol in acct.gaad.get("Policies", []):
@@ -193,6 +197,7 @@ def _identities(acct: AccountData, opts: Options, out: Built, principals: dict[s
                for s in _statements(ip["PolicyDocument"], f"group {g['GroupName']} inline policy {ip['PolicyName']}", out)]
         sts += managed(g.get("AttachedManagedPolicies", []), g["Arn"])
         groups[g["GroupName"]] = (g["Arn"], sts)
+        group_policies[g["Arn"]] = tuple(sts)
         iam_targets[a].append(("group", g["Arn"]))
     scps = None
     if acct.scp_levels is not None:
@@ -401,8 +406,6 @@ def _capability_grants(principals: Mapping[str, Principal], targets: Sequence[_T
         for t in targets:
             seen: set[Capability] = set()
             entries = [e for e in relevant if e.resource == t.resource_type]
-            if not entries and not t.policy:
-                continue
             for e in (entries if not t.policy else actions.for_resource(t.resource_type)):
                 if e.capability in seen:
                     continue
@@ -493,13 +496,14 @@ def _assume_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple
 
 def _escalation_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple[P.Statement, ...]],
                       actions: ActionTable, opts: Options, out: Built, attached: Mapping[str, set[str]],
-                      group_members: Mapping[str, set[str]], own_groups: Mapping[str, set[str]],
+                      group_members: Mapping[str, set[str]], group_policies: Mapping[str, tuple[P.Statement, ...]],
                       iam_targets: Mapping[str, list[tuple[str, str]]], targets: Sequence[_Target]) -> None:
     """IAM writes that let a principal act as (or rewrite) another identity become identity.assume edges;
     rewriting its own permissions makes it as powerful as its boundary and SCPs allow."""
     esc_actions = [a for acts in actions.escalation.values() for a in acts]
     self_admin: dict[str, str] = {}
     boundary_off: dict[str, str] = {}
+    joins: dict[str, list[tuple[str, tuple[P.Statement, ...]]]] = defaultdict(list)  # user → groups it can join
     for arn, p in principals.items():
         if not _may(p, esc_actions):
             continue
@@ -508,13 +512,18 @@ def _escalation_edges(principals: Mapping[str, Principal], trust: Mapping[str, t
                 acc = P.evaluate(p, P.request(p, action, tarn))
                 if not acc.granted:
                     continue
+                if action == "iam:AddUserToGroup":
+                    # Joining a group gains its policies: the caller's own power grows; nobody else is taken over.
+                    if p.kind == "user" and arn not in group_members.get(tarn, ()):
+                        joins[arn].append((tarn, group_policies.get(tarn, ())))
+                    continue
                 if ttype in ("role", "user"):
                     victims = {tarn}
                 elif ttype == "policy":
                     victims = set(attached.get(tarn, ()))
                 else:
                     victims = set(group_members.get(tarn, ()))
-                if arn in victims or (ttype == "group" and action == "iam:AddUserToGroup" and p.kind == "user"):
+                if arn in victims:
                     if action in ("iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"):
                         boundary_off.setdefault(arn, f"{action} on itself: can lift its own permissions boundary")
                     elif action != "iam:UpdateAssumeRolePolicy" and not action.startswith(("iam:CreateAccessKey",
@@ -553,6 +562,13 @@ def _escalation_edges(principals: Mapping[str, Principal], trust: Mapping[str, t
     if self_admin:
         _capability_grants(principals, targets, actions, opts, out, only=sorted(self_admin),
                            policies_for={a: P.ADMIN_POLICY for a in self_admin}, prefix_for=self_admin)
+    join = {a: g for a, g in joins.items() if a not in self_admin}
+    if join:
+        _capability_grants(
+            principals, targets, actions, opts, out, only=sorted(join),
+            policies_for={a: (*principals[a].policies, *(s for _, sts in g for s in sts)) for a, g in join.items()},
+            prefix_for={a: f"iam:AddUserToGroup on {', '.join(t for t, _ in g)}: can join and gain its policies"
+                        for a, g in join.items()})
     lift = {a: why for a, why in boundary_off.items() if a not in self_admin}
     if lift:
         _capability_grants(principals, targets, actions, opts, out, only=sorted(lift), prefix_for=lift,

@@ -447,7 +447,7 @@ def trusts_service(trust: Sequence[Statement], service: str) -> Tri:
     """Whether a role's trust policy lets an AWS service assume it (for iam:PassRole escalation)."""
     allow = Tri.NO
     for st in trust:
-        if st.principals is None or not any(action_matches(a, "sts:AssumeRole") for a in st.actions) == st.not_action:
+        if st.principals is None or any(action_matches(a, "sts:AssumeRole") for a in st.actions) == st.not_action:
             continue
         if service in st.principals.get("Service", ()) or "*" in st.principals.get("AWS", ()):
             t = Tri.MAYBE if st.conditions else Tri.YES
