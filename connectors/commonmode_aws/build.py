@@ -420,7 +420,9 @@ def _capability_grants(principals: Mapping[str, Principal], targets: Sequence[_T
                                note=t.note if e.capability is Capability.SECRET_READ else None)
                         seen.add(e.capability)
                         break
-            if t.resource_type == "hostedzone" and t.resource.public and Capability.DNS_ADMIN not in seen:
+            # Registrar actions act on the caller's own account's domains only.
+            if (t.resource_type == "hostedzone" and t.resource.public and Capability.DNS_ADMIN not in seen
+                    and t.account == p.account):
                 for e in registrar:
                     if e.capability is not Capability.DNS_ADMIN or not (pols is not None or _may(p, e.actions)):
                         continue

@@ -103,7 +103,9 @@ def describe_error(exc: Exception) -> str:
     """One line: the AWS error code and message."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".strip(": ")
+        text = f"{err.get('Code') or ''}: {err.get('Message') or ''}".strip(": ")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return text or f"HTTP {status} with an error body botocore could not parse"
     if isinstance(exc, BotoCoreError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

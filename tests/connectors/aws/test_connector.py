@@ -283,3 +283,115 @@ def test_account_label_and_record_id_format(scanned):
     inv = {i["name"]: i for i in as_json(cfg, "inventory")}
     assert inv["admin"]["fault_domains"] == [f"aws:account:{ACCOUNT}"]
     assert e.api_primary.endswith("/recordset/api.example.com./A/primary")
+
+
+SECRET_NAME = "dns/dns-bot-key"
+SCANNER_POLICY = Path(__file__).resolve().parents[3] / "connectors" / "commonmode_aws" / "scanner-policy.json"
+
+
+def test_scanner_policy_lists_exactly_the_operations_the_connector_may_call():
+    policy = json.loads(SCANNER_POLICY.read_text())
+    granted = {a for st in policy["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    needed = {f"{svc}:{op}" for svc, ops in READ_ONLY_OPERATIONS.items() for op in ops}
+    # sts:GetCallerIdentity needs no permission (AWS answers it for any valid credentials)
+    assert granted == needed - {"sts:GetCallerIdentity"}
+    assert not {a.split(":")[1] for a in granted} & NEVER
+
+
+def test_a_scan_under_exactly_the_scanner_policy_succeeds(aws, tmp_path, monkeypatch):
+    import boto3
+
+    seed(aws)
+    iam = boto3.client("iam", endpoint_url=aws, region_name="us-east-1")
+    iam.create_user(UserName="commonmode-scanner")
+    iam.put_user_policy(UserName="commonmode-scanner", PolicyName="scanner", PolicyDocument=SCANNER_POLICY.read_text())
+    key = iam.create_access_key(UserName="commonmode-scanner")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    enforce = lambda count: urllib.request.urlopen(urllib.request.Request(  # noqa: E731
+        f"{aws}/moto-api/reset-auth", data=count.encode(), method="POST",
+        headers={"Content-Type": "text/plain"})).read()
+    enforce("0")  # from here on moto checks every request against the caller's IAM policies
+    try:
+        cfg = write_config(tmp_path, aws)
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"],
+                               catch_exceptions=False)
+        summary = json.loads(result.stdout)
+        # moto gap: under enforced auth, moto's server rejects every Route 53 request signature, whatever the
+        # caller's policy (an AdministratorAccess user gets the same 403 SignatureDoesNotMatch). Everything
+        # else must pass under exactly the scanner policy; Route 53 must fail only that way.
+        assert summary["connectors"][0]["gaps"] == [
+            "account 123456789012: route53:ListHostedZones: HTTP 403 with an error body botocore could not parse",
+            "account 123456789012: route53:ListHealthChecks: HTTP 403 with an error body botocore could not parse",
+        ], result.output
+        inventory = {i["name"]: i for i in as_json(cfg, "inventory")}
+        assert {"admin", "dns-bot", "rp-reader"} <= set(inventory)  # IAM under the scanner policy
+        assert ("secret.read", SECRET_NAME) in {(m["capability"], m["resource"].split(":")[-1].rsplit("-", 1)[0])
+                                                for m in inventory["rp-reader"]["can_modify"]}
+        # and the enforcement is real: the same user cannot read a secret value
+        sm = boto3.client("secretsmanager", endpoint_url=aws, region_name="us-east-1",
+                          aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        with pytest.raises(sm.exceptions.ClientError, match="AccessDenied"):
+            sm.get_secret_value(SecretId="dns/dns-bot-key")
+    finally:
+        enforce("inf")
+    # the gap, shown with an administrator's keys
+    iam.create_user(UserName="root-like")
+    iam.put_user_policy(UserName="root-like", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    admin_key = iam.create_access_key(UserName="root-like")["AccessKey"]
+    enforce("0")
+    try:
+        admin = boto3.client("route53", endpoint_url=aws, region_name="us-east-1",
+                             aws_access_key_id=admin_key["AccessKeyId"], aws_secret_access_key=admin_key["SecretAccessKey"])
+        with pytest.raises(admin.exceptions.ClientError):
+            admin.list_hosted_zones()
+    finally:
+        enforce("inf")
+
+
+def test_organization_accounts_are_scanned_through_the_audit_role_and_scps_apply(aws, tmp_path):
+    import boto3
+
+    kw = dict(endpoint_url=aws, region_name="us-east-1")
+    org = boto3.client("organizations", **kw)
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    member = org.create_account(AccountName="dr", Email="dr@example.com")["CreateAccountStatus"]["AccountId"]
+    org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
+    scp = org.create_policy(Name="no-record-changes", Type="SERVICE_CONTROL_POLICY", Description="",
+                            Content=json.dumps({"Version": "2012-10-17", "Statement": [
+                                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                {"Effect": "Deny", "Action": "route53:ChangeResourceRecordSets",
+                                 "Resource": "*"}]}))["Policy"]["PolicySummary"]["Id"]
+    org.attach_policy(PolicyId=scp, TargetId=root)
+    # the same role, with AmazonRoute53FullAccess, in the management account and in the member account
+    creds = boto3.client("sts", **kw).assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="seed")["Credentials"]
+    in_member = dict(kw, aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                     aws_session_token=creds["SessionToken"])
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
+    for where in (kw, in_member):
+        iam = boto3.client("iam", **where)
+        iam.create_role(RoleName="dns-admin", AssumeRolePolicyDocument=trust)
+        iam.attach_role_policy(RoleName="dns-admin", PolicyArn="arn:aws:iam::aws:policy/AmazonRoute53FullAccess")
+    member_zone = boto3.client("route53", **in_member).create_hosted_zone(
+        Name="dr.example.org.", CallerReference="dr")["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    cfg = write_config(tmp_path, aws, 'assume_role = "OrganizationAccountAccessRole"\n')
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    inventory = {i["id"]: i for i in as_json(cfg, "inventory")}
+    member_role = inventory[f"arn:aws:iam::{member}:role/dns-admin"]
+    assert member_role["fault_domains"] == [f"aws:account:{member}"]
+    caps = {(m["capability"], m["resource"]) for m in member_role["can_modify"]}
+    zone = f"arn:aws:route53:::hostedzone/{member_zone}"
+    # the root SCP denies record changes in the member account; DeleteHostedZone is still allowed
+    assert ("dns.write", zone) not in caps and ("dns.admin", zone) in caps
+    # a principal of one account cannot write another account's zone: Route 53 has no resource policies
+    mgmt_caps = {(m["capability"], m["resource"]) for m in inventory[arn("role", "dns-admin")]["can_modify"]}
+    assert not any(r == zone for _, r in mgmt_caps)
+    # the management account's role trusts the management account: cross-account assume needs both sides
+    assumers = {a["identity"] for i in inventory.values() for a in i["can_assume"]
+                if a["identity"] == f"arn:aws:iam::{member}:role/dns-admin"}
+    assert assumers == set()  # nobody in the management account has an identity allow for sts:AssumeRole
