@@ -30,7 +30,7 @@ def section(title: str) -> str:
 
 def table_first_column(text: str) -> list[str]:
     return [cell.strip("` ") for cell in re.findall(r"^\| *([^|]+?) *\|", text, re.M)
-            if not set(cell) <= set("-: ") and cell.strip() not in ("command", "rule", "capability", "code")]
+            if not set(cell) <= set("-: ") and cell.strip() not in ("command", "rule", "capability", "code", "key")]
 
 
 def test_commands_table_matches_the_cli():
@@ -126,3 +126,15 @@ def test_diff_and_scan_json_fields_are_documented(scanned):
     assert set(out(scanned, "diff")) == documented_fields("diff")
     result = runner.invoke(app, ["scan", "-c", str(scanned), "--no-progress", "--format", "json"])
     assert set(json.loads(result.stdout)) == documented_fields("scan")
+
+
+@pytest.mark.parametrize("package", ["commonmode_aws"])
+def test_every_connector_option_is_documented(package):
+    from commonmode.connector import Registry
+
+    registry = Registry.discover()
+    name = package.removeprefix("commonmode_")
+    cls = registry.load(name)
+    text = (ROOT / "connectors" / package / "README.md").read_text()
+    documented = set(table_first_column(text.split("## Config", 1)[1].split("\n## ", 1)[0]))
+    assert documented == set(cls.options) | {"name", "fault_domains"}
