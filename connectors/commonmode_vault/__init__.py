@@ -1,0 +1,1 @@
+"""The Vault / OpenBao connector (see connectors/commonmode_vault/README.md)."""
