@@ -254,6 +254,8 @@ class Inventory:
     resources: tuple[Resource, ...] = ()
     grants: tuple[Grant, ...] = ()
     services: tuple[Service, ...] = ()
+    #: other spellings of ids that people write in config (`secret/dns/primary` for a KV v2 path's id)
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @staticmethod
     def merge(parts: Iterable[Inventory]) -> Inventory:
@@ -266,7 +268,20 @@ class Inventory:
             resources=tuple(x for p in parts for x in p.resources),
             grants=tuple(x for p in parts for x in p.grants),
             services=tuple(x for p in parts for x in p.services),
+            aliases=_merge_aliases(p.aliases for p in parts),
         )
+
+
+def _merge_aliases(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """Union of alias maps; an alias two connectors resolve differently is ambiguous and dropped."""
+    out: dict[str, str] = {}
+    clash: set[str] = set()
+    for m in maps:
+        for k, v in m.items():
+            if k in out and out[k] != v:
+                clash.add(k)
+            out.setdefault(k, v)
+    return {k: v for k, v in out.items() if k not in clash}
 
 
 def normalize_dns_name(name: str) -> str:

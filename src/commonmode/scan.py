@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +17,7 @@ from commonmode.config import Config
 from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn, Registry
 from commonmode.correlate import Correlation, apply_declarations, correlate
 from commonmode.errors import UsageError
-from commonmode.model import Inventory, RunStatus
+from commonmode.model import Inventory, RunStatus, Service
 from commonmode.store import RunInfo, RunStore
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,14 @@ def _stamp(result: ConnectorResult, settings: ConnectorSettings) -> ConnectorRes
         resources=lab(inv.resources)))
 
 
+def resolve_aliases(service: Service, aliases: Mapping[str, str]) -> Service:
+    """A declared service with the ids written in another accepted spelling replaced by the native id."""
+    if not aliases:
+        return service
+    return dataclasses.replace(service, primary=tuple(aliases.get(i, i) for i in service.primary),
+                               backup=tuple(aliases.get(i, i) for i in service.backup))
+
+
 def scan(
     config: Config,
     registry: Registry,
@@ -98,7 +106,8 @@ def scan(
         inventory = Inventory.merge(r.inventory for r in results)
         declared = {d.subject: d.labels for d in config.fault_domains}
         inventory = apply_declarations(inventory, config.credentials, declared)
-        correlation = correlate(inventory, declared_services=config.services, now=now,
+        services = tuple(resolve_aliases(s, inventory.aliases) for s in config.services)
+        correlation = correlate(inventory, declared_services=services, now=now,
                                 expiry_days=config.expiry_days, unused_key_days=config.unused_key_days)
     run = store.record_run(started=started, config=str(config.path), results=results,
                            correlation=correlation, status=status)

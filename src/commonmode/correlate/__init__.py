@@ -66,6 +66,7 @@ def apply_declarations(
         resources=tuple(label(x) for x in inventory.resources),
         grants=inventory.grants,
         services=inventory.services,
+        aliases=inventory.aliases,
     )
 
 

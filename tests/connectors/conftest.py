@@ -1,4 +1,4 @@
-"""A real AWS API on 127.0.0.1: moto's ThreadedMotoServer, reached by boto3 through `endpoint_url`.
+"""Local backends shared by the connector tests. AWS: moto's ThreadedMotoServer on 127.0.0.1, reached by boto3 through `endpoint_url`.
 
 AWS managed policies are loaded (MOTO_IAM_LOAD_MANAGED_POLICIES) so that the real managed-policy documents
 moto ships are the corpus the engine is judged on. State is reset before each test.
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest.importorskip("moto", reason="moto is in the [test] extra")
+
 
 
 def _free_port() -> int:

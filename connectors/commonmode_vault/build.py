@@ -1,0 +1,422 @@
+"""Raw Vault data (fetched by the connector through collect.ReadOnlyVault) → the typed inventory, with grants
+decided by acl.py. No network here."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from commonmode.model import Capability, Credential, Grant, Identity, Resource, ResourceKind, Store
+from commonmode_vault.acl import ACL, PolicyError, Rule, parse_policy
+
+
+@dataclass
+class ClusterData:
+    cluster_id: str = ""
+    cluster_name: str = ""
+    auth: dict[str, dict[str, Any]] = field(default_factory=dict)  # "approle/" → {type, accessor}
+    mounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policies: dict[str, str] = field(default_factory=dict)
+    roles: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)  # mount, type, sub, name, data
+    secret_ids: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # mount, role, accessor lookup
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    tokens: list[dict[str, Any]] = field(default_factory=list)
+    kv: dict[str, tuple[int, list[tuple[str, Any]]]] = field(default_factory=dict)  # mount → (version, [(key, meta)])
+    pki_roles: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    pki_issuers: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    engine_roles: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Options:
+    connector: str
+    owner_keys: tuple[str, ...] = ("owner", "team")
+    credential_keys: tuple[str, ...] = ("identity", "nhi")
+    long_lived_days: int = 30
+    now: datetime | None = None
+
+
+@dataclass
+class Built:
+    identities: list[Identity] = field(default_factory=list)
+    credentials: list[Credential] = field(default_factory=list)
+    stores: list[Store] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Target:
+    """A path the engine decides capabilities on: the Vault API path and what a capability there means."""
+
+    path: str  # API path, no leading slash
+    resource_id: str
+    caps: tuple[tuple[Capability, tuple[str, ...]], ...]  # (capability, Vault capabilities that give it)
+    assumes: tuple[str, ...] = ()  # cloud identities minted by reading this path (secret engines)
+
+
+def _owner(meta: Mapping[str, Any] | None, keys: Sequence[str]) -> str | None:
+    for k in keys:
+        if meta and meta.get(k):
+            return str(meta[k])
+    return None
+
+
+def _ts(value: Any) -> datetime | None:
+    if not value or value == "0001-01-01T00:00:00Z":
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    text = re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def gcp_service_account_id(email: str) -> str:
+    """The GCP connector's id for a service account, from its email when the email names the project."""
+    m = re.fullmatch(r"[^@]+@([a-z][a-z0-9-]+)\.iam\.gserviceaccount\.com", email)
+    project = m.group(1) if m else "-"
+    return f"//iam.googleapis.com/projects/{project}/serviceAccounts/{email}"
+
+
+def build(data: ClusterData, opts: Options) -> Built:
+    """The inventory of one cluster."""
+    out = Built()
+    c = opts.connector
+    base = f"vault://{c}"
+    cluster = [f"vault:cluster:{data.cluster_id}"] if data.cluster_id else []
+    documents: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    for name, text in data.policies.items():
+        try:
+            documents[name] = parse_policy(text, name)
+        except PolicyError as exc:
+            out.gaps.append(f"{exc}: ignored, so the access it gives is missing")
+    stores: dict[str, Store] = {}
+    for mount, info in data.mounts.items():
+        # PKI mounts are certificate paths (their issuers and roles), reported as such, not as secret stores.
+        if info["type"] in ("kv", "generic", "aws", "azure", "gcp", "database"):
+            sid = f"{base}/{mount.rstrip('/')}"
+            stores[mount] = Store(id=sid, provider="vault", kind=f"vault-{info['type']}-mount", name=mount.rstrip("/"),
+                                  connector=c, owner=_owner(_desc_meta(info.get("description")), opts.owner_keys),
+                                  fault_domains=tuple(cluster))
+    out.stores.extend(stores.values())
+    targets = _resources(data, opts, out, stores, base, cluster)
+
+    # Identities: entities (and their groups), auth roles, long-lived tokens.
+    groups_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for g in data.groups:
+        for member in g.get("member_entity_ids") or ():
+            groups_of[member].append(g)
+    entity_policies: dict[str, list[str]] = {}
+    alias_owner: dict[tuple[str, str], dict[str, Any]] = {}  # (mount accessor, alias name) → entity
+    for e in data.entities:
+        eid = f"{base}/identity/entity/id/{e['id']}"
+        pols = list(e.get("policies") or []) + [p for g in groups_of.get(e["id"], []) for p in g.get("policies") or []]
+        entity_policies[e["id"]] = pols
+        meta = e.get("metadata") or {}
+        out.identities.append(Identity(id=eid, provider="vault", kind="vault-entity", name=e.get("name", e["id"]),
+                                       connector=c, owner=_owner(meta, opts.owner_keys), tags=dict(meta),
+                                       fault_domains=tuple(cluster)))
+        for alias in e.get("aliases") or ():
+            alias_owner[(alias.get("mount_accessor", ""), alias.get("name", ""))] = e
+    principals: dict[str, tuple[list[str], str]] = {}  # identity id → (policies, what they come from)
+    for e in data.entities:
+        principals[f"{base}/identity/entity/id/{e['id']}"] = (entity_policies[e["id"]], "entity and group policies")
+    secret_id_meta: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for mount, role, meta in data.secret_ids:
+        secret_id_meta[(mount, role)].append(meta)
+    for mount, atype, sub, name, role in data.roles:
+        rid = f"{base}/auth/{mount}{sub}/{name}"
+        pols = list(role.get("token_policies") or []) + list(role.get("policies") or [])
+        if not role.get("token_no_default_policy"):
+            pols.append("default")
+        accessor = data.auth.get(mount, {}).get("accessor", "")
+        entity = next((alias_owner[(accessor, n)] for n in _alias_names(atype, name, role) if (accessor, n) in alias_owner),
+                      None)
+        owner = None
+        if entity is not None:
+            owner = _owner(entity.get("metadata"), opts.owner_keys)
+            eid = f"{base}/identity/entity/id/{entity['id']}"
+            out.grants.append(Grant(identity_id=rid, capability=Capability.IDENTITY_ASSUME, resource_id=eid, connector=c,
+                                    via=(f"logins through {mount}{sub}/{name} are entity {entity.get('name', entity['id'])} "
+                                         f"(entity alias on {accessor})",)))
+        for meta in secret_id_meta.get((mount, name), []):
+            owner = owner or _owner(meta.get("metadata"), opts.owner_keys)
+            acc = meta.get("secret_id_accessor", "")
+            out.credentials.append(Credential(
+                id=f"{rid}/secret-id-accessor/{acc}", identity_id=rid, kind="approle-secret-id", connector=c,
+                created=_ts(meta.get("creation_time")), expires=_ts(meta.get("expiration_time")),
+                last_used=_ts(meta.get("last_updated_time")), fault_domains=tuple(cluster)))
+        tags = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in role.items()
+                if k.startswith("bound_") and v}
+        out.identities.append(Identity(id=rid, provider="vault", kind=f"vault-role ({atype})", name=f"{mount}{name}",
+                                       connector=c, owner=owner, tags=tags, fault_domains=tuple(cluster)))
+        principals[rid] = (pols, f"token policies of {mount}{sub}/{name}")
+        for who, why in _bound_identities(atype, role):
+            out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid, connector=c,
+                                    via=(f"{atype} auth role {mount}{name} binds {why}",)))
+            if who.startswith("github:"):
+                out.identities.append(Identity(id=who, provider="github", kind="ci-workload", name=who.split(":", 2)[2],
+                                               connector=c))
+    now = opts.now or datetime.now(timezone.utc)
+    for t in data.tokens:
+        pols = list(t.get("policies") or [])
+        expires = _ts(t.get("expire_time"))
+        long_lived = expires is None or expires - now > timedelta(days=opts.long_lived_days)
+        if not ("root" in pols or t.get("orphan") or long_lived):
+            continue
+        acc = t.get("accessor", "")
+        tid = f"{base}/auth/token/accessors/{acc}"
+        meta = t.get("meta") or {}
+        out.identities.append(Identity(id=tid, provider="vault", kind="vault-token", name=t.get("display_name") or acc,
+                                       connector=c, owner=_owner(meta, opts.owner_keys), tags=dict(meta or {}),
+                                       fault_domains=tuple(cluster)))
+        out.credentials.append(Credential(id=f"{tid}/token", identity_id=tid, kind="vault-token" + (
+            " (root)" if "root" in pols else ""), connector=c, created=_ts(t.get("creation_time")), expires=expires,
+            fault_domains=tuple(cluster)))
+        if t.get("entity_id"):
+            pols += entity_policies.get(t["entity_id"], [])
+        principals[tid] = (pols, f"policies of token {t.get('display_name') or acc}")
+
+    _grants(principals, documents, targets, data, base, opts, out)
+    return out
+
+
+def _desc_meta(description: Any) -> dict[str, str]:
+    """`owner=team-x` style pairs in a mount's description."""
+    return dict(re.findall(r"(\w+)=([\w.@-]+)", str(description or "")))
+
+
+def _alias_names(atype: str, name: str, role: Mapping[str, Any]) -> list[str]:
+    """Entity alias names a login through this role gets, where the role says (the approle alias is its
+    role_id, which the scanner does not read)."""
+    if atype in ("userpass", "cert"):
+        return [name]
+    if atype == "kubernetes":
+        ns = role.get("bound_service_account_namespaces") or []
+        sas = role.get("bound_service_account_names") or []
+        return [f"{n}/{s}" for n in ns for s in sas] + list(sas)
+    if atype in ("jwt", "oidc") and role.get("bound_subject"):
+        return [str(role["bound_subject"])]
+    return []
+
+
+def _bound_identities(atype: str, role: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Cloud or CI identities a role admits: an identity.assume edge from each into the Vault role."""
+    out: list[tuple[str, str]] = []
+    def many(key: str) -> list[str]:
+        v = role.get(key) or []
+        return [str(x) for x in (v if isinstance(v, list) else [v]) if x and x != "*"]
+    if atype == "aws":
+        for key in ("bound_iam_principal_arn", "bound_iam_role_arn", "bound_iam_instance_profile_arn"):
+            out += [(arn, f"{key} = {arn}") for arn in many(key)]
+    elif atype == "azure":
+        out += [(sp, f"bound_service_principal_ids = {sp}") for sp in many("bound_service_principal_ids")]
+    elif atype == "gcp":
+        out += [(gcp_service_account_id(e), f"bound_service_accounts = {e}") for e in many("bound_service_accounts")]
+    elif atype in ("jwt", "oidc"):
+        claims = role.get("bound_claims") or {}
+        repos = claims.get("repository") or []
+        for repo in repos if isinstance(repos, list) else [repos]:
+            out.append((f"github:repository:{repo}", f"bound_claims.repository = {repo}"))
+        sub = str(role.get("bound_subject") or "")
+        m = re.match(r"repo:([^:]+/[^:]+):", sub)
+        if m:
+            out.append((f"github:repository:{m.group(1)}", f"bound_subject = {sub}"))
+        oid = claims.get("oid")
+        for o in oid if isinstance(oid, list) else [oid] if oid else []:
+            out.append((str(o), f"bound_claims.oid = {o}"))
+    return out
+
+
+def _resources(data: ClusterData, opts: Options, out: Built, stores: Mapping[str, Store], base: str,
+               cluster: list[str]) -> list[_Target]:
+    c = opts.connector
+    targets: list[_Target] = []
+    for mount, (version, keys) in sorted(data.kv.items()):
+        store = stores[mount]
+        for key, meta in keys:
+            api = f"{mount}data/{key}" if version == 2 else f"{mount}{key}"
+            custom = (meta or {}).get("custom_metadata") or {}
+            rid = f"{base}/{api}"
+            if version == 2:  # the KV logical form, as `vault kv get` names it
+                out.aliases[f"{mount}{key}"] = rid
+                out.aliases[f"{base}/{mount}{key}"] = rid
+            out.resources.append(Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=f"{mount}{key}",
+                                          connector=c, parents=(store.id,), owner=_owner(custom, opts.owner_keys),
+                                          tags=dict(custom), fault_domains=tuple(cluster)))
+            write = ("create", "update", "patch") if version == 2 else ("create", "update")
+            targets.append(_Target(api, rid, ((Capability.SECRET_READ, ("read",)), (Capability.SECRET_WRITE, write))))
+            for k in opts.credential_keys:
+                if custom.get(k):
+                    out.credentials.append(Credential(
+                        id=f"{custom[k]}@{rid}", identity_id=str(custom[k]), kind="stored-credential", connector=c,
+                        stored_in=rid, created=_ts((meta or {}).get("created_time")), fault_domains=tuple(cluster)))
+    issuers: dict[str, list[str]] = defaultdict(list)
+    for mount, iid, issuer in data.pki_issuers:
+        rid = f"{base}/{mount}issuer/{iid}"
+        issuers[mount].append(rid)
+        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault",
+                                      name=issuer.get("issuer_name") or iid, connector=c,
+                                      expires=_not_after(issuer.get("certificate")), fault_domains=tuple(cluster)))
+    for mount, name, role in data.pki_roles:
+        rid = f"{base}/{mount}issue/{name}"
+        names = _pki_names(role)
+        ref = role.get("issuer_ref") or "default"
+        parents = tuple(r for r in issuers.get(mount, []) if ref == "default" or r.endswith("/" + ref))
+        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}roles/{name}",
+                                      connector=c, parents=parents[:1] if ref == "default" else parents, names=names,
+                                      fault_domains=tuple(cluster)))
+        for path in (f"{mount}issue/{name}", f"{mount}sign/{name}", f"{mount}issuer/{ref}/issue/{name}",
+                     f"{mount}issuer/{ref}/sign/{name}", f"{mount}sign-verbatim/{name}", f"{mount}sign-verbatim"):
+            targets.append(_Target(path, rid, ((Capability.CERT_ISSUE, ("create", "update")),)))
+    for mount, kind, sub, name, role in data.engine_roles:
+        minted: list[tuple[str, str]] = []
+        if kind == "aws":
+            minted = [(a, f"role_arns {a}") for a in role.get("role_arns") or []]
+            paths = [f"{mount}creds/{name}", f"{mount}sts/{name}"]
+        elif kind == "azure":
+            app = role.get("application_object_id")
+            minted = [(app, f"application_object_id {app}")] if app else []
+            paths = [f"{mount}creds/{name}"]
+        elif kind == "gcp":
+            email = role.get("service_account_email")
+            minted = [(gcp_service_account_id(email), f"service_account_email {email}")] if email else []
+            paths = [f"{mount}{sub}/{name}/token", f"{mount}{sub}/{name}/key"]
+        else:
+            paths = [f"{mount}{'static-creds' if sub == 'static-roles' else 'creds'}/{name}"]
+        rid = f"{base}/{paths[0]}"
+        out.resources.append(Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=f"{mount}{sub}/{name}",
+                                      connector=c, parents=(stores[mount].id,), fault_domains=tuple(cluster)))
+        for p in paths:
+            targets.append(_Target(p, rid, ((Capability.SECRET_READ, ("read", "create", "update")),),
+                                   assumes=tuple(f"{who}|{why}" for who, why in minted)))
+    return targets
+
+
+def _pki_names(role: Mapping[str, Any]) -> tuple[str, ...]:
+    if role.get("allow_any_name"):
+        return ("*",)
+    names: list[str] = []
+    for d in role.get("allowed_domains") or []:
+        d = str(d).lower()
+        if role.get("allow_bare_domains") or role.get("allow_glob_domains") and "*" in d:
+            names.append(d)
+        if role.get("allow_subdomains"):
+            names.append(f"*.{d}")
+        if role.get("allow_glob_domains") and "*" in d and d not in names:
+            names.append(d)
+    return tuple(dict.fromkeys(names))
+
+
+def _not_after(pem: Any) -> datetime | None:
+    if not pem:
+        return None
+    try:
+        from cryptography import x509
+
+        return x509.load_pem_x509_certificate(str(pem).encode()).not_valid_after_utc
+    except Exception:  # noqa: BLE001 — an unreadable certificate only loses its expiry
+        return None
+
+
+def _grants(principals: Mapping[str, tuple[list[str], str]], documents: Mapping[str, Any], targets: Sequence[_Target],
+            data: ClusterData, base: str, opts: Options, out: Built) -> None:
+    """Decide each principal's capabilities on each target path, once per distinct policy set, visiting only
+    the paths some rule of the set can match (sorted paths + bisect for prefix rules)."""
+    c = opts.connector
+    by_path: dict[str, list[_Target]] = defaultdict(list)
+    for t in targets:
+        by_path[t.path].append(t)
+    paths = sorted(by_path)
+    holders: dict[str, list[str]] = defaultdict(list)  # policy name → identities holding it
+    for who, (pols, _) in principals.items():
+        for p in set(pols):
+            holders[p].append(who)
+    approles = [(f"auth/{m}role/{n}/secret-id", f"{base}/auth/{m}{sub}/{n}", f"{m}{n}")
+                for m, atype, sub, n, _ in data.roles if atype == "approle"]
+    cache: dict[frozenset[str], tuple[list[Any], list[Any], list[Any]]] = {}
+    for who, (pols, origin) in sorted(principals.items()):
+        key = frozenset(pols)
+        if key not in cache:
+            acl = ACL.build(sorted(key), documents)
+            found = []
+            for path in _candidate_paths(acl, paths):
+                for t in by_path[path]:
+                    for cap, vault_caps in t.caps:
+                        ok, conditional, sources = acl.allows(path, *vault_caps)
+                        if ok:
+                            found.append((t, cap, conditional, (*sources, f"allows {'/'.join(vault_caps)} on {path}")))
+            # Escalation: rewriting a policy that others hold, or minting a login for an AppRole.
+            rewrites = []
+            for pname in holders:
+                if pname in ("root", "default"):
+                    continue
+                for path in (f"sys/policies/acl/{pname}", f"sys/policy/{pname}"):
+                    ok, conditional, sources = acl.allows(path, "create", "update")
+                    if ok:
+                        rewrites.append((pname, conditional, sources))
+                        break
+            logins = []
+            for path, rid, label in approles:
+                ok, conditional, sources = acl.allows(path, "create", "update")
+                if ok:
+                    logins.append((rid, label, conditional, sources))
+            cache[key] = (found, rewrites, logins)
+        found, rewrites, logins = cache[key]
+        seen: set[tuple[str, str]] = set()
+        for t, cap, conditional, via in found:
+            if (cap.value, t.resource_id) in seen:
+                continue
+            seen.add((cap.value, t.resource_id))
+            out.grants.append(Grant(identity_id=who, capability=cap, resource_id=t.resource_id, connector=c,
+                                    via=(origin, *via), conditional=conditional))
+            for item in t.assumes:
+                cloud, why = item.split("|", 1)
+                out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=cloud,
+                                        connector=c, conditional=conditional,
+                                        via=(origin, *via, f"{t.path} mints credentials for {why}")))
+        for pname, conditional, sources in rewrites:
+            for h in holders[pname]:
+                if h != who:
+                    out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=h,
+                                            connector=c, conditional=conditional,
+                                            via=(origin, *sources, f"can rewrite policy {pname}, which {h} holds")))
+        for rid, label, conditional, sources in logins:
+            if rid != who:
+                out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid,
+                                        connector=c, conditional=conditional,
+                                        via=(origin, *sources, f"can generate a secret-id for AppRole {label}")))
+
+
+def _candidate_paths(acl: ACL, paths: Sequence[str]) -> Iterable[str]:
+    if acl.root:
+        return paths
+    found: set[str] = set()
+    for rule in acl.rules.values():
+        if rule.is_exact:
+            i = bisect.bisect_left(paths, rule.path)
+            if i < len(paths) and paths[i] == rule.path:
+                found.add(rule.path)
+        elif rule.is_prefix and "+" not in rule.path.split("/") and not rule.templated:
+            prefix = rule.path[:-1]
+            i = bisect.bisect_left(paths, prefix)
+            while i < len(paths) and paths[i].startswith(prefix):
+                found.add(paths[i])
+                i += 1
+        else:
+            found.update(p for p in paths if rule.matches(p))
+    return sorted(found)
+
+
+__all__ = ["ClusterData", "Options", "Rule", "build"]

@@ -1,0 +1,52 @@
+# The read-only policy commonmode's Vault connector needs. It reads metadata only: no KV data, no
+# PKI issue/sign, no secret-engine creds, no tokens.
+#
+# Mount names are matched with `+` (one path segment); LIST requests end in "/", hence the trailing slashes. On a cluster with KV v1 mounts, a KV v1 key named
+# like roles/<x>, metadata/<x> or issuer/<x> would become readable through these rules: there, replace
+# `+` with your PKI, KV v2 and secret-engine mount names.
+
+path "sys/auth" { capabilities = ["read"] }
+path "sys/mounts" { capabilities = ["read"] }
+path "sys/policies/acl" { capabilities = ["list"] }
+path "sys/policies/acl/*" { capabilities = ["read"] }
+
+# Auth methods' roles (approle, kubernetes, jwt/oidc, aws, azure, gcp), users (userpass), certs (cert)
+path "auth/+/role/" { capabilities = ["list"] }
+path "auth/+/role/+" { capabilities = ["read"] }
+path "auth/+/users/" { capabilities = ["list"] }
+path "auth/+/users/+" { capabilities = ["read"] }
+path "auth/+/certs/" { capabilities = ["list"] }
+path "auth/+/certs/+" { capabilities = ["read"] }
+# AppRole secret-id metadata (accessor lookups; never the secret-id, never the role-id)
+path "auth/+/role/+/secret-id/" { capabilities = ["list"] }
+path "auth/+/role/+/secret-id-accessor/lookup" { capabilities = ["update"] }
+
+# Identity
+path "identity/entity/id" { capabilities = ["list"] }
+path "identity/entity/id/*" { capabilities = ["read"] }
+path "identity/group/id" { capabilities = ["list"] }
+path "identity/group/id/*" { capabilities = ["read"] }
+
+# Token accessors (root-protected: needs sudo); lookups by accessor return metadata, never the token
+path "auth/token/accessors" { capabilities = ["list", "sudo"] }
+path "auth/token/lookup-accessor" { capabilities = ["update"] }
+
+# Key names in every mount (KV v1 included): LIST returns names only
+path "+/*" { capabilities = ["list"] }
+
+# KV v2 metadata and custom_metadata (never data/)
+path "+/metadata/*" { capabilities = ["list", "read"] }
+
+# PKI roles and issuers; aws/azure/database roles; gcp rolesets and accounts
+path "+/roles/" { capabilities = ["list"] }
+path "+/roles/+" { capabilities = ["read"] }
+path "+/issuers/" { capabilities = ["list"] }
+path "+/issuer/+" { capabilities = ["read"] }
+path "+/static-roles/" { capabilities = ["list"] }
+path "+/static-roles/+" { capabilities = ["read"] }
+path "+/rolesets/" { capabilities = ["list"] }
+path "+/roleset/+" { capabilities = ["read"] }
+path "+/static-accounts/" { capabilities = ["list"] }
+path "+/static-account/+" { capabilities = ["read"] }
+path "+/impersonated-accounts/" { capabilities = ["list"] }
+path "+/impersonated-account/+" { capabilities = ["read"] }

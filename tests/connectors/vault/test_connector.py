@@ -1,0 +1,207 @@
+"""`commonmode scan` against a real OpenBao dev server (and, where both connectors run, moto for AWS)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import boto3
+import hvac
+import pytest
+from typer.testing import CliRunner
+
+from commonmode.cli import app
+
+from .seed import POLICIES, canary, seed
+
+runner = CliRunner()
+ACCOUNT = "123456789012"
+V = "vault://vault-east"
+SCANNER_POLICY = Path(__file__).resolve().parents[3] / "connectors" / "commonmode_vault" / "scanner-policy.hcl"
+
+
+def as_json(cfg: Path, *args: str):  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, [*args, "-c", str(cfg), "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def seed_aws(endpoint: str) -> dict[str, str]:
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1")
+    r53, iam = boto3.client("route53", **kw), boto3.client("iam", **kw)
+    zid = r53.create_hosted_zone(Name="example.com.", CallerReference="z")["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": n, "Type": "A", "TTL": 60,
+                                                   "ResourceRecords": [{"Value": "192.0.2.1"}]}}
+        for n in ("api.example.com.", "dr.example.com.")]})
+    iam.create_user(UserName="dns-bot", Tags=[{"Key": "owner", "Value": "team-edge"}])
+    iam.put_user_policy(UserName="dns-bot", PolicyName="dns", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+                                                "Resource": f"arn:aws:route53:::hostedzone/{zid}"}]}))
+    zone = f"arn:aws:route53:::hostedzone/{zid}"
+    return {"zone": zone, "api": f"{zone}/recordset/api.example.com./A", "dr": f"{zone}/recordset/dr.example.com./A",
+            "dns_bot": f"arn:aws:iam::{ACCOUNT}:user/dns-bot"}
+
+
+def write_config(tmp: Path, vault_url: str, aws_url: str | None, aws: dict[str, str] | None, extra: str = "") -> Path:
+    cfg = tmp / "commonmode.toml"
+    text = f'[store]\npath = "cm.db"\n\n[[vault]]\nname = "vault-east"\nurl = "{vault_url}"\nfault_domains = ["aws:region:us-east-1"]\n{extra}\n'
+    if aws_url and aws:
+        text += f'\n[[aws]]\nname = "prod"\nendpoint_url = "{aws_url}"\n'
+        text += ('\n[[service]]\nname = "api"\nowner = "team-sre"\n'
+                 f'primary = ["{aws["api"]}", "secret/dns/primary"]\n'
+                 f'backup = ["{aws["dr"]}", "{V}/secret/data/dns/backup"]\n')
+    cfg.write_text(text)
+    return cfg
+
+
+@pytest.fixture
+def both(bao, aws, tmp_path, monkeypatch, caplog):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    a = seed_aws(aws)
+    seed(bao, a["dns_bot"])
+    cfg = write_config(tmp_path, bao, aws, a)
+    caplog.set_level(logging.DEBUG)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return a, cfg, result.stdout + result.stderr + caplog.text
+
+
+def by_rule(cfg: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for f in as_json(cfg, "findings", "--service", "api"):
+        out.setdefault(f["rule"], []).append(f)
+    return out
+
+
+def test_roles_reading_both_dns_secrets_are_shared_identities_and_the_mount_a_shared_store(both):
+    _, cfg, _ = both
+    f = by_rule(cfg)
+    shared = {s for x in f["shared-identity"] for s in x["subjects"]}
+    assert f"{V}/auth/approle/role/deployer" in shared
+    assert f"{V}/auth/kubernetes/role/dns-sync" in shared
+    # primary-only reads one path
+    assert f"{V}/auth/approle/role/primary-sync" not in shared
+    # careful: the exact deny on dns/backup beats its dns/* read (it still reads dns/primary)
+    inv = {i["id"]: i for i in as_json(cfg, "inventory")}
+    reads = {m["resource"] for m in inv[f"{V}/auth/approle/role/careful"]["can_modify"] if m["capability"] == "secret.read"}
+    assert f"{V}/secret/data/dns/primary" in reads and f"{V}/secret/data/dns/backup" not in reads
+    assert [x["subjects"] for x in f["shared-secret-store"]] == [[f"{V}/secret"]]
+
+
+def test_one_pki_role_for_both_hostnames_is_a_shared_certificate_path(both):
+    _, cfg, _ = both
+    assert [x["subjects"] for x in by_rule(cfg)["shared-certificate-path"]] == [[f"{V}/pki/issue/web"]]
+    access = {r["identity"] for r in as_json(cfg, "access", f"{V}/pki/issue/web")}
+    assert f"{V}/auth/approle/role/cert-bot" in access
+
+
+def test_a_credential_kept_in_vault_ties_the_aws_dns_user_to_the_vault_store(both):
+    a, cfg, _ = both
+    inv = {i["id"]: i for i in as_json(cfg, "inventory")}
+    creds = inv[a["dns_bot"]]["credentials"]
+    assert any(c["stored_in"] == f"{V}/secret/data/dns/aws-dns-user" for c in creds)
+    # who can change the api record: dns-bot (zone), and through its key in Vault, the bot-key role
+    who = {r["identity"] for r in as_json(cfg, "access", a["api"])}
+    assert {a["dns_bot"], f"{V}/auth/approle/role/bot-key"} <= who
+    assert f"{V}/auth/approle/role/primary-sync" not in who
+    # and the Vault store is in both paths' closures: it holds the key of the zone's writer
+    stores = {s for x in by_rule(cfg).get("shared-secret-store", []) for s in x["subjects"]}
+    assert f"{V}/secret" in stores
+
+
+def test_owner_gaps_and_owners_from_entity_metadata(both):
+    _, cfg, _ = both
+    gaps = {s for x in by_rule(cfg)["owner-gap"] for s in x["subjects"]}
+    assert f"{V}/auth/approle/role/deployer" in gaps
+    inv = {i["id"]: i for i in as_json(cfg, "inventory")}
+    assert inv[f"{V}/auth/kubernetes/role/dns-sync"]["owner"] == "team-infra"
+    assert inv[f"{V}/auth/approle/role/primary-sync"]["owner"] == "team-dns"
+    assert f"{V}/auth/kubernetes/role/dns-sync" not in gaps
+
+
+def test_policy_writers_can_act_as_every_holder(both):
+    _, cfg, _ = both
+    inv = {i["id"]: i for i in as_json(cfg, "inventory")}
+    assumed = {a["identity"] for a in inv[f"{V}/auth/userpass/users/ops"]["can_assume"]}
+    assert f"{V}/auth/approle/role/deployer" in assumed
+    assert any("can rewrite policy dns-both" in step for a in inv[f"{V}/auth/userpass/users/ops"]["can_assume"]
+               for step in a["via"])
+
+
+def test_no_canary_anywhere(both):
+    _, cfg, text = both
+    db = (cfg.parent / "cm.db").read_bytes()
+    outputs = "".join(runner.invoke(app, [c, "-c", str(cfg), "--format", "json"]).stdout
+                      for c in ("findings", "inventory", "services", "runs"))
+    for name in ("dns/primary", "dns/backup", "dns/aws-dns-user", "app/unrelated", "legacy", "password"):
+        value = canary(name)
+        assert value.encode() not in db, name
+        assert value not in text and value not in outputs, name
+
+
+def test_connector_reads_only_metadata_paths(bao, monkeypatch):
+    from commonmode_vault.collect import ReadOnlyVault, ReadOnlyViolation
+
+    client = hvac.Client(url=bao, token="root")
+    client.secrets.kv.v2.create_or_update_secret(path="x", secret={"v": canary("x")})
+    api = ReadOnlyVault(bao, "root")
+    api.kv2.append("secret/")
+    for bad in ("secret/data/x", "pki/issue/web", "aws/creds/x", "auth/approle/role/r/role-id", "sys/raw/core"):
+        with pytest.raises(ReadOnlyViolation):
+            api.get(bad)
+    with pytest.raises(ReadOnlyViolation):
+        api.lookup("auth/token/create", {})
+    assert api.get("secret/metadata/x")["current_version"] == 1
+    assert sum(api.calls.values()) == 1
+
+
+def test_a_scan_with_only_the_scanner_policy_succeeds(bao, tmp_path, monkeypatch):
+    seed(bao, f"arn:aws:iam::{ACCOUNT}:user/dns-bot")
+    root = hvac.Client(url=bao, token="root")
+    root.sys.create_or_update_acl_policy(name="commonmode-scanner", policy=SCANNER_POLICY.read_text())
+    token = root.auth.token.create(policies=["commonmode-scanner"], no_default_policy=True)["auth"]["client_token"]
+    monkeypatch.setenv("VAULT_TOKEN", token)
+    cfg = write_config(tmp_path, bao, None, None)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["connectors"][0]["gaps"] == []
+    inv = {i["id"] for i in as_json(cfg, "inventory")}
+    assert f"{V}/auth/kubernetes/role/dns-sync" in inv
+    # and that token really cannot read a value
+    scanner = hvac.Client(url=bao, token=token)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        scanner.secrets.kv.v2.read_secret_version(path="dns/primary", raise_on_deleted_version=True)
+
+
+def test_evaluated_grants_agree_with_the_server(bao, tmp_path, monkeypatch):
+    """For every role, the connector's secret.read verdict on each KV path is what sys/capabilities says for
+    a token with that role's policies."""
+    seed(bao, f"arn:aws:iam::{ACCOUNT}:user/dns-bot")
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    cfg = write_config(tmp_path, bao, None, None)
+    assert runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"]).exit_code == 0
+    conn = sqlite3.connect(cfg.parent / "cm.db")
+    granted = {(i, r) for i, r in conn.execute("SELECT identity_id, resource_id FROM grants WHERE capability = "
+                                               "'secret.read' AND resource_id LIKE ?", [f"{V}/secret/data/%"])}
+    root = hvac.Client(url=bao, token="root")
+    paths = ["secret/data/dns/primary", "secret/data/dns/backup", "secret/data/dns/aws-dns-user",
+             "secret/data/app/unrelated"]
+    for role in ("deployer", "primary-sync", "bot-key", "careful", "cert-bot"):
+        pols = root.auth.approle.read_role(role)["data"]["token_policies"]
+        token = root.auth.token.create(policies=pols)["auth"]["client_token"]
+        caps = root.sys.get_capabilities(paths=paths, token=token)
+        for p in paths:
+            server = "read" in (caps.get(p) or caps["data"][p])
+            assert ((f"{V}/auth/approle/role/{role}", f"{V}/{p}") in granted) == server, (role, p)
+    assert set(POLICIES)  # the seeded policies are what the roles hold
+
+
+def test_missing_token_is_a_usage_error(bao, tmp_path, monkeypatch):
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    cfg = write_config(tmp_path, bao, None, None)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"])
+    assert result.exit_code == 2
+    assert "VAULT_TOKEN" in result.output
