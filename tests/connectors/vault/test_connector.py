@@ -205,3 +205,43 @@ def test_missing_token_is_a_usage_error(bao, tmp_path, monkeypatch):
     result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"])
     assert result.exit_code == 2
     assert "VAULT_TOKEN" in result.output
+
+
+def test_cloud_auth_roles_and_secret_engines_link_cloud_identities(aws, tmp_path, monkeypatch):
+    """Through the stand-in (OpenBao lacks these plugins): an aws-auth role bound to an AWS role ARN, whose
+    policy reads an aws secret-engine path minting credentials for a DNS-capable AWS role."""
+    from .standin import StandIn
+
+    kw = dict(endpoint_url=aws, region_name="us-east-1")
+    iam, r53 = boto3.client("iam", **kw), boto3.client("route53", **kw)
+    zid = r53.create_hosted_zone(Name="example.com.", CallerReference="z")["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    iam.create_role(RoleName="ci-runner", AssumeRolePolicyDocument=trust)
+    iam.create_role(RoleName="r53-writer", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="r53-writer", PolicyName="dns", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+                                                "Resource": f"arn:aws:route53:::hostedzone/{zid}"}]}))
+    monkeypatch.setenv("VAULT_TOKEN", "standin-token")
+    with StandIn() as standin:
+        cfg = write_config(tmp_path, standin.url, None, None)
+        cfg.write_text(cfg.read_text() + f'\n[[aws]]\nname = "prod"\nendpoint_url = "{aws}"\n')
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"],
+                               catch_exceptions=False)
+        requests = list(standin.requests)
+    assert result.exit_code == 0, result.output
+    vault_role = "vault://vault-east/auth/aws/role/dns-failover"
+    inv = {i["id"]: i for i in as_json(cfg, "inventory")}
+    ci = inv[f"arn:aws:iam::{ACCOUNT}:role/ci-runner"]
+    assert [a["identity"] for a in ci["can_assume"]] == [vault_role]
+    minted = {a["identity"] for a in inv[vault_role]["can_assume"]}
+    assert f"arn:aws:iam::{ACCOUNT}:role/r53-writer" in minted
+    who = {r["identity"] for r in as_json(cfg, "access", f"arn:aws:route53:::hostedzone/{zid}")}
+    assert {f"arn:aws:iam::{ACCOUNT}:role/r53-writer", vault_role, f"arn:aws:iam::{ACCOUNT}:role/ci-runner"} <= who
+    # gcp and azure bindings become edges from those identities (the ids their connectors will use)
+    assert ("//iam.googleapis.com/projects/dr-project/serviceAccounts/dns-sync@dr-project.iam.gserviceaccount.com",
+            "vault://vault-east/auth/gcp/role/dns-sa") in {
+        (row[0], row[1]) for row in sqlite3.connect(cfg.parent / "cm.db").execute(
+            "SELECT identity_id, resource_id FROM grants WHERE capability = 'identity.assume'")}
+    # only metadata endpoints were asked for: no creds/, sts/, token or key
+    assert requests and not [r for r in requests if "/creds/" in r or "/sts/" in r or r.endswith(("/token", "/key"))]
