@@ -5,7 +5,9 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 partial (some connector fail
 
 from __future__ import annotations
 
+import enum
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -350,6 +352,137 @@ def diff(
     emit(rows, fmt, [("change", lambda x: x["change"]), ("rule / capability", lambda x: x["what"]),
                      ("subject", lambda x: x["subject"]), ("service / resource", lambda x: x["service"])],
          sys.stdout, title=f"diff run {old.id} → run {new.id}", document=d)
+
+
+class ReportFormat(str, enum.Enum):
+    html = "html"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+@handles_errors
+def report(
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.html,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write report.<ext> into.")] = Path("reports"),
+) -> None:
+    """Write the run report: summary, changes since the previous run, each service's two paths with what
+    they share, findings with their evidence, standards mapping, inventory.
+
+    HTML is one self-contained file (no network); Markdown suits wikis and pull requests; JSON is for
+    other tools (schema in docs/report.md).
+    """
+    from commonmode.render import report as rp
+
+    store = _open_store(config, db)
+    try:
+        target = rp.write(store, store.resolve_run(run), fmt.value, out)
+    finally:
+        store.close()
+    typer.echo(f"report written to {target}")
+
+
+class ReviewFormat(str, enum.Enum):
+    table = "table"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+@handles_errors
+def review(
+    service: Annotated[Optional[str], typer.Argument(help="One service (default: every service).")] = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: Annotated[ReviewFormat, typer.Option("--format", "-f", help="Output format.")] = ReviewFormat.table,
+) -> None:
+    """Who can fail each service over when the primary is down: the recovery-permission review.
+
+    For each identity that can change the backup path's DNS or failover state: how it gets there, where its
+    credentials live, the fault domains it needs, and whether it works without anything the primary path
+    depends on. Ends with a verdict per service.
+    """
+    from commonmode.render import review as rv
+
+    store = _open_store(config, db)
+    try:
+        r = store.resolve_run(run)
+        entries = rv.review(store, r, service)
+    finally:
+        store.close()
+    if fmt is ReviewFormat.json:
+        sys.stdout.write(json.dumps(entries, indent=2) + "\n")
+    elif fmt is ReviewFormat.md:
+        sys.stdout.write(rv.to_markdown(entries, r))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
+        for e in entries:
+            console.print(f"[bold]{e['service']}[/bold] (owner: {e['owner'] or 'none'}): "
+                          f"[{'green' if e['independent_via'] else 'red'}]{e['verdict']}[/]", markup=True,
+                          highlight=False)
+            table = Table(show_lines=False, header_style="bold")
+            for col in ("identity", "independent", "why", "owner", "credentials"):
+                table.add_column(col, overflow="fold")
+            for o in e["can_fail_over"]:
+                table.add_row(o["identity"], "yes" if o["independent"] else "no", o["why"], o["owner"] or "none",
+                              "\n".join(f"{c['id']} in {c['stored_in'] or '-'} (expires {c['expires'] or 'never'})"
+                                        for c in o["credentials"]))
+            console.print(table)
+
+
+class TicketFormat(str, enum.Enum):
+    markdown = "markdown"
+    jira_csv = "jira-csv"
+    github_json = "github-json"
+    json = "json"
+
+
+@app.command()
+@handles_errors
+def tickets(
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: Annotated[TicketFormat, typer.Option("--format", "-f", help="Ticket format.")] = TicketFormat.markdown,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write tickets.<ext> into this directory "
+                                                "instead of stdout.")] = None,
+    min_severity: Annotated[Optional[str], typer.Option("--min-severity", help="Only tickets at least this severe.")] = None,
+    include_open: Annotated[bool, typer.Option("--all", help="Also list tickets already filed by an earlier run.")] = False,
+) -> None:
+    """Remediation tickets: one per group of findings one owner can fix, routed to that owner.
+
+    Deduplicated across runs: only groups that are new since the previous run are listed (plus "can be
+    closed" entries for groups resolved since); --all adds the ones still open.
+    """
+    from commonmode.render import tickets as tk
+
+    sev = _severity(min_severity)
+    store = _open_store(config, db)
+    try:
+        items = tk.tickets(store, store.resolve_run(run), min_severity=sev.value if sev else None,
+                           include_open=include_open)
+    finally:
+        store.close()
+    text, ext = {
+        TicketFormat.markdown: (tk.to_markdown, "md"), TicketFormat.jira_csv: (tk.to_jira_csv, "csv"),
+        TicketFormat.github_json: (tk.to_github_json, "json"),
+        TicketFormat.json: (lambda xs: json.dumps(xs, indent=2) + "\n", "json"),
+    }[fmt]
+    body = text(items)
+    if out is None:
+        sys.stdout.write(body)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    name = out / (f"tickets-{fmt.value}.{ext}" if fmt is not TicketFormat.markdown else "tickets.md")
+    name.write_text(body)
+    typer.echo(f"{len(items)} ticket(s) written to {name}")
 
 
 @app.command()

@@ -1,0 +1,103 @@
+"""The recovery-permission review: for each service, who can fail it over, how, with what credentials,
+depending on which fault domains, and whether that still works when the primary's fault domains are down."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from commonmode.store import RunInfo, RunStore
+
+
+def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[dict[str, Any]]:
+    """One entry per service (or just `service`), each with its recovery options and a verdict."""
+    services = store.rows("SELECT * FROM services WHERE run_id = ? ORDER BY name", [run.id])
+    if service is not None:
+        services = [s for s in services if s["name"] == service]
+        if not services:
+            from commonmode.errors import UsageError
+
+            names = [r["name"] for r in store.rows("SELECT name FROM services WHERE run_id = ?", [run.id])]
+            raise UsageError(f"no service {service!r} in run {run.id} (services: {', '.join(names) or 'none'})")
+    identities = {r["id"]: r for r in store.rows("SELECT * FROM identities WHERE run_id = ?", [run.id])}
+    creds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]):
+        creds[c["identity_id"]].append({"id": c["id"], "kind": c["kind"], "stored_in": c["stored_in"],
+                                        "expires": c["expires"], "last_used": c["last_used"]})
+    options: dict[str, list[Any]] = defaultdict(list)
+    for r in store.rows("SELECT * FROM recovery WHERE run_id = ? ORDER BY service, independent DESC, identity_id",
+                        [run.id]):
+        options[r["service"]].append(r)
+    out = []
+    for s in services:
+        rows = []
+        for r in options.get(s["name"], []):
+            ident = identities.get(r["identity_id"])
+            depends = json.loads(r["depends_on"])
+            shared = json.loads(r["shared_with_primary"])
+            chain = json.loads(r["chain"])
+            rows.append({
+                "identity": r["identity_id"],
+                "name": ident["name"] if ident else None,
+                "owner": ident["owner"] if ident else None,
+                "independent": bool(r["independent"]),
+                "why": ("depends on nothing the primary path depends on" if r["independent"] else
+                        "needs " + ", ".join(shared[:6]) + (" …" if len(shared) > 6 else "") +
+                        ", which the primary path also depends on"),
+                "conditional": bool(r["conditional"]),
+                "changes": r["target"],
+                "chain": chain,
+                "credentials": [c for i in _acting_identities(chain, r["identity_id"]) for c in creds.get(i, [])],
+                "fault_domains": [d for d in depends if ":" in d and not d.startswith(("arn:", "vault://", "//"))],
+                "shared_with_primary": shared,
+            })
+        independent = [o["identity"] for o in rows if o["independent"]]
+        missing = json.loads(s["missing"])
+        if missing:
+            verdict = f"unknown: {len(missing)} path resource(s) were not seen by any connector"
+        elif independent:
+            verdict = "independent recovery possible via " + ", ".join(independent[:3]) + (
+                f" and {len(independent) - 3} more" if len(independent) > 3 else "")
+        else:
+            verdict = "no independent recovery"
+        out.append({"service": s["name"], "owner": s["owner"], "source": s["source"],
+                    "primary": json.loads(s["primary_path"]), "backup": json.loads(s["backup_path"]),
+                    "missing": missing, "verdict": verdict, "independent_via": independent, "can_fail_over": rows})
+    return out
+
+
+def _acting_identities(chain: list[str], first: str) -> list[str]:
+    """The identity and every identity it acts as along the chain ("X can act as Y (...)")."""
+    ids = [first]
+    for step in chain:
+        if " can act as " in step:
+            ids.append(step.split(" can act as ", 1)[1].split(" (", 1)[0])
+    return list(dict.fromkeys(ids))
+
+
+def to_markdown(entries: list[dict[str, Any]], run: RunInfo) -> str:
+    """The review as a Markdown document (for a game-day wiki page)."""
+    lines = [f"# Recovery-permission review (run {run.id}, {run.started})", "",
+             "Who can fail each service over to its backup path, and does that still work when the primary "
+             "path's fault domains are down?", ""]
+    for e in entries:
+        lines += [f"## {e['service']}", "", f"**Verdict: {e['verdict']}.**", "",
+                  f"- owner: {e['owner'] or 'none (owner gap)'}",
+                  f"- primary: {', '.join(f'`{p}`' for p in e['primary'])}",
+                  f"- backup: {', '.join(f'`{p}`' for p in e['backup'])}", ""]
+        if not e["can_fail_over"]:
+            lines += ["Nobody found who can change the backup path's DNS or failover state.", ""]
+        for o in e["can_fail_over"]:
+            lines += [f"### {'✅' if o['independent'] else '❌'} `{o['identity']}`", "",
+                      f"- independent of the primary: **{'yes' if o['independent'] else 'no'}** — {o['why']}",
+                      f"- owner: {o['owner'] or 'none (owner gap)'}",
+                      f"- changes: `{o['changes']}`{' (conditional grant)' if o['conditional'] else ''}",
+                      "- how: " + " → ".join(o["chain"])]
+            for c in o["credentials"]:
+                lines.append(f"- credential `{c['id']}` ({c['kind']}), kept in {c['stored_in'] or 'no recorded store'}"
+                             f", expires {c['expires'] or 'never'}")
+            if o["fault_domains"]:
+                lines.append("- fault domains: " + ", ".join(f"`{d}`" for d in o["fault_domains"]))
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,154 @@
+"""The three outputs people run commonmode for — report, tickets, review — on the reference estate."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from estate import (
+    DNS_BOT, KEY_PAY_B_OLD, R_API_P, U_GOOD_B, VAULT_MOUNT, declared_services, reference_estate, write_config,
+)
+from typer.testing import CliRunner
+
+from commonmode.cli import app
+from commonmode.model import Inventory
+
+runner = CliRunner()
+
+
+def cm(cfg: Path, *args: str):  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, [*args, "-c", str(cfg)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def hostile(inv: Inventory) -> Inventory:
+    """The estate with an identity whose name and owner are markup."""
+    evil = dataclasses.replace(DNS_BOT, id="arn:aws:iam::111111111111:user/<script>alert(1)</script>",
+                               name="<script>alert(1)</script>", owner="<img src=x onerror=alert(2)>")
+    return dataclasses.replace(inv, identities=(*inv.identities, evil))
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path) -> Path:
+    """Run 1 on the reference estate; run 2 with the unused backup key removed (one finding fixed)."""
+    cfg = write_config(tmp_path, hostile(reference_estate()), services=declared_services())
+    cm(cfg, "scan", "--no-progress")
+    inv = reference_estate()
+    write_config(tmp_path, hostile(dataclasses.replace(
+        inv, credentials=tuple(c for c in inv.credentials if c.id != KEY_PAY_B_OLD.id))), services=declared_services())
+    cm(cfg, "scan", "--no-progress")
+    return cfg
+
+
+def test_review_verdicts(two_runs):
+    entries = {e["service"]: e for e in json.loads(cm(two_runs, "review", "--format", "json").stdout)}
+    assert entries["good"]["verdict"] == f"independent recovery possible via {U_GOOD_B.id}"
+    assert entries["api"]["verdict"] == "no independent recovery"
+    option = next(o for o in entries["api"]["can_fail_over"] if o["identity"] == DNS_BOT.id)
+    assert option["independent"] is False and option["owner"] is None
+    assert "which the primary path also depends on" in option["why"]
+    pay = {o["identity"]: o for o in entries["payments"]["can_fail_over"]}
+    # the payments backup key lives in the Vault mount the primary's key lives in
+    assert any(c["stored_in"] == "vault://vault-east/secret/data/dns/backup"
+               for o in pay.values() for c in o["credentials"])
+    md = cm(two_runs, "review", "good", "--format", "md").stdout
+    assert md.startswith("# Recovery-permission review") and "## good" in md and "## api" not in md
+    bad = runner.invoke(app, ["review", "nope", "-c", str(two_runs)])
+    assert bad.exit_code == 2 and "no service 'nope'" in bad.output
+
+
+def test_tickets_are_grouped_routed_and_deduplicated(two_runs):
+    first = json.loads(cm(two_runs, "tickets", "--run", "1", "--format", "json").stdout)
+    assert all(t["state"] == "new" for t in first)
+    by_rule: dict[str, list[dict]] = {}
+    for t in first:
+        by_rule.setdefault(t["rule"], []).append(t)
+    # one ticket for the shared Vault mount, owned by the mount's owner, with Vault-specific steps
+    store = [t for t in by_rule["shared-secret-store"] if t["subject"] == VAULT_MOUNT.id]
+    assert len(store) == 1 and store[0]["owner"] == "team-security"
+    assert "separate Vault cluster" in store[0]["steps"][0]
+    # dns-bot has no owner: its ticket goes to the service owner
+    bot = next(t for t in by_rule["shared-identity"] if t["subject"] == DNS_BOT.id)
+    assert bot["owner"] == "team-sre" and "(from the service)" in bot["body"]
+    assert "NHI9:2025" in bot["references"]
+    # run 2 against run 1: the fixed key's ticket can be closed, nothing else is new
+    second = json.loads(cm(two_runs, "tickets", "--format", "json").stdout)
+    assert [(t["state"], t["subject"]) for t in second] == [("can be closed", KEY_PAY_B_OLD.id)]
+    # --all lists the still-open ones too, with the same ids as in run 1
+    everything = json.loads(cm(two_runs, "tickets", "--all", "--format", "json").stdout)
+    assert {t["id"] for t in everything if t["state"] == "open"} == {t["id"] for t in first} - {
+        t["id"] for t in first if t["subject"] == KEY_PAY_B_OLD.id}
+    high = json.loads(cm(two_runs, "tickets", "--run", "1", "--min-severity", "high", "--format", "json").stdout)
+    assert high and all(t["severity"] in ("critical", "high") for t in high)
+
+
+def test_ticket_formats(two_runs, tmp_path):
+    rows = list(csv.reader(io.StringIO(cm(two_runs, "tickets", "--run", "1", "--format", "jira-csv").stdout)))
+    assert rows[0][:4] == ["Summary", "Issue Type", "Priority", "Description"]
+    assert all(r[2] in ("Highest", "High", "Medium", "Low") for r in rows[1:])
+    # formula injection: the hostile identity name cannot start a cell with = + - @
+    assert all(not cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r)
+    gh = json.loads(cm(two_runs, "tickets", "--run", "1", "--format", "github-json").stdout)
+    assert set(gh[0]) == {"title", "body", "labels"} and "commonmode" in gh[0]["labels"]
+    out = cm(two_runs, "tickets", "--run", "1", "--out", str(tmp_path / "t")).stdout
+    assert "written to" in out and (tmp_path / "t" / "tickets.md").read_text().startswith("## CM-")
+
+
+def test_report_html_is_self_contained_escaped_and_shows_changes(two_runs, tmp_path):
+    cm(two_runs, "report", "--out", str(tmp_path / "r"))
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "onerror=alert(2)>" not in html
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+    for name in ("api", "payments", "login", "split", "good"):
+        assert f'data-service="{name}"' in html
+    assert 'class="node shared' in html
+    # run 2's section on changes shows the fixed finding as resolved
+    changes = html.split('id="changes"', 1)[1].split("</section>", 1)[0]
+    assert "resolved: <b>credential-expiry</b>" in changes and KEY_PAY_B_OLD.id in changes
+    assert "NHI1:2025" in html.split('id="standards"', 1)[1]
+
+
+def test_report_markdown_and_json(two_runs, tmp_path):
+    cm(two_runs, "report", "--format", "md", "--out", str(tmp_path))
+    md = (tmp_path / "report.md").read_text()
+    assert "### good" in md and "The two paths share nothing the scanners could see." in md
+    cm(two_runs, "report", "--format", "json", "--out", str(tmp_path))
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema_version"] == 1
+    # login's paths share a PKI role, but failing over needs nothing the primary needs
+    assert {s["name"] for s in data["services"] if s["independent"]} == {"good", "login"}
+    assert data["summary"]["services"] == 5 and data["summary"]["independent"] == 2
+    assert [f["subjects"] for f in data["changes"]["resolved_findings"]] == [[KEY_PAY_B_OLD.id]]
+    api = next(s for s in data["services"] if s["name"] == "api")
+    assert {x["subject"] for x in api["shared"]} >= {DNS_BOT.id}
+    assert R_API_P.id in [r["id"] for r in api["primary"]["resources"]]
+    documented = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text()
+    for key in data:
+        assert f"`{key}`" in documented, key
+    for key in api:
+        assert f"`{key}`" in documented, key
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(two_runs, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    cm(two_runs, "report", "--out", str(tmp_path))
+    page = (tmp_path / "report.html").as_uri()
+    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'p'}"]
+    dom = subprocess.run([*base, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count('class="service"') == 5
+    assert dom.count('class="node shared') >= 3  # api's bot, payments' mount, login's PKI role...
+    assert "&lt;script&gt;" in dom and "<script>alert(1)" not in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*base, "--window-size=1280,2400", f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
