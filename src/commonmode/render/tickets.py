@@ -101,11 +101,11 @@ def _ticket(key: tuple[str, str], fs: list[dict[str, Any]], severity: Severity, 
         "", "**Evidence:**", *[f"- {line}" for f in fs for line in f["evidence"][:6]],
         "", "**Remediation:**", *[f"{i}. {s}" for i, s in enumerate(steps, 1)],
         "", "**References:** " + ", ".join(f"{r.id} ({r.title})" for r in refs),
-        "", "**Fingerprints:** " + ", ".join(sorted(f["fingerprint"] for f in fs)),
+        "", "**Fingerprints:** " + ", ".join(f["fingerprint"] for f in fs),
     ])
     return {"id": ticket_id(key), "state": state, "title": title, "severity": severity.value, "rule": rule,
             "subject": subject, "services": services, "owner": owner, "steps": steps, "body": body,
-            "fingerprints": sorted(f["fingerprint"] for f in fs), "references": [r.id for r in refs]}
+            "fingerprints": [f["fingerprint"] for f in fs], "references": [r.id for r in refs]}
 
 
 def _provider(subject: str) -> str:

@@ -1,0 +1,1 @@
+"""The local sandbox: emulators and a seeded fictional estate for `commonmode demo` and the report samples."""

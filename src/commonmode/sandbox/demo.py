@@ -1,0 +1,127 @@
+"""`commonmode demo`: start the local emulators, seed Acme Parcel, scan it for real, write the outputs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from commonmode.sandbox.estate import SeededEstate, config_text, seed_aws, seed_vault
+from commonmode.sandbox.servers import Sandbox
+
+VAULT_TOKEN = "sandbox-root"  # the dev servers' root token, used only to seed; revoked before the scan
+TOKEN_ENVS = {"vault-east": "COMMONMODE_SANDBOX_VAULT_EAST_TOKEN", "vault-west": "COMMONMODE_SANDBOX_VAULT_WEST_TOKEN"}
+
+
+@dataclass
+class DemoResult:
+    config: Path
+    database: Path
+    outputs: dict[str, Path]
+    run_status: str
+    findings: dict[str, int]
+    estate: SeededEstate
+    gaps: list[str]
+    started: dict[str, object]  # what was started: {"aws": endpoint, "vault": {name: url}, "pids": [...]}
+
+
+def sandbox_env(tokens: dict[str, str]) -> dict[str, str]:
+    """What a shell needs to scan the sandbox by hand (emulator credentials and the scanner tokens)."""
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            **{TOKEN_ENVS[name]: token for name, token in tokens.items()}}
+
+
+def start(sandbox: Sandbox, say: Callable[[str], None]) -> tuple[SeededEstate, str, str, dict[str, str]]:
+    say("starting moto's AWS server and two OpenBao dev servers on 127.0.0.1 …")
+    aws = sandbox.start_aws()
+    east = sandbox.start_vault("vault-east", VAULT_TOKEN)
+    west = sandbox.start_vault("vault-west", VAULT_TOKEN)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    os.environ.update(sandbox_env({}))
+    say("seeding Acme Parcel: an organization with 3 AWS accounts, 2 Vault clusters, 5 services …")
+    est = seed_aws(aws)
+    tokens = seed_vault(east, west, VAULT_TOKEN, est)
+    os.environ.update(sandbox_env(tokens))
+    return est, east, west, tokens
+
+
+def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> DemoResult:
+    """The whole job on the sandbox: scan, store, report, review, tickets."""
+    from commonmode.config import load_config
+    from commonmode.connector import Registry, no_progress
+    from commonmode.render import report as rp
+    from commonmode.render import review as rv
+    from commonmode.render import tickets as tk
+    from commonmode.scan import scan
+    from commonmode.store import RunStore
+
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "commonmode.db"
+    for stale in (db, out / "commonmode.db-wal", out / "commonmode.db-shm"):
+        stale.unlink(missing_ok=True)
+    sandbox = Sandbox()
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        est, east, west, tokens = start(sandbox, say)
+        cfg = out / "commonmode.toml"
+        cfg.write_text(config_text(sandbox.aws, east, west, est))
+        say("scanning with the real connectors (aws, vault ×2) …")
+        registry = Registry.discover()
+        config = load_config(cfg, registry)
+        store = RunStore.open(db, create=True)
+        try:
+            outcome = scan(config, registry, store, progress_for=lambda name: no_progress)
+            run = outcome.run
+            outputs = {
+                "report": rp.write(store, run, "html", out),
+                "report (markdown)": rp.write(store, run, "md", out),
+            }
+            review_md = out / "review.md"
+            review_md.write_text(rv.to_markdown(rv.review(store, run), run))
+            outputs["review"] = review_md
+            tickets_md = out / "tickets.md"
+            tickets_md.write_text(tk.to_markdown(tk.tickets(store, run)))
+            outputs["tickets"] = tickets_md
+        finally:
+            store.close()
+        result = DemoResult(config=cfg, database=db, outputs=outputs, run_status=run.status.value,
+                            findings=dict(run.summary.get("findings", {})), estate=est,
+                            gaps=[g for r in outcome.results for g in r.gaps],
+                            started={"aws": sandbox.aws, "vault": dict(sandbox.vaults), "pids": sandbox.pids})
+        if keep:
+            _keep(tokens, cfg, say)
+        return result
+    finally:
+        sandbox.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _keep(tokens: dict[str, str], cfg: Path, say: Callable[[str], None]) -> None:
+    say("the emulators stay up until you press Ctrl-C. In another shell:")
+    for k, v in sandbox_env(tokens).items():
+        say(f"  export {k}={v}")
+    say(f"  commonmode scan -c {cfg}")
+    say(f"  commonmode review -c {cfg}")
+    say(f"  commonmode access -c {cfg} <resource id from `commonmode services -c {cfg}`>")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say("stopping the emulators …")
+
+
+def describe(result: DemoResult) -> list[str]:
+    f = result.findings
+    return [f"scan: {result.run_status}; {f.get('new', 0)} findings",
+            *(f"gap: {g}" for g in result.gaps),
+            *(f"{name}: {path}" for name, path in result.outputs.items()),
+            f"config: {result.config}", f"database: {result.database}"]
+
+
+__all__ = ["run_demo", "describe", "DemoResult"]
