@@ -37,16 +37,16 @@ class Normalizer:
         def repl(m: re.Match[str]) -> str:
             value = m.group(0)
             if value not in self.seen:
-                n = sum(1 for v in self.seen.values() if v.startswith(f"<{kind}"))
-                self.seen[value] = f"<{kind}-{n + 1}>"
+                n = sum(1 for v in self.seen.values() if v.startswith(f"[{kind}-"))
+                self.seen[value] = f"[{kind}-{n + 1}]"
             return self.seen[value]
         return repl
 
     def __call__(self, text: str) -> str:
         for pattern, kind in _VOLATILE:
             text = pattern.sub(self._sub(kind), text)
-        text = _TIME.sub("<time>", text)
-        return _DATE.sub("<date>", text)
+        text = _TIME.sub("[time]", text)
+        return _DATE.sub("[date]", text)
 
 
 def generate(target: Path, say: Callable[[str], None] = lambda s: None) -> list[Path]:
