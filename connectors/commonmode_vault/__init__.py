@@ -42,6 +42,7 @@ class VaultConnector:
         "long_lived_days": Option(type="integer", help="tokens living longer than this are listed", default=30),
         "max_kv_paths": Option(type="integer", help="stop walking a KV mount after this many keys (a gap)",
                                default=200000),
+        "max_workers": Option(type="integer", help="concurrent metadata requests", default=8),
     }
 
     def __init__(self, settings: ConnectorSettings) -> None:
@@ -75,6 +76,7 @@ class VaultConnector:
                 gaps.append(f"{what}: {exc}")
                 return default
 
+        workers = int(o.get("max_workers") or 8)
         health = attempt("sys/health", lambda: api.get("sys/health"), None) or {}
         data.cluster_id = health.get("cluster_id") or self.settings.name
         data.cluster_name = health.get("cluster_name") or ""
@@ -95,19 +97,26 @@ class VaultConnector:
             sub = ROLE_PATHS.get(info["type"])
             if sub is None:
                 continue
-            for name in attempt(f"auth/{mount}{sub}", lambda m=mount, s=sub: api.list(f"auth/{m}{s}"), []):
-                role = attempt(f"auth/{mount}{sub}/{name}", lambda m=mount, s=sub, n=name: api.get(f"auth/{m}{s}/{n}"), None)
-                if role is None:
-                    continue
-                data.roles.append((mount, info["type"], sub, name, role))
-                if info["type"] == "approle":
-                    for acc in attempt(f"auth/{mount}role/{name}/secret-id", lambda m=mount, n=name: api.list(
-                            f"auth/{m}role/{n}/secret-id"), []):
-                        meta = attempt(f"auth/{mount}role/{name}/secret-id-accessor/lookup", lambda m=mount, n=name, a=acc:
-                                       api.lookup(f"auth/{m}role/{n}/secret-id-accessor/lookup",
-                                                  {"secret_id_accessor": a}), None)
+            names = attempt(f"auth/{mount}{sub}", lambda m=mount, s=sub: api.list(f"auth/{m}{s}"), [])
+            roles = attempt(f"auth/{mount}{sub}/* ({len(names)} roles)", lambda m=mount, s=sub, ns=names: api.get_many(
+                [f"auth/{m}{s}/{n}" for n in ns], workers), None) or [None] * len(names)
+            for name, role in zip(names, roles):
+                if role is not None:
+                    data.roles.append((mount, info["type"], sub, name, role))
+            if info["type"] == "approle":
+                def secret_ids(name: str, m: str = mount) -> list[tuple[str, str, Any]]:
+                    out = []
+                    for acc in api.list(f"auth/{m}role/{name}/secret-id"):
+                        meta = api.lookup(f"auth/{m}role/{name}/secret-id-accessor/lookup", {"secret_id_accessor": acc})
                         if meta is not None:
-                            data.secret_ids.append((mount, name, meta))
+                            out.append((m, name, meta))
+                    return out
+
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                    found = attempt(f"auth/{mount}role/*/secret-id", lambda ns=names: list(pool.map(secret_ids, ns)), [])
+                data.secret_ids.extend(x for group in found for x in group)
         for eid in attempt("identity/entity/id", lambda: api.list("identity/entity/id"), []):
             e = attempt(f"identity/entity/id/{eid}", lambda i=eid: api.get(f"identity/entity/id/{i}"), None)
             if e is not None:
@@ -125,12 +134,14 @@ class VaultConnector:
         for mount, info in sorted(data.mounts.items()):
             kind = info["type"]
             if mount in api.kv2:
+                names = _walk(api, f"{mount}metadata/", gaps, limit)
                 keys: list[tuple[str, Any]] = []
-                for i, key in enumerate(_walk(api, f"{mount}metadata/", gaps, limit)):
-                    if i % 200 == 0:
-                        progress(f"{mount} metadata", i, None)
-                    keys.append((key, attempt(f"{mount}metadata/{key}", lambda m=mount, k=key: api.get(
-                        f"{m}metadata/{k}"), None)))
+                for start in range(0, len(names), 500):
+                    chunk = names[start:start + 500]
+                    progress(f"{mount} metadata", start, len(names))
+                    metas = attempt(f"{mount}metadata/ ({len(chunk)} keys)", lambda m=mount, c=chunk: api.get_many(
+                        [f"{m}metadata/{k}" for k in c], workers), None)
+                    keys += list(zip(chunk, metas if metas is not None else [None] * len(chunk)))
                 data.kv[mount] = (2, keys)
             elif mount in api.kv_values:
                 data.kv[mount] = (1, [(k, None) for k in _walk(api, mount, gaps, limit)])

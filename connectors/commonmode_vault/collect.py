@@ -46,7 +46,8 @@ class ReadOnlyVault:
 
     def __init__(self, url: str, token: str, namespace: str | None = None, verify: bool | str = True,
                  timeout: int = 30, retries: int = 5) -> None:
-        self._client = hvac.Client(url=url, token=token, namespace=namespace, verify=verify, timeout=timeout)
+        self._args = dict(url=url, token=token, namespace=namespace, verify=verify, timeout=timeout)
+        self._local = threading.local()  # one HTTP session per thread: requests.Session is not thread-safe
         self.retries = retries
         self.calls: Counter[str] = Counter()
         self.kv_values: list[str] = []  # mounts (with slash) whose plain paths are values: KV v1
@@ -73,7 +74,10 @@ class ReadOnlyVault:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         self._check(method, path)
-        adapter = self._client.adapter
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = hvac.Client(**self._args)
+        adapter = client.adapter
         url = f"/v1/{path.lstrip('/')}"
         for attempt in range(self.retries + 1):
             try:
@@ -108,6 +112,15 @@ class ReadOnlyVault:
 
     def lookup(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
         return _data(self._request("POST", path, body))
+
+    def get_many(self, paths: list[str], workers: int = 8) -> list[dict[str, Any] | None]:
+        """GET several metadata paths concurrently (bounded), in order; a failed one raises VaultError."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if len(paths) < 2 or workers < 2:
+            return [self.get(p) for p in paths]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault") as pool:
+            return list(pool.map(self.get, paths))
 
     def walk(self, base: str) -> Iterator[str]:
         """Every leaf key under a LIST-able path, depth first (keys ending in / are folders)."""
