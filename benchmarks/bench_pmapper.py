@@ -79,6 +79,18 @@ def seed(endpoint: str, n: int) -> str:
     return zone
 
 
+PMAPPER_LIMIT_S = 1800  # a PMapper step that runs longer is stopped and reported as such
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float | None, str]:
+    t0 = time.perf_counter()
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=PMAPPER_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return time.perf_counter() - t0, out.stdout
+
+
 def one(n: int) -> dict:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     from moto.server import ThreadedMotoServer
@@ -110,17 +122,13 @@ def one(n: int) -> dict:
         py = pmapper_python()
         with tempfile.TemporaryDirectory() as home:
             env["HOME"] = home  # PMapper stores its graph under ~/.local/share/principalmapper
-            t0 = time.perf_counter()
-            subprocess.run([py, "-c", SHIM, "graph", "create", "--include-regions", "us-east-1"], env=env,
-                           capture_output=True, text=True, check=True)
-            pm_create = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            q = subprocess.run([py, "-c", SHIM, "--account", "123456789012", "query",
-                                f"who can do route53:ChangeResourceRecordSets with {zone}"], env=env,
-                               capture_output=True, text=True, check=True)
-            pm_query = time.perf_counter() - t0
+            pm_create, _ = _timed([py, "-c", SHIM, "graph", "create", "--include-regions", "us-east-1"], env)
+            pm_query, q = (None, "")
+            if pm_create is not None:
+                pm_query, q = _timed([py, "-c", SHIM, "--account", "123456789012", "query",
+                                      f"who can do route53:ChangeResourceRecordSets with {zone}"], env)
         theirs = {f"arn:aws:iam::123456789012:{m}" for m in re.findall(r"^((?:role|user)/\S+) (?:IS authorized|CAN call)",
-                                                                       q.stdout, re.M)}
+                                                                       q, re.M)}
     finally:
         server.stop()
     return {"roles": n, "cm_scan_s": cm_scan, "cm_query_s": cm_query, "api_calls": stats.get("api_calls"),
@@ -138,22 +146,26 @@ def main() -> None:
         print(json.dumps(one(args.one)))
         return
     pmapper_python()
-    rows = []
-    for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"measured {n} roles", file=sys.stderr)
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
           "moto server on 127.0.0.1; PMapper 1.1.5\n")
     print("| roles | commonmode scan s | commonmode access s | API calls | PMapper graph create s | PMapper query s | "
           "speed-up (PMapper total / commonmode total) | identities (commonmode / PMapper) | same answer |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    for r in rows:
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---|", flush=True)
+    for n in args.sizes:
+        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
         cm = r["cm_scan_s"] + r["cm_query_s"]
+        if r["pm_create_s"] is None or r["pm_query_s"] is None:
+            limit = f"> {PMAPPER_LIMIT_S / 60:.0f} min, stopped"
+            create = limit if r["pm_create_s"] is None else f"{r['pm_create_s']:.1f}"
+            query = "—" if r["pm_create_s"] is None else limit
+            print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} | {create} | "
+                  f"{query} | > {PMAPPER_LIMIT_S / cm:.0f}× | {r['cm_count']} / — | — |", flush=True)
+            continue
         pm = r["pm_create_s"] + r["pm_query_s"]
         same = "yes" if not r["only_cm"] and not r["only_pm"] else f"no: only commonmode {r['only_cm']}, only PMapper {r['only_pm']}"
         print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} | {r['pm_create_s']:.1f} | "
-              f"{r['pm_query_s']:.1f} | {pm / cm:.1f}× | {r['cm_count']} / {r['pm_count']} | {same} |")
+              f"{r['pm_query_s']:.1f} | {pm / cm:.1f}× | {r['cm_count']} / {r['pm_count']} | {same} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -417,30 +417,47 @@ def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | 
 def can_assume(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement],
                context: Mapping[str, tuple[str, ...]] | None = None) -> Access:
     """sts:AssumeRole by `p` on a role: the trust policy and, unless it names `p` itself in the same
-    account, an identity-policy allow too."""
+    account, an identity-policy allow too. (One pass over the trust policy; the identity side is evaluated
+    once, as a same-account request, since the trust policy plays the resource policy's part.)"""
     req = Request(action="sts:AssumeRole", resource=role_arn, principal=p.arn, account=p.account,
-                  context=_principal_context(p, context), absent=ROUTE53_RECORD_KEYS,
-                  resource_account=role_account)
-    t = decide(trust, req, check_principal=True)
-    if t.deny is Tri.YES or t.allow is Tri.NO:
+                  context=_principal_context(p, context), absent=ROUTE53_RECORD_KEYS)
+    allow, deny, naming = Tri.NO, Tri.NO, ""
+    allow_from: list[str] = []
+    deny_from: list[str] = []
+    for st in trust:
+        t = statement_applies(st, req, check_principal=True)
+        if t is Tri.NO:
+            continue
+        if st.effect == "Deny":
+            deny = max(deny, t)
+            deny_from.append(st.source)
+            continue
+        if t >= allow:
+            allow_from = allow_from if t == allow else []
+            allow = t
+            allow_from.append(st.source)
+        n = principal_naming(st, p.arn, p.account) or ""
+        if _NAMING_RANK[n] > _NAMING_RANK[naming]:
+            naming = n
+    if deny is Tri.YES or allow is Tri.NO:
         return Access(Tri.NO, ("the trust policy does not allow it",))
-    naming = _best_naming(trust, req, p)
-    own = evaluate(p, dataclasses.replace(req, resource_account=None))
-    cap, _, _, sure_deny = _guardrails(p, req)
-    if sure_deny is Tri.YES or decide(p.policies, req).deny is Tri.YES:
-        return Access(Tri.NO, ("explicit Deny of sts:AssumeRole",))
-    trust_why = f"trust policy {'names it' if naming == 'arn' else 'names its account' if naming == 'account' else 'allows any principal'} ({', '.join(t.allow_from)})"
+    how = {"arn": "names it", "account": "names its account"}.get(naming, "allows any principal")
+    trust_why = f"trust policy {how} ({', '.join(allow_from)})"
     if naming == "arn" and role_account == p.account:
-        result = min(cap, t.allow)
-        via = (trust_why,)
+        cap, _, _, sure_deny = _guardrails(p, req)
+        if sure_deny is Tri.YES or decide(p.policies, req).deny is Tri.YES:
+            return Access(Tri.NO, ("explicit Deny of sts:AssumeRole",))
+        result, via = min(cap, allow), (trust_why,)
     else:
-        result = min(t.allow, own.result)
-        via = (trust_why, *own.via)
-    if t.deny is Tri.MAYBE:
-        via = (*via, f"a trust-policy Deny with an unsettled condition does not remove it ({', '.join(t.deny_from)})")
+        own = evaluate(p, req)
+        if not own.granted:
+            return Access(Tri.NO, ("no identity policy allows sts:AssumeRole on it",))
+        result, via = min(allow, own.result), (trust_why, *own.via)
+    if deny is Tri.MAYBE:
+        via = (*via, f"a trust-policy Deny with an unsettled condition does not remove it ({', '.join(deny_from)})")
     if result is Tri.MAYBE and not any(v.startswith("conditional") for v in via):
         via = (*via, "conditional: rests on a condition the scanner cannot settle")
-    return Access(result, via) if result else Access(Tri.NO, ("no identity policy allows sts:AssumeRole on it",))
+    return Access(result, via) if result else Access(Tri.NO, ("explicit Deny or guardrail",))
 
 
 def trusts_service(trust: Sequence[Statement], service: str) -> Tri:
