@@ -65,7 +65,9 @@ TABLES: dict[str, dict] = {
 }
 
 INDEXES: dict[str, list[list[str]]] = {
-    "grants": [["run_id", "resource_id"], ["run_id", "identity_id"], ["run_id", "capability"]],
+    # (run_id, capability, resource_id) serves "who can act as X" (access's assume walk) and, by its prefix,
+    # the diff's capability filter; (run_id, capability) alone made SQLite scan every assume edge per lookup.
+    "grants": [["run_id", "resource_id"], ["run_id", "identity_id"], ["run_id", "capability", "resource_id"]],
     "credentials": [["run_id", "identity_id"]],
     "findings": [["fingerprint"], ["run_id", "status"], ["run_id", "rule"]],
 }
@@ -85,13 +87,12 @@ def create_schema(conn: sqlite3.Connection) -> None:
             not_null={"started", "status"},
         )
     for name, spec in TABLES.items():
-        if name in db.table_names():
-            continue
-        kwargs = {"foreign_keys": _RUN_FK, "not_null": {"run_id"}}
-        if spec["pk"]:
-            kwargs["pk"] = spec["pk"]
-        db[name].create(spec["columns"], **kwargs)
-        for cols in INDEXES.get(name, []):
+        if name not in db.table_names():
+            kwargs = {"foreign_keys": _RUN_FK, "not_null": {"run_id"}}
+            if spec["pk"]:
+                kwargs["pk"] = spec["pk"]
+            db[name].create(spec["columns"], **kwargs)
+        for cols in INDEXES.get(name, []):  # also adds indexes a newer version defines to an older database
             db[name].create_index(cols, if_not_exists=True)
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     if int(version) > SCHEMA_VERSION:
