@@ -91,6 +91,9 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float | None, str]:
     return time.perf_counter() - t0, out.stdout
 
 
+SKIP_PMAPPER = False
+
+
 def one(n: int) -> dict:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     from moto.server import ThreadedMotoServer
@@ -118,6 +121,9 @@ def one(n: int) -> dict:
             stats = json.loads(sqlite3.connect(Path(tmp) / "cm.db").execute(
                 "SELECT stats FROM connector_runs").fetchone()[0])
         ours = {r["identity"] for r in json.loads(access.stdout) if r["capability"] == "dns.write"}
+        if SKIP_PMAPPER:
+            return {"roles": n, "cm_scan_s": cm_scan, "cm_query_s": cm_query, "api_calls": stats.get("api_calls"),
+                    "cm_count": len(ours)}
         env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, PYTHONWARNINGS="ignore")
         py = pmapper_python()
         with tempfile.TemporaryDirectory() as home:
@@ -141,9 +147,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 2000])
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--skip-pmapper", action="store_true", help="measure commonmode only")
     args = ap.parse_args()
+    global SKIP_PMAPPER
+    SKIP_PMAPPER = args.skip_pmapper
     if args.one:
         print(json.dumps(one(args.one)))
+        return
+    if SKIP_PMAPPER:
+        print("| roles | commonmode scan s | commonmode access s | API calls | identities |\n|---:|---:|---:|---:|---:|")
+        for n in args.sizes:
+            out = subprocess.run([sys.executable, __file__, "--one", str(n), "--skip-pmapper"], capture_output=True,
+                                 text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} | {r['cm_count']} |",
+                  flush=True)
         return
     pmapper_python()
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
