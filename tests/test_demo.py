@@ -75,11 +75,22 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-fault-domain", "login", "aws:region:us-east-1"),
         # docs: no owner
         ("owner-gap", "docs", "service:docs"),
-        # every service: both paths are in Route 53, so nobody can fail over without Route 53's control plane
-        *{("shared-fault-domain", s, "dns-provider:route53") for s in backup},
-        *{("no-independent-recovery", s, backup[s]) for s in backup},
+        # every service but status: both paths are in Route 53, so nobody can fail over without Route 53
+        *{("shared-fault-domain", s, "dns-provider:route53") for s in backup if s != "status"},
+        *{("no-independent-recovery", s, backup[s]) for s in backup if s != "status"},
+        # status is done right: nothing at all
     }
     assert got == expected, (sorted(got - expected), sorted(expected - got))
+
+
+def test_status_can_be_failed_over_without_anything_the_primary_needs(demo):
+    from commonmode.sandbox.estate import NS1_KEY
+
+    r = runner.invoke(app, ["review", "--db", str(demo.database), "--format", "json"], catch_exceptions=False)
+    verdicts = {e["service"]: e["independent_via"] for e in json.loads(r.stdout)}
+    # the NS1 key itself, and vault-west's AppRole that reads it; nobody else, and no other service
+    assert verdicts == {"api.acme.example A": [], "payments": [], "login": [], "docs": [],
+                        "status": sorted([NS1_KEY, "vault://vault-west/auth/approle/role/status-dr-sync"])}
 
 
 def test_the_scan_was_complete_and_outputs_were_written(demo):

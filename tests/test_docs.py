@@ -128,7 +128,7 @@ def test_diff_and_scan_json_fields_are_documented(scanned):
     assert set(json.loads(result.stdout)) == documented_fields("scan")
 
 
-@pytest.mark.parametrize("package", ["commonmode_aws", "commonmode_vault"])
+@pytest.mark.parametrize("package", ["commonmode_aws", "commonmode_vault", "commonmode_declared"])
 def test_every_connector_option_is_documented(package):
     from commonmode.connector import Registry
 

@@ -58,11 +58,20 @@ class VaultConnector:
         self.token = token
 
     def collect(self, progress: ProgressFn) -> ConnectorResult:
-        from commonmode_vault.build import ClusterData, Options, build
-        from commonmode_vault.collect import ReadOnlyVault, ReadOnlyViolation, VaultError
+        from commonmode_vault.collect import ReadOnlyVault
 
         o = self.settings.options
         api = ReadOnlyVault(self.url, self.token, namespace=o.get("namespace"), verify=self.verify)
+        try:
+            return self._collect(api, progress)
+        finally:
+            api.close()
+
+    def _collect(self, api: Any, progress: ProgressFn) -> ConnectorResult:
+        from commonmode_vault.build import ClusterData, Options, build
+        from commonmode_vault.collect import ReadOnlyViolation, VaultError
+
+        o = self.settings.options
         gaps: list[str] = []
         data = ClusterData()
 

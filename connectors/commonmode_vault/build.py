@@ -346,12 +346,13 @@ def _grants(principals: Mapping[str, tuple[list[str], str]], documents: Mapping[
     approles = [(f"auth/{m}role/{n}/secret-id", f"{base}/auth/{m}{sub}/{n}", f"{m}{n}")
                 for m, atype, sub, n, _ in data.roles if atype == "approle"]
     cache: dict[frozenset[str], tuple[list[Any], list[Any], list[Any]]] = {}
+    memo: dict[str, list[str]] = {}
     for who, (pols, origin) in sorted(principals.items()):
         key = frozenset(pols)
         if key not in cache:
             acl = ACL.build(sorted(key), documents)
             found = []
-            for path in _candidate_paths(acl, paths):
+            for path in _candidate_paths(acl, paths, memo):
                 for t in by_path[path]:
                     for cap, vault_caps in t.caps:
                         ok, conditional, sources = acl.allows(path, *vault_caps)
@@ -399,23 +400,29 @@ def _grants(principals: Mapping[str, tuple[list[str], str]], documents: Mapping[
                                         via=(origin, *sources, f"can generate a secret-id for AppRole {label}")))
 
 
-def _candidate_paths(acl: ACL, paths: Sequence[str]) -> Iterable[str]:
+def _candidate_paths(acl: ACL, paths: Sequence[str], memo: dict[str, list[str]] | None = None) -> Iterable[str]:
+    """The target paths some rule of `acl` can match. A rule can only match paths that start with its literal
+    part (everything before its first `*`, `+` or template), so each rule looks at that slice of the sorted
+    `paths` only; `memo` keeps each rule's matches for the next policy set holding the same rule."""
     if acl.root:
         return paths
+    memo = {} if memo is None else memo
     found: set[str] = set()
     for rule in acl.rules.values():
-        if rule.is_exact:
-            i = bisect.bisect_left(paths, rule.path)
-            if i < len(paths) and paths[i] == rule.path:
-                found.add(rule.path)
-        elif rule.is_prefix and "+" not in rule.path.split("/") and not rule.templated:
-            prefix = rule.path[:-1]
-            i = bisect.bisect_left(paths, prefix)
-            while i < len(paths) and paths[i].startswith(prefix):
-                found.add(paths[i])
-                i += 1
-        else:
-            found.update(p for p in paths if rule.matches(p))
+        if rule.path not in memo:
+            if rule.is_exact:
+                i = bisect.bisect_left(paths, rule.path)
+                memo[rule.path] = [rule.path] if i < len(paths) and paths[i] == rule.path else []
+            else:
+                literal = rule.path[:rule.first_wildcard]
+                i = bisect.bisect_left(paths, literal)
+                hits = []
+                while i < len(paths) and paths[i].startswith(literal):
+                    if rule.matches(paths[i]):
+                        hits.append(paths[i])
+                    i += 1
+                memo[rule.path] = hits
+        found.update(memo[rule.path])
     return sorted(found)
 
 

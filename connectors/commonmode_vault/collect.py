@@ -53,6 +53,8 @@ class ReadOnlyVault:
         self.kv_values: list[str] = []  # mounts (with slash) whose plain paths are values: KV v1
         self.kv2: list[str] = []
         self._lock = threading.Lock()
+        self._pool: Any = None
+        self._pool_size = 0
 
     def _check(self, method: str, path: str) -> None:
         path = path.lstrip("/")
@@ -114,13 +116,23 @@ class ReadOnlyVault:
         return _data(self._request("POST", path, body))
 
     def get_many(self, paths: list[str], workers: int = 8) -> list[dict[str, Any] | None]:
-        """GET several metadata paths concurrently (bounded), in order; a failed one raises VaultError."""
+        """GET several metadata paths concurrently (bounded), in order; a failed one raises VaultError.
+
+        The worker threads (and their HTTP sessions) are kept for the next call until close()."""
         from concurrent.futures import ThreadPoolExecutor
 
         if len(paths) < 2 or workers < 2:
             return [self.get(p) for p in paths]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault") as pool:
-            return list(pool.map(self.get, paths))
+        if self._pool is None or self._pool_size != workers:
+            self.close()
+            self._pool, self._pool_size = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault"), workers
+        return list(self._pool.map(self.get, paths))
+
+    def close(self) -> None:
+        """Stop the worker threads of get_many (if any)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def walk(self, base: str) -> Iterator[str]:
         """Every leaf key under a LIST-able path, depth first (keys ending in / are folders)."""

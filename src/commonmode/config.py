@@ -146,7 +146,7 @@ def _connector_tables(where: str, key: str, value: object, registry: Registry, b
     out = []
     for i, table in enumerate(value):
         dotted = f"{key}[{i}]"
-        checked = _check(where, dotted, table, options)
+        checked = check_table(where, dotted, table, options)
         out.append(
             ConnectorSettings(
                 name=checked.pop("name"),
@@ -164,16 +164,18 @@ def _array(where: str, key: str, raw: Mapping[str, Any]) -> list[dict[str, Any]]
     value = raw.get(key, [])
     if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
         raise ConfigError(where, key, f"expected an array of tables ([[{key}]]), got {_show(value)}")
-    return [_check(where, f"{key}[{i}]", t, SECTION_KEYS[key]) for i, t in enumerate(value)]
+    return [check_table(where, f"{key}[{i}]", t, SECTION_KEYS[key]) for i, t in enumerate(value)]
 
 
 def _table(where: str, key: str, value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(where, key, f"expected a table ([{key}]), got {_show(value)}")
-    return _check(where, key, value, SECTION_KEYS[key])
+    return check_table(where, key, value, SECTION_KEYS[key])
 
 
-def _check(where: str, dotted: str, table: Mapping[str, Any], options: Mapping[str, Option]) -> dict[str, Any]:
+def check_table(where: str, dotted: str, table: Mapping[str, Any], options: Mapping[str, Option]) -> dict[str, Any]:
+    """`table` checked against `options` (unknown, missing or mistyped keys raise ConfigError naming
+    `where` and `dotted.key`), with defaults filled in. Connectors use it for their own files too."""
     for key, value in table.items():
         option = options.get(key)
         if option is None:

@@ -94,7 +94,8 @@ def scan(
 ) -> ScanOutcome:
     """Collect from every connector in `config`, correlate, and record the run in `store`."""
     if not config.connectors:
-        raise UsageError(f"{config.path}: no connector configured; add a [[vault]], [[aws]], [[azure]] or [[gcp]] table")
+        raise UsageError(f"{config.path}: no connector configured; add an [[aws]], [[vault]] or [[declared]] table "
+                         "(`commonmode connectors` lists the installed types)")
     started = datetime.now(timezone.utc)
     workers = min(MAX_PARALLEL_CONNECTORS, len(config.connectors))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connector") as pool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commonmode.sandbox.estate import SeededEstate, config_text, seed_aws, seed_vault
+from commonmode.sandbox.estate import DECLARED_FILE, SeededEstate, config_text, declared_text, seed_aws, seed_vault
 from commonmode.sandbox.servers import Sandbox
 
 VAULT_TOKEN = "sandbox-root"  # the dev servers' root token, used only to seed; revoked before the scan
@@ -71,7 +71,8 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> De
         est, east, west, tokens = start(sandbox, say)
         cfg = out / "commonmode.toml"
         cfg.write_text(config_text(sandbox.aws, east, west, est))
-        say("scanning with the real connectors (aws, vault ×2) …")
+        (out / DECLARED_FILE).write_text(declared_text())
+        say(f"scanning with the real connectors (aws, vault ×2, and {DECLARED_FILE} for NS1, which has none) …")
         registry = Registry.discover()
         config = load_config(cfg, registry)
         store = RunStore.open(db, create=True)

@@ -8,8 +8,10 @@ Its story, service by service (each finding is planted on purpose; tests/test_de
   their own records — but both users' keys are kept in one Vault mount (vault-east `secret/`), and one
   AppRole (`pay-dns-sync`, whose login expires in 10 days) reads both.
 - login: separate accounts and keys, but both hostnames' certificates come from one PKI role.
-- status: done as right as one DNS provider allows: separate accounts, separate Vault clusters, separate
-  owners; what both paths still share is Route 53 itself.
+- status: done right. Primary DNS in Route 53 (prod account), backup at a second DNS provider (NS1, which
+  commonmode has no connector for, so it is written down in ns1.toml and read by the `declared` connector);
+  the NS1 key is kept in vault-west and read by vault-west's own AppRole, owned by the DR team. Nothing the
+  primary depends on is needed to fail over: independent recovery is possible.
 - docs: declared without an owner.
 """
 
@@ -20,6 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MGMT = "123456789012"
+#: status's backup lives at NS1: declared in DECLARED_FILE (no connector scans NS1)
+DECLARED_FILE = "ns1.toml"
+NS1_ZONE = "ns1:zone/acme-status.example"
+NS1_RECORD = f"{NS1_ZONE}/status.acme-status.example/A"
+NS1_KEY = "ns1:apikey:status-failover"
 
 
 @dataclass
@@ -109,12 +116,14 @@ def seed_aws(endpoint: str) -> SeededEstate:
     r53d, zd = zone("dr", "acme-dr.example", "team-platform-dr")
     for svc, ip in (("pay", "192.0.2.20"), ("login", "192.0.2.30"), ("status", "192.0.2.40"), ("docs", "192.0.2.50")):
         est.records[f"{svc}/primary"] = record(r53p, zp, f"{svc}.acme-prod.example", ip)
-        est.records[f"{svc}/backup"] = record(r53d, zd, f"{svc}.acme-dr.example", ip.replace("192.0.2", "203.0.113"))
+        if svc != "status":
+            est.records[f"{svc}/backup"] = record(r53d, zd, f"{svc}.acme-dr.example", ip.replace("192.0.2", "203.0.113"))
+    est.records["status/backup"] = NS1_RECORD  # at NS1, see declared_text()
     owners = {"pay": "team-payments", "login": "team-identity", "status": "team-sre"}
     for svc, owner in owners.items():
         user("prod", f"{svc}-dns", record_writer(est.zones["acme-prod.example"], f"{svc}.acme-prod.example"), owner)
-        user("dr", f"{svc}-dns-dr", record_writer(est.zones["acme-dr.example"], f"{svc}.acme-dr.example"),
-             owner if svc != "status" else "team-sre-dr")
+        if svc != "status":
+            user("dr", f"{svc}-dns-dr", record_writer(est.zones["acme-dr.example"], f"{svc}.acme-dr.example"), owner)
     user("prod", "docs-dns", record_writer(est.zones["acme-prod.example"], "docs.acme-prod.example"), "team-docs")
     user("dr", "docs-dns-dr", record_writer(est.zones["acme-dr.example"], "docs.acme-dr.example"), "team-docs")
     return est
@@ -135,7 +144,8 @@ def seed_vault(east: str, west: str, token: str, est: SeededEstate) -> dict[str,
 
     def keep(client: Any, path: str, user: str, owner: str) -> None:
         client.secrets.kv.v2.create_or_update_secret(path=path, secret={"aws_secret_access_key": "sandbox-placeholder"})
-        client.secrets.kv.v2.update_metadata(path=path, custom_metadata={"identity": est.users[user], "owner": owner})
+        identity = est.users.get(user, user)  # an IAM user's name, or a declared identity's id
+        client.secrets.kv.v2.update_metadata(path=path, custom_metadata={"identity": identity, "owner": owner})
 
     keep(e, "dns/automation", "dns-automation", "team-edge")
     keep(e, "dns/pay-primary", "pay-dns", "team-payments")
@@ -143,7 +153,7 @@ def seed_vault(east: str, west: str, token: str, est: SeededEstate) -> dict[str,
     keep(e, "dns/login-primary", "login-dns", "team-identity")
     keep(w, "dns/login-dr", "login-dns-dr", "team-identity")
     keep(e, "dns/status-primary", "status-dns", "team-sre")
-    keep(w, "dns/status-dr", "status-dns-dr", "team-sre-dr")
+    keep(w, "dns/status-dr", NS1_KEY, "team-sre-dr")
     keep(e, "dns/docs-primary", "docs-dns", "team-docs")
     keep(w, "dns/docs-dr", "docs-dns-dr", "team-docs")
     for client in (e, w):
@@ -195,8 +205,46 @@ def config_text(aws: str, east: str, west: str, est: SeededEstate, *, db: str = 
         'fault_domains = ["aws:region:us-east-1"]\n',
         f'[[vault]]\nname = "vault-west"\nurl = "{west}"\ntoken_env = "COMMONMODE_SANDBOX_VAULT_WEST_TOKEN"\n'
         'fault_domains = ["aws:region:us-west-2"]\n',
+        f'[[declared]]\nname = "ns1"\nprovider = "ns1"\nfile = "{DECLARED_FILE}"\n',
         svc("payments", "pay", "team-payments"),
         svc("login", "login", "team-identity"),
         svc("status", "status", "team-sre"),
         svc("docs", "docs", None),
     ])
+
+
+def declared_text() -> str:
+    """ns1.toml: the backup path of `status` at NS1, written down as its team would (no connector scans NS1)."""
+    return f"""# What commonmode cannot scan: the status page's backup DNS at NS1 (secondary DNS provider).
+# Reviewed by team-sre-dr; the key's scope is from NS1's console (API key settings).
+
+[[identity]]
+id = "{NS1_KEY}"
+kind = "api-key"
+name = "status-failover (NS1 API key)"
+owner = "team-sre-dr"
+fault_domains = ["dns-provider:ns1"]
+
+[[resource]]
+id = "{NS1_ZONE}"
+kind = "dns-zone"
+name = "acme-status.example (NS1)"
+names = ["acme-status.example"]
+control_plane = "ns1:account:acme"
+fault_domains = ["dns-provider:ns1"]
+
+[[resource]]
+id = "{NS1_RECORD}"
+kind = "dns-record"
+name = "status.acme-status.example A (NS1)"
+names = ["status.acme-status.example"]
+parents = ["{NS1_ZONE}"]
+control_plane = "ns1:account:acme"
+fault_domains = ["dns-provider:ns1"]
+
+[[grant]]
+identity = "{NS1_KEY}"
+capability = "dns.write"
+resource = "{NS1_ZONE}"
+via = ["NS1 API key with DNS zone write access limited to acme-status.example"]
+"""
