@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
@@ -18,6 +19,16 @@ from commonmode.model import Inventory, RunStatus
 log = logging.getLogger(__name__)
 
 __all__ = ["AwsConnector"]
+
+
+@dataclass(frozen=True)
+class _Org:
+    """The organization as the scan sees it: where to read policies, and which policy types are enabled."""
+
+    clients: Any
+    management: str
+    org_id: str | None
+    enabled: frozenset[str]
 
 
 class AwsConnector:
@@ -59,7 +70,7 @@ class AwsConnector:
         base = api.Clients(session, self.endpoint_url, self.region)
         progress("identifying the account", 0, None)
         home = api.get_account_id(base)
-        org_accounts, scp_source = self._organization(base, home, gaps)
+        org_accounts, org = self._organization(base, home, gaps)
         targets: list[tuple[str, Any]] = [(home, base)]
         role = self.settings.options.get("assume_role")
         if role:
@@ -77,11 +88,17 @@ class AwsConnector:
         def one(item: tuple[str, Any]) -> Any:
             acct, clients = item
             data = self._account(api, acct, clients, gaps, lambda what: progress(f"{acct}: {what}", done[acct], None))
-            if scp_source is not None and acct != scp_source[1]:
-                try:
-                    data.scp_levels = api.get_scp_levels(scp_source[0], acct)
-                except Exception as exc:  # noqa: BLE001
-                    gaps.append(f"account {acct}: SCPs unreadable ({api.describe_error(exc)}); evaluated without them")
+            if org is not None:
+                data.org_id = org.org_id
+                if acct != org.management:  # neither SCPs nor RCPs apply to the management account
+                    for kind, attr in (("SERVICE_CONTROL_POLICY", "scp_levels"), ("RESOURCE_CONTROL_POLICY", "rcp_levels")):
+                        if kind not in org.enabled:
+                            continue
+                        try:
+                            setattr(data, attr, api.get_policy_levels(org.clients, acct, kind))
+                        except Exception as exc:  # noqa: BLE001
+                            gaps.append(f"account {acct}: {attr[:3].upper()}s unreadable ({api.describe_error(exc)}); "
+                                        "evaluated without them")
             return data
 
         workers = max(1, int(self.settings.options.get("max_workers") or 4))
@@ -108,8 +125,8 @@ class AwsConnector:
         return ConnectorResult(connector=name, provider=self.provider, status=status, inventory=inventory,
                                gaps=tuple(gaps), stats=stats)
 
-    def _organization(self, base: Any, home: str, gaps: list[str]) -> tuple[list[str], tuple[Any, str] | None]:
-        """Member accounts and where to read SCPs from, when these credentials reach the organization."""
+    def _organization(self, base: Any, home: str, gaps: list[str]) -> tuple[list[str], _Org | None]:
+        """Member accounts, and where and which SCPs/RCPs to read, when these credentials reach the organization."""
         from commonmode_aws import collect as api
 
         try:
@@ -117,7 +134,7 @@ class AwsConnector:
         except Exception as exc:  # noqa: BLE001
             if api.error_code(exc) not in ("AWSOrganizationsNotInUseException", *api.DENIED_CODES):
                 gaps.append(f"organizations:DescribeOrganization: {api.describe_error(exc)}")
-            log.info("organization not readable (%s): SCPs are not evaluated", api.describe_error(exc))
+            log.info("organization not readable (%s): SCPs and RCPs are not evaluated", api.describe_error(exc))
             return [], None
         try:
             accounts = [a["Id"] for a in api.get_accounts(base) if a.get("Status", "ACTIVE") == "ACTIVE"]
@@ -125,8 +142,13 @@ class AwsConnector:
             if api.error_code(exc) not in api.DENIED_CODES:
                 gaps.append(f"organizations:ListAccounts: {api.describe_error(exc)}")
             return [], None
-        # SCPs never apply to the management account; every member account is read from here.
-        return accounts, (base, org["MasterAccountId"])
+        try:
+            enabled = api.get_enabled_policy_types(base)
+        except Exception as exc:  # noqa: BLE001
+            gaps.append(f"organizations:ListRoots: {api.describe_error(exc)}; SCPs and RCPs evaluated as absent")
+            enabled = set()
+        return accounts, _Org(clients=base, management=org["MasterAccountId"], org_id=org.get("Id"),
+                              enabled=frozenset(enabled))
 
     def _account(self, api: Any, acct: str, clients: Any, gaps: list[str], say: Callable[[str], None]) -> Any:
         from commonmode_aws.build import AccountData

@@ -5,6 +5,8 @@ No network here: everything is computed from what collect.py fetched, so it is t
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.resources
 import tomllib
 from collections import defaultdict
@@ -66,6 +68,8 @@ class AccountData:
     secrets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → secrets
     certificates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → certificates
     scp_levels: list[list[tuple[str, str]]] | None = None  # None: SCPs do not apply or could not be read
+    rcp_levels: list[list[tuple[str, str]]] | None = None  # None: RCPs do not apply or could not be read
+    org_id: str | None = None  # the organization the account belongs to, when readable
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class _Target:
     records: list[tuple[Resource, str, str]] = field(default_factory=list)  # zone: (record, name, type)
     note: str | None = None  # something every grant on it must say (e.g. an unevaluated KMS key)
     context: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rcp_levels: tuple[tuple[P.Statement, ...], ...] | None = None  # the resource account's RCPs
 
 
 def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable | None = None) -> Built:
@@ -149,8 +154,13 @@ def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable |
         _identities(acct, opts, out, principals, trust, attached, group_members, own_groups, iam_targets,
                     group_policies)
         targets.extend(_resources(acct, opts, out))
+    rcps = {acct.account: tuple(tuple(s for name, content in level for s in _statements(content, f"RCP {name}", out))
+                                for level in acct.rcp_levels)
+            for acct in accounts if acct.rcp_levels is not None}
+    for t in targets:
+        t.rcp_levels = rcps.get(t.account)
     _capability_grants(principals, targets, actions, opts, out)
-    _assume_edges(principals, trust, actions, opts, out)
+    _assume_edges(principals, trust, actions, opts, out, rcps)
     _escalation_edges(principals, trust, actions, opts, out, attached, group_members, group_policies, iam_targets,
                       targets)
     return out
@@ -219,7 +229,7 @@ def _identities(acct: AccountData, opts: Options, out: Built, principals: dict[s
                         holder_set.add(arn)
         boundary = _boundary(u, docs)
         principals[arn] = Principal(arn=arn, account=a, kind="user", policies=tuple(sts), boundary=boundary,
-                                    scp_levels=scps, tags=tags)
+                                    scp_levels=scps, tags=tags, org_id=acct.org_id)
         out.identities.append(Identity(id=arn, provider="aws", kind="iam-user", name=u["UserName"],
                                        connector=opts.connector, owner=_owner(tags, opts.owner_tags), tags=tags,
                                        fault_domains=(f"aws:account:{a}",)))
@@ -237,7 +247,8 @@ def _identities(acct: AccountData, opts: Options, out: Built, principals: dict[s
         sts += managed(r.get("AttachedManagedPolicies", []), arn)
         service_linked = r.get("Path", "/").startswith("/aws-service-role/")
         principals[arn] = Principal(arn=arn, account=a, kind="role", policies=tuple(sts), boundary=_boundary(r, docs),
-                                    scp_levels=None if service_linked else scps, tags=tags)
+                                    scp_levels=None if service_linked else scps, tags=tags, org_id=acct.org_id,
+                                    service_linked=service_linked)
         trust[arn] = _statements(r.get("AssumeRolePolicyDocument") or {}, f"role {r['RoleName']} trust policy", out)
         out.identities.append(Identity(id=arn, provider="aws", kind="iam-role", name=r["RoleName"],
                                        connector=opts.connector, owner=_owner(tags, opts.owner_tags), tags=tags,
@@ -387,7 +398,7 @@ def _decide(p: Principal, t: _Target, action: str, policies: Sequence[P.Statemen
             context: Mapping[str, tuple[str, ...]] | None = None) -> P.Access:
     req = P.request(p, action, t.arn if t.resource_type != "*" else "*", resource_account=t.account,
                     context={**t.context, **(context or {})})
-    return P.evaluate(p, req, t.policy, identity_policies=policies)
+    return P.evaluate(p, req, t.policy, identity_policies=policies, rcp_levels=t.rcp_levels)
 
 
 def _capability_grants(principals: Mapping[str, Principal], targets: Sequence[_Target], actions: ActionTable,
@@ -399,8 +410,7 @@ def _capability_grants(principals: Mapping[str, Principal], targets: Sequence[_T
     for arn in (only if only is not None else principals):
         p = principals[arn]
         if arn in boundary_off:
-            p = Principal(arn=p.arn, account=p.account, kind=p.kind, policies=p.policies, boundary=None,
-                          scp_levels=p.scp_levels, tags=p.tags)
+            p = dataclasses.replace(p, boundary=None)
         pols = (policies_for or {}).get(arn)
         prefix = ((prefix_for or {})[arn],) if prefix_for and arn in prefix_for else ()
         relevant = [e for e in actions.capabilities if pols is not None or _may(p, e.actions)]
@@ -470,7 +480,8 @@ def _mentions_record_keys(p: Principal, pols: Sequence[P.Statement] | None) -> b
 
 
 def _assume_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple[P.Statement, ...]],
-                  actions: ActionTable, opts: Options, out: Built) -> None:
+                  actions: ActionTable, opts: Options, out: Built,
+                  rcps: Mapping[str, tuple[tuple[P.Statement, ...], ...]] | None = None) -> None:
     """sts:AssumeRole edges: candidates are the principals a trust policy names, and, where it names an
     account or *, the principals whose own policies could allow sts:AssumeRole."""
     can_call = {arn for arn, p in principals.items() if _may(p, ("sts:AssumeRole",))}
@@ -492,7 +503,8 @@ def _assume_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple
                     acct = v.split(":")[4] if v.startswith("arn:") else v
                     candidates |= {x for x in by_account.get(acct, ()) if x in can_call}
         for who in sorted(candidates - {role}):
-            acc = P.can_assume(principals[who], role, role_account, statements)
+            acc = P.can_assume(principals[who], role, role_account, statements,
+                               rcp_levels=(rcps or {}).get(role_account))
             if acc.granted:
                 _grant(out, opts, who, Capability.IDENTITY_ASSUME, role, acc, "sts:AssumeRole")
 

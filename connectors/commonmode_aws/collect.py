@@ -31,8 +31,8 @@ READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
                           "ListTagsForResources"}),
     "secretsmanager": frozenset({"ListSecrets", "GetResourcePolicy"}),
     "acm": frozenset({"ListCertificates", "DescribeCertificate"}),
-    "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListParents", "ListPoliciesForTarget",
-                                "DescribePolicy"}),
+    "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListRoots", "ListParents",
+                                "ListPoliciesForTarget", "DescribePolicy"}),
 }
 
 #: Operations that must never be called, whatever a future edit adds above (tests check both lists).
@@ -211,22 +211,38 @@ def get_accounts(clients: Clients) -> list[dict[str, Any]]:
     return [a for page in _pages(org, "list_accounts") for a in page["Accounts"]]
 
 
-def get_scp_levels(clients: Clients, account_id: str) -> list[list[tuple[str, str]]]:
-    """The SCPs that apply to an account, one list per level (account, each OU, root): [(name, content)]."""
+def get_enabled_policy_types(clients: Clients) -> set[str]:
+    """The authorization policy types enabled in the organization's root (SERVICE_CONTROL_POLICY,
+    RESOURCE_CONTROL_POLICY): a type that is not enabled does not apply, whatever is attached."""
     org = clients.client("organizations")
+    return {t["Type"] for page in _pages(org, "list_roots") for r in page["Roots"]
+            for t in r.get("PolicyTypes", []) if t.get("Status") == "ENABLED"}
+
+
+def get_policy_levels(clients: Clients, account_id: str,
+                      policy_type: str = "SERVICE_CONTROL_POLICY") -> list[list[tuple[str, str]]]:
+    """The SCPs (or RCPs) that apply to an account, one list per level (account, each OU, root):
+    [(name, content)]."""
+    org = clients.client("organizations")
+
+    def attached(target: str) -> list[tuple[str, str]]:
+        policies = [p for page in _pages(org, "list_policies_for_target", TargetId=target, Filter=policy_type)
+                    for p in page["Policies"]]
+        return [(p["Name"], org.describe_policy(PolicyId=p["Id"])["Policy"]["Content"]) for p in policies]
+
     levels: list[list[tuple[str, str]]] = []
     target = account_id
     while True:
-        policies = [p for page in _pages(org, "list_policies_for_target", TargetId=target,
-                                         Filter="SERVICE_CONTROL_POLICY") for p in page["Policies"]]
-        levels.append([(p["Name"], org.describe_policy(PolicyId=p["Id"])["Policy"]["Content"]) for p in policies])
+        levels.append(attached(target))
         parents = org.list_parents(ChildId=target)["Parents"]
         if not parents:
             break
         target = parents[0]["Id"]
         if parents[0]["Type"] == "ROOT":
-            policies = [p for page in _pages(org, "list_policies_for_target", TargetId=target,
-                                             Filter="SERVICE_CONTROL_POLICY") for p in page["Policies"]]
-            levels.append([(p["Name"], org.describe_policy(PolicyId=p["Id"])["Policy"]["Content"]) for p in policies])
+            levels.append(attached(target))
             break
     return levels
+
+
+def get_scp_levels(clients: Clients, account_id: str) -> list[list[tuple[str, str]]]:
+    return get_policy_levels(clients, account_id, "SERVICE_CONTROL_POLICY")

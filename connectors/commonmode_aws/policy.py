@@ -10,7 +10,10 @@ condition key the scanner cannot bind. The caller turns MAYBE into a `conditiona
 - Action/NotAction: case-insensitive, `*` and `?` wildcards. Resource/NotResource: case-sensitive, same
   wildcards; the service segment of an ARN pattern cannot be a wildcard.
 - Identity policies ∩ permission boundary ∩ every SCP level (union within a level); SCPs do not apply to
-  the management account.
+  the management account or to service-linked roles.
+- RCPs (resource control policies) of the *resource's* account cap requests to the services they cover
+  (RCP_SERVICES), every level must allow and an explicit Deny wins; they do not apply to resources in the
+  management account or to requests by service-linked roles. Route 53 is not an RCP service.
 - Same account: identity and resource policies are a union; a resource policy naming the user (or role
   session) is not capped by the boundary, one naming the role is. Cross-account: both sides must allow.
 - Role trust policies: naming the principal's ARN is enough in the same account; naming the account
@@ -331,6 +334,13 @@ class Principal:
     boundary: tuple[Statement, ...] | None = None
     scp_levels: tuple[tuple[Statement, ...], ...] | None = None  # None: no SCPs apply (management account)
     tags: Mapping[str, str] = field(default_factory=dict)
+    org_id: str | None = None  # the organization its account belongs to (binds aws:PrincipalOrgID)
+    service_linked: bool = False
+
+
+#: Services whose resources RCPs cover (AWS Organizations User Guide, "Resource control policies": the launch
+#: set). Later additions cover services this connector decides no capability on. Route 53 is not among them.
+RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
 
 
 @dataclass(frozen=True)
@@ -374,13 +384,34 @@ def _guardrails(p: Principal, req: Request) -> tuple[Tri, list[str], list[str], 
     return cap, why, maybe_denies, sure_deny
 
 
+def _rcp_guardrail(p: Principal, req: Request, rcp_levels: tuple[tuple[Statement, ...], ...] | None,
+                   cap: Tri, why: list[str], maybe_denies: list[str], sure_deny: Tri) -> tuple[Tri, Tri]:
+    """Apply the resource account's RCPs to `req` (when they cover its service): (cap, sure deny)."""
+    if rcp_levels is None or p.service_linked or req.action.split(":", 1)[0].lower() not in RCP_SERVICES:
+        return cap, sure_deny
+    for level in rcp_levels:
+        d = decide(level, req)  # an RCP's Principal can only be "*"
+        cap = min(cap, d.allow)
+        if d.allow is Tri.NO:
+            why.append("no RCP at one level of the resource's organization allows it")
+        if d.deny is Tri.YES:
+            sure_deny = Tri.YES
+            why.extend(d.deny_from)
+        elif d.deny is Tri.MAYBE:
+            maybe_denies.extend(d.deny_from)
+    return cap, sure_deny
+
+
 def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | None = None,
-             *, identity_policies: Sequence[Statement] | None = None) -> Access:
-    """Can `p` make `req`? Identity policies ∩ boundary ∩ SCPs, with the resource policy where there is one.
+             *, identity_policies: Sequence[Statement] | None = None,
+             rcp_levels: tuple[tuple[Statement, ...], ...] | None = None) -> Access:
+    """Can `p` make `req`? Identity policies ∩ boundary ∩ SCPs ∩ the resource account's RCPs, with the
+    resource policy where there is one.
 
     `identity_policies` replaces the principal's own (used to ask "what if it wrote itself a policy")."""
     own = decide(p.policies if identity_policies is None else identity_policies, req)
     cap, why, maybe_denies, sure_deny = _guardrails(p, req)
+    cap, sure_deny = _rcp_guardrail(p, req, rcp_levels, cap, why, maybe_denies, sure_deny)
     maybe_denies.extend(own.deny_from if own.deny is Tri.MAYBE else ())
     boundary_allow = decide(p.boundary, req).allow if p.boundary is not None else Tri.YES
     rp = decide(resource_policy or (), req, check_principal=True)
@@ -415,10 +446,12 @@ def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | 
 
 
 def can_assume(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement],
-               context: Mapping[str, tuple[str, ...]] | None = None) -> Access:
+               context: Mapping[str, tuple[str, ...]] | None = None,
+               rcp_levels: tuple[tuple[Statement, ...], ...] | None = None) -> Access:
     """sts:AssumeRole by `p` on a role: the trust policy and, unless it names `p` itself in the same
-    account, an identity-policy allow too. (One pass over the trust policy; the identity side is evaluated
-    once, as a same-account request, since the trust policy plays the resource policy's part.)"""
+    account, an identity-policy allow too; the role account's RCPs cap both. (One pass over the trust
+    policy; the identity side is evaluated once, as a same-account request, since the trust policy plays
+    the resource policy's part.)"""
     req = Request(action="sts:AssumeRole", resource=role_arn, principal=p.arn, account=p.account,
                   context=_principal_context(p, context), absent=ROUTE53_RECORD_KEYS)
     allow, deny, naming = Tri.NO, Tri.NO, ""
@@ -444,14 +477,17 @@ def can_assume(p: Principal, role_arn: str, role_account: str, trust: Sequence[S
     how = {"arn": "names it", "account": "names its account"}.get(naming, "allows any principal")
     trust_why = f"trust policy {how} ({', '.join(allow_from)})"
     if naming == "arn" and role_account == p.account:
-        cap, _, _, sure_deny = _guardrails(p, req)
+        cap, _, rcp_maybe, sure_deny = _guardrails(p, req)
+        cap, sure_deny = _rcp_guardrail(p, req, rcp_levels, cap, [], rcp_maybe, sure_deny)
         if sure_deny is Tri.YES or decide(p.policies, req).deny is Tri.YES:
             return Access(Tri.NO, ("explicit Deny of sts:AssumeRole",))
         result, via = min(cap, allow), (trust_why,)
+        if rcp_maybe:
+            via = (*via, f"a Deny with a condition the scanner cannot settle does not remove it ({', '.join(rcp_maybe)})")
     else:
-        own = evaluate(p, req)
+        own = evaluate(p, req, rcp_levels=rcp_levels)
         if not own.granted:
-            return Access(Tri.NO, ("no identity policy allows sts:AssumeRole on it",))
+            return Access(Tri.NO, ("no identity policy allows sts:AssumeRole on it, or a guardrail denies it",))
         result, via = min(allow, own.result), (trust_why, *own.via)
     if deny is Tri.MAYBE:
         via = (*via, f"a trust-policy Deny with an unsettled condition does not remove it ({', '.join(deny_from)})")
@@ -476,7 +512,11 @@ def trusts_service(trust: Sequence[Statement], service: str) -> Tri:
 
 
 def _principal_context(p: Principal, extra: Mapping[str, tuple[str, ...]] | None) -> dict[str, tuple[str, ...]]:
-    ctx = {"aws:principalarn": (p.arn,), "aws:principalaccount": (p.account,)}
+    # An IAM user or role is never an AWS service principal; aws:PrincipalOrgID is present when its account
+    # belongs to an organization.
+    ctx = {"aws:principalarn": (p.arn,), "aws:principalaccount": (p.account,), "aws:principalisawsservice": ("false",)}
+    if p.org_id:
+        ctx["aws:principalorgid"] = (p.org_id,)
     ctx.update(extra or {})
     return ctx
 

@@ -395,3 +395,55 @@ def test_organization_accounts_are_scanned_through_the_audit_role_and_scps_apply
     assumers = {a["identity"] for i in inventory.values() for a in i["can_assume"]
                 if a["identity"] == f"arn:aws:iam::{member}:role/dns-admin"}
     assert assumers == set()  # nobody in the management account has an identity allow for sts:AssumeRole
+
+
+def test_rcps_of_a_member_account_cap_secret_reads_only_while_the_policy_type_is_enabled(aws, tmp_path):
+    import boto3
+
+    kw = dict(endpoint_url=aws, region_name="us-east-1")
+    org = boto3.client("organizations", **kw)
+    org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root = org.list_roots()["Roots"][0]["Id"]
+    member = org.create_account(AccountName="dr", Email="dr@example.com")["CreateAccountStatus"]["AccountId"]
+    org.enable_policy_type(RootId=root, PolicyType="RESOURCE_CONTROL_POLICY")
+    # the usual data perimeter, and one RCP on the member account denying secret reads to everyone
+    perimeter = org.create_policy(Name="org-perimeter", Type="RESOURCE_CONTROL_POLICY", Description="",
+                                  Content=json.dumps({"Version": "2012-10-17", "Statement": [{
+                                      "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*", "Resource": "*",
+                                      "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": org_id},
+                                                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}}]}))
+    org.attach_policy(PolicyId=perimeter["Policy"]["PolicySummary"]["Id"], TargetId=root)
+    no_reads = org.create_policy(Name="no-secret-reads", Type="RESOURCE_CONTROL_POLICY", Description="",
+                                 Content=json.dumps({"Version": "2012-10-17", "Statement": [{
+                                     "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue",
+                                     "Resource": "*"}]}))
+    org.attach_policy(PolicyId=no_reads["Policy"]["PolicySummary"]["Id"], TargetId=member)
+    creds = boto3.client("sts", **kw).assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="seed")["Credentials"]
+    in_member = dict(kw, aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                     aws_session_token=creds["SessionToken"])
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    secrets = {}
+    for acct, where in ((ACCOUNT, kw), (member, in_member)):
+        iam = boto3.client("iam", **where)
+        iam.create_role(RoleName="dns-sync", AssumeRolePolicyDocument=trust)
+        iam.put_role_policy(RoleName="dns-sync", PolicyName="read", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                                    "Resource": "*"}]}))
+        secrets[acct] = boto3.client("secretsmanager", **where).create_secret(
+            Name="dns/key", SecretString=CANARY)["ARN"]
+    cfg = write_config(tmp_path, aws, 'assume_role = "OrganizationAccountAccessRole"\n')
+
+    def reads() -> set[tuple[str, str]]:
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        inventory = {i["id"]: i for i in as_json(cfg, "inventory")}
+        return {(acct, m["resource"]) for acct in (ACCOUNT, member)
+                for m in inventory[f"arn:aws:iam::{acct}:role/dns-sync"]["can_modify"] if m["capability"] == "secret.read"}
+
+    # RCPs never apply in the management account; the member's RCP denies the read (the perimeter RCP is
+    # settled by aws:PrincipalOrgID: both roles are in the organization)
+    assert reads() == {(ACCOUNT, secrets[ACCOUNT])}
+    org.disable_policy_type(RootId=root, PolicyType="RESOURCE_CONTROL_POLICY")
+    assert reads() == {(ACCOUNT, secrets[ACCOUNT]), (member, secrets[member])}

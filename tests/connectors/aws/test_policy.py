@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.parse
 
@@ -133,6 +134,69 @@ def test_scp_deny_wins_and_management_account_is_exempt():
 def rp(principal: str) -> tuple[P.Statement, ...]:
     return pol({"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "secretsmanager:GetSecretValue",
                 "Resource": "*"}, name="secret policy")
+
+
+# --- resource control policies (the resource account's guardrail) ------------------------------------
+
+RCP_FULL = pol({"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}, name="RCPFullAWSAccess")
+ORG = "o-acme1234"
+PERIMETER = pol({"Effect": "Deny", "Principal": "*", "Action": ["secretsmanager:*", "sts:AssumeRole"], "Resource": "*",
+                 "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": ORG},
+                               "BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}}, name="org-perimeter")
+
+
+def rcp_can(p: P.Principal, action: str, resource: str, levels) -> P.Access:  # type: ignore[no-untyped-def]
+    return P.evaluate(p, P.request(p, action, resource, resource_account=A), rcp_levels=levels)
+
+
+def test_rcp_deny_wins_on_the_services_rcps_cover_and_only_there():
+    levels = (RCP_FULL + pol(deny("secretsmanager:GetSecretValue", Principal="*"), name="no-reads"), RCP_FULL)
+    p = who(allow("*"))
+    assert rcp_can(p, "secretsmanager:GetSecretValue", SECRET, levels).result is Tri.NO
+    assert rcp_can(p, "secretsmanager:GetSecretValue", SECRET, (RCP_FULL, RCP_FULL)).result is Tri.YES
+    # Route 53 is not a service RCPs cover: the same deny-everything RCP leaves record changes alone
+    everything = (pol({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}, name="nothing"),)
+    assert rcp_can(p, "route53:ChangeResourceRecordSets", ZONE, everything).result is Tri.YES
+    assert rcp_can(p, "secretsmanager:GetSecretValue", SECRET, everything).result is Tri.NO
+
+
+def test_every_rcp_level_must_allow():
+    assert rcp_can(who(allow("*")), "secretsmanager:GetSecretValue", SECRET, (RCP_FULL, ())).result is Tri.NO
+    assert rcp_can(who(allow("*")), "secretsmanager:GetSecretValue", SECRET, (RCP_FULL, RCP_FULL)).result is Tri.YES
+
+
+def test_rcps_do_not_apply_in_the_management_account_or_to_service_linked_roles():
+    nothing = (pol({"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}, name="nothing"),)
+    assert rcp_can(who(allow("*")), "secretsmanager:GetSecretValue", SECRET, None).result is Tri.YES
+    linked = dataclasses.replace(who(allow("*")), service_linked=True)
+    assert rcp_can(linked, "secretsmanager:GetSecretValue", SECRET, nothing).result is Tri.YES
+    assert rcp_can(who(allow("*")), "secretsmanager:GetSecretValue", SECRET, nothing).result is Tri.NO
+
+
+def test_org_perimeter_rcp_is_settled_by_the_principals_organization():
+    levels = (RCP_FULL + PERIMETER,)
+    inside = dataclasses.replace(who(allow("*")), org_id=ORG)
+    outside = dataclasses.replace(who(allow("*")), org_id="o-other")
+    assert rcp_can(inside, "secretsmanager:GetSecretValue", SECRET, levels).result is Tri.YES
+    assert rcp_can(outside, "secretsmanager:GetSecretValue", SECRET, levels).result is Tri.NO
+    # organization unknown (not readable): the Deny rests on a condition the scanner cannot settle
+    unknown = rcp_can(who(allow("*")), "secretsmanager:GetSecretValue", SECRET, levels)
+    assert unknown.result is Tri.YES and any("cannot settle" in v and "org-perimeter" in v for v in unknown.via)
+
+
+def test_rcps_of_the_role_account_cap_assume_role():
+    levels = (RCP_FULL + PERIMETER,)
+    trust = pol({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"}, "Action": "sts:AssumeRole"})
+    inside = dataclasses.replace(who(allow("sts:AssumeRole"), account=B), org_id=ORG)
+    outside = dataclasses.replace(who(allow("sts:AssumeRole"), account=B), org_id="o-other")
+    assert P.can_assume(inside, ROLE, A, trust, rcp_levels=levels).result is Tri.YES
+    assert P.can_assume(outside, ROLE, A, trust, rcp_levels=levels).result is Tri.NO
+    assert P.can_assume(outside, ROLE, A, trust, rcp_levels=None).result is Tri.YES
+    # a same-account trust naming the principal is still capped by the account's RCPs
+    named = pol({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:role/caller"}, "Action": "sts:AssumeRole"})
+    local = dataclasses.replace(who(), org_id="o-other")
+    assert P.can_assume(local, ROLE, A, named, rcp_levels=None).result is Tri.YES
+    assert P.can_assume(local, ROLE, A, named, rcp_levels=levels).result is Tri.NO
 
 
 def test_resource_policy_naming_the_user_grants_without_identity_allow():
