@@ -195,6 +195,8 @@ class AwsConnector:
         for region in self.regions:
             data.secrets[region] = attempt(f"secretsmanager:ListSecrets {region}",
                                            lambda r=region: api.get_secrets(clients, r), [])
+            data.parameters[region] = attempt(f"ssm:DescribeParameters {region}",
+                                              lambda r=region: api.get_secure_parameters(clients, r), [])
             data.certificates[region] = attempt(f"acm:ListCertificates {region}",
                                                 lambda r=region: api.get_certificates(clients, r), [])
         return data

@@ -67,6 +67,7 @@ class AccountData:
     health_check_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     secrets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → secrets
     certificates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → certificates
+    parameters: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → SecureString parameters
     scp_levels: list[list[tuple[str, str]]] | None = None  # None: SCPs do not apply or could not be read
     rcp_levels: list[list[tuple[str, str]]] | None = None  # None: RCPs do not apply or could not be read
     org_id: str | None = None  # the organization the account belongs to, when readable
@@ -78,6 +79,20 @@ class Options:
     owner_tags: tuple[str, ...] = ("owner", "Owner", "team", "Team", "owner-team")
     credential_tag: str = "commonmode:credential-of"
     discover_weighted: bool = False
+
+
+def parameter_arn(region: str, account: str, name: str) -> str:
+    """An SSM parameter's (or path's) ARN: the name without its leading slash after `parameter/`."""
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def parameter_paths(name: str) -> list[str]:
+    """The paths GetParametersByPath can return `name` from: every ancestor of a hierarchical name, from
+    its parent up to `/` (recursively beyond the parent). A name without a leading slash has none."""
+    if not name.startswith("/"):
+        return []
+    parts = name.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)] + ["/"]
 
 
 def zone_arn(zone_id: str) -> str:
@@ -342,6 +357,33 @@ def _resources(acct: AccountData, opts: Options, out: Built) -> list[_Target]:
                 out.credentials.append(Credential(
                     id=f"{holder}@{s['ARN']}", identity_id=holder, kind="stored-credential", connector=c,
                     stored_in=s["ARN"], fault_domains=store.fault_domains))
+    for region, params in acct.parameters.items():
+        store = Store(id=f"aws:ssm:{a}:{region}", provider="aws", kind="ssm-parameter-store",
+                      name=f"SSM Parameter Store {a} {region}", connector=c,
+                      fault_domains=(acct_fd, f"aws:region:{region}"))
+        if params:
+            out.stores.append(store)
+        for prm in params:
+            tags = _tags(prm.get("Tags"))
+            name = prm["Name"]
+            arn = prm.get("ARN") or parameter_arn(region, a, name)
+            res = Resource(id=arn, kind=ResourceKind.SECRET, provider="aws", name=name, connector=c,
+                           parents=(store.id,), owner=_owner(tags, opts.owner_tags), tags=tags,
+                           fault_domains=store.fault_domains)
+            out.resources.append(res)
+            kms = prm.get("KeyId") or "alias/aws/ssm"
+            note = (None if kms.endswith("alias/aws/ssm") else
+                    f"reading it also needs kms:Decrypt on {kms} (key policy not evaluated)")
+            ctx = {f"aws:resourcetag/{k.lower()}": (v,) for k, v in tags.items()}
+            targets.append(_Target(res, "parameter", arn, a, note=note, context=ctx))
+            for path in parameter_paths(name):  # GetParametersByPath is authorised on the path asked for
+                targets.append(_Target(res, "parameter-path", parameter_arn(region, a, path), a, note=note,
+                                       context=ctx))
+            holder = tags.get(opts.credential_tag)
+            if holder:
+                out.credentials.append(Credential(
+                    id=f"{holder}@{arn}", identity_id=holder, kind="stored-credential", connector=c,
+                    stored_in=arn, fault_domains=store.fault_domains))
     for region, certs in acct.certificates.items():
         for cert in certs:
             names = tuple(dict.fromkeys([cert.get("DomainName", ""), *cert.get("SubjectAlternativeNames", [])]))

@@ -30,6 +30,7 @@ READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
     "route53": frozenset({"ListHostedZones", "ListResourceRecordSets", "ListHealthChecks",
                           "ListTagsForResources"}),
     "secretsmanager": frozenset({"ListSecrets", "GetResourcePolicy"}),
+    "ssm": frozenset({"DescribeParameters", "ListTagsForResource"}),
     "acm": frozenset({"ListCertificates", "DescribeCertificate"}),
     "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListRoots", "ListParents",
                                 "ListPoliciesForTarget", "DescribePolicy"}),
@@ -191,6 +192,17 @@ def get_secrets(clients: Clients, region: str) -> list[dict[str, Any]]:
     for s in secrets:
         s["ResourcePolicy"] = sm.get_resource_policy(SecretId=s["ARN"]).get("ResourcePolicy")
     return secrets
+
+
+def get_secure_parameters(clients: Clients, region: str) -> list[dict[str, Any]]:
+    """SSM SecureString parameters: name, KMS key, dates, tags. DescribeParameters never returns a value."""
+    ssm = clients.client("ssm", region)
+    params = [p for page in _pages(ssm, "describe_parameters",
+                                   ParameterFilters=[{"Key": "Type", "Values": ["SecureString"]}])
+              for p in page["Parameters"]]
+    for p in params:
+        p["Tags"] = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=p["Name"]).get("TagList", [])
+    return params
 
 
 def get_certificates(clients: Clients, region: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ RC = f"arn:aws:route53-recovery-control::{A}:controlpanel/cp/routingcontrol/rc1"
 SECRET = f"arn:aws:secretsmanager:us-east-1:{A}:secret:db-AbCdEf"
 CERT = f"arn:aws:acm:us-east-1:{A}:certificate/c1"
 PCA = f"arn:aws:acm-pca:us-east-1:{A}:certificate-authority/ca1"
+PARAM = f"arn:aws:ssm:us-east-1:{A}:parameter/dns/prod/key"
 
 #: Look-alike read actions per service: they must never give a capability.
 READS = {
@@ -26,6 +27,7 @@ READS = {
     "acm": "acm:Describe*", "acm-pca": "acm-pca:Get*", "route53-recovery-cluster": "route53-recovery-cluster:Get*",
     "sts": "sts:GetCallerIdentity", "iam": "iam:Get*", "lambda": "lambda:Get*", "ec2": "ec2:Describe*",
     "cloudformation": "cloudformation:Describe*", "codebuild": "codebuild:BatchGet*",
+    "ssm": "ssm:Describe*",
 }
 
 
@@ -58,6 +60,8 @@ def estate(users=(), roles=(), groups=(), policies=()) -> AccountData:  # type: 
                             "ResourceRecords": [{"Value": "192.0.2.1"}]}]},
         health_checks=[{"Id": HC, "HealthCheckConfig": {"Type": "RECOVERY_CONTROL", "RoutingControlArn": RC}}],
         secrets={"us-east-1": [{"ARN": SECRET, "Name": "db", "Tags": []}]},
+        parameters={"us-east-1": [{"Name": "/dns/prod/key", "Type": "SecureString", "KeyId": "alias/aws/ssm",
+                                   "Tags": []}]},
         certificates={"us-east-1": [
             {"CertificateArn": CERT, "DomainName": "api.example.com", "CertificateAuthorityArn": PCA,
              "NotAfter": datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)}]},
@@ -67,7 +71,7 @@ def estate(users=(), roles=(), groups=(), policies=()) -> AccountData:  # type: 
 RESOURCE_OF = {
     "hostedzone": f"arn:aws:route53:::hostedzone/{ZONE_ID}", "*": f"arn:aws:route53:::hostedzone/{ZONE_ID}",
     "healthcheck": f"arn:aws:route53:::healthcheck/{HC}", "routingcontrol": RC, "secret": SECRET,
-    "certificate": CERT,
+    "certificate": CERT, "parameter": PARAM, "parameter-path": PARAM,
 }
 
 
@@ -171,3 +175,30 @@ def test_joining_a_group_gains_its_policies():
     other = {**group, "Arn": f"arn:aws:iam::{A}:group/other", "GroupName": "other"}
     got = grants(estate(users=[joiner], groups=[other]))
     assert not any(g[0] == "joiner" for g in got)
+
+
+def test_get_parameters_by_path_is_decided_on_the_paths_the_parameter_is_under():
+    def by_path(resource: str) -> set[tuple[str, str, str]]:
+        return grants(estate(roles=[role("r", {"Effect": "Allow", "Action": "ssm:GetParametersByPath",
+                                               "Resource": resource})]))
+
+    read = ("r", "secret.read", PARAM)
+    base = f"arn:aws:ssm:us-east-1:{A}:parameter/"
+    assert read in by_path(base + "dns/prod")  # its parent
+    assert read in by_path(base + "dns")  # recursively, from higher up
+    assert read in by_path(base)  # from /
+    assert read in by_path(base + "dns/*")  # matches the path /dns/prod
+    # the parameter's own ARN, a sibling path, or only what lies below its parent are not a path asked for
+    assert read not in by_path(PARAM)
+    assert read not in by_path(base + "dns/staging")
+    assert read not in by_path(base + "dns/prod/*")
+
+
+def test_a_customer_kms_key_makes_a_parameter_read_conditional():
+    data = estate(roles=[role("r", {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"})])
+    data.parameters["us-east-1"][0]["KeyId"] = f"arn:aws:kms:us-east-1:{A}:key/k1"
+    [g] = [g for g in build([data], Options(connector="t"), TABLE).grants if g.resource_id == PARAM]
+    assert g.conditional and any("kms:Decrypt" in v for v in g.via)
+    aws_ssm = estate(roles=[role("r", {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"})])
+    [g] = [g for g in build([aws_ssm], Options(connector="t"), TABLE).grants if g.resource_id == PARAM]
+    assert not g.conditional

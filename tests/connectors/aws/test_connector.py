@@ -447,3 +447,38 @@ def test_rcps_of_a_member_account_cap_secret_reads_only_while_the_policy_type_is
     assert reads() == {(ACCOUNT, secrets[ACCOUNT])}
     org.disable_policy_type(RootId=root, PolicyType="RESOURCE_CONTROL_POLICY")
     assert reads() == {(ACCOUNT, secrets[ACCOUNT]), (member, secrets[member])}
+
+
+def test_ssm_secure_strings_are_secrets_and_readonly_policies_read_them(aws, tmp_path):
+    import boto3
+
+    kw = dict(endpoint_url=aws, region_name="us-east-1")
+    ssm, iam = boto3.client("ssm", **kw), boto3.client("iam", **kw)
+    ssm.put_parameter(Name="/dns/prod/route53-key", Type="SecureString", Value=CANARY,
+                      Tags=[{"Key": "owner", "Value": "team-edge"},
+                            {"Key": "commonmode:credential-of", "Value": arn("user", "dns-bot")}])
+    ssm.put_parameter(Name="/app/other", Type="String", Value="not a secret")  # not a SecureString: not listed
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    iam.create_user(UserName="dns-bot")
+    for name in ("ReadOnlyAccess", "AmazonSSMReadOnlyAccess", "AmazonSSMManagedInstanceCore", "SecurityAudit"):
+        iam.create_role(RoleName=name.lower(), AssumeRolePolicyDocument=trust)
+        iam.attach_role_policy(RoleName=name.lower(), PolicyArn=f"arn:aws:iam::aws:policy/{name}")
+    iam.create_role(RoleName="by-path", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="by-path", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ssm:GetParametersByPath",
+                       "Resource": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/dns"}]}))
+    cfg = write_config(tmp_path, aws)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    param = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/dns/prod/route53-key"
+    readers = {r["identity"].rsplit("/", 1)[-1] for r in as_json(cfg, "access", param) if r["capability"] == "secret.read"}
+    # "read-only" policies that read secrets (ssm:Get* under the aws/ssm key, and the usual EC2 instance
+    # profile policy); SecurityAudit does not
+    assert readers == {"readonlyaccess", "amazonssmreadonlyaccess", "amazonssmmanagedinstancecore", "by-path"}
+    inventory = {i["id"]: i for i in as_json(cfg, "inventory")}
+    assert not any(m["resource"].endswith("parameter/app/other") for i in inventory.values() for m in i["can_modify"])
+    # the commonmode:credential-of tag links the user's credential to the parameter
+    assert [c["stored_in"] for c in inventory[arn("user", "dns-bot")]["credentials"]] == [param]
+    db = (tmp_path / "cm.db").read_bytes()
+    assert CANARY.encode() not in db and CANARY not in result.output
