@@ -197,6 +197,8 @@ class AwsConnector:
                                            lambda r=region: api.get_secrets(clients, r), [])
             data.parameters[region] = attempt(f"ssm:DescribeParameters {region}",
                                               lambda r=region: api.get_secure_parameters(clients, r), [])
+            data.authorities[region] = attempt(f"acm-pca:ListCertificateAuthorities {region}",
+                                               lambda r=region: api.get_certificate_authorities(clients, r), [])
             data.certificates[region] = attempt(f"acm:ListCertificates {region}",
                                                 lambda r=region: api.get_certificates(clients, r), [])
         return data

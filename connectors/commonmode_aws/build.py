@@ -68,6 +68,7 @@ class AccountData:
     secrets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → secrets
     certificates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → certificates
     parameters: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → SecureString parameters
+    authorities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → ACM PCA CAs
     scp_levels: list[list[tuple[str, str]]] | None = None  # None: SCPs do not apply or could not be read
     rcp_levels: list[list[tuple[str, str]]] | None = None  # None: RCPs do not apply or could not be read
     org_id: str | None = None  # the organization the account belongs to, when readable
@@ -384,6 +385,18 @@ def _resources(acct: AccountData, opts: Options, out: Built) -> list[_Target]:
                 out.credentials.append(Credential(
                     id=f"{holder}@{arn}", identity_id=holder, kind="stored-credential", connector=c,
                     stored_in=arn, fault_domains=store.fault_domains))
+    for region, cas in acct.authorities.items():
+        for ca in cas:
+            tags = _tags(ca.get("Tags"))
+            subject = (ca.get("CertificateAuthorityConfiguration") or {}).get("Subject") or {}
+            res = Resource(id=ca["Arn"], kind=ResourceKind.CERT_ISSUER, provider="aws",
+                           name=subject.get("CommonName") or ca["Arn"].rsplit("/", 1)[-1], connector=c,
+                           expires=_dt(ca.get("NotAfter")), owner=_owner(tags, opts.owner_tags), tags=tags,
+                           fault_domains=(acct_fd, f"aws:region:{region}"))
+            out.resources.append(res)
+            rp = _statements(ca["Policy"], f"CA {res.name} resource policy", out) if ca.get("Policy") else ()
+            targets.append(_Target(res, "certificate-authority", ca["Arn"], a, policy=rp,
+                                   context={f"aws:resourcetag/{k.lower()}": (v,) for k, v in tags.items()}))
     for region, certs in acct.certificates.items():
         for cert in certs:
             names = tuple(dict.fromkeys([cert.get("DomainName", ""), *cert.get("SubjectAlternativeNames", [])]))

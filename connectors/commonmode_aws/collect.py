@@ -32,6 +32,7 @@ READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
     "secretsmanager": frozenset({"ListSecrets", "GetResourcePolicy"}),
     "ssm": frozenset({"DescribeParameters", "ListTagsForResource"}),
     "acm": frozenset({"ListCertificates", "DescribeCertificate"}),
+    "acm-pca": frozenset({"ListCertificateAuthorities", "ListTags", "GetPolicy"}),
     "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListRoots", "ListParents",
                                 "ListPoliciesForTarget", "DescribePolicy"}),
 }
@@ -209,6 +210,22 @@ def get_certificates(clients: Clients, region: str) -> list[dict[str, Any]]:
     acm = clients.client("acm", region)
     arns = [c["CertificateArn"] for page in _pages(acm, "list_certificates") for c in page["CertificateSummaryList"]]
     return [acm.describe_certificate(CertificateArn=a)["Certificate"] for a in arns]
+
+
+def get_certificate_authorities(clients: Clients, region: str) -> list[dict[str, Any]]:
+    """ACM PCA certificate authorities: subject, type, status, expiry, tags and resource policy (RAM sharing).
+    Never a certificate or key: IssueCertificate and GetCertificate are not called."""
+    pca = clients.client("acm-pca", region)
+    cas = [c for page in _pages(pca, "list_certificate_authorities") for c in page["CertificateAuthorities"]]
+    for ca in cas:
+        ca["Tags"] = [t for page in _pages(pca, "list_tags", CertificateAuthorityArn=ca["Arn"]) for t in page["Tags"]]
+        try:
+            ca["Policy"] = pca.get_policy(ResourceArn=ca["Arn"]).get("Policy")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            ca["Policy"] = None  # no resource policy: only the CA's own account can be allowed
+    return cas
 
 
 # --- Organizations ------------------------------------------------------------------------------------

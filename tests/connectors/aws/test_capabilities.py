@@ -62,6 +62,8 @@ def estate(users=(), roles=(), groups=(), policies=()) -> AccountData:  # type: 
         secrets={"us-east-1": [{"ARN": SECRET, "Name": "db", "Tags": []}]},
         parameters={"us-east-1": [{"Name": "/dns/prod/key", "Type": "SecureString", "KeyId": "alias/aws/ssm",
                                    "Tags": []}]},
+        authorities={"us-east-1": [{"Arn": PCA, "Type": "SUBORDINATE", "Status": "ACTIVE", "Tags": [],
+                                    "CertificateAuthorityConfiguration": {"Subject": {"CommonName": "Acme Issuing"}}}]},
         certificates={"us-east-1": [
             {"CertificateArn": CERT, "DomainName": "api.example.com", "CertificateAuthorityArn": PCA,
              "NotAfter": datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)}]},
@@ -71,7 +73,7 @@ def estate(users=(), roles=(), groups=(), policies=()) -> AccountData:  # type: 
 RESOURCE_OF = {
     "hostedzone": f"arn:aws:route53:::hostedzone/{ZONE_ID}", "*": f"arn:aws:route53:::hostedzone/{ZONE_ID}",
     "healthcheck": f"arn:aws:route53:::healthcheck/{HC}", "routingcontrol": RC, "secret": SECRET,
-    "certificate": CERT, "parameter": PARAM, "parameter-path": PARAM,
+    "certificate": CERT, "parameter": PARAM, "parameter-path": PARAM, "certificate-authority": PCA,
 }
 
 
@@ -80,8 +82,7 @@ def grants(data: AccountData) -> set[tuple[str, str, str]]:
             for g in build([data], Options(connector="t"), TABLE).grants}
 
 
-CASES = [(e, a) for e in TABLE.capabilities if e.capability is not Capability.IDENTITY_ASSUME
-         and e.resource != "certificate-authority" for a in e.actions]
+CASES = [(e, a) for e in TABLE.capabilities if e.capability is not Capability.IDENTITY_ASSUME for a in e.actions]
 
 
 @pytest.mark.parametrize("entry,action", CASES, ids=[f"{e.capability.value}:{a}" for e, a in CASES])
@@ -94,13 +95,31 @@ def test_each_action_gives_its_capability_and_a_read_does_not(entry, action):
     assert not any(g[1] == entry.capability.value for g in no), no
 
 
-def test_acm_pca_issue_is_cert_issue_on_the_ca():
-    data = estate(roles=[role("ca", {"Effect": "Allow", "Action": "acm-pca:IssueCertificate", "Resource": PCA})])
-    # the CA is a parent of the certificate; it becomes a resource once ACM PCA is enumerated (not yet):
-    # the table entry is there so the engine decides it as soon as the CA is a target.
-    entry = next(e for e in TABLE.capabilities if e.resource == "certificate-authority")
-    assert entry.actions == ("acm-pca:IssueCertificate",) and entry.capability is Capability.CERT_ISSUE
-    assert not any(g[2] == PCA for g in grants(data))
+def test_acm_pca_issue_is_cert_issue_on_the_ca_and_its_resource_policy_counts_across_accounts():
+    ca_role = role("ca", {"Effect": "Allow", "Action": "acm-pca:IssueCertificate", "Resource": PCA})
+    other = role("other", {"Effect": "Allow", "Action": "acm-pca:IssueCertificate",
+                           "Resource": "arn:aws:acm-pca:us-east-1:111111111111:certificate-authority/ca2"})
+    got = grants(estate(roles=[ca_role, other]))
+    assert ("ca", "cert.issue", PCA) in got and not any(g[0] == "other" for g in got)
+    # the certificate the CA issued has it as a parent: issuing there is on the certificate's path
+    data = estate()
+    [cert] = [r for r in build([data], Options(connector="t"), TABLE).resources if r.id == CERT]
+    assert cert.parents == (PCA,)
+    # a CA shared with another account (RAM) through its resource policy: both sides must allow
+    B = "222222222222"
+    shared = estate()
+    shared.authorities["us-east-1"][0]["Policy"] = doc({"Effect": "Allow", "Principal": {"AWS": B},
+                                                        "Action": "acm-pca:IssueCertificate", "Resource": PCA})
+    caller = role("b-issuer", {"Effect": "Allow", "Action": "acm-pca:IssueCertificate", "Resource": PCA})
+    caller["Arn"] = f"arn:aws:iam::{B}:role/b-issuer"
+    b_data = AccountData(account=B, gaad={"UserDetailList": [], "RoleDetailList": [caller], "GroupDetailList": [],
+                                          "Policies": []})
+    got = {(g.identity_id, g.capability.value, g.resource_id) for g in build([shared, b_data], Options(connector="t"),
+                                                                              TABLE).grants}
+    assert (caller["Arn"], "cert.issue", PCA) in got
+    got = {(g.identity_id, g.capability.value, g.resource_id) for g in build([estate(), b_data], Options(connector="t"),
+                                                                              TABLE).grants}
+    assert (caller["Arn"], "cert.issue", PCA) not in got
 
 
 def test_sts_assume_role_entry():

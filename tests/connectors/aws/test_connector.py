@@ -482,3 +482,27 @@ def test_ssm_secure_strings_are_secrets_and_readonly_policies_read_them(aws, tmp
     assert [c["stored_in"] for c in inventory[arn("user", "dns-bot")]["credentials"]] == [param]
     db = (tmp_path / "cm.db").read_bytes()
     assert CANARY.encode() not in db and CANARY not in result.output
+
+
+def test_acm_pca_authorities_are_issuers_and_who_can_issue_from_them_is_listed(aws, tmp_path):
+    import boto3
+
+    kw = dict(endpoint_url=aws, region_name="us-east-1")
+    pca, iam = boto3.client("acm-pca", **kw), boto3.client("iam", **kw)
+    ca = pca.create_certificate_authority(
+        CertificateAuthorityConfiguration={"KeyAlgorithm": "RSA_2048", "SigningAlgorithm": "SHA256WITHRSA",
+                                           "Subject": {"CommonName": "Acme Issuing CA"}},
+        CertificateAuthorityType="SUBORDINATE", Tags=[{"Key": "owner", "Value": "team-pki"}])["CertificateAuthorityArn"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    iam.create_role(RoleName="issuer", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="issuer", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "acm-pca:IssueCertificate", "Resource": ca}]}))
+    for name in ("SecurityAudit", "ReadOnlyAccess"):
+        iam.create_role(RoleName=name.lower(), AssumeRolePolicyDocument=trust)
+        iam.attach_role_policy(RoleName=name.lower(), PolicyArn=f"arn:aws:iam::aws:policy/{name}")
+    cfg = write_config(tmp_path, aws)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    issuers = {r["identity"].rsplit("/", 1)[-1] for r in as_json(cfg, "access", ca) if r["capability"] == "cert.issue"}
+    assert issuers == {"issuer"}
