@@ -11,7 +11,10 @@ shared/DOMAIN.md §2.4:
   then a pattern not ending in `*`, then fewer `+`, then the longer pattern, then the lexically greater;
 - for LIST, the path with and without its trailing slash is tried;
 - templated paths (`{{identity.entity.id}}`…) depend on the caller's identity: such a rule's segment
-  matches any value, and a decision that rests on it is conditional.
+  matches any value, and a decision that rests on it is conditional;
+- parameter constraints (`allowed_parameters`, `denied_parameters`, `required_parameters`) limit what a
+  create/update/patch may send (a PKI role's `common_name`, a policy's text): a write decided by a rule
+  that has them is conditional. Reads send no parameters and are not affected.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe",
                           "recover"})
 _TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
+WRITES = frozenset({"create", "update", "patch"})
 
 
 class PolicyError(ValueError):
@@ -39,6 +44,7 @@ class Rule:
     capabilities: frozenset[str]
     sources: tuple[str, ...]  # "policy dns-reader path \"secret/data/dns/*\""
     templated: bool = False
+    constrained: bool = False  # some merged stanza has parameter constraints
 
     @cached_property
     def is_prefix(self) -> bool:
@@ -108,8 +114,19 @@ def _unquote(value: object) -> object:
     return value
 
 
-def parse_policy(text: str, name: str) -> list[tuple[str, frozenset[str]]]:
-    """(path, capabilities) stanzas of one policy, HCL or JSON. Legacy `policy = "write"` is translated."""
+class Stanza(NamedTuple):
+    """One `path` block of a policy."""
+
+    path: str
+    capabilities: frozenset[str]
+    constrained: bool = False  # allowed_/denied_/required_parameters present
+
+
+PARAMETER_KEYS = ("allowed_parameters", "denied_parameters", "required_parameters")
+
+
+def parse_policy(text: str, name: str) -> list[Stanza]:
+    """The stanzas of one policy, HCL or JSON. Legacy `policy = "write"` is translated."""
     if text.strip().startswith("{"):
         try:
             data = json.loads(text)
@@ -140,7 +157,7 @@ def parse_policy(text: str, name: str) -> list[tuple[str, frozenset[str]]]:
             raise PolicyError(f"policy {name}: path {path!r}: unknown capabilities {sorted(unknown)}")
         if "*" in path[:-1]:
             raise PolicyError(f"policy {name}: path {path!r}: '*' is allowed only at the end")
-        out.append((path, frozenset(caps)))
+        out.append(Stanza(path, frozenset(caps), any(_unquote(body.get(k)) for k in PARAMETER_KEYS)))
     return out
 
 
@@ -158,14 +175,17 @@ class ACL:
             if name == "root":
                 acl.root = True
                 continue
-            for path, caps in documents.get(name, ()):
+            for stanza in documents.get(name, ()):
+                path, caps = stanza[0], stanza[1]
+                constrained = len(stanza) > 2 and bool(stanza[2])
                 src = f'policy {name} path "{path}"'
                 old = acl.rules.get(path)
                 merged = caps | (old.capabilities if old else frozenset())
                 if "deny" in merged:
                     merged = frozenset({"deny"})
                 acl.rules[path] = Rule(path, merged, (*(old.sources if old else ()), src),
-                                       templated=bool(_TEMPLATE.search(path)))
+                                       templated=bool(_TEMPLATE.search(path)),
+                                       constrained=constrained or bool(old and old.constrained))
         return acl
 
     def decide(self, path: str, list_op: bool = False) -> Rule | None:
@@ -199,4 +219,6 @@ class ACL:
         if rule is None or "deny" in rule.capabilities:
             return False, False, ()
         ok = bool(rule.capabilities & set(caps))
+        if ok and rule.constrained and set(caps) & WRITES:
+            return True, True, (*rule.sources, "its parameter constraints are not evaluated")
         return ok, ok and rule.templated, rule.sources

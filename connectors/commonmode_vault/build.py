@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from commonmode.model import Capability, Credential, Grant, Identity, Resource, ResourceKind, Store
-from commonmode_vault.acl import ACL, PolicyError, Rule, parse_policy
+from commonmode_vault.acl import ACL, PolicyError, Rule, Stanza, parse_policy
 
 
 @dataclass
@@ -95,7 +95,7 @@ def build(data: ClusterData, opts: Options) -> Built:
     c = opts.connector
     base = f"vault://{c}"
     cluster = [f"vault:cluster:{data.cluster_id}"] if data.cluster_id else []
-    documents: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    documents: dict[str, list[Stanza]] = {}
     for name, text in data.policies.items():
         try:
             documents[name] = parse_policy(text, name)

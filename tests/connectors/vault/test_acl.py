@@ -71,6 +71,24 @@ def test_templated_paths_are_conditional():
     assert acl.allows("secret/metadata/alice/db", "read")[0] is False
 
 
+def test_parameter_constraints_make_writes_conditional_but_not_reads():
+    constrained = parse_policy('path "pki/issue/login" { capabilities = ["update"]\n'
+                               '  allowed_parameters = { "common_name" = ["login.acme-prod.example"] } }\n'
+                               'path "secret/data/dns/*" { capabilities = ["read", "update"]\n'
+                               '  required_parameters = ["data"] }', "c")
+    plain = parse_policy('path "pki/issue/login" { capabilities = ["update"] }', "p")
+    acl = ACL.build(["c"], {"c": constrained})
+    ok, conditional, sources = acl.allows("pki/issue/login", "create", "update")
+    assert ok and conditional and "its parameter constraints are not evaluated" in sources
+    assert acl.allows("secret/data/dns/x", "read") == (True, False, ('policy c path "secret/data/dns/*"',))
+    assert acl.allows("pki/issue/other", "update")[0] is False
+    ok, conditional, _ = ACL.build(["p"], {"p": plain}).allows("pki/issue/login", "update")
+    assert ok and not conditional
+    # a constrained stanza merged with an unconstrained one for the same path stays constrained
+    merged = ACL.build(["c", "p"], {"c": constrained, "p": plain})
+    assert merged.allows("pki/issue/login", "update")[1] is True
+
+
 def test_root_policy_allows_everything_and_default_deny():
     assert ACL.build(["root"], {}).allows("anything/at/all", "update")[0]
     assert not ACL.build([], {}).allows("secret/x", "read")[0]
@@ -82,4 +100,4 @@ def test_bad_policies_are_refused():
     with pytest.raises(PolicyError):
         parse_policy('path "secret/x" { capabilities = ["fly"] }', "bad")
     assert parse_policy('{"path": {"secret/x": {"capabilities": ["read"]}}}', "json") == [
-        ("secret/x", frozenset({"read"}))]
+        ("secret/x", frozenset({"read"}), False)]
