@@ -134,5 +134,8 @@ def test_committed_report_sample_is_current(tmp_path):
     for name in FILES:
         committed = ROOT / "reports" / "sample" / name
         assert committed.exists(), f"missing {committed}: run python -m commonmode.sandbox.sample"
+        import moto
+
         assert (tmp_path / name).read_text() == committed.read_text(), (
-            f"reports/sample/{name} is stale: run python -m commonmode.sandbox.sample")
+            f"reports/sample/{name} is stale: run python -m commonmode.sandbox.sample (the sample depends on "
+            f"the pinned moto's id sequence; this is moto {moto.__version__})")
