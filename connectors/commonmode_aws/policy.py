@@ -359,19 +359,28 @@ class Access:
         return self.result is Tri.MAYBE
 
 
-def _guardrails(p: Principal, req: Request) -> tuple[Tri, list[str], list[str], Tri]:
-    """SCP and boundary: (the cap they put on the request, why, unsettled denies, sure deny)."""
-    cap, why, maybe_denies, sure_deny = Tri.YES, [], [], Tri.NO
-    for level in p.scp_levels or ():
-        d = decide(level, req)
+def _org_levels(levels: Iterable[Sequence[Statement]], req: Request, kind: str, cap: Tri, why: list[str],
+                maybe_denies: list[str], sure_deny: Tri) -> tuple[Tri, Tri]:
+    """Organization policies (SCPs or RCPs), one statement list per level: every level must allow, a sure
+    Deny wins, an unsettled Deny is noted. Returns the new (cap, sure deny); `why`/`maybe_denies` grow."""
+    for level in levels:
+        d = decide(level, req)  # an RCP's Principal can only be "*"; SCPs have none
         cap = min(cap, d.allow)
         if d.allow is Tri.NO:
-            why.append("no SCP at one level of the organization allows it")
+            why.append(f"no {kind} at one level of the organization allows it")
         if d.deny is Tri.YES:
             sure_deny = Tri.YES
             why.extend(d.deny_from)
         elif d.deny is Tri.MAYBE:
             maybe_denies.extend(d.deny_from)
+    return cap, sure_deny
+
+
+def _guardrails(p: Principal, req: Request) -> tuple[Tri, list[str], list[str], Tri]:
+    """SCP and boundary: (the cap they put on the request, why, unsettled denies, sure deny)."""
+    why: list[str] = []
+    maybe_denies: list[str] = []
+    cap, sure_deny = _org_levels(p.scp_levels or (), req, "SCP", Tri.YES, why, maybe_denies, Tri.NO)
     if p.boundary is not None:
         d = decide(p.boundary, req)
         if d.deny is Tri.YES:
@@ -389,17 +398,7 @@ def _rcp_guardrail(p: Principal, req: Request, rcp_levels: tuple[tuple[Statement
     """Apply the resource account's RCPs to `req` (when they cover its service): (cap, sure deny)."""
     if rcp_levels is None or p.service_linked or req.action.split(":", 1)[0].lower() not in RCP_SERVICES:
         return cap, sure_deny
-    for level in rcp_levels:
-        d = decide(level, req)  # an RCP's Principal can only be "*"
-        cap = min(cap, d.allow)
-        if d.allow is Tri.NO:
-            why.append("no RCP at one level of the resource's organization allows it")
-        if d.deny is Tri.YES:
-            sure_deny = Tri.YES
-            why.extend(d.deny_from)
-        elif d.deny is Tri.MAYBE:
-            maybe_denies.extend(d.deny_from)
-    return cap, sure_deny
+    return _org_levels(rcp_levels, req, "RCP", cap, why, maybe_denies, sure_deny)
 
 
 def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | None = None,
