@@ -91,14 +91,7 @@ class AwsConnector:
             if org is not None:
                 data.org_id = org.org_id
                 if acct != org.management:  # neither SCPs nor RCPs apply to the management account
-                    for kind, attr in (("SERVICE_CONTROL_POLICY", "scp_levels"), ("RESOURCE_CONTROL_POLICY", "rcp_levels")):
-                        if kind not in org.enabled:
-                            continue
-                        try:
-                            setattr(data, attr, api.get_policy_levels(org.clients, acct, kind))
-                        except Exception as exc:  # noqa: BLE001
-                            gaps.append(f"account {acct}: {attr[:3].upper()}s unreadable ({api.describe_error(exc)}); "
-                                        "evaluated without them")
+                    self._org_policies(api, org, acct, data, gaps)
             return data
 
         workers = max(1, int(self.settings.options.get("max_workers") or 4))
@@ -149,6 +142,29 @@ class AwsConnector:
             enabled = set()
         return accounts, _Org(clients=base, management=org["MasterAccountId"], org_id=org.get("Id"),
                               enabled=frozenset(enabled))
+
+    @staticmethod
+    def _org_policies(api: Any, org: _Org, acct: str, data: Any, gaps: list[str]) -> None:
+        """The SCP and RCP levels of a member account, for the policy types enabled in the root; the
+        account's place in the organization is walked once for both."""
+        kinds = [(kind, attr) for kind, attr in (("SERVICE_CONTROL_POLICY", "scp_levels"),
+                                                 ("RESOURCE_CONTROL_POLICY", "rcp_levels")) if kind in org.enabled]
+        if not kinds:
+            return
+
+        def unreadable(attr: str, exc: Exception) -> str:
+            return f"account {acct}: {attr[:3].upper()}s unreadable ({api.describe_error(exc)}); evaluated without them"
+
+        try:
+            path = api.get_org_path(org.clients, acct)
+        except Exception as exc:  # noqa: BLE001 — recorded as a gap for each policy type
+            gaps.extend(unreadable(attr, exc) for _, attr in kinds)
+            return
+        for kind, attr in kinds:
+            try:
+                setattr(data, attr, api.get_policy_levels(org.clients, path, kind))
+            except Exception as exc:  # noqa: BLE001
+                gaps.append(unreadable(attr, exc))
 
     def _account(self, api: Any, acct: str, clients: Any, gaps: list[str], say: Callable[[str], None]) -> Any:
         from commonmode_aws.build import AccountData

@@ -248,9 +248,22 @@ def get_enabled_policy_types(clients: Clients) -> set[str]:
             for t in r.get("PolicyTypes", []) if t.get("Status") == "ENABLED"}
 
 
-def get_policy_levels(clients: Clients, account_id: str,
+def get_org_path(clients: Clients, account_id: str) -> list[str]:
+    """The targets whose policies apply to an account, nearest first: the account, each OU, the root."""
+    org = clients.client("organizations")
+    path = [account_id]
+    while True:
+        parents = org.list_parents(ChildId=path[-1])["Parents"]
+        if not parents:
+            return path
+        path.append(parents[0]["Id"])
+        if parents[0]["Type"] == "ROOT":
+            return path
+
+
+def get_policy_levels(clients: Clients, path: list[str],
                       policy_type: str = "SERVICE_CONTROL_POLICY") -> list[list[tuple[str, str]]]:
-    """The SCPs (or RCPs) that apply to an account, one list per level (account, each OU, root):
+    """The SCPs (or RCPs) attached at each target of `path` (see get_org_path), one list per level:
     [(name, content)]."""
     org = clients.client("organizations")
 
@@ -259,19 +272,4 @@ def get_policy_levels(clients: Clients, account_id: str,
                     for p in page["Policies"]]
         return [(p["Name"], org.describe_policy(PolicyId=p["Id"])["Policy"]["Content"]) for p in policies]
 
-    levels: list[list[tuple[str, str]]] = []
-    target = account_id
-    while True:
-        levels.append(attached(target))
-        parents = org.list_parents(ChildId=target)["Parents"]
-        if not parents:
-            break
-        target = parents[0]["Id"]
-        if parents[0]["Type"] == "ROOT":
-            levels.append(attached(target))
-            break
-    return levels
-
-
-def get_scp_levels(clients: Clients, account_id: str) -> list[list[tuple[str, str]]]:
-    return get_policy_levels(clients, account_id, "SERVICE_CONTROL_POLICY")
+    return [attached(target) for target in path]
