@@ -20,19 +20,11 @@ import logging
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
+from commonmode.sandbox.servers import free_port
 
 
 def one(n_roles: int) -> dict:
@@ -44,7 +36,7 @@ def one(n_roles: int) -> dict:
     from commonmode_aws import AwsConnector
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

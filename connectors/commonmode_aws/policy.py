@@ -25,7 +25,6 @@ condition key the scanner cannot bind. The caller turns MAYBE into a `conditiona
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import re

