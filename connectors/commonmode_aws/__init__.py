@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
-from commonmode.model import Inventory, RunStatus
+from commonmode.model import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,8 @@ class AwsConnector:
         calls = Counter[str]()
         for _, clients in targets:
             calls.update(clients.calls)
-        grants = _dedupe(built.grants)
-        inventory = Inventory(identities=tuple(built.identities), credentials=tuple(built.credentials),
-                              stores=tuple(built.stores), resources=tuple(built.resources), grants=tuple(grants),
-                              services=tuple(built.services))
+        built.grants = _dedupe(built.grants)
+        inventory = built.inventory()
         status = RunStatus.PARTIAL if gaps else RunStatus.OK
         stats = {"accounts": len(accounts), "api_calls": sum(calls.values()),
                  **{f"calls.{k}": v for k, v in sorted(calls.items())}}

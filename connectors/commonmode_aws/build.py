@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from commonmode.connector import InventoryParts
 from commonmode.model import Capability, Credential, Grant, Identity, Resource, ResourceKind, Service, Store
 from commonmode_aws import policy as P
 from commonmode_aws.policy import Principal, Tri
@@ -129,17 +130,6 @@ def _tags(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
 
 
 @dataclass
-class Built:
-    identities: list[Identity] = field(default_factory=list)
-    credentials: list[Credential] = field(default_factory=list)
-    stores: list[Store] = field(default_factory=list)
-    resources: list[Resource] = field(default_factory=list)
-    grants: list[Grant] = field(default_factory=list)
-    services: list[Service] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)
-
-
-@dataclass
 class _Target:
     """A resource the engine decides capabilities on."""
 
@@ -154,10 +144,10 @@ class _Target:
     rcp_levels: tuple[tuple[P.Statement, ...], ...] | None = None  # the resource account's RCPs
 
 
-def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable | None = None) -> Built:
+def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable | None = None) -> InventoryParts:
     """The inventory of every scanned account, with grants and assume edges across them."""
     actions = actions or load_actions()
-    out = Built()
+    out = InventoryParts()
     principals: dict[str, Principal] = {}
     trust: dict[str, tuple[P.Statement, ...]] = {}
     attached: dict[str, set[str]] = defaultdict(set)  # managed policy ARN → identity ARNs it applies to
@@ -185,7 +175,7 @@ def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable |
 # --- identities ---------------------------------------------------------------------------------------
 
 
-def _statements(doc: Any, name: str, out: Built) -> tuple[P.Statement, ...]:
+def _statements(doc: Any, name: str, out: InventoryParts) -> tuple[P.Statement, ...]:
     try:
         return P.parse_policy(doc, name)
     except P.PolicyError as exc:
@@ -193,7 +183,7 @@ def _statements(doc: Any, name: str, out: Built) -> tuple[P.Statement, ...]:
         return ()
 
 
-def _identities(acct: AccountData, opts: Options, out: Built, principals: dict[str, Principal],
+def _identities(acct: AccountData, opts: Options, out: InventoryParts, principals: dict[str, Principal],
                 trust: dict[str, tuple[P.Statement, ...]], attached: dict[str, set[str]],
                 group_members: dict[str, set[str]], own_groups: dict[str, set[str]],
                 iam_targets: dict[str, list[tuple[str, str]]],
@@ -288,7 +278,7 @@ def _dt(value: Any) -> datetime | None:
 # --- resources ----------------------------------------------------------------------------------------
 
 
-def _resources(acct: AccountData, opts: Options, out: Built) -> list[_Target]:
+def _resources(acct: AccountData, opts: Options, out: InventoryParts) -> list[_Target]:
     a, c = acct.account, opts.connector
     acct_fd = f"aws:account:{a}"
     targets: list[_Target] = []
@@ -442,7 +432,7 @@ def _may(p: Principal, actions: Sequence[str]) -> bool:
                for st in p.policies)
 
 
-def _grant(out: Built, opts: Options, who: str, cap: Capability, what: str, access: P.Access,
+def _grant(out: InventoryParts, opts: Options, who: str, cap: Capability, what: str, access: P.Access,
            *prefix: str, note: str | None = None) -> None:
     via = (*prefix, *access.via, *((note,) if note else ()))
     out.grants.append(Grant(identity_id=who, capability=cap, resource_id=what, via=via or ("policy allows it",),
@@ -457,7 +447,7 @@ def _decide(p: Principal, t: _Target, action: str, policies: Sequence[P.Statemen
 
 
 def _capability_grants(principals: Mapping[str, Principal], targets: Sequence[_Target], actions: ActionTable,
-                       opts: Options, out: Built, *, only: Iterable[str] | None = None,
+                       opts: Options, out: InventoryParts, *, only: Iterable[str] | None = None,
                        policies_for: Mapping[str, Sequence[P.Statement]] | None = None,
                        prefix_for: Mapping[str, str] | None = None, boundary_off: frozenset[str] = frozenset()) -> None:
     """Decide every capability of every principal on every target resource."""
@@ -504,7 +494,7 @@ def _capability_grants(principals: Mapping[str, Principal], targets: Sequence[_T
 
 
 def _dns_write(p: Principal, t: _Target, e: CapabilityEntry, pols: Sequence[P.Statement] | None, opts: Options,
-               out: Built, prefix: tuple[str, ...]) -> None:
+               out: InventoryParts, prefix: tuple[str, ...]) -> None:
     """ChangeResourceRecordSets on a zone: unconditional → on the zone; resting on the record-level keys →
     on exactly the records it covers (each record checked for UPSERT and DELETE)."""
     action = e.actions[0]
@@ -535,7 +525,7 @@ def _mentions_record_keys(p: Principal, pols: Sequence[P.Statement] | None) -> b
 
 
 def _assume_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple[P.Statement, ...]],
-                  actions: ActionTable, opts: Options, out: Built,
+                  actions: ActionTable, opts: Options, out: InventoryParts,
                   rcps: Mapping[str, tuple[tuple[P.Statement, ...], ...]] | None = None) -> None:
     """sts:AssumeRole edges: candidates are the principals a trust policy names, and, where it names an
     account or *, the principals whose own policies could allow sts:AssumeRole."""
@@ -565,7 +555,7 @@ def _assume_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple
 
 
 def _escalation_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple[P.Statement, ...]],
-                      actions: ActionTable, opts: Options, out: Built, attached: Mapping[str, set[str]],
+                      actions: ActionTable, opts: Options, out: InventoryParts, attached: Mapping[str, set[str]],
                       group_members: Mapping[str, set[str]], group_policies: Mapping[str, tuple[P.Statement, ...]],
                       iam_targets: Mapping[str, list[tuple[str, str]]], targets: Sequence[_Target]) -> None:
     """IAM writes that let a principal act as (or rewrite) another identity become identity.assume edges;

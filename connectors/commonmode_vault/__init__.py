@@ -12,7 +12,7 @@ from typing import Any
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
 from commonmode.errors import UsageError
-from commonmode.model import Inventory, RunStatus
+from commonmode.model import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +178,7 @@ class VaultConnector:
             long_lived_days=int(o.get("long_lived_days") or 30),
         ))
         gaps.extend(built.gaps)
-        inventory = Inventory(identities=tuple(built.identities), credentials=tuple(built.credentials),
-                              stores=tuple(built.stores), resources=tuple(built.resources), grants=tuple(built.grants),
-                              aliases=built.aliases)
+        inventory = built.inventory()
         stats = {"api_calls": sum(api.calls.values()), **{f"calls.{k}": v for k, v in sorted(api.calls.items())},
                  "kv_paths": sum(len(v[1]) for v in data.kv.values()), "roles": len(data.roles)}
         return ConnectorResult(connector=self.settings.name, provider=self.provider,

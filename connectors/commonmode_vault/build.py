@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from commonmode.connector import InventoryParts
 from commonmode.model import Capability, Credential, Grant, Identity, Resource, ResourceKind, Store
 from commonmode_vault.acl import ACL, PolicyError, Rule, Stanza, parse_policy
 
@@ -40,17 +41,6 @@ class Options:
     credential_keys: tuple[str, ...] = ("identity", "nhi")
     long_lived_days: int = 30
     now: datetime | None = None
-
-
-@dataclass
-class Built:
-    identities: list[Identity] = field(default_factory=list)
-    credentials: list[Credential] = field(default_factory=list)
-    stores: list[Store] = field(default_factory=list)
-    resources: list[Resource] = field(default_factory=list)
-    grants: list[Grant] = field(default_factory=list)
-    gaps: list[str] = field(default_factory=list)
-    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,9 +79,9 @@ def gcp_service_account_id(email: str) -> str:
     return f"//iam.googleapis.com/projects/{project}/serviceAccounts/{email}"
 
 
-def build(data: ClusterData, opts: Options) -> Built:
+def build(data: ClusterData, opts: Options) -> InventoryParts:
     """The inventory of one cluster."""
-    out = Built()
+    out = InventoryParts()
     c = opts.connector
     base = f"vault://{c}"
     cluster = [f"vault:cluster:{data.cluster_id}"] if data.cluster_id else []
@@ -239,7 +229,7 @@ def _bound_identities(atype: str, role: Mapping[str, Any]) -> list[tuple[str, st
     return out
 
 
-def _resources(data: ClusterData, opts: Options, out: Built, stores: Mapping[str, Store], base: str,
+def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Mapping[str, Store], base: str,
                cluster: list[str]) -> list[_Target]:
     c = opts.connector
     targets: list[_Target] = []
@@ -331,7 +321,7 @@ def _not_after(pem: Any) -> datetime | None:
 
 
 def _grants(principals: Mapping[str, tuple[list[str], str]], documents: Mapping[str, Any], targets: Sequence[_Target],
-            data: ClusterData, base: str, opts: Options, out: Built) -> None:
+            data: ClusterData, base: str, opts: Options, out: InventoryParts) -> None:
     """Decide each principal's capabilities on each target path, once per distinct policy set, visiting only
     the paths some rule of the set can match (sorted paths + bisect for prefix rules)."""
     c = opts.connector

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from commonmode.errors import UsageError
-from commonmode.model import Inventory, RunStatus
+from commonmode.model import Credential, Grant, Identity, Inventory, Resource, RunStatus, Service, Store
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,26 @@ ProgressFn = Callable[[str, int, "int | None"], None]
 
 def no_progress(description: str, done: int, total: int | None) -> None:
     """A ProgressFn that shows nothing."""
+
+
+@dataclass
+class InventoryParts:
+    """An inventory while a connector builds it: lists to append to, and the gaps met on the way."""
+
+    identities: list[Identity] = field(default_factory=list)
+    credentials: list[Credential] = field(default_factory=list)
+    stores: list[Store] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    gaps: list[str] = field(default_factory=list)
+
+    def inventory(self) -> Inventory:
+        """The frozen Inventory of what was built (gaps go into the ConnectorResult)."""
+        return Inventory(identities=tuple(self.identities), credentials=tuple(self.credentials),
+                         stores=tuple(self.stores), resources=tuple(self.resources), grants=tuple(self.grants),
+                         services=tuple(self.services), aliases=dict(self.aliases))
 
 
 @dataclass(frozen=True, kw_only=True)
