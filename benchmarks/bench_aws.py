@@ -20,11 +20,11 @@ import logging
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 
 from commonmode.sandbox.servers import free_port
+from sizes import each_size
 
 
 def one(n_roles: int) -> dict:
@@ -95,10 +95,9 @@ def main() -> None:
         print(json.dumps(one(args.one)))
         return
     rows = []
-    for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"measured {n} roles", file=sys.stderr)
+    for r in each_size(__file__, args.sizes):
+        rows.append(r)
+        print(f"measured {r['roles']} roles", file=sys.stderr)
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
           f"moto server on 127.0.0.1\n")
     print("| roles | API calls | scan wall s | grants | services | status | peak RSS MB |")

@@ -14,12 +14,13 @@ import math
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from sizes import each_size
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,10 +65,9 @@ def main() -> None:
         print(json.dumps(one(args.one)))
         return
     rows = []
-    for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"measured {n} identities", file=sys.stderr)
+    for r in each_size(__file__, args.sizes):
+        rows.append(r)
+        print(f"measured {r['identities']} identities", file=sys.stderr)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     print(f"Machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}\n")

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from commonmode.sandbox.servers import free_port
+from sizes import each_size
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE.parent / ".bench-venv" / "pmapper"
@@ -153,10 +154,7 @@ def main() -> None:
         return
     if SKIP_PMAPPER:
         print("| roles | commonmode scan s | commonmode access s | API calls | identities |\n|---:|---:|---:|---:|---:|")
-        for n in args.sizes:
-            out = subprocess.run([sys.executable, __file__, "--one", str(n), "--skip-pmapper"], capture_output=True,
-                                 text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+        for r in each_size(__file__, args.sizes, "--skip-pmapper"):
             print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} | {r['cm_count']} |",
                   flush=True)
         return
@@ -166,9 +164,7 @@ def main() -> None:
     print("| roles | commonmode scan s | commonmode access s | API calls | PMapper graph create s | PMapper query s | "
           "speed-up (PMapper total / commonmode total) | identities (commonmode / PMapper) | same answer |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|---|", flush=True)
-    for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+    for r in each_size(__file__, args.sizes):
         cm = r["cm_scan_s"] + r["cm_query_s"]
         if r["pm_create_s"] is None or r["pm_query_s"] is None:
             limit = f"> {PMAPPER_LIMIT_S / 60:.0f} min, stopped"
