@@ -39,8 +39,8 @@ READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
 
 #: Operations that must never be called, whatever a future edit adds above (tests check both lists).
 NEVER: frozenset[str] = frozenset({"GetSecretValue", "BatchGetSecretValue", "GetParameter", "GetParameters",
-                                   "GetParametersByPath", "ExportCertificate", "CreateAccessKey",
-                                   "IssueCertificate", "GetSessionToken", "GetFederationToken"})
+                                   "GetParametersByPath", "GetParameterHistory", "ExportCertificate",
+                                   "CreateAccessKey", "IssueCertificate", "GetSessionToken", "GetFederationToken"})
 
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
                           "AuthorizationError", "UnrecognizedClientException", "InvalidClientTokenId"})
