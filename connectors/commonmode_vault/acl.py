@@ -169,15 +169,13 @@ class ACL:
     root: bool = False
 
     @classmethod
-    def build(cls, policies: Iterable[str], documents: Mapping[str, Sequence[tuple[str, frozenset[str]]]]) -> ACL:
+    def build(cls, policies: Iterable[str], documents: Mapping[str, Sequence[Stanza]]) -> ACL:
         acl = cls()
         for name in policies:
             if name == "root":
                 acl.root = True
                 continue
-            for stanza in documents.get(name, ()):
-                path, caps = stanza[0], stanza[1]
-                constrained = len(stanza) > 2 and bool(stanza[2])
+            for path, caps, constrained in documents.get(name, ()):
                 src = f'policy {name} path "{path}"'
                 old = acl.rules.get(path)
                 merged = caps | (old.capabilities if old else frozenset())
