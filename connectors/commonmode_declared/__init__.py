@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from commonmode.config import check_table
+from commonmode.config import check_table, parse_date
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
 from commonmode.errors import ConfigError, UsageError
 from commonmode.model import Capability, Grant, Identity, Inventory, Resource, ResourceKind, RunStatus
@@ -109,7 +108,7 @@ class DeclaredConnector:
                 id=t["id"], kind=kind, provider=prov, name=t.get("name") or t["id"], connector=name,
                 parents=tuple(t.get("parents", ())), names=tuple(t.get("names", ())),
                 control_plane=t.get("control_plane"), owner=t.get("owner"),
-                expires=_date(where, f"{dotted}.expires", t.get("expires")),
+                expires=parse_date(where, f"{dotted}.expires", t.get("expires")),
                 fault_domains=tuple(t.get("fault_domains", ())),
             ))
         grants = []
@@ -142,12 +141,3 @@ class DeclaredConnector:
                 raise ConfigError(where, f"{key}[{i}].id", f"expected a unique id; {t['id']!r} is declared twice")
             seen.add(t["id"])
 
-
-def _date(where: str, dotted: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(where, dotted, f"expected an ISO 8601 date, got {value!r}") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)

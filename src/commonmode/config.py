@@ -201,14 +201,7 @@ def _service(where: str, dotted: str, t: Mapping[str, Any]) -> Service:
 
 
 def _credential(where: str, dotted: str, t: Mapping[str, Any]) -> Credential:
-    expires = None
-    if "expires" in t:
-        try:
-            expires = datetime.fromisoformat(t["expires"])
-        except ValueError:
-            raise ConfigError(where, f"{dotted}.expires", f"expected an ISO 8601 date, got {t['expires']!r}") from None
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=timezone.utc)
+    expires = parse_date(where, f"{dotted}.expires", t.get("expires"))
     return Credential(
         id=f"config:credential:{t['identity']}@{t['stored_in']}",
         identity_id=t["identity"],
@@ -217,6 +210,17 @@ def _credential(where: str, dotted: str, t: Mapping[str, Any]) -> Credential:
         stored_in=t["stored_in"],
         expires=expires,
     )
+
+
+def parse_date(where: str, dotted: str, value: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time from a config-like file (UTC when no zone is given), or None."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(where, dotted, f"expected an ISO 8601 date, got {value!r}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def _show(value: object) -> str:
