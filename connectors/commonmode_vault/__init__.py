@@ -69,107 +69,55 @@ class VaultConnector:
 
     def _collect(self, api: Any, progress: ProgressFn) -> ConnectorResult:
         from commonmode_vault.build import ClusterData, Options, build
-        from commonmode_vault.collect import ReadOnlyViolation, VaultError
+        from commonmode_vault.collect import engine_of
 
         o = self.settings.options
-        gaps: list[str] = []
+        calls = _Calls(api, progress, workers=int(o.get("max_workers") or 8))
         data = ClusterData()
-
-        def attempt(what: str, fn: Callable[[], Any], default: Any) -> Any:
-            progress(what, 0, None)
-            try:
-                return fn()
-            except ReadOnlyViolation:
-                raise
-            except VaultError as exc:
-                gaps.append(f"{what}: {exc}")
-                return default
-
-        workers = int(o.get("max_workers") or 8)
-        health = attempt("sys/health", lambda: api.get("sys/health"), None) or {}
+        health = calls.one("sys/health", lambda: api.get("sys/health")) or {}
         data.cluster_id = health.get("cluster_id") or self.settings.name
         data.cluster_name = health.get("cluster_name") or ""
-        data.auth = attempt("sys/auth", lambda: api.get("sys/auth"), {}) or {}
-        data.mounts = attempt("sys/mounts", lambda: api.get("sys/mounts"), {}) or {}
+        data.auth = calls.one("sys/auth", lambda: api.get("sys/auth")) or {}
+        data.mounts = calls.one("sys/mounts", lambda: api.get("sys/mounts")) or {}
         data.auth = {k: v for k, v in data.auth.items() if isinstance(v, dict) and "type" in v}
         data.mounts = {k: v for k, v in data.mounts.items() if isinstance(v, dict) and "type" in v}
-        for mount, info in data.mounts.items():
-            if info["type"] in ("kv", "generic"):
-                version = str((info.get("options") or {}).get("version") or "1")
-                (api.kv2 if version == "2" else api.kv_values).append(mount)
-        names = attempt("sys/policies/acl", lambda: api.list("sys/policies/acl"), [])
-        for name in names:
-            doc = attempt(f"sys/policies/acl/{name}", lambda n=name: api.get(f"sys/policies/acl/{n}"), None)
+        api.load_mounts(data.mounts, data.auth)  # the guard judges every later path by these mounts
+        names = calls.one("sys/policies/acl", lambda: api.list("sys/policies/acl")) or []
+        for name, doc in zip(names, calls.each([f"sys/policies/acl/{n}" for n in names])):
             if doc is not None:
                 data.policies[name] = doc.get("policy", "")
         for mount, info in sorted(data.auth.items()):
-            sub = ROLE_PATHS.get(info["type"])
-            if sub is None:
-                continue
-            names = attempt(f"auth/{mount}{sub}", lambda m=mount, s=sub: api.list(f"auth/{m}{s}"), [])
-            roles = attempt(f"auth/{mount}{sub}/* ({len(names)} roles)", lambda m=mount, s=sub, ns=names: api.get_many(
-                [f"auth/{m}{s}/{n}" for n in ns], workers), None) or [None] * len(names)
-            for name, role in zip(names, roles):
-                if role is not None:
-                    data.roles.append((mount, info["type"], sub, name, role))
-            if info["type"] == "approle":
-                def secret_ids(name: str, m: str = mount) -> list[tuple[str, str, Any]]:
-                    out = []
-                    for acc in api.list(f"auth/{m}role/{name}/secret-id"):
-                        meta = api.lookup(f"auth/{m}role/{name}/secret-id-accessor/lookup", {"secret_id_accessor": acc})
-                        if meta is not None:
-                            out.append((m, name, meta))
-                    return out
-
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                    found = attempt(f"auth/{mount}role/*/secret-id", lambda ns=names: list(pool.map(secret_ids, ns)), [])
-                data.secret_ids.extend(x for group in found for x in group)
-        for eid in attempt("identity/entity/id", lambda: api.list("identity/entity/id"), []):
-            e = attempt(f"identity/entity/id/{eid}", lambda i=eid: api.get(f"identity/entity/id/{i}"), None)
-            if e is not None:
-                data.entities.append(e)
-        for gid in attempt("identity/group/id", lambda: api.list("identity/group/id"), []):
-            g = attempt(f"identity/group/id/{gid}", lambda i=gid: api.get(f"identity/group/id/{i}"), None)
-            if g is not None:
-                data.groups.append(g)
-        for acc in attempt("auth/token/accessors", lambda: api.list("auth/token/accessors"), []):
-            t = attempt("auth/token/lookup-accessor", lambda a=acc: api.lookup("auth/token/lookup-accessor",
-                                                                               {"accessor": a}), None)
+            self._auth_roles(calls, data, mount, info["type"])
+        for kind, table in (("entity", data.entities), ("group", data.groups)):
+            ids = calls.one(f"identity/{kind}/id", lambda k=kind: api.list(f"identity/{k}/id")) or []
+            table.extend(x for x in calls.each([f"identity/{kind}/id/{i}" for i in ids]) if x is not None)
+        for acc in calls.one("auth/token/accessors", lambda: api.list("auth/token/accessors")) or []:
+            t = calls.one("auth/token/lookup-accessor", lambda a=acc: api.lookup("auth/token/lookup-accessor",
+                                                                                 {"accessor": a}))
             if t is not None:
                 data.tokens.append(t)
         limit = int(o.get("max_kv_paths") or 200000)
         for mount, info in sorted(data.mounts.items()):
-            kind = info["type"]
-            if mount in api.kv2:
-                names = _walk(api, f"{mount}metadata/", gaps, limit)
+            engine = engine_of(info)
+            if engine == "kv2":
+                names = _walk(api, f"{mount}metadata/", calls.gaps, limit)
                 keys: list[tuple[str, Any]] = []
                 for start in range(0, len(names), 500):
                     chunk = names[start:start + 500]
                     progress(f"{mount} metadata", start, len(names))
-                    metas = attempt(f"{mount}metadata/ ({len(chunk)} keys)", lambda m=mount, c=chunk: api.get_many(
-                        [f"{m}metadata/{k}" for k in c], workers), None)
-                    keys += list(zip(chunk, metas if metas is not None else [None] * len(chunk)))
+                    keys += list(zip(chunk, calls.each([f"{mount}metadata/{k}" for k in chunk])))
                 data.kv[mount] = (2, keys)
-            elif mount in api.kv_values:
-                data.kv[mount] = (1, [(k, None) for k in _walk(api, mount, gaps, limit)])
-            elif kind == "pki":
-                for name in attempt(f"{mount}roles", lambda m=mount: api.list(f"{m}roles"), []):
-                    role = attempt(f"{mount}roles/{name}", lambda m=mount, n=name: api.get(f"{m}roles/{n}"), None)
-                    if role is not None:
-                        data.pki_roles.append((mount, name, role))
-                for iid in attempt(f"{mount}issuers", lambda m=mount: api.list(f"{m}issuers"), []):
-                    issuer = attempt(f"{mount}issuer/{iid}", lambda m=mount, i=iid: api.get(f"{m}issuer/{i}"), None)
-                    if issuer is not None:
-                        data.pki_issuers.append((mount, iid, issuer))
-            elif kind in ENGINE_ROLE_PATHS:
-                for sub in ENGINE_ROLE_PATHS[kind]:
-                    list_path = f"{mount}{sub}s" if kind == "gcp" else f"{mount}{sub}"
-                    for name in attempt(list_path, lambda p=list_path: api.list(p), []):
-                        role = attempt(f"{mount}{sub}/{name}", lambda m=mount, s=sub, n=name: api.get(f"{m}{s}/{n}"), None)
+            elif engine == "kv1":
+                data.kv[mount] = (1, [(k, None) for k in _walk(api, mount, calls.gaps, limit)])
+            elif engine == "pki":
+                self._pki(calls, data, mount)
+            elif engine in ENGINE_ROLE_PATHS:
+                for sub in ENGINE_ROLE_PATHS[engine]:
+                    list_path = f"{mount}{sub}s" if engine == "gcp" else f"{mount}{sub}"
+                    names = calls.one(list_path, lambda p=list_path: api.list(p)) or []
+                    for name, role in zip(names, calls.each([f"{mount}{sub}/{n}" for n in names])):
                         if role is not None:
-                            data.engine_roles.append((mount, kind, sub, name, role))
+                            data.engine_roles.append((mount, engine, sub, name, role))
         progress("evaluating policies", 0, None)
         built = build(data, Options(
             connector=self.settings.name,
@@ -177,7 +125,7 @@ class VaultConnector:
             credential_keys=tuple(o.get("credential_keys") or ("identity", "nhi")),
             long_lived_days=int(o.get("long_lived_days") or 30),
         ))
-        gaps.extend(built.gaps)
+        gaps = [*calls.gaps, *built.gaps]
         inventory = built.inventory()
         stats = {"api_calls": sum(api.calls.values()), **{f"calls.{k}": v for k, v in sorted(api.calls.items())},
                  "kv_paths": sum(len(v[1]) for v in data.kv.values()), "roles": len(data.roles)}
@@ -185,17 +133,96 @@ class VaultConnector:
                                status=RunStatus.PARTIAL if gaps else RunStatus.OK, inventory=inventory,
                                gaps=tuple(gaps), stats=stats)
 
+    @staticmethod
+    def _auth_roles(calls: _Calls, data: Any, mount: str, kind: str) -> None:
+        """An auth mount's roles; for AppRole also the secret-id accessors' metadata."""
+        sub = ROLE_PATHS.get(kind)
+        if sub is None:
+            return
+        api = calls.api
+        names = calls.one(f"auth/{mount}{sub}", lambda: api.list(f"auth/{mount}{sub}")) or []
+        for name, role in zip(names, calls.each([f"auth/{mount}{sub}/{n}" for n in names])):
+            if role is not None:
+                data.roles.append((mount, kind, sub, name, role))
+        if kind != "approle":
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from commonmode_vault.collect import ReadOnlyViolation, VaultError
+
+        def secret_ids(name: str) -> tuple[list[Any], list[str]]:
+            metas, errors = [], []
+            try:
+                accessors = api.list(f"auth/{mount}role/{name}/secret-id")
+            except (ReadOnlyViolation, VaultError) as exc:
+                return [], [str(exc)]
+            for acc in accessors:
+                try:
+                    meta = api.lookup(f"auth/{mount}role/{name}/secret-id-accessor/lookup", {"secret_id_accessor": acc})
+                except (ReadOnlyViolation, VaultError) as exc:
+                    errors.append(str(exc))
+                    continue
+                if meta is not None:
+                    metas.append(meta)
+            return metas, errors
+
+        calls.progress(f"auth/{mount}role/*/secret-id", 0, None)
+        with ThreadPoolExecutor(max_workers=max(1, calls.workers)) as pool:
+            for name, (metas, errors) in zip(names, pool.map(secret_ids, names)):
+                data.secret_ids.extend((mount, name, meta) for meta in metas)
+                calls.gaps.extend(errors)
+
+    @staticmethod
+    def _pki(calls: _Calls, data: Any, mount: str) -> None:
+        """A PKI mount's roles and issuers."""
+        api = calls.api
+        names = calls.one(f"{mount}roles", lambda: api.list(f"{mount}roles")) or []
+        for name, role in zip(names, calls.each([f"{mount}roles/{n}" for n in names])):
+            if role is not None:
+                data.pki_roles.append((mount, name, role))
+        ids = calls.one(f"{mount}issuers", lambda: api.list(f"{mount}issuers")) or []
+        for iid, issuer in zip(ids, calls.each([f"{mount}issuer/{i}" for i in ids])):
+            if issuer is not None:
+                data.pki_issuers.append((mount, iid, issuer))
+
+
+class _Calls:
+    """Runs the connector's requests: a refused or failed one is one gap naming its path, never the end."""
+
+    def __init__(self, api: Any, progress: ProgressFn, workers: int) -> None:
+        self.api, self.progress, self.workers = api, progress, workers
+        self.gaps: list[str] = []
+
+    def one(self, what: str, fn: Callable[[], Any]) -> Any:
+        """fn()'s answer, or None (and a gap) when the guard refused it or the server failed it."""
+        from commonmode_vault.collect import ReadOnlyViolation, VaultError
+
+        self.progress(what, 0, None)
+        try:
+            return fn()
+        except (ReadOnlyViolation, VaultError) as exc:
+            self.gaps.append(str(exc))
+            return None
+
+    def each(self, paths: list[str]) -> list[Any]:
+        """GET every path (concurrently): each its data, or None with one gap for that path."""
+        from commonmode_vault.collect import ReadOnlyViolation, VaultError
+
+        out = []
+        for result in self.api.get_many(paths, self.workers) if paths else []:
+            if isinstance(result, (ReadOnlyViolation, VaultError)):
+                self.gaps.append(str(result))
+                result = None
+            out.append(result)
+        return out
+
 
 def _walk(api: Any, base: str, gaps: list[str], limit: int) -> list[str]:
-    from commonmode_vault.collect import VaultError
-
+    """The keys under `base`; a folder that cannot be listed is one gap, and the walk goes on."""
     out: list[str] = []
-    try:
-        for key in api.walk(base):
-            if len(out) >= limit:
-                gaps.append(f"{base}: stopped after {limit} keys (max_kv_paths)")
-                break
-            out.append(key)
-    except VaultError as exc:
-        gaps.append(f"LIST {base}: {exc}")
+    for key in api.walk(base, gaps):
+        if len(out) >= limit:
+            gaps.append(f"{base}: stopped after {limit} keys (max_kv_paths)")
+            break
+        out.append(key)
     return out

@@ -1,6 +1,9 @@
-"""The only module that talks to Vault. Every request goes through `ReadOnlyVault`, which allows GET and
-LIST on metadata paths and two lookups that Vault exposes as POST, and refuses anything that returns a
-secret value, key material or a token — before the request is sent.
+"""The only module that talks to Vault. Every request goes through `ReadOnlyVault`, whose guard decides by
+ROUTE: which mount the path is under (the longest mount prefix from sys/mounts and sys/auth), that mount's
+type, and the API segment after it. Only the read-only metadata routes listed in `SECRET_ROUTES`,
+`AUTH_ROUTES` and `BUILTIN_ROUTES` are sent; everything else (a value, key material, a token, a mint, any
+write) is refused before the request leaves. What a secret is called never matters: `kv/metadata/x/token`
+is metadata on a KV v2 mount, `auth/token/create` is a mint.
 """
 
 from __future__ import annotations
@@ -8,41 +11,133 @@ from __future__ import annotations
 import re
 import threading
 import time
+import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import hvac
 import requests
 from hvac import exceptions as hvac_exc
 
-#: Paths that return secret values, key material or tokens, or mint credentials. Checked on every request.
-NEVER = [re.compile(p) for p in (
-    r"(^|/)data/",            # KV v2 values (only refused on KV v2 mounts: see _check)
-    r"(^|/)issue/", r"(^|/)sign(/|$|-verbatim|-intermediate|-self-issued)", r"(^|/)creds/", r"(^|/)static-creds/",
-    r"(^|/)sts/", r"(^|/)(token|key)$", r"^auth/token/create", r"^auth/token/lookup$", r"^auth/token/lookup-self",
-    r"^sys/raw", r"(^|/)role-id$", r"(^|/)secret-id$", r"^sys/wrapping/", r"^cubbyhole/", r"(^|/)export/",
-    r"(^|/)decrypt/", r"(^|/)subkeys/",
-)]
+# A route pattern is the API path after the mount: `{name}` is one segment, `{path}` one or more. LIST
+# patterns are matched without the trailing slash LIST requests carry.
+Routes = tuple[tuple[str, str], ...]
 
-#: The POST endpoints that only look metadata up (Vault exposes them as POST so that ids stay out of URLs).
-POST_LOOKUPS = [re.compile(p) for p in (r"^auth/token/lookup-accessor$", r"^auth/[^ ]+/role/[^/]+/secret-id-accessor/lookup$")]
+_ROLES = (("LIST", "role"), ("GET", "role/{name}"))
+#: Secret engines, by mount type (KV by version). Vault API docs for each engine: KV v2 "Read secret
+#: metadata"/"List secrets" (metadata/, never data/ or subkeys/); KV v1 "List secrets" (a GET returns the
+#: value); PKI "List roles"/"Read role", "List issuers"/"Read issuer" (the issuer's certificate, public),
+#: "Read issuers configuration" (which issuer is the default); aws/azure "Read role"; gcp "Read roleset",
+#: "Read static account", "Read impersonated account"; database "Read role"/"Read static role".
+SECRET_ROUTES: dict[str, Routes] = {
+    "kv2": (("LIST", "metadata"), ("LIST", "metadata/{path}"), ("GET", "metadata/{path}")),
+    "kv1": (("LIST", ""), ("LIST", "{path}")),
+    "pki": (("LIST", "roles"), ("GET", "roles/{name}"), ("LIST", "issuers"), ("GET", "issuer/{name}"),
+            ("GET", "config/issuers")),
+    "aws": (("LIST", "roles"), ("GET", "roles/{name}")),
+    "azure": (("LIST", "roles"), ("GET", "roles/{name}")),
+    "gcp": (("LIST", "rolesets"), ("GET", "roleset/{name}"), ("LIST", "static-accounts"),
+            ("GET", "static-account/{name}"), ("LIST", "impersonated-accounts"), ("GET", "impersonated-account/{name}")),
+    "database": (("LIST", "roles"), ("GET", "roles/{name}"), ("LIST", "static-roles"), ("GET", "static-roles/{name}")),
+}
+#: Auth methods, by type. AppRole: "Read AppRole role ID" returns the role_id, an identifier (the secret
+#: half of a login is the secret-id, which is never read: only accessor listings and accessor lookups,
+#: which return its metadata). Token: accessors and lookup by accessor (metadata, never a token).
+AUTH_ROUTES: dict[str, Routes] = {
+    "approle": (*_ROLES, ("GET", "role/{name}/role-id"), ("LIST", "role/{name}/secret-id"),
+                ("POST", "role/{name}/secret-id-accessor/lookup")),
+    "token": (("LIST", "accessors"), ("POST", "lookup-accessor")),
+    **{t: _ROLES for t in ("kubernetes", "jwt", "oidc", "aws", "azure", "gcp")},
+    "cert": (("LIST", "certs"), ("GET", "certs/{name}")),
+    "userpass": (("LIST", "users"), ("GET", "users/{name}")),
+}
+#: sys/ and identity/ are always mounted there; auth/token/ too (it cannot be moved or disabled).
+BUILTIN_ROUTES: dict[str, Routes] = {
+    "system": (("GET", "health"), ("GET", "auth"), ("GET", "mounts"), ("LIST", "policies/acl"),
+               ("GET", "policies/acl/{name}")),
+    "identity": (("LIST", "entity/id"), ("GET", "entity/id/{name}"), ("LIST", "group/id"), ("GET", "group/id/{name}")),
+}
+BUILTIN_MOUNTS = {"sys/": ("system", BUILTIN_ROUTES["system"]), "identity/": ("identity", BUILTIN_ROUTES["identity"]),
+                  "auth/token/": ("token", AUTH_ROUTES["token"])}
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    parts = [{"{name}": "[^/]+", "{path}": "[^/]+(?:/[^/]+)*"}.get(seg, re.escape(seg)) for seg in pattern.split("/")]
+    return re.compile("/".join(parts) if pattern else "")
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _route_allows(routes: Routes, method: str, rest: str) -> bool:
+    for m, pattern in routes:
+        if m == method:
+            rx = _COMPILED.get(pattern) or _COMPILED.setdefault(pattern, _compile(pattern))
+            if rx.fullmatch(rest):
+                return True
+    return False
+
+
+def engine_of(info: Mapping[str, Any]) -> str:
+    """The engine name of a sys/mounts or sys/auth entry: `kv1`/`kv2` for KV (type `kv` or `generic`, by
+    `options.version`, v1 when absent), else its `type`."""
+    kind = str(info.get("type") or "")
+    if kind in ("kv", "generic"):
+        return "kv2" if str((info.get("options") or {}).get("version") or "1") == "2" else "kv1"
+    return kind
 
 
 class ReadOnlyViolation(RuntimeError):
-    """The connector tried a request that is not a read-only metadata request."""
+    """The guard refused a request: it is not a read-only metadata route."""
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        self.method, self.path = method, path
+        super().__init__(f"{method} {path}: refused by the read-only guard: {reason}")
 
 
 class VaultError(RuntimeError):
-    """A request failed: the message names the path and the server's answer."""
+    """A request failed: the message names the method, the path and the server's answer."""
 
-    def __init__(self, path: str, status: int | str, detail: str) -> None:
-        self.path, self.status = path, status
-        super().__init__(f"{path}: {status} {detail}".strip())
+    def __init__(self, method: str, path: str, status: int | str, detail: str) -> None:
+        self.method, self.path, self.status = method, path, status
+        super().__init__(f"{method} {path}: {status} {detail}".strip())
+
+
+class Mounts:
+    """Which mount a path is under (the longest mount prefix), and that mount's engine and routes."""
+
+    def __init__(self) -> None:
+        self._table: dict[str, tuple[str, Routes]] = dict(BUILTIN_MOUNTS)
+
+    def load(self, secret_mounts: Mapping[str, Any], auth_mounts: Mapping[str, Any]) -> None:
+        """Add the mounts of sys/mounts and sys/auth (auth paths under `auth/`). A type the connector has
+        no routes for gets none: everything under it is refused."""
+        for mount, info in secret_mounts.items():
+            if isinstance(info, dict) and mount not in BUILTIN_MOUNTS:
+                engine = engine_of(info)
+                self._table[_slash(mount)] = (engine, SECRET_ROUTES.get(engine, ()))
+        for mount, info in auth_mounts.items():
+            if isinstance(info, dict) and f"auth/{mount}" not in BUILTIN_MOUNTS:
+                engine = engine_of(info)
+                self._table[_slash(f"auth/{mount}")] = (engine, AUTH_ROUTES.get(engine, ()))
+
+    def resolve(self, path: str) -> tuple[str, str, Routes] | None:
+        """(mount, engine, routes) of the longest mount that `path` lies under, None when there is none."""
+        segments = path.rstrip("/").split("/")
+        for i in range(len(segments), 0, -1):
+            mount = "/".join(segments[:i]) + "/"
+            if mount in self._table:
+                return mount, *self._table[mount]
+        return None
+
+
+def _slash(mount: str) -> str:
+    return mount.lstrip("/").rstrip("/") + "/"
 
 
 class ReadOnlyVault:
-    """GET/LIST metadata client with retries (429/5xx with backoff) and a count of calls."""
+    """GET/LIST metadata client with retries (429/5xx with backoff), a route guard, and a count of calls."""
 
     def __init__(self, url: str, token: str, namespace: str | None = None, verify: bool | str = True,
                  timeout: int = 30, retries: int = 5) -> None:
@@ -50,83 +145,95 @@ class ReadOnlyVault:
         self._local = threading.local()  # one HTTP session per thread: requests.Session is not thread-safe
         self.retries = retries
         self.calls: Counter[str] = Counter()
-        self.kv_values: list[str] = []  # mounts (with slash) whose plain paths are values: KV v1
-        self.kv2: list[str] = []
+        self.mounts = Mounts()
         self._lock = threading.Lock()
         self._pool: Any = None
         self._pool_size = 0
 
-    def _check(self, method: str, path: str) -> None:
-        path = path.lstrip("/")
-        if method == "POST":
-            if not any(p.search(path) for p in POST_LOOKUPS):
-                raise ReadOnlyViolation(f"refused POST {path}: not a metadata lookup")
-            return
-        if method not in ("GET", "LIST"):
-            raise ReadOnlyViolation(f"refused {method} {path}")
-        if method == "GET" and any(path.startswith(m) for m in self.kv_values):
-            raise ReadOnlyViolation(f"refused GET {path}: a KV v1 read returns the secret's value")
-        for pattern in NEVER:
-            if pattern.pattern == r"(^|/)data/":
-                if method == "GET" and any(path.startswith(m + "data/") for m in self.kv2):
-                    raise ReadOnlyViolation(f"refused GET {path}: KV v2 data returns the secret's value")
-                continue
-            if method == "GET" and pattern.search(path):
-                raise ReadOnlyViolation(f"refused GET {path}: it returns or mints a secret")
+    def load_mounts(self, secret_mounts: Mapping[str, Any], auth_mounts: Mapping[str, Any]) -> None:
+        """Tell the guard which mounts exist (sys/mounts and sys/auth data): paths are judged by them."""
+        self.mounts.load(secret_mounts, auth_mounts)
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        self._check(method, path)
+    def check(self, method: str, path: str) -> None:
+        """Raise ReadOnlyViolation unless `method path` is a read-only metadata route of the mount it is under."""
+        if method not in ("GET", "LIST", "POST"):
+            raise ReadOnlyViolation(method, path, "only GET, LIST and the POST lookups are sent")
+        rest = path[:-1] if method == "LIST" and path.endswith("/") else path
+        segments = rest.split("/") if rest else []
+        # The server cleans `.`/`..` and empty segments into another path (and redirects): judge only what
+        # is sent as it is. `?`/`#` are escaped when sent, so they cannot start a query.
+        if path.startswith("/") or any(s in ("", ".", "..") for s in segments) or any(ord(c) < 32 for c in path):
+            raise ReadOnlyViolation(method, path, "empty, '.' or '..' segments would name another path")
+        found = self.mounts.resolve(rest)
+        if found is None:
+            raise ReadOnlyViolation(method, path, "it is under no mount of sys/mounts or sys/auth")
+        mount, engine, routes = found
+        sub = rest[len(mount):]  # "" for the mount itself (LIST of a KV v1 mount's top level)
+        if not _route_allows(routes, method, sub):
+            raise ReadOnlyViolation(method, path, f"not a read-only metadata route of the {engine or 'unknown'} "
+                                                  f"mount {mount}")
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Send one request the guard allows: the parsed `data` (None for a 404). Raises ReadOnlyViolation
+        before sending anything else, VaultError when the server refuses or fails."""
+        self.check(method, path)
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = hvac.Client(**self._args)
         adapter = client.adapter
-        url = f"/v1/{path.lstrip('/')}"
+        url = "/v1/" + urllib.parse.quote(path, safe="/")  # a key named `a?b` is that key, not a query
         for attempt in range(self.retries + 1):
             try:
                 with self._lock:
                     self.calls[method] += 1
                 if method == "GET":
-                    return adapter.get(url)
+                    return _data(adapter.get(url))
                 if method == "LIST":
-                    return adapter.list(url)
-                return adapter.post(url, json=body or {})
+                    return _data(adapter.list(url))
+                return _data(adapter.post(url, json=body or {}))
             except hvac_exc.InvalidPath:
                 return None  # 404: nothing there (an empty list, a missing key)
             except (hvac_exc.RateLimitExceeded, hvac_exc.InternalServerError, hvac_exc.BadGateway,
                     hvac_exc.VaultDown, requests.ConnectionError) as exc:
                 if attempt == self.retries:
-                    raise VaultError(path, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "") from exc
+                    raise VaultError(method, path, type(exc).__name__,
+                                     str(exc).splitlines()[0] if str(exc) else "") from exc
                 time.sleep(min(0.2 * 2 ** attempt, 5))
             except hvac_exc.Forbidden as exc:
-                raise VaultError(path, 403, "permission denied") from exc
+                raise VaultError(method, path, 403, "permission denied") from exc
             except hvac_exc.VaultError as exc:
-                raise VaultError(path, type(exc).__name__, (str(exc).splitlines() or [""])[0]) from exc
+                raise VaultError(method, path, type(exc).__name__, (str(exc).splitlines() or [""])[0]) from exc
         raise AssertionError("unreachable")
 
     def get(self, path: str) -> dict[str, Any] | None:
-        resp = self._request("GET", path)
-        return _data(resp)
+        return self.request("GET", path)  # type: ignore[no-any-return]
 
     def list(self, path: str) -> list[str]:
-        resp = self._request("LIST", path)
-        data = _data(resp) or {}
+        data = self.request("LIST", path) or {}
         return list(data.get("keys", []))
 
     def lookup(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        return _data(self._request("POST", path, body))
+        return self.request("POST", path, body)  # type: ignore[no-any-return]
 
-    def get_many(self, paths: list[str], workers: int = 8) -> list[dict[str, Any] | None]:
-        """GET several metadata paths concurrently (bounded), in order; a failed one raises VaultError.
+    def get_many(self, paths: Sequence[str], workers: int = 8) -> list[Any]:
+        """GET several metadata paths concurrently (bounded), in order. Each item is the path's data, or the
+        ReadOnlyViolation/VaultError that path met: one failed path never loses the others.
 
         The worker threads (and their HTTP sessions) are kept for the next call until close()."""
         from concurrent.futures import ThreadPoolExecutor
 
         if len(paths) < 2 or workers < 2:
-            return [self.get(p) for p in paths]
+            return [self._get_or_error(p) for p in paths]
         if self._pool is None or self._pool_size != workers:
             self.close()
             self._pool, self._pool_size = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault"), workers
-        return list(self._pool.map(self.get, paths))
+        return list(self._pool.map(self._get_or_error, paths))
+
+    def _get_or_error(self, path: str) -> Any:
+        try:
+            return self.get(path)
+        except (ReadOnlyViolation, VaultError) as exc:
+            return exc
 
     def close(self) -> None:
         """Stop the worker threads of get_many (if any)."""
@@ -134,12 +241,20 @@ class ReadOnlyVault:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def walk(self, base: str) -> Iterator[str]:
-        """Every leaf key under a LIST-able path, depth first (keys ending in / are folders)."""
+    def walk(self, base: str, errors: list[str] | None = None) -> Iterator[str]:
+        """Every leaf key under a LIST-able path, depth first (keys ending in / are folders). A folder that
+        cannot be listed is one entry in `errors` (raised when `errors` is None); the walk goes on."""
         stack = [""]
         while stack:
             prefix = stack.pop()
-            for key in sorted(self.list(f"{base}{prefix}"), reverse=True):
+            try:
+                keys = self.list(f"{base}{prefix}")
+            except (ReadOnlyViolation, VaultError) as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
+            for key in sorted(keys, reverse=True):
                 if key.endswith("/"):
                     stack.append(prefix + key)
                 else:
