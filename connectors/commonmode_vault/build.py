@@ -43,14 +43,41 @@ class Options:
     now: datetime | None = None
 
 
-@dataclass
+#: Vault docs "Policies" (capabilities): `create` is allowed only where the item does not exist yet; an
+#: existing KV secret is overwritten with `update` (checked on OpenBao: KV v1 and v2 refuse a create-only
+#: overwrite). Routes without an existence check (PKI issue/sign, secret engines' creds, policy writes,
+#: AppRole secret-id) take every POST as an update, so `create` alone does nothing there.
+CREATE_ONLY = "create only: can write new keys, cannot overwrite this existing secret"
+
+
+@dataclass(frozen=True)
+class _Way:
+    """Vault capabilities on a path that give a commonmode capability; a `note` makes the grant conditional
+    and says why (what the capabilities cannot do on this path)."""
+
+    capability: Capability
+    vault_caps: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class _Target:
-    """A path the engine decides capabilities on: the Vault API path and what a capability there means."""
+    """A path the engine decides capabilities on: the Vault API path, its engine and what a capability there
+    means."""
 
     path: str  # API path, no leading slash
     resource_id: str
-    caps: tuple[tuple[Capability, tuple[str, ...]], ...]  # (capability, Vault capabilities that give it)
+    engine: str  # kv1/kv2, else the mount's type (pki, aws, system, approle...): the evaluator's rules depend on it
+    ways: tuple[_Way, ...]
     assumes: tuple[str, ...] = ()  # cloud identities minted by reading this path (secret engines)
+
+
+def _allows(acl: ACL, path: str, caps: Sequence[str], engine: str) -> tuple[bool, bool, tuple[str, ...]]:
+    """The evaluator's answer for `caps` on `path` of an `engine` mount."""
+    try:
+        return acl.allows(path, *caps, engine=engine)  # type: ignore[call-arg]
+    except TypeError:  # the evaluator before engine-aware rules
+        return acl.allows(path, *caps)
 
 
 def _owner(meta: Mapping[str, Any] | None, keys: Sequence[str]) -> str | None:
@@ -245,8 +272,10 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
             out.resources.append(Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=f"{mount}{key}",
                                           connector=c, parents=(store.id,), owner=_owner(custom, opts.owner_keys),
                                           tags=dict(custom), fault_domains=tuple(cluster)))
-            write = ("create", "update", "patch") if version == 2 else ("create", "update")
-            targets.append(_Target(api, rid, ((Capability.SECRET_READ, ("read",)), (Capability.SECRET_WRITE, write))))
+            overwrite = ("update", "patch") if version == 2 else ("update",)  # KV v1 has no patch
+            targets.append(_Target(api, rid, f"kv{version}", (
+                _Way(Capability.SECRET_READ, ("read",)), _Way(Capability.SECRET_WRITE, overwrite),
+                _Way(Capability.SECRET_WRITE, ("create",), CREATE_ONLY))))
             for k in opts.credential_keys:
                 if custom.get(k):
                     out.credentials.append(Credential(
@@ -269,9 +298,12 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
                                       fault_domains=tuple(cluster)))
         for path in (f"{mount}issue/{name}", f"{mount}sign/{name}", f"{mount}issuer/{ref}/issue/{name}",
                      f"{mount}issuer/{ref}/sign/{name}", f"{mount}sign-verbatim/{name}", f"{mount}sign-verbatim"):
-            targets.append(_Target(path, rid, ((Capability.CERT_ISSUE, ("create", "update")),)))
+            targets.append(_Target(path, rid, "pki", (_Way(Capability.CERT_ISSUE, ("update",)),)))
     for mount, kind, sub, name, role in data.engine_roles:
         minted: list[tuple[str, str]] = []
+        # Vault API docs: aws creds/sts and gcp token/key are read with GET or POST (an update); azure and
+        # database creds with GET only (OpenBao answers a POST on database/creds with 405).
+        mint = ("read", "update") if kind in ("aws", "gcp") else ("read",)
         if kind == "aws":
             minted = [(a, f"role_arns {a}") for a in role.get("role_arns") or []]
             paths = [f"{mount}creds/{name}", f"{mount}sts/{name}"]
@@ -289,7 +321,7 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
         out.resources.append(Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=f"{mount}{sub}/{name}",
                                       connector=c, parents=(stores[mount].id,), fault_domains=tuple(cluster)))
         for p in paths:
-            targets.append(_Target(p, rid, ((Capability.SECRET_READ, ("read", "create", "update")),),
+            targets.append(_Target(p, rid, kind, (_Way(Capability.SECRET_READ, mint),),
                                    assumes=tuple(f"{who}|{why}" for who, why in minted)))
     return targets
 
@@ -344,23 +376,25 @@ def _grants(principals: Mapping[str, tuple[list[str], str]], documents: Mapping[
             found = []
             for path in _candidate_paths(acl, paths, memo):
                 for t in by_path[path]:
-                    for cap, vault_caps in t.caps:
-                        ok, conditional, sources = acl.allows(path, *vault_caps)
+                    for way in t.ways:
+                        ok, conditional, sources = _allows(acl, path, way.vault_caps, t.engine)
                         if ok:
-                            found.append((t, cap, conditional, (*sources, f"allows {'/'.join(vault_caps)} on {path}")))
-            # Escalation: rewriting a policy that others hold, or minting a login for an AppRole.
+                            via = (*sources, f"allows {'/'.join(way.vault_caps)} on {path}", *([way.note] if way.note else []))
+                            found.append((t, way.capability, conditional or bool(way.note), via))
+            # Escalation: rewriting a policy that others hold, or minting a login for an AppRole (both are
+            # updates: the server refuses `create` alone on them, even for a new policy).
             rewrites = []
             for pname in holders:
-                if pname in ("root", "default"):
+                if pname.lower() in ("root", "default"):
                     continue
-                for path in (f"sys/policies/acl/{pname}", f"sys/policy/{pname}"):
-                    ok, conditional, sources = acl.allows(path, "create", "update")
+                for path in (f"sys/policies/acl/{pname.lower()}", f"sys/policy/{pname.lower()}"):
+                    ok, conditional, sources = _allows(acl, path, ("update",), "system")
                     if ok:
                         rewrites.append((pname, conditional, sources))
                         break
             logins = []
             for path, rid, label in approles:
-                ok, conditional, sources = acl.allows(path, "create", "update")
+                ok, conditional, sources = _allows(acl, path, ("update",), "approle")
                 if ok:
                     logins.append((rid, label, conditional, sources))
             cache[key] = (found, rewrites, logins)

@@ -248,3 +248,39 @@ def test_cloud_auth_roles_and_secret_engines_link_cloud_identities(aws, tmp_path
             "SELECT identity_id, resource_id FROM grants WHERE capability = 'identity.assume'")}
     # only metadata endpoints were asked for: no creds/, sts/, token or key
     assert requests and not [r for r in requests if "/creds/" in r or "/sts/" in r or r.endswith(("/token", "/key"))]
+
+
+def test_create_only_writes_are_conditional_on_existing_secrets(bao, tmp_path, monkeypatch):
+    """`create` without `update` writes new keys but cannot overwrite an existing secret (checked on the server,
+    KV v1 and v2): such a secret.write is conditional and says why; `update` is a plain write."""
+    import requests
+
+    seed(bao, f"arn:aws:iam::{ACCOUNT}:user/dns-bot")
+    root = hvac.Client(url=bao, token="root")
+    for verb in ("create", "update"):
+        root.sys.create_or_update_acl_policy(name=f"kv-{verb}", policy=(
+            f'path "secret/data/dns/*" {{ capabilities = ["{verb}"] }}\n'
+            f'path "legacy/dns/*" {{ capabilities = ["{verb}"] }}'))
+        root.auth.approle.create_or_update_approle(f"kv-{verb}", token_policies=[f"kv-{verb}"])
+
+    def write(verb: str, path: str, body: dict) -> int:
+        tok = root.auth.token.create(policies=[f"kv-{verb}"])["auth"]["client_token"]
+        return requests.post(f"{bao}/v1/{path}", headers={"X-Vault-Token": tok}, json=body, timeout=10).status_code
+
+    assert write("create", "secret/data/dns/primary", {"data": {"v": "x"}}) == 403  # existing: refused
+    assert write("create", "legacy/dns/token", {"v": "x"}) == 403
+    assert write("create", "secret/data/dns/brand-new", {"data": {"v": "x"}}) == 200  # new: written
+    assert write("create", "legacy/dns/brand-new", {"v": "x"}) == 204
+    assert write("update", "secret/data/dns/primary", {"data": {"v": canary("dns/primary")}}) == 200
+    assert write("update", "legacy/dns/token", {"v": canary("legacy")}) == 204
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    cfg = write_config(tmp_path, bao, None, None)
+    assert runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"]).exit_code == 0
+    conn = sqlite3.connect(cfg.parent / "cm.db")
+    rows = {(i, r): (bool(c), json.loads(v)) for i, r, c, v in conn.execute(
+        "SELECT identity_id, resource_id, conditional, via FROM grants WHERE capability = 'secret.write'")}
+    for rid in (f"{V}/secret/data/dns/primary", f"{V}/legacy/dns/token"):
+        conditional, via = rows[(f"{V}/auth/approle/role/kv-create", rid)]
+        assert conditional and "create only: can write new keys, cannot overwrite this existing secret" in via
+        conditional, via = rows[(f"{V}/auth/approle/role/kv-update", rid)]
+        assert not conditional and not any("create only" in step for step in via)
