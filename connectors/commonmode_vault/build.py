@@ -365,63 +365,95 @@ def _grants(principals: Mapping[str, tuple[list[str], str]], documents: Mapping[
     for who, (pols, _) in principals.items():
         for p in set(pols):
             holders[p].append(who)
-    approles = [(f"auth/{m}role/{n}/secret-id", f"{base}/auth/{m}{sub}/{n}", f"{m}{n}")
-                for m, atype, sub, n, _ in data.roles if atype == "approle"]
-    cache: dict[frozenset[str], tuple[list[Any], list[Any], list[Any]]] = {}
+    approles = [(m, n, f"{base}/auth/{m}{sub}/{n}") for m, atype, sub, n, _ in data.roles if atype == "approle"]
+    cache: dict[frozenset[str], list[_Reach]] = {}
     memo: dict[str, list[str]] = {}
     for who, (pols, origin) in sorted(principals.items()):
         key = frozenset(pols)
         if key not in cache:
-            acl = ACL.build(sorted(key), documents)
-            found = []
-            for path in _candidate_paths(acl, paths, memo):
-                for t in by_path[path]:
-                    for way in t.ways:
-                        ok, conditional, sources = _allows(acl, path, way.vault_caps, t.engine)
-                        if ok:
-                            via = (*sources, f"allows {'/'.join(way.vault_caps)} on {path}", *([way.note] if way.note else []))
-                            found.append((t, way.capability, conditional or bool(way.note), via))
-            # Escalation: rewriting a policy that others hold, or minting a login for an AppRole (both are
-            # updates: the server refuses `create` alone on them, even for a new policy).
-            rewrites = []
-            for pname in holders:
-                if pname.lower() in ("root", "default"):
+            cache[key] = _reaches(ACL.build(sorted(key), documents), by_path, paths, memo, holders, approles)
+        best = _Strongest()
+        for r in cache[key]:
+            for rid in holders[r.resource_id] if r.holders else (r.resource_id,):
+                if rid != who:
+                    best.offer(r.capability, rid, r.conditional, (origin, *r.via, *r.why(rid)))
+        for (cap, rid), (conditional, via) in best.items():
+            out.grants.append(Grant(identity_id=who, capability=cap, resource_id=rid, connector=c, via=via,
+                                    conditional=conditional))
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """One way a policy set reaches a capability on a resource: a target path, a policy rewrite (then
+    `resource_id` is the policy name and the grant goes to each of its holders) or an AppRole login."""
+
+    capability: Capability
+    resource_id: str
+    conditional: bool
+    via: tuple[str, ...]
+    last: str = ""  # the final step; `{h}` is replaced by the holder for policy rewrites
+    holders: bool = False
+
+    def why(self, rid: str) -> tuple[str, ...]:
+        return (self.last.replace("{h}", rid),) if self.last else ()
+
+
+class _Strongest:
+    """The strongest answer per (capability, resource) over every path that reaches it: unconditional if
+    any path is (keeping that path's explanation), conditional only if every path is."""
+
+    def __init__(self) -> None:
+        self._best: dict[tuple[Capability, str], tuple[bool, tuple[str, ...]]] = {}
+
+    def offer(self, capability: Capability, resource_id: str, conditional: bool, via: tuple[str, ...]) -> None:
+        old = self._best.get((capability, resource_id))
+        if old is None or (old[0] and not conditional):
+            self._best[(capability, resource_id)] = (conditional, via)
+
+    def items(self) -> Iterable[tuple[tuple[Capability, str], tuple[bool, tuple[str, ...]]]]:
+        return self._best.items()
+
+
+def _reaches(acl: ACL, by_path: Mapping[str, Sequence[_Target]], paths: Sequence[str], memo: dict[str, list[str]],
+             holders: Mapping[str, Sequence[str]], approles: Sequence[tuple[str, str, str]]) -> list[_Reach]:
+    """Everything one policy set reaches, path by path (the strongest is chosen per identity afterwards)."""
+    out: list[_Reach] = []
+    for path in _candidate_paths(acl, paths, memo):
+        for t in by_path[path]:
+            for way in t.ways:
+                ok, conditional, sources = _allows(acl, path, way.vault_caps, t.engine)
+                if not ok:
                     continue
-                for path in (f"sys/policies/acl/{pname.lower()}", f"sys/policy/{pname.lower()}"):
-                    ok, conditional, sources = _allows(acl, path, ("update",), "system")
-                    if ok:
-                        rewrites.append((pname, conditional, sources))
-                        break
-            logins = []
-            for path, rid, label in approles:
-                ok, conditional, sources = _allows(acl, path, ("update",), "approle")
-                if ok:
-                    logins.append((rid, label, conditional, sources))
-            cache[key] = (found, rewrites, logins)
-        found, rewrites, logins = cache[key]
-        seen: set[tuple[str, str]] = set()
-        for t, cap, conditional, via in found:
-            if (cap.value, t.resource_id) in seen:
-                continue
-            seen.add((cap.value, t.resource_id))
-            out.grants.append(Grant(identity_id=who, capability=cap, resource_id=t.resource_id, connector=c,
-                                    via=(origin, *via), conditional=conditional))
-            for item in t.assumes:
-                cloud, why = item.split("|", 1)
-                out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=cloud,
-                                        connector=c, conditional=conditional,
-                                        via=(origin, *via, f"{t.path} mints credentials for {why}")))
-        for pname, conditional, sources in rewrites:
-            for h in holders[pname]:
-                if h != who:
-                    out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=h,
-                                            connector=c, conditional=conditional,
-                                            via=(origin, *sources, f"can rewrite policy {pname}, which {h} holds")))
-        for rid, label, conditional, sources in logins:
-            if rid != who:
-                out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid,
-                                        connector=c, conditional=conditional,
-                                        via=(origin, *sources, f"can generate a secret-id for AppRole {label}")))
+                via = (*sources, f"allows {'/'.join(way.vault_caps)} on {path}", *([way.note] if way.note else []))
+                conditional = conditional or bool(way.note)
+                out.append(_Reach(capability=way.capability, resource_id=t.resource_id, conditional=conditional,
+                                  via=via))
+                for item in t.assumes:
+                    cloud, why = item.split("|", 1)
+                    out.append(_Reach(capability=Capability.IDENTITY_ASSUME, resource_id=cloud,
+                                      conditional=conditional, via=via,
+                                      last=f"{t.path} mints credentials for {why}"))
+    # Escalation: rewriting a policy that others hold, or minting a login for an AppRole. Both are updates:
+    # the server refuses `create` alone on them, even for a new policy. Policy names are lower case on the
+    # server, whatever case a role attaches them in.
+    for pname in holders:
+        if pname.lower() in ("root", "default"):
+            continue
+        for path in (f"sys/policies/acl/{pname.lower()}", f"sys/policy/{pname.lower()}"):
+            ok, conditional, sources = _allows(acl, path, ("update",), "system")
+            if ok:
+                out.append(_Reach(capability=Capability.IDENTITY_ASSUME, resource_id=pname, conditional=conditional,
+                                  via=(*sources, f"allows update on {path}"), holders=True,
+                                  last=f"can rewrite policy {pname}, which {{h}} holds"))
+    for mount, name, rid in approles:
+        # AppRole API: a secret-id is generated (secret-id) or set by the caller (custom-secret-id)
+        for path in (f"auth/{mount}role/{name}/secret-id", f"auth/{mount}role/{name}/custom-secret-id"):
+            ok, conditional, sources = _allows(acl, path, ("update",), "approle")
+            if ok:
+                out.append(_Reach(capability=Capability.IDENTITY_ASSUME, resource_id=rid, conditional=conditional,
+                                  via=(*sources, f"allows update on {path}"),
+                                  last=f"can generate a secret-id for AppRole {mount}{name}"))
+    return out
 
 
 def _candidate_paths(acl: ACL, paths: Sequence[str], memo: dict[str, list[str]] | None = None) -> Iterable[str]:

@@ -284,3 +284,39 @@ def test_create_only_writes_are_conditional_on_existing_secrets(bao, tmp_path, m
         assert conditional and "create only: can write new keys, cannot overwrite this existing secret" in via
         conditional, via = rows[(f"{V}/auth/approle/role/kv-update", rid)]
         assert not conditional and not any("create only" in step for step in via)
+
+
+def test_an_escalation_reached_through_several_paths_is_conditional_only_if_every_path_is(bao, tmp_path, monkeypatch):
+    """Rewriting policy dns-both: sys/policies/acl/<p> under parameter constraints (conditional) and
+    sys/policy/<p> without (unconditional) → the identity.assume edge is unconditional; the same for an
+    AppRole login minted through secret-id (constrained) or custom-secret-id (not)."""
+    import requests
+
+    seed(bao, f"arn:aws:iam::{ACCOUNT}:user/dns-bot")
+    root = hvac.Client(url=bao, token="root")
+    root.sys.create_or_update_acl_policy(name="two-ways", policy=(
+        'path "sys/policies/acl/dns-both" { capabilities = ["update"]\n'
+        '  allowed_parameters = { "policy" = ["path \\"x\\" { capabilities = [\\"read\\"] }"] } }\n'
+        'path "sys/policy/dns-both" { capabilities = ["update"] }\n'
+        'path "auth/approle/role/deployer/secret-id" { capabilities = ["update"]\n'
+        '  allowed_parameters = { "metadata" = ["{\\"owner\\":\\"nobody\\"}"] } }\n'
+        'path "auth/approle/role/deployer/custom-secret-id" { capabilities = ["update"] }'))
+    root.auth.approle.create_or_update_approle("two-ways", token_policies=["two-ways"])
+    tok = root.auth.token.create(policies=["two-ways"])["auth"]["client_token"]
+    # the server: the unconstrained paths do what the constrained ones would refuse
+    assert requests.put(f"{bao}/v1/sys/policy/dns-both", headers={"X-Vault-Token": tok}, timeout=10,
+                        json={"policy": POLICIES["dns-both"]}).status_code == 204
+    assert requests.post(f"{bao}/v1/auth/approle/role/deployer/custom-secret-id", headers={"X-Vault-Token": tok},
+                         json={"secret_id": canary("custom-secret-id")}, timeout=10).ok
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    cfg = write_config(tmp_path, bao, None, None)
+    assert runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"]).exit_code == 0
+    conn = sqlite3.connect(cfg.parent / "cm.db")
+    edges = [(r, bool(c), json.loads(v)) for r, c, v in conn.execute(
+        "SELECT resource_id, conditional, via FROM grants WHERE capability = 'identity.assume' AND identity_id = ?",
+        [f"{V}/auth/approle/role/two-ways"])]
+    deployer = [(c, via) for r, c, via in edges if r == f"{V}/auth/approle/role/deployer"]
+    assert len(deployer) == 1, deployer  # one edge: policy rewrite and login are both ways into the deployer
+    assert deployer[0][0] is False
+    kube = [(c, via) for r, c, via in edges if r == f"{V}/auth/kubernetes/role/dns-sync"]  # holds dns-both too
+    assert kube and kube[0][0] is False and any("sys/policy/dns-both" in step for step in kube[0][1])

@@ -103,3 +103,27 @@ def test_create_without_update_does_not_issue(bao, tmp_path, monkeypatch):
     g = grants(scan(bao, tmp_path, monkeypatch), "cert.issue")
     assert (updater, f"{V}/pki/issue/web") in g
     assert not [k for k in g if k[0] == creator], g
+
+
+def test_a_capability_reached_through_several_paths_is_conditional_only_if_every_path_is(bao, tmp_path, monkeypatch):
+    """issue/web under parameter constraints is conditional; sign/web without them is not: the identity can
+    issue for the role's names unconditionally, and the grant says so with the sign/web explanation."""
+    v = hvac.Client(url=bao, token="root")
+    v.sys.enable_auth_method("approle")
+    pki_mount(v)
+    v.secrets.pki.create_or_update_role("web", extra_params={"allowed_domains": ["example.com"],
+                                                             "allow_subdomains": True, "key_type": "ec"})
+    both = approle(v, "both", 'path "pki/issue/web" { capabilities = ["update"]\n'
+                              '  allowed_parameters = { "common_name" = ["only.example.com"] } }\n'
+                              'path "pki/sign/web" { capabilities = ["update"] }')
+    narrow = approle(v, "narrow", 'path "pki/issue/web" { capabilities = ["update"]\n'
+                                  '  allowed_parameters = { "common_name" = ["only.example.com"] } }')
+    tok = token(v, "both")
+    # the server: issue/web only with the allowed name, sign/web for any name the role allows
+    assert as_token(bao, tok, "pki/issue/web", {"common_name": "other.example.com"}).status_code == 403
+    assert as_token(bao, tok, "pki/sign/web", {"common_name": "other.example.com", "csr": csr("other.example.com")}).ok
+    g = grants(scan(bao, tmp_path, monkeypatch), "cert.issue")
+    conditional, via = g[(both, f"{V}/pki/issue/web")]
+    assert not conditional and "allows update on pki/sign/web" in via
+    conditional, via = g[(narrow, f"{V}/pki/issue/web")]  # one path, constrained: conditional
+    assert conditional and "allows update on pki/issue/web" in via
