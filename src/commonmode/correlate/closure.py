@@ -7,7 +7,9 @@ Starting from a path's resources, the closure follows, as a worklist over the in
 - the credentials of those identities and the secret or store they are kept in. Grants on a credential's
   holder are not followed as such: its readers already arrive as identities that can act as the owner;
 - the certificate-issuing paths of the path's names: issuers whose allowed names cover them, and the
-  public zones that can validate the path's certificates by DNS;
+  public zones that can validate the path's certificates by DNS; an issuing path in the path itself; and
+  the CA each of those issues from (a cert-issuer's cert-issuer parents: a PKI role's issuer), so two roles
+  on one CA share that CA;
 - every fault-domain label on anything above.
 
 Each member keeps one link to the member that brought it in (a parent pointer and the step's words), so
@@ -158,9 +160,11 @@ def compute_closure(index: Index, side: str, path: tuple[str, ...]) -> Closure:
                 if parent in index.resources:
                     structural.append(parent)
 
-    # Certificate-issuing paths of the path's own names.
+    # Certificate-issuing paths of the path's own names, and issuing paths the path names itself.
     for rid in path:
         res = index.resources.get(rid)
+        if res is not None and res.kind is ResourceKind.CERT_ISSUER:
+            c.cert_paths.setdefault(rid, c.resources[rid])
         if res is None or res.kind not in (ResourceKind.DNS_RECORD, ResourceKind.CERTIFICATE):
             continue
         for name in res.names:
@@ -181,10 +185,9 @@ def compute_closure(index: Index, side: str, path: tuple[str, ...]) -> Closure:
         here = (table, eid)
         if table == RESOURCES:
             res = index.resources[eid]
+            issuing = res.kind is ResourceKind.CERTIFICATE or (res.kind is ResourceKind.CERT_ISSUER and eid in c.cert_paths)
             for parent in res.parents:
-                if res.kind is ResourceKind.CERTIFICATE and parent in index.resources and (
-                    index.resources[parent].kind is ResourceKind.CERT_ISSUER
-                ):
+                if issuing and parent in index.resources and index.resources[parent].kind is ResourceKind.CERT_ISSUER:
                     c.cert_paths.setdefault(parent, (here, "issued", eid, parent))
                 add_place(parent, (here, "parent", eid, parent))
             if eid in c.path_proper:
