@@ -174,7 +174,7 @@ class VaultConnector:
 
     @staticmethod
     def _pki(calls: _Calls, data: Any, mount: str) -> None:
-        """A PKI mount's roles and issuers."""
+        """A PKI mount's roles, its issuers, and which issuer is its default (`<mount>/config/issuers`)."""
         api = calls.api
         names = calls.one(f"{mount}roles", lambda: api.list(f"{mount}roles")) or []
         for name, role in zip(names, calls.each([f"{mount}roles/{n}" for n in names])):
@@ -184,6 +184,10 @@ class VaultConnector:
         for iid, issuer in zip(ids, calls.each([f"{mount}issuer/{i}" for i in ids])):
             if issuer is not None:
                 data.pki_issuers.append((mount, iid, issuer))
+        if ids:  # which issuer a role's issuer_ref "default" means
+            config = calls.one(f"{mount}config/issuers", lambda: api.get(f"{mount}config/issuers")) or {}
+            if config.get("default"):
+                data.pki_defaults[mount] = str(config["default"])
 
 
 class _Calls:

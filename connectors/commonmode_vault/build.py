@@ -31,6 +31,7 @@ class ClusterData:
     kv: dict[str, tuple[int, list[tuple[str, Any]]]] = field(default_factory=dict)  # mount → (version, [(key, meta)])
     pki_roles: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     pki_issuers: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    pki_defaults: dict[str, str] = field(default_factory=dict)  # mount → default issuer id (config/issuers)
     engine_roles: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -70,6 +71,7 @@ class _Target:
     engine: str  # kv1/kv2, else the mount's type (pki, aws, system, approle...): the evaluator's rules depend on it
     ways: tuple[_Way, ...]
     assumes: tuple[str, ...] = ()  # cloud identities minted by reading this path (secret engines)
+    explain: str = ""  # what the path does, added to the grant's via
 
 
 def _allows(acl: ACL, path: str, caps: Sequence[str], engine: str) -> tuple[bool, bool, tuple[str, ...]]:
@@ -127,7 +129,8 @@ def build(data: ClusterData, opts: Options) -> InventoryParts:
                                   connector=c, owner=_owner(_desc_meta(info.get("description")), opts.owner_keys),
                                   fault_domains=tuple(cluster))
     out.stores.extend(stores.values())
-    targets = _resources(data, opts, out, stores, base, cluster)
+    lazy: dict[str, Resource] = {}  # resources reported only if some grant reaches them
+    targets = _resources(data, opts, out, stores, base, cluster, lazy)
 
     # Identities: entities (and their groups), auth roles, long-lived tokens.
     groups_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -206,6 +209,8 @@ def build(data: ClusterData, opts: Options) -> InventoryParts:
         principals[tid] = (pols, f"policies of token {t.get('display_name') or acc}")
 
     _grants(principals, documents, targets, data, base, opts, out)
+    granted = {g.resource_id for g in out.grants}
+    out.resources.extend(r for rid, r in lazy.items() if rid in granted)
     return out
 
 
@@ -257,7 +262,7 @@ def _bound_identities(atype: str, role: Mapping[str, Any]) -> list[tuple[str, st
 
 
 def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Mapping[str, Store], base: str,
-               cluster: list[str]) -> list[_Target]:
+               cluster: list[str], lazy: dict[str, Resource]) -> list[_Target]:
     c = opts.connector
     targets: list[_Target] = []
     for mount, (version, keys) in sorted(data.kv.items()):
@@ -281,24 +286,7 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
                     out.credentials.append(Credential(
                         id=f"{custom[k]}@{rid}", identity_id=str(custom[k]), kind="stored-credential", connector=c,
                         stored_in=rid, created=_ts((meta or {}).get("created_time")), fault_domains=tuple(cluster)))
-    issuers: dict[str, list[str]] = defaultdict(list)
-    for mount, iid, issuer in data.pki_issuers:
-        rid = f"{base}/{mount}issuer/{iid}"
-        issuers[mount].append(rid)
-        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault",
-                                      name=issuer.get("issuer_name") or iid, connector=c,
-                                      expires=_not_after(issuer.get("certificate")), fault_domains=tuple(cluster)))
-    for mount, name, role in data.pki_roles:
-        rid = f"{base}/{mount}issue/{name}"
-        names = _pki_names(role)
-        ref = role.get("issuer_ref") or "default"
-        parents = tuple(r for r in issuers.get(mount, []) if ref == "default" or r.endswith("/" + ref))
-        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}roles/{name}",
-                                      connector=c, parents=parents[:1] if ref == "default" else parents, names=names,
-                                      fault_domains=tuple(cluster)))
-        for path in (f"{mount}issue/{name}", f"{mount}sign/{name}", f"{mount}issuer/{ref}/issue/{name}",
-                     f"{mount}issuer/{ref}/sign/{name}", f"{mount}sign-verbatim/{name}", f"{mount}sign-verbatim"):
-            targets.append(_Target(path, rid, "pki", (_Way(Capability.CERT_ISSUE, ("update",)),)))
+    targets += _pki(data, opts, out, base, cluster, lazy)
     for mount, kind, sub, name, role in data.engine_roles:
         minted: list[tuple[str, str]] = []
         # Vault API docs: aws creds/sts and gcp token/key are read with GET or POST (an update); azure and
@@ -323,6 +311,76 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
         for p in paths:
             targets.append(_Target(p, rid, kind, (_Way(Capability.SECRET_READ, mint),),
                                    assumes=tuple(f"{who}|{why}" for who, why in minted)))
+    return targets
+
+
+def _pki(data: ClusterData, opts: Options, out: InventoryParts, base: str, cluster: list[str],
+         lazy: dict[str, Resource]) -> list[_Target]:
+    """PKI mounts: each issuer (a CA) and each role (an issuing path, parented at the issuer it issues from),
+    and the routes that issue from them, all updates (PKI API docs; checked on OpenBao):
+    - `issue/<role>`, `sign/<role>`, `sign-verbatim/<role>` issue from the role's `issuer_ref` ("default" is
+      the mount's configured default, `<mount>/config/issuers`, not the first issuer listed);
+    - `issuer/<ref>/issue|sign/<role>` and `issuer/<ref>/sign-verbatim[/<role>]` from the issuer in the path
+      (by id, name or `default`), whatever the role says: for an issuer other than the role's, that is a
+      resource of its own, `<mount>issuer/<id>/issue/<role>`, with the role's names and that issuer as parent;
+    - `sign-verbatim` signs a CSR as it is (any name), from the issuer the request names.
+    Route resources go to `lazy`: reported only when someone can use them."""
+    c = opts.connector
+    targets: list[_Target] = []
+    refs: dict[str, dict[str, str]] = defaultdict(dict)  # mount → issuer ref (id, name, "default") → id
+    labels: dict[tuple[str, str], str] = {}
+    for mount, iid, issuer in data.pki_issuers:
+        name = str(issuer.get("issuer_name") or "")
+        refs[mount][iid] = iid
+        if name:
+            refs[mount].setdefault(name, iid)
+        labels[(mount, iid)] = name or iid
+        out.resources.append(Resource(id=f"{base}/{mount}issuer/{iid}", kind=ResourceKind.CERT_ISSUER, provider="vault",
+                                      name=name or iid, connector=c, expires=_not_after(issuer.get("certificate")),
+                                      fault_domains=tuple(cluster)))
+    for mount, default in data.pki_defaults.items():
+        if default in refs[mount].values():
+            refs[mount]["default"] = default
+    issue = (_Way(Capability.CERT_ISSUE, ("update",)),)
+
+    def route(path: str, rid: str, explain: str = "") -> None:
+        targets.append(_Target(path, rid, "pki", issue, explain=explain))
+
+    def signer(mount: str, iid: str) -> str:
+        rid = f"{base}/{mount}issuer/{iid}/sign-verbatim"
+        lazy.setdefault(rid, Resource(
+            id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}issuer/{labels[(mount, iid)]}/sign-verbatim",
+            connector=c, parents=(f"{base}/{mount}issuer/{iid}",), names=("*",), fault_domains=tuple(cluster)))
+        return rid
+
+    verbatim = "sign-verbatim signs the CSR as it is: any name"
+    for mount, name, role in data.pki_roles:
+        rid = f"{base}/{mount}issue/{name}"
+        names = _pki_names(role)
+        own = refs[mount].get(str(role.get("issuer_ref") or "default"))
+        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}roles/{name}",
+                                      connector=c, parents=(f"{base}/{mount}issuer/{own}",) if own else (), names=names,
+                                      fault_domains=tuple(cluster)))
+        route(f"{mount}issue/{name}", rid)
+        route(f"{mount}sign/{name}", rid)
+        if own:
+            route(f"{mount}sign-verbatim/{name}", signer(mount, own), verbatim)
+        for ref, iid in sorted(refs[mount].items()):
+            at = rid if iid == own else f"{base}/{mount}issuer/{iid}/issue/{name}"
+            if at != rid:
+                lazy.setdefault(at, Resource(
+                    id=at, kind=ResourceKind.CERT_ISSUER, provider="vault", connector=c, names=names,
+                    name=f"{mount}roles/{name} from issuer {labels[(mount, iid)]}", parents=(f"{base}/{mount}issuer/{iid}",),
+                    fault_domains=tuple(cluster)))
+            why = f"the issuer in the path ({labels[(mount, iid)]}) signs, whatever the role's issuer_ref"
+            route(f"{mount}issuer/{ref}/issue/{name}", at, why)
+            route(f"{mount}issuer/{ref}/sign/{name}", at, why)
+            route(f"{mount}issuer/{ref}/sign-verbatim/{name}", signer(mount, iid), verbatim)
+    for mount, by_ref in refs.items():
+        for ref, iid in sorted(by_ref.items()):
+            route(f"{mount}issuer/{ref}/sign-verbatim", signer(mount, iid), verbatim)
+        for iid in sorted(set(by_ref.values())):  # the request's issuer_ref picks any issuer of the mount
+            route(f"{mount}sign-verbatim", signer(mount, iid), f"{verbatim}, from the issuer the request names")
     return targets
 
 
@@ -424,7 +482,8 @@ def _reaches(acl: ACL, by_path: Mapping[str, Sequence[_Target]], paths: Sequence
                 ok, conditional, sources = _allows(acl, path, way.vault_caps, t.engine)
                 if not ok:
                     continue
-                via = (*sources, f"allows {'/'.join(way.vault_caps)} on {path}", *([way.note] if way.note else []))
+                via = (*sources, f"allows {'/'.join(way.vault_caps)} on {path}",
+                       *([t.explain] if t.explain else []), *([way.note] if way.note else []))
                 conditional = conditional or bool(way.note)
                 out.append(_Reach(capability=way.capability, resource_id=t.resource_id, conditional=conditional,
                                   via=via))

@@ -42,6 +42,8 @@ path "+/roles/" { capabilities = ["list"] }
 path "+/roles/+" { capabilities = ["read"] }
 path "+/issuers/" { capabilities = ["list"] }
 path "+/issuer/+" { capabilities = ["read"] }
+# which issuer a PKI role's issuer_ref "default" means (the issuer's id, no key material)
+path "+/config/issuers" { capabilities = ["read"] }
 path "+/static-roles/" { capabilities = ["list"] }
 path "+/static-roles/+" { capabilities = ["read"] }
 path "+/rolesets/" { capabilities = ["list"] }
