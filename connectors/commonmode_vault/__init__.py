@@ -43,6 +43,9 @@ class VaultConnector:
         "max_kv_paths": Option(type="integer", help="stop walking a KV mount after this many keys (a gap)",
                                default=200000),
         "max_workers": Option(type="integer", help="concurrent metadata requests", default=8),
+        "read_role_ids": Option(type="boolean", help="read each AppRole's role_id (an identifier, not the secret-id) "
+                                                     "to match the entity aliases named by it; kept in memory only, "
+                                                     "never stored", default=True),
     }
 
     def __init__(self, settings: ConnectorSettings) -> None:
@@ -86,8 +89,9 @@ class VaultConnector:
         for name, doc in zip(names, calls.each([f"sys/policies/acl/{n}" for n in names])):
             if doc is not None:
                 data.policies[name] = doc.get("policy", "")
+        read_role_ids = o.get("read_role_ids", True) is not False
         for mount, info in sorted(data.auth.items()):
-            self._auth_roles(calls, data, mount, info["type"])
+            self._auth_roles(calls, data, mount, info["type"], read_role_ids)
         for kind, table in (("entity", data.entities), ("group", data.groups)):
             ids = calls.one(f"identity/{kind}/id", lambda k=kind: api.list(f"identity/{k}/id")) or []
             table.extend(x for x in calls.each([f"identity/{kind}/id/{i}" for i in ids]) if x is not None)
@@ -134,8 +138,9 @@ class VaultConnector:
                                gaps=tuple(gaps), stats=stats)
 
     @staticmethod
-    def _auth_roles(calls: _Calls, data: Any, mount: str, kind: str) -> None:
-        """An auth mount's roles; for AppRole also the secret-id accessors' metadata."""
+    def _auth_roles(calls: _Calls, data: Any, mount: str, kind: str, read_role_ids: bool) -> None:
+        """An auth mount's roles; for AppRole also the role_ids (in memory only, to match entity aliases)
+        and the secret-id accessors' metadata."""
         sub = ROLE_PATHS.get(kind)
         if sub is None:
             return
@@ -146,6 +151,12 @@ class VaultConnector:
                 data.roles.append((mount, kind, sub, name, role))
         if kind != "approle":
             return
+        if read_role_ids:
+            # AppRole docs: the role_id identifies the role (the secret-id is the secret half of a login);
+            # an AppRole login's entity alias is named by it. Kept in ClusterData.role_ids only.
+            for name, rid in zip(names, calls.each([f"auth/{mount}role/{n}/role-id" for n in names])):
+                if rid and rid.get("role_id"):
+                    data.role_ids[(mount, name)] = str(rid["role_id"])
         from concurrent.futures import ThreadPoolExecutor
 
         from commonmode_vault.collect import ReadOnlyViolation, VaultError

@@ -25,6 +25,9 @@ class ClusterData:
     policies: dict[str, str] = field(default_factory=dict)
     roles: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)  # mount, type, sub, name, data
     secret_ids: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # mount, role, accessor lookup
+    # (mount, role) → role_id: an identifier that names the role's entity aliases, used only to match them.
+    # Never put into an id, tag, gap or log line (repr=False keeps it out of reprs too).
+    role_ids: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     entities: list[dict[str, Any]] = field(default_factory=list)
     groups: list[dict[str, Any]] = field(default_factory=list)
     tokens: list[dict[str, Any]] = field(default_factory=list)
@@ -161,14 +164,20 @@ def build(data: ClusterData, opts: Options) -> InventoryParts:
         if not role.get("token_no_default_policy"):
             pols.append("default")
         accessor = data.auth.get(mount, {}).get("accessor", "")
-        entity = next((alias_owner[(accessor, n)] for n in _alias_names(atype, name, role) if (accessor, n) in alias_owner),
-                      None)
+        aliases = _alias_names(atype, name, role, data.role_ids.get((mount, name)))
+        entity = next((alias_owner[(accessor, n)] for n in aliases if (accessor, n) in alias_owner), None)
         owner = None
+        origin = f"token policies of {mount}{sub}/{name}"
         if entity is not None:
+            # A login through the role is that entity: its token carries the entity's and groups' policies
+            # (Vault docs "Identity": identity policies), and the entity's owner is the role's.
             owner = _owner(entity.get("metadata"), opts.owner_keys)
             eid = f"{base}/identity/entity/id/{entity['id']}"
+            ename = entity.get("name", entity["id"])
+            pols += entity_policies.get(entity["id"], [])
+            origin = f"token policies of {mount}{sub}/{name} and the policies of its entity {ename} and groups"
             out.grants.append(Grant(identity_id=rid, capability=Capability.IDENTITY_ASSUME, resource_id=eid, connector=c,
-                                    via=(f"logins through {mount}{sub}/{name} are entity {entity.get('name', entity['id'])} "
+                                    via=(f"logins through {mount}{sub}/{name} are entity {ename} "
                                          f"(entity alias on {accessor})",)))
         for meta in secret_id_meta.get((mount, name), []):
             owner = owner or _owner(meta.get("metadata"), opts.owner_keys)
@@ -181,7 +190,7 @@ def build(data: ClusterData, opts: Options) -> InventoryParts:
                 if k.startswith("bound_") and v}
         out.identities.append(Identity(id=rid, provider="vault", kind=f"vault-role ({atype})", name=f"{mount}{name}",
                                        connector=c, owner=owner, tags=tags, fault_domains=tuple(cluster)))
-        principals[rid] = (pols, f"token policies of {mount}{sub}/{name}")
+        principals[rid] = (pols, origin)
         for who, why in _bound_identities(atype, role):
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid, connector=c,
                                     via=(f"{atype} auth role {mount}{name} binds {why}",)))
@@ -219,9 +228,11 @@ def _desc_meta(description: Any) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=([\w.@-]+)", str(description or "")))
 
 
-def _alias_names(atype: str, name: str, role: Mapping[str, Any]) -> list[str]:
-    """Entity alias names a login through this role gets, where the role says (the approle alias is its
-    role_id, which the scanner does not read)."""
+def _alias_names(atype: str, name: str, role: Mapping[str, Any], role_id: str | None = None) -> list[str]:
+    """Entity alias names a login through this role gets, where the role says. An AppRole login's alias is
+    named by the role's role_id (AppRole docs), known only when the connector read it (`read_role_ids`)."""
+    if atype == "approle":
+        return [role_id] if role_id else []
     if atype in ("userpass", "cert"):
         return [name]
     if atype == "kubernetes":

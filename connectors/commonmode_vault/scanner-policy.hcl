@@ -17,9 +17,14 @@ path "auth/+/users/" { capabilities = ["list"] }
 path "auth/+/users/+" { capabilities = ["read"] }
 path "auth/+/certs/" { capabilities = ["list"] }
 path "auth/+/certs/+" { capabilities = ["read"] }
-# AppRole secret-id metadata (accessor lookups; never the secret-id, never the role-id)
+# AppRole secret-id metadata (accessor lookups; never the secret-id itself)
 path "auth/+/role/+/secret-id/" { capabilities = ["list"] }
 path "auth/+/role/+/secret-id-accessor/lookup" { capabilities = ["update"] }
+# AppRole role_id: an identifier, not the secret half of a login (that is the secret-id). An AppRole
+# login's entity alias is named by it, so the connector reads it to find the entity (owner, entity and
+# group policies) behind the role; it is kept in memory only, never stored or logged. Drop this rule and
+# set `read_role_ids = false` to do without (owners then come from secret-id metadata only).
+path "auth/+/role/+/role-id" { capabilities = ["read"] }
 
 # Identity
 path "identity/entity/id" { capabilities = ["list"] }
