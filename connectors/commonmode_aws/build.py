@@ -222,6 +222,7 @@ class _Target:
     note: str | None = None  # something every grant on it must say (e.g. an unevaluated KMS key)
     context: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rcp_levels: tuple[tuple[P.Statement, ...], ...] | None = None  # the resource account's RCPs
+    batches: dict[Any, Any] = field(default_factory=dict)  # what _BatchSearch shares between askers of a zone
 
 
 def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable | None = None) -> InventoryParts:
@@ -741,7 +742,7 @@ def _dns_write(who: _Asker, t: _Target, opts: Options, out: InventoryParts) -> N
     search = _BatchSearch(who, t, keyed)
     records = [(res, search.best(search.existing(name, rtype, res.id))) for res, name, rtype in t.records]
     unlisted = [search.best(search.existing(n, r, None)) for n, r, rec in search.records if rec is None]
-    every = [a for _, a in records] + unlisted + [search.best(options) for options in search.probes()]
+    every = [a for _, a in records] + unlisted + [search.best(options) for options in search.probes]
     if all(a is not None for a in every) and len({a.access.result for a in every if a is not None}) == 1:
         example = next((a for a in every if a is not None and a.added), None)
         shown = example or every[0]
@@ -776,10 +777,21 @@ class _BatchSearch:
         present = {(n, r) for n, r, _ in self.records}
         # The apex SOA and NS always exist, whether or not the listing showed them.
         self.records += [(self.apex, r, None) for r in ("SOA", "NS") if (self.apex, r) not in present]
-        self._tri: dict[tuple[P.Condition, tuple[str, ...]], Tri] = {}
+        # What the record-key conditions say of each change is the same for every asker with these
+        # conditions (unless a policy variable makes it depend on the asker): shared on the zone's target.
+        conditions = tuple((k.statement.effect, k.condition, k.every) for k in self.conditions)
+        variable = any("${" in v for k in self.conditions for v in k.condition.values)
+        shared = t.batches.setdefault((conditions, who.principal.arn if variable else None), {})
+        self._options: dict[tuple[str, str, str | None], tuple[_Change, ...]] = t.batches.setdefault("options", {})
+        self._tri: dict[tuple[int, tuple[str, ...]], Tri] = shared.setdefault("tri", {})
+        self._signatures: dict[int, tuple[Tri, ...]] = shared.setdefault("signatures", {})
+        self._held: list[_Change] = shared.setdefault("held", [])  # keeps the changes _signatures is keyed by
         self._eval: dict[tuple[tuple[str, ...], ...], P.Access] = {}
         self._memo: dict[tuple[Any, ...], tuple[int, tuple[_Change, ...], P.Access] | None] = {}
-        self.classes = self._classes()
+        if "classes" not in shared:
+            shared["classes"], shared["probes"] = self._classes(), self._probes()
+        self.classes: list[tuple[bool, list[_Change]]] = shared["classes"]
+        self.probes: list[tuple[_Change, ...]] = shared["probes"]
 
     # the changes ----------------------------------------------------------------------------------------
 
@@ -787,11 +799,12 @@ class _BatchSearch:
         """The ways a batch can change an existing record set: update it, delete it, or delete and create it
         again; the apex SOA and NS can only be updated (Route 53 API Reference, "Change": CREATE, DELETE,
         UPSERT; Developer Guide, "NS and SOA records that Amazon Route 53 creates for a public hosted zone")."""
-        upsert = _Change(name=name, rtype=rtype, actions=("UPSERT",), record=record)
-        if name == self.apex and rtype in ("SOA", "NS"):
-            return (upsert,)
-        return (upsert, _Change(name=name, rtype=rtype, actions=("DELETE",), record=record),
-                _Change(name=name, rtype=rtype, actions=("CREATE", "DELETE"), record=record))
+        if (name, rtype, record) not in self._options:
+            ways = [("UPSERT",)] if name == self.apex and rtype in ("SOA", "NS") else [
+                ("UPSERT",), ("DELETE",), ("CREATE", "DELETE")]
+            self._options[(name, rtype, record)] = tuple(
+                _Change(name=name, rtype=rtype, actions=a, record=record) for a in ways)
+        return self._options[(name, rtype, record)]
 
     def _new(self, name: str, rtype: str) -> tuple[_Change, ...]:
         """Creating a record set the zone does not have: CREATE, or UPSERT (which creates it)."""
@@ -819,7 +832,7 @@ class _BatchSearch:
         named = [v.upper() for v in self._condition_values(_TYPES) if v.replace("*", "").replace("?", "") == v]
         return list(dict.fromkeys([*base, *named]))
 
-    def probes(self) -> list[tuple[_Change, ...]]:
+    def _probes(self) -> list[tuple[_Change, ...]]:
         """New record sets whose creation stands for "it can create any record" (one tuple of ways each)."""
         return [self._new(n, r) for n in self._new_names(_NEW_LABEL) for r in self._types(_PROBE_TYPES)
                 if self._creatable(n, r)]
@@ -834,11 +847,12 @@ class _BatchSearch:
 
     # what the conditions say ----------------------------------------------------------------------------
 
-    def _meets(self, k: _KeyedCondition, change: _Change) -> Tri:
-        """The condition evaluated on one change's values alone (cached: most records look alike)."""
+    def _meets(self, i: int, change: _Change) -> Tri:
+        """Condition `i` evaluated on one change's values alone (cached: most records look alike)."""
+        k = self.conditions[i]
         key = k.condition.key.lower()
         values = change.values(key)
-        memo = (k.condition, values)
+        memo = (i, values)
         if memo not in self._tri:
             st = P.Statement(source="record-key condition", effect="Allow", actions=("*",), not_action=False,
                              resources=("*",), not_resource=False, conditions=(k.condition,))
@@ -848,7 +862,11 @@ class _BatchSearch:
         return self._tri[memo]
 
     def _signature(self, change: _Change) -> tuple[Tri, ...]:
-        return tuple(self._meets(k, change) for k in self.conditions)
+        found = self._signatures.get(id(change))
+        if found is None:
+            found = self._signatures[id(change)] = tuple(self._meets(i, change) for i in range(len(self.conditions)))
+            self._held.append(change)
+        return found
 
     def _effects(self, change: _Change) -> tuple[list[_KeyedCondition], bool]:
         """(the conditions adding this change may help, whether it may hurt any)."""
