@@ -1,12 +1,13 @@
 """AWS policy evaluation: pure code over policy documents, no SDK, no network.
 
 Implements the rules of the IAM User Guide ("Policy evaluation logic", "Cross-account policy evaluation
-logic", "IAM JSON policy elements: Condition operators", "… Resource"), as summarised in
-shared/DOMAIN.md §2.1, with three-valued answers: YES, NO, and MAYBE when the answer rests on a
-condition key the scanner cannot bind. The caller turns MAYBE into a `conditional` grant.
+logic", "IAM JSON policy elements: Condition operators", "… Resource", "IAM policy elements: Variables and
+tags", "Creating a condition with multiple keys or values"), as summarised in shared/DOMAIN.md §2.1. Answers
+are three-valued: YES, NO, and MAYBE when access depends on a value the scanner cannot know. The caller turns
+MAYBE into a `conditional` grant.
 
-- Default deny; an explicit Deny that surely applies wins over everything; a Deny resting on an
-  unsettled condition does not remove access (the result says so).
+- Default deny; an explicit Deny in any applicable policy (identity, boundary, SCP, RCP, resource or trust
+  policy) wins.
 - Action/NotAction: case-insensitive, `*` and `?` wildcards. Resource/NotResource: case-sensitive, same
   wildcards; the service segment of an ARN pattern cannot be a wildcard.
 - Identity policies ∩ permission boundary ∩ every SCP level (union within a level); SCPs do not apply to
@@ -18,21 +19,45 @@ condition key the scanner cannot bind. The caller turns MAYBE into a `conditiona
   session) is not capped by the boundary, one naming the role is. Cross-account: both sides must allow.
 - Role trust policies: naming the principal's ARN is enough in the same account; naming the account
   (`arn:aws:iam::A:root` or `A`) or `*` also needs an identity-policy allow of sts:AssumeRole.
-- Conditions: keys absent from the request make the condition false, except negated operators,
-  `…IfExists`, `Null` and `ForAllValues` (vacuously true); ForAnyValue needs one match; blocks are ANDed,
-  values within one key are ORed.
+- What the scanner knows of a request (`request`): aws:PrincipalArn, aws:PrincipalAccount,
+  aws:PrincipalType, aws:PrincipalIsAWSService (false), aws:PrincipalOrgID when the organization is known;
+  for an IAM user aws:username (and aws:userid when its unique id is given); aws:PrincipalTag/* of a user,
+  and of a role whose sessions cannot carry session tags (every other tag key is absent); a role has no
+  aws:username. Route 53's record keys are absent from every action but ChangeResourceRecordSets. The
+  caller binds more (resource tags, record keys). Every other key is *unsettled*.
+- Conditions: blocks and keys are ANDed, the values of one key ORed (NOR for negated operators). A key
+  absent from the request makes a condition false, except negated operators and `…IfExists` (true). `Null`
+  tests presence (an empty set counts as absent). `ForAllValues` is true on an absent or empty key,
+  `ForAnyValue` false whatever its operator, negated and `…IfExists` ones included. A single-valued operator
+  on a key holding several values has no documented meaning: MAYBE. ArnLike/ArnEquals match the six ARN
+  components separately; Date (ISO 8601 or epoch), IpAddress (CIDR), Numeric and Bool compare values.
+- Policy variables (only in policies of Version 2012-10-17) in Resource/NotResource and in String/Arn
+  condition values are substituted from the request; `${*}`, `${?}`, `${$}` are literal characters;
+  `${key, 'default'}` uses the default when the key has no value; a variable with no value makes that
+  element (or value) match nothing; a variable on an unsettled key leaves it MAYBE.
+- Unsettled keys: when one pass leaves the answer MAYBE, the whole decision is evaluated again in every
+  combination of representative values of the unsettled keys that the applicable statements mention (see
+  `_domain`). Allowed in every combination → YES; in none → NO (two complementary Denies, or an identity
+  policy and a guardrail that want opposite values); otherwise MAYBE, with the unsettled Denies named in
+  `via`. `can_assume` does this over the trust policy and the caller's policies together. Past MAX_WORLDS
+  combinations, or for a key compared in incompatible ways, the one-pass MAYBE stands (it is sound).
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
+import itertools
 import json
+import math
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final, NamedTuple, Union
 
 
 class Tri(enum.IntEnum):
@@ -44,6 +69,21 @@ class Tri(enum.IntEnum):
 
     def __invert__(self) -> Tri:  # type: ignore[override]
         return Tri(2 - int(self))
+
+
+def _tri(flag: bool) -> Tri:
+    return Tri.YES if flag else Tri.NO
+
+
+class _Unknown(enum.Enum):
+    """A context key the scanner cannot settle."""
+
+    UNKNOWN = 0
+
+
+_UNKNOWN: Final = _Unknown.UNKNOWN
+#: A key's state in a request: its values, None when it is absent, or _UNKNOWN.
+KeyState = Union[tuple[str, ...], None, _Unknown]
 
 
 @dataclass(frozen=True)
@@ -66,6 +106,9 @@ class Statement:
     conditions: tuple[Condition, ...] = ()
     principals: Mapping[str, tuple[str, ...]] | None = None
     not_principal: bool = False
+    # IAM User Guide, "Variables and tags": `${…}` is a policy variable only in policies of Version
+    # 2012-10-17; without it, it is literal text.
+    variables: bool = True
 
 
 class PolicyError(ValueError):
@@ -92,6 +135,7 @@ def parse_policy(document: Any, name: str) -> tuple[Statement, ...]:
         raise PolicyError(f"policy {name}: expected a JSON object")
     raw = document.get("Statement", [])
     raw = [raw] if isinstance(raw, dict) else raw
+    variables = document.get("Version") == "2012-10-17"
     out = []
     for i, st in enumerate(raw):
         if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
@@ -118,16 +162,25 @@ def parse_policy(document: Any, name: str) -> tuple[Statement, ...]:
             conditions=tuple(conditions),
             principals=principals,
             not_principal=not_principal,
+            variables=variables,
         ))
     return tuple(out)
 
 
 # --- matching ----------------------------------------------------------------------------------
 
+#: Stand-ins for the `${*}` and `${?}` escapes: a literal `*` or `?` that is not a wildcard (IAM User Guide,
+#: "Variables and tags", special characters).
+_LITERAL_STAR, _LITERAL_QMARK = "\ue000", "\ue001"
+
+
+def _literal(text: str) -> str:
+    return text.replace(_LITERAL_STAR, "*").replace(_LITERAL_QMARK, "?")
+
 
 @lru_cache(maxsize=65536)
 def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(_literal(c)) for c in pattern)
     return re.compile(body, re.S | (re.I if ignore_case else 0))
 
 
@@ -136,18 +189,31 @@ def action_matches(pattern: str, action: str) -> bool:
     return _glob(pattern, True).fullmatch(action) is not None
 
 
-def resource_matches(pattern: str, arn: str) -> Tri:
+def resource_matches(pattern: str, arn: str, req: Request | None = None, *, variables: bool = True) -> Tri:
     """IAM resource matching: case-sensitive wildcards; the service segment must be literal.
 
-    MAYBE when the pattern holds a policy variable (`${aws:username}`) the scanner does not substitute."""
+    Policy variables are substituted from `req`: one without a value makes the element match nothing (IAM
+    User Guide, "Policy variables with no value"); one the scanner cannot settle (any, without `req`) gives
+    MAYBE. `variables=False`: the policy predates variables, `${…}` is literal text."""
     if pattern == "*":
         return Tri.YES
-    if "${" in pattern:
-        return Tri.MAYBE
-    p_parts, a_parts = pattern.split(":", 3), arn.split(":", 3)
-    if len(p_parts) > 2 and len(a_parts) > 2 and any(c in p_parts[2] for c in "*?"):
-        return Tri.NO  # "the service segment cannot be wildcarded"
-    return Tri.YES if _glob(pattern, False).fullmatch(arn) else Tri.NO
+    if variables and "${" in pattern:
+        value = _resolve(pattern, req)
+        if value is None:
+            return Tri.NO
+        if value is _UNKNOWN:
+            return Tri.MAYBE
+        pattern = value
+    regex = _resource_glob(pattern)
+    return Tri.YES if regex is not None and regex.fullmatch(arn) else Tri.NO
+
+
+@lru_cache(maxsize=65536)
+def _resource_glob(pattern: str) -> re.Pattern[str] | None:
+    parts = pattern.split(":", 3)
+    if len(parts) > 2 and any(c in parts[2] for c in "*?"):
+        return None  # "the service segment cannot be wildcarded": the pattern matches nothing
+    return _glob(pattern, False)
 
 
 @dataclass(frozen=True)
@@ -155,7 +221,10 @@ class Request:
     """One request to decide: who does what to which resource, and what the scanner knows of its context.
 
     `context` holds the condition keys the scanner can bind (lower-case names); `absent` lists keys known
-    not to be in the request. Any other key is unknown: a condition on it is MAYBE."""
+    not to be in the request, and `absent_prefixes` families of them (every `aws:principaltag/…` the context
+    lacks). Any other key is unknown: a condition on it is MAYBE. `assumed` holds the values the world
+    reasoning tries for unknown keys: conditions see them, policy variables do not (a value chosen to
+    decide one comparison says nothing about another)."""
 
     action: str
     resource: str
@@ -164,6 +233,25 @@ class Request:
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     absent: frozenset[str] = frozenset()
     resource_account: str | None = None  # None: same account as the caller
+    absent_prefixes: tuple[str, ...] = ()
+    assumed: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+
+
+def _settled(key: str, req: Request) -> KeyState:
+    """What the scanner knows of `key` (lower case) in `req`, without the assumed values."""
+    if key in req.context:
+        return req.context[key]
+    if key in req.absent or (req.absent_prefixes and key.startswith(req.absent_prefixes)):
+        return None
+    return _UNKNOWN
+
+
+def _lookup(key: str, req: Request) -> KeyState:
+    """The state of `key` (lower case) as a condition sees it."""
+    state = _settled(key, req)
+    if state is _UNKNOWN and key in req.assumed:
+        return req.assumed[key]
+    return state
 
 
 # Route 53's record-level keys exist only on ChangeResourceRecordSets; on any other action they are absent.
@@ -173,64 +261,211 @@ ROUTE53_RECORD_KEYS = frozenset({
     "route53:changeresourcerecordsetsactions",
 })
 
+# --- policy variables ------------------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_VARIABLE_BODY = re.compile(r"\s*([^,\s']+)\s*(?:,\s*'([^']*)'\s*)?")
+_ESCAPES = {"*": _LITERAL_STAR, "?": _LITERAL_QMARK, "$": "$"}
+
+
+@lru_cache(maxsize=16384)
+def _template(text: str) -> tuple[str | tuple[str, str | None], ...]:
+    """`text` as literal pieces and (key, default) variables; a variable that does not parse has key ""."""
+    parts: list[str | tuple[str, str | None]] = []
+    pos = 0
+    for m in _VARIABLE.finditer(text):
+        parts.append(text[pos:m.start()])
+        inner = m.group(1)
+        if inner in _ESCAPES:
+            parts.append(_ESCAPES[inner])
+        else:
+            body = _VARIABLE_BODY.fullmatch(inner)
+            parts.append((body.group(1).lower(), body.group(2)) if body else ("", None))
+        pos = m.end()
+    parts.append(text[pos:])
+    return tuple(p for p in parts if p != "")
+
+
+def _resolve(text: str, req: Request | None) -> str | None | _Unknown:
+    """`text` with its policy variables substituted: None when one has no value and no default (IAM User
+    Guide, "Policy variables with no value" and "Specifying default values"), _UNKNOWN when one rests on a
+    key the scanner cannot settle."""
+    out = []
+    for part in _template(text):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        key, default = part
+        value = _settled(key, req) if key and req is not None else _UNKNOWN
+        if value is _UNKNOWN:
+            return _UNKNOWN
+        if not value:  # absent, or an empty set
+            if default is None:
+                return None
+            out.append(default)
+        elif len(value) > 1:
+            return _UNKNOWN  # "You can't use a multivalued condition key as a variable"
+        else:
+            out.append(value[0])
+    return "".join(out)
+
+
+# --- condition operators -------------------------------------------------------------------------------
+
 _NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike",
             "NumericNotEquals", "DateNotEquals", "NotIpAddress"}
 
-
-def _value_matches(base: str, have: str, want: str) -> Tri:
-    if "${" in want:
-        return Tri.MAYBE
-    if base in ("StringEquals", "StringNotEquals"):
-        return Tri.YES if have == want else Tri.NO
-    if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-        return Tri.YES if have.lower() == want.lower() else Tri.NO
-    if base in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike", "ArnEquals", "ArnNotEquals"):
-        return Tri.YES if _glob(want, False).fullmatch(have) else Tri.NO
-    if base == "Bool":
-        return Tri.YES if have.lower() == want.lower() else Tri.NO
-    if base.startswith("Numeric"):
-        try:
-            h, w = float(have), float(want)
-        except ValueError:
-            return Tri.NO
-        return Tri.YES if {
-            "NumericEquals": h == w, "NumericNotEquals": h == w, "NumericLessThan": h < w,
-            "NumericLessThanEquals": h <= w, "NumericGreaterThan": h > w, "NumericGreaterThanEquals": h >= w,
-        }.get(base, False) else Tri.NO
-    return Tri.MAYBE  # Date*, IpAddress, Binary: never bound by the scanner
+#: Operator → family (IAM User Guide, "IAM JSON policy elements: Condition operators").
+_FAMILY = {op: family for family, ops in (
+    ("string", ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+                "StringLike", "StringNotLike")),
+    ("arn", ("ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike")),
+    ("numeric", ("NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
+                 "NumericGreaterThan", "NumericGreaterThanEquals")),
+    ("date", ("DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan",
+              "DateGreaterThanEquals")),
+    ("bool", ("Bool",)), ("ip", ("IpAddress", "NotIpAddress")), ("binary", ("BinaryEquals",)), ("null", ("Null",)),
+) for op in ops}
 
 
-def _condition(cond: Condition, req: Request) -> Tri:
-    op = cond.operator
+@lru_cache(maxsize=1024)
+def _operator(op: str) -> tuple[str, str, bool]:
+    """(set operator or "", base operator, IfExists) of an operator as written."""
     set_op = ""
     if ":" in op:
         set_op, op = op.split(":", 1)
-    if_exists = op.endswith("IfExists")
-    base = op.removesuffix("IfExists")
-    key = cond.key.lower()
-    if key in req.context:
-        present: tuple[str, ...] | None = req.context[key]
-    elif key in req.absent:
-        present = None
-    else:
+    return set_op, op.removesuffix("IfExists"), op.endswith("IfExists")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+_YEAR_MONTH = re.compile(r"(\d{4})(?:-(\d{2}))?")
+
+
+@lru_cache(maxsize=4096)
+def _epoch(text: str) -> float | None:
+    """A date condition value or request value as epoch seconds: "W3C implementations of the ISO 8601 date
+    formats or epoch (UNIX) time" (IAM User Guide, Date condition operators)."""
+    text = text.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?(e[+-]?\d+)?", text, re.I):
+        return float(text)
+    ym = _YEAR_MONTH.fullmatch(text)
+    if ym:
+        text = f"{ym.group(1)}-{ym.group(2) or '01'}-01"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+@lru_cache(maxsize=4096)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _in_network(have: str, want: str) -> bool:
+    net, addr = _network(want), _address(have)
+    return net is not None and addr is not None and addr in net
+
+
+def _ordered(base: str, have: float | None, want: float | None) -> bool:
+    if have is None or want is None:
+        return False
+    test = base.removeprefix("Numeric").removeprefix("Date")
+    return {"Equals": have == want, "NotEquals": have == want, "LessThan": have < want,
+            "LessThanEquals": have <= want, "GreaterThan": have > want, "GreaterThanEquals": have >= want}[test]
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    # IAM User Guide, ARN condition operators: "Each of the six colon-delimited components of the ARN is
+    # checked separately", so a wildcard does not run past a colon (except in the resource part).
+    p, a = pattern.split(":", 5), arn.split(":", 5)
+    return len(p) == len(a) and all(_glob(x, False).fullmatch(y) for x, y in zip(p, a))
+
+
+def _value_matches(base: str, have: str, want: str) -> Tri:
+    """Whether one request value matches one policy value under a (non-negated spelling of the) operator."""
+    family = _FAMILY.get(base)
+    if family == "string":
+        if base in ("StringEquals", "StringNotEquals"):
+            return _tri(have == _literal(want))
+        if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+            return _tri(have.lower() == _literal(want).lower())
+        return _tri(_glob(want, False).fullmatch(have) is not None)
+    if family == "arn":
+        return _tri(_arn_matches(want, have))
+    if family == "bool":
+        return _tri(have.lower() == want.lower())
+    if family == "numeric":
+        return _tri(_ordered(base, _number(have), _number(want)))
+    if family == "date":
+        return _tri(_ordered(base, _epoch(have), _epoch(want)))
+    if family == "ip":
+        return _tri(_in_network(have, want))
+    return Tri.MAYBE  # BinaryEquals (the scanner binds no binary key) and operators IAM does not define
+
+
+def _condition_values(cond: Condition, base: str, req: Request, variables: bool) -> tuple[str | Tri, ...]:
+    """The policy values of `cond`, variables substituted: a value with no value for its variable becomes
+    NO (it matches nothing), one resting on an unsettled key MAYBE. Variables are only substituted in
+    string and ARN comparisons (IAM User Guide, "Where you can use policy variables")."""
+    if not variables or _FAMILY.get(base) not in ("string", "arn") or not any("${" in v for v in cond.values):
+        return cond.values
+    out: list[str | Tri] = []
+    for v in cond.values:
+        value = _resolve(v, req)
+        out.append(Tri.NO if value is None else Tri.MAYBE if isinstance(value, _Unknown) else value)
+    return tuple(out)
+
+
+def _condition(cond: Condition, req: Request, variables: bool = True) -> Tri:
+    set_op, base, if_exists = _operator(cond.operator)
+    if set_op not in ("", "ForAnyValue", "ForAllValues"):
         return Tri.MAYBE
+    present = _lookup(cond.key.lower(), req)
+    if present is _UNKNOWN:
+        return Tri.MAYBE
+    empty = not present
     if base == "Null":
-        want_absent = any(v.lower() == "true" for v in cond.values)
-        return Tri.YES if (present is None or not present) == want_absent else Tri.NO
-    if present is None or not present:
-        if if_exists or set_op == "ForAllValues" or base in _NEGATED:
-            return Tri.YES
-        return Tri.NO
+        # "Condition operator to check existence of condition keys": true = absent (an empty set counts, as
+        # "Multivalued context key examples" shows for Null false); values are ORed; a set operator adds nothing.
+        return _tri(any(v.lower() == ("true" if empty else "false") for v in cond.values))
+    if empty:
+        # "Creating a condition with multiple keys or values": ForAnyValue is false "for no matching key or a
+        # null dataset" and ForAllValues true — whatever the operator, negated or …IfExists (re:Post
+        # "ForAnyValue:StringEqualsIfExists behaving unexpectedly" shows the IfExists form false too).
+        # Otherwise: "Condition operators": an absent key fails, but negated operators and …IfExists pass.
+        if set_op:
+            return _tri(set_op == "ForAllValues")
+        return _tri(if_exists or base in _NEGATED)
+    if not set_op and len(present) > 1:  # type: ignore[arg-type]
+        return Tri.MAYBE  # "Multivalued context keys require a condition set operator"; no rule without one
+    wants = _condition_values(cond, base, req, variables)
     negated = base in _NEGATED
 
     def one(have: str) -> Tri:
-        hit = max((_value_matches(base, have, w) for w in cond.values), default=Tri.NO)
+        hit = max((_value_matches(base, have, w) if isinstance(w, str) else w for w in wants), default=Tri.NO)
         return ~hit if negated else hit
 
-    results = [one(v) for v in present]
-    if set_op == "ForAllValues":
-        return min(results)
-    return max(results)  # ForAnyValue, and single-valued keys
+    results = [one(v) for v in present]  # type: ignore[union-attr]
+    return min(results) if set_op == "ForAllValues" else max(results)
 
 
 def statement_applies(st: Statement, req: Request, *, check_principal: bool = False) -> Tri:
@@ -238,7 +473,11 @@ def statement_applies(st: Statement, req: Request, *, check_principal: bool = Fa
     hit = any(action_matches(a, req.action) for a in st.actions)
     if hit == st.not_action:
         return Tri.NO
-    res = max((resource_matches(r, req.resource) for r in st.resources), default=Tri.NO)
+    res = Tri.NO
+    for r in st.resources:
+        res = max(res, resource_matches(r, req.resource, req, variables=st.variables))
+        if res is Tri.YES:
+            break
     res = ~res if st.not_resource else res
     if res is Tri.NO:
         return Tri.NO
@@ -248,7 +487,7 @@ def statement_applies(st: Statement, req: Request, *, check_principal: bool = Fa
             return Tri.NO
         res = min(res, who)
     for cond in st.conditions:
-        res = min(res, _condition(cond, req))
+        res = min(res, _condition(cond, req, st.variables))
         if res is Tri.NO:
             return Tri.NO
     return res
@@ -263,13 +502,6 @@ def principal_matches(st: Statement, arn: str, account: str) -> Tri:
 
 
 _NAMING_RANK = {"arn": 3, "account": 2, "*": 1, "": 0}
-
-
-def _best_naming(statements: Iterable[Statement], req: Request, p: Principal) -> str:
-    """The most specific way an applying Allow statement names the caller ("" when none does)."""
-    return max((principal_naming(s, p.arn, p.account) or "" for s in statements
-                if s.effect == "Allow" and statement_applies(s, req, check_principal=True)),
-               key=_NAMING_RANK.__getitem__, default="")
 
 
 def principal_naming(st: Statement, arn: str, account: str) -> str | None:
@@ -319,6 +551,12 @@ def decide(statements: Iterable[Statement], req: Request, *, check_principal: bo
     return Decision(allow, deny, tuple(allow_from), tuple(deny_from))
 
 
+def _strongest(*denies: tuple[Tri, Sequence[str]]) -> tuple[Tri, tuple[str, ...]]:
+    """The strongest of several (Deny, statements) pairs, with the statements at that strength."""
+    top = max((d for d, _ in denies), default=Tri.NO)
+    return top, tuple(s for d, names in denies if d == top and top is not Tri.NO for s in names)
+
+
 # --- principals and whole evaluations ------------------------------------------------------------
 
 
@@ -335,6 +573,11 @@ class Principal:
     tags: Mapping[str, str] = field(default_factory=dict)
     org_id: str | None = None  # the organization its account belongs to (binds aws:PrincipalOrgID)
     service_linked: bool = False
+    unique_id: str | None = None  # UserId / RoleId: binds a user's aws:userid
+    # A role whose trust policy lets callers pass session tags (`allows_tag_session`): its sessions'
+    # aws:PrincipalTag/* may differ from its own tags ("Passing session tags in AWS STS": session tags
+    # override the role's), so they are unsettled.
+    session_tags: bool = False
 
 
 #: Services whose resources RCPs cover (AWS Organizations User Guide, "Resource control policies": the launch
@@ -358,140 +601,467 @@ class Access:
         return self.result is Tri.MAYBE
 
 
-def _org_levels(levels: Iterable[Sequence[Statement]], req: Request, kind: str, cap: Tri, why: list[str],
-                maybe_denies: list[str], sure_deny: Tri) -> tuple[Tri, Tri]:
-    """Organization policies (SCPs or RCPs), one statement list per level: every level must allow, a sure
-    Deny wins, an unsettled Deny is noted. Returns the new (cap, sure deny); `why`/`maybe_denies` grow."""
-    for level in levels:
-        d = decide(level, req)  # an RCP's Principal can only be "*"; SCPs have none
-        cap = min(cap, d.allow)
-        if d.allow is Tri.NO:
-            why.append(f"no {kind} at one level of the organization allows it")
-        if d.deny is Tri.YES:
-            sure_deny = Tri.YES
-            why.extend(d.deny_from)
-        elif d.deny is Tri.MAYBE:
-            maybe_denies.extend(d.deny_from)
-    return cap, sure_deny
+class _Guard(NamedTuple):
+    """What SCPs, RCPs and the boundary say about one request (a tuple: built on every evaluation)."""
+
+    cap: Tri  # every SCP and RCP level allows
+    deny: Tri  # the strongest Deny among them
+    denied_by: tuple[str, ...]
+    boundary_allow: Tri
+    why: tuple[str, ...]
 
 
-def _guardrails(p: Principal, req: Request) -> tuple[Tri, list[str], list[str], Tri]:
-    """SCP and boundary: (the cap they put on the request, why, unsettled denies, sure deny)."""
+def _rcps_apply(p: Principal, req: Request, rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> bool:
+    return (rcp_levels is not None and not p.service_linked
+            and req.action.split(":", 1)[0].lower() in RCP_SERVICES)
+
+
+def _guardrails(p: Principal, req: Request, rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> _Guard:
+    """SCP levels, the resource account's RCP levels (when they cover the service) and the boundary. Every
+    organization level must allow (a union within a level); an RCP's Principal can only be "*"."""
     why: list[str] = []
-    maybe_denies: list[str] = []
-    cap, sure_deny = _org_levels(p.scp_levels or (), req, "SCP", Tri.YES, why, maybe_denies, Tri.NO)
+    cap = Tri.YES
+    denies: list[tuple[Tri, Sequence[str]]] = []
+    rcps = rcp_levels if rcp_levels is not None and _rcps_apply(p, req, rcp_levels) else ()
+    for kind, levels in (("SCP", p.scp_levels or ()), ("RCP", rcps or ())):
+        for level in levels:
+            d = decide(level, req)
+            cap = min(cap, d.allow)
+            if d.allow is Tri.NO:
+                why.append(f"no {kind} at one level of the organization allows it")
+            if d.deny:
+                denies.append((d.deny, d.deny_from))
+    boundary_allow = Tri.YES
     if p.boundary is not None:
         d = decide(p.boundary, req)
-        if d.deny is Tri.YES:
-            sure_deny = Tri.YES
-            why.extend(d.deny_from)
-        elif d.deny is Tri.MAYBE:
-            maybe_denies.extend(d.deny_from)
+        boundary_allow = d.allow
+        if d.deny:
+            denies.append((d.deny, d.deny_from))
         why.append(f"permissions boundary allows it ({', '.join(d.allow_from)})" if d.allow else
                    "the permissions boundary does not allow it")
-    return cap, why, maybe_denies, sure_deny
+    deny, denied_by = _strongest(*denies) if denies else (Tri.NO, ())
+    return _Guard(cap, deny, denied_by, boundary_allow, tuple(why))
 
 
-def _rcp_guardrail(p: Principal, req: Request, rcp_levels: tuple[tuple[Statement, ...], ...] | None,
-                   cap: Tri, why: list[str], maybe_denies: list[str], sure_deny: Tri) -> tuple[Tri, Tri]:
-    """Apply the resource account's RCPs to `req` (when they cover its service): (cap, sure deny)."""
-    if rcp_levels is None or p.service_linked or req.action.split(":", 1)[0].lower() not in RCP_SERVICES:
-        return cap, sure_deny
-    return _org_levels(rcp_levels, req, "RCP", cap, why, maybe_denies, sure_deny)
+class _Outcome(NamedTuple):
+    """One pass of a decision over one request: the answer, why, and the Denies it could not settle."""
+
+    result: Tri
+    via: tuple[str, ...]
+    unsettled: tuple[str, ...] = ()
+
+    def access(self) -> Access:
+        return Access(self.result, self.via)
+
+
+_CONDITIONAL = "conditional: rests on a condition the scanner cannot settle"
+
+
+def _unsettled_note(denies: Sequence[str], what: str = "a Deny") -> str:
+    return f"{what} resting on a condition the scanner cannot settle may remove it ({', '.join(denies)})"
+
+
+def _evaluate_once(p: Principal, req: Request, resource_policy: Sequence[Statement] | None,
+                   identity_policies: Sequence[Statement] | None,
+                   rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> _Outcome:
+    """One pass of `evaluate`, three-valued: exact when every key is settled, sound otherwise."""
+    own = decide(p.policies if identity_policies is None else identity_policies, req)
+    g = _guardrails(p, req, rcp_levels)
+    rp_statements = resource_policy or ()
+    rp = decide(rp_statements, req, check_principal=True)
+    deny, denied_by = (_strongest((own.deny, own.deny_from), (rp.deny, rp.deny_from), (g.deny, g.denied_by))
+                       if own.deny or rp.deny or g.deny else (Tri.NO, ()))
+    if deny is Tri.YES:
+        return _Outcome(Tri.NO, (f"explicit Deny: {', '.join(denied_by)}",))
+    identity_side = min(own.allow, g.boundary_allow)
+    if req.resource_account in (None, p.account):
+        # A resource policy naming a user is not capped by its boundary; naming a role still is; naming the
+        # account (or *) delegates to the identity policies.
+        named = max((statement_applies(s, req, check_principal=True) for s in rp_statements
+                     if s.effect == "Allow" and principal_naming(s, p.arn, p.account) == "arn"), default=Tri.NO)
+        rp_side = named if p.kind == "user" else min(named, g.boundary_allow)
+        result = min(g.cap, max(identity_side, rp_side))
+    else:
+        result = min(g.cap, identity_side, rp.allow)
+    result = min(result, ~deny)
+    if result is Tri.NO:
+        return _Outcome(Tri.NO, tuple(w for w in g.why if not w.startswith("permissions boundary allows"))
+                        or ("no policy allows it",))
+    via: list[str] = []
+    if identity_side and own.allow_from:
+        via.extend(own.allow_from)
+    if rp.allow and rp.allow_from:
+        via.extend(f"resource policy {s}" for s in rp.allow_from)
+    via.extend(w for w in g.why if w.startswith("permissions boundary"))
+    unsettled = denied_by if deny is Tri.MAYBE else ()
+    if unsettled:
+        via.append(_unsettled_note(unsettled))
+    if result is Tri.MAYBE:
+        via.append(_CONDITIONAL)
+    return _Outcome(result, tuple(via), unsettled)
+
+
+def _sources(p: Principal, req: Request, resource_policy: Sequence[Statement] | None,
+             identity_policies: Sequence[Statement] | None,
+             rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> list[tuple[Sequence[Statement], bool]]:
+    """Every statement list `evaluate` consults, with whether its Principal element is checked."""
+    out: list[tuple[Sequence[Statement], bool]] = [
+        (p.policies if identity_policies is None else identity_policies, False), (p.boundary or (), False),
+        *((lvl, False) for lvl in p.scp_levels or ()), (resource_policy or (), True)]
+    if _rcps_apply(p, req, rcp_levels):
+        out.extend((lvl, False) for lvl in rcp_levels or ())
+    return out
 
 
 def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | None = None,
              *, identity_policies: Sequence[Statement] | None = None,
              rcp_levels: tuple[tuple[Statement, ...], ...] | None = None) -> Access:
     """Can `p` make `req`? Identity policies ∩ boundary ∩ SCPs ∩ the resource account's RCPs, with the
-    resource policy where there is one.
+    resource policy where there is one; over every case of the keys the scanner cannot settle.
 
     `identity_policies` replaces the principal's own (used to ask "what if it wrote itself a policy")."""
-    own = decide(p.policies if identity_policies is None else identity_policies, req)
-    cap, why, maybe_denies, sure_deny = _guardrails(p, req)
-    cap, sure_deny = _rcp_guardrail(p, req, rcp_levels, cap, why, maybe_denies, sure_deny)
-    maybe_denies.extend(own.deny_from if own.deny is Tri.MAYBE else ())
-    boundary_allow = decide(p.boundary, req).allow if p.boundary is not None else Tri.YES
-    rp = decide(resource_policy or (), req, check_principal=True)
-    if own.deny is Tri.YES or rp.deny is Tri.YES or sure_deny is Tri.YES:
-        return Access(Tri.NO, ("explicit Deny: " + ", ".join((*own.deny_from, *rp.deny_from, *why)),))
-    maybe_denies.extend(rp.deny_from if rp.deny is Tri.MAYBE else ())
-    identity_side = min(own.allow, boundary_allow)
-    same_account = req.resource_account in (None, p.account)
-    if same_account:
-        naming = _best_naming(resource_policy or (), req, p)
-        if naming == "arn":
-            # A resource policy naming a user is not capped by its boundary; naming a role still is.
-            rp_side = rp.allow if p.kind == "user" else min(rp.allow, boundary_allow)
-        else:
-            rp_side = Tri.NO  # naming the account (or *) delegates to the identity policies
-        result = min(cap, max(identity_side, rp_side))
-    else:
-        result = min(cap, identity_side, rp.allow)
-    if result is Tri.NO:
-        return Access(Tri.NO, tuple(why) or ("no policy allows it",))
-    via: list[str] = []
-    if identity_side and own.allow_from:
-        via.extend(own.allow_from)
-    if rp.allow and rp.allow_from:
-        via.extend(f"resource policy {s}" for s in rp.allow_from)
-    via.extend(w for w in why if w.startswith("permissions boundary"))
-    if maybe_denies:
-        via.append(f"a Deny with a condition the scanner cannot settle does not remove it ({', '.join(maybe_denies)})")
-    if result is Tri.MAYBE:
-        via.append("conditional: rests on a condition the scanner cannot settle")
-    return Access(result, tuple(via))
+
+    first = _evaluate_once(p, req, resource_policy, identity_policies, rcp_levels)
+    if first.result is not Tri.MAYBE:
+        return Access(first.result, first.via)
+
+    def once(r: Request) -> _Outcome:
+        return _evaluate_once(p, r, resource_policy, identity_policies, rcp_levels)
+
+    return _in_every_case(p, req, first, once, _sources(p, req, resource_policy, identity_policies, rcp_levels))
 
 
-def can_assume(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement],
-               context: Mapping[str, tuple[str, ...]] | None = None,
-               rcp_levels: tuple[tuple[Statement, ...], ...] | None = None) -> Access:
-    """sts:AssumeRole by `p` on a role: the trust policy and, unless it names `p` itself in the same
-    account, an identity-policy allow too; the role account's RCPs cap both. (One pass over the trust
-    policy; the identity side is evaluated once, as a same-account request, since the trust policy plays
-    the resource policy's part.)"""
-    req = Request(action="sts:AssumeRole", resource=role_arn, principal=p.arn, account=p.account,
-                  context=_principal_context(p, context), absent=ROUTE53_RECORD_KEYS)
-    allow, deny, naming = Tri.NO, Tri.NO, ""
+def _assume_once(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement], req: Request,
+                 rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> _Outcome:
+    """One pass of `can_assume`. Two ways in: the trust policy names the caller in the role's account (then
+    the guardrails must allow and nothing deny), or the caller's own policies allow sts:AssumeRole too."""
+    allow, named, deny = Tri.NO, Tri.NO, Tri.NO
     allow_from: list[str] = []
     deny_from: list[str] = []
+    naming = ""
     for st in trust:
         t = statement_applies(st, req, check_principal=True)
         if t is Tri.NO:
             continue
         if st.effect == "Deny":
-            deny = max(deny, t)
-            deny_from.append(st.source)
+            if t > deny:
+                deny, deny_from = t, []
+            if t == deny:
+                deny_from.append(st.source)
             continue
-        if t >= allow:
-            allow_from = allow_from if t == allow else []
-            allow = t
+        if t > allow:
+            allow, allow_from = t, []
+        if t == allow:
             allow_from.append(st.source)
         n = principal_naming(st, p.arn, p.account) or ""
-        if _NAMING_RANK[n] > _NAMING_RANK[naming]:
-            naming = n
+        named = max(named, t) if n == "arn" else named
+        naming = n if _NAMING_RANK[n] > _NAMING_RANK[naming] else naming
     if deny is Tri.YES or allow is Tri.NO:
-        return Access(Tri.NO, ("the trust policy does not allow it",))
+        return _Outcome(Tri.NO, ("the trust policy does not allow it",))
     how = {"arn": "names it", "account": "names its account"}.get(naming, "allows any principal")
-    trust_why = f"trust policy {how} ({', '.join(allow_from)})"
-    if naming == "arn" and role_account == p.account:
-        cap, _, rcp_maybe, sure_deny = _guardrails(p, req)
-        cap, sure_deny = _rcp_guardrail(p, req, rcp_levels, cap, [], rcp_maybe, sure_deny)
-        if sure_deny is Tri.YES or decide(p.policies, req).deny is Tri.YES:
-            return Access(Tri.NO, ("explicit Deny of sts:AssumeRole",))
-        result, via = min(cap, allow), (trust_why,)
-        if rcp_maybe:
-            via = (*via, f"a Deny with a condition the scanner cannot settle does not remove it ({', '.join(rcp_maybe)})")
+    via = [f"trust policy {how} ({', '.join(allow_from)})"]
+    unsettled = list(deny_from) if deny is Tri.MAYBE else []
+    direct = Tri.NO
+    direct_denies: tuple[str, ...] = ()
+    if named and role_account == p.account:
+        g = _guardrails(p, req, rcp_levels)
+        own = decide(p.policies, req)
+        d, direct_denies = _strongest((g.deny, g.denied_by), (own.deny, own.deny_from))
+        direct = Tri.NO if d is Tri.YES else min(g.cap, named, ~d)
+        direct_denies = direct_denies if d is Tri.MAYBE else ()
+    ident = None if direct is Tri.YES else _evaluate_once(p, req, None, None, rcp_levels)
+    through_identity = min(allow, ident.result) if ident is not None else Tri.NO
+    result: Tri
+    if direct is not Tri.NO and direct >= through_identity:
+        result = direct
+        unsettled.extend(direct_denies)
+        if direct_denies:
+            via.append(_unsettled_note(direct_denies))
+    elif ident is not None and through_identity is not Tri.NO:
+        result = through_identity
+        unsettled.extend(ident.unsettled)
+        via.extend(ident.via)
+    elif named and role_account == p.account:
+        return _Outcome(Tri.NO, ("explicit Deny of sts:AssumeRole, or a guardrail does not allow it",))
     else:
-        own = evaluate(p, req, rcp_levels=rcp_levels)
-        if not own.granted:
-            return Access(Tri.NO, ("no identity policy allows sts:AssumeRole on it, or a guardrail denies it",))
-        result, via = min(allow, own.result), (trust_why, *own.via)
+        return _Outcome(Tri.NO, ("no identity policy allows sts:AssumeRole on it, or a guardrail denies it",))
+    result = min(result, ~deny)
     if deny is Tri.MAYBE:
-        via = (*via, f"a trust-policy Deny with an unsettled condition does not remove it ({', '.join(deny_from)})")
+        via.append(_unsettled_note(deny_from, "a trust-policy Deny"))
     if result is Tri.MAYBE and not any(v.startswith("conditional") for v in via):
-        via = (*via, "conditional: rests on a condition the scanner cannot settle")
-    return Access(result, via) if result else Access(Tri.NO, ("explicit Deny or guardrail",))
+        via.append(_CONDITIONAL)
+    return _Outcome(result, tuple(via), tuple(unsettled))
+
+
+def can_assume(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement],
+               context: Mapping[str, tuple[str, ...]] | None = None,
+               rcp_levels: tuple[tuple[Statement, ...], ...] | None = None, *,
+               absent: Iterable[str] = ()) -> Access:
+    """sts:AssumeRole by `p` on a role: the trust policy and, unless it names `p` itself in the same
+    account, an identity-policy allow too; the role account's RCPs cap both. The identity side is evaluated
+    as a same-account request, since the trust policy plays the resource policy's part. Unsettled keys are
+    reasoned over for the trust policy and the caller's policies together."""
+    req = request(p, "sts:AssumeRole", role_arn, context=context, absent=absent)
+
+    def once(r: Request) -> _Outcome:
+        return _assume_once(p, role_arn, role_account, trust, r, rcp_levels)
+
+    first = once(req)
+    if first.result is not Tri.MAYBE:
+        return first.access()
+    return _in_every_case(p, req, first, once, [(trust, True), *_sources(p, req, None, None, rcp_levels)])
+
+
+# --- reasoning over the values of unsettled keys --------------------------------------------------------
+
+#: Most combinations of unsettled key values one decision is evaluated in; past it the one-pass MAYBE stands.
+MAX_WORLDS: Final = 256
+#: Keys every request carries (IAM User Guide, "AWS global condition context keys", each key's Availability).
+_ALWAYS_PRESENT = frozenset({"aws:currenttime", "aws:epochtime", "aws:securetransport", "aws:requestedregion",
+                             "aws:useragent", "aws:viaawsservice", "aws:userid", "aws:principalarn",
+                             "aws:principalaccount", "aws:principaltype", "aws:principalisawsservice"})
+#: A role acts only with temporary credentials, whose requests carry these ("aws:MultiFactorAuthPresent",
+#: "aws:TokenIssueTime": present "only when the principal uses temporary credentials").
+_ROLE_PRESENT = frozenset({"aws:multifactorauthpresent", "aws:tokenissuetime"})
+#: The type of the global keys the engine reasons over (same page, "Data type").
+_KEY_KINDS = {"aws:multifactorauthpresent": "bool", "aws:securetransport": "bool", "aws:viaawsservice": "bool",
+              "aws:principalisawsservice": "bool", "aws:sourceip": "ip", "aws:vpcsourceip": "ip",
+              "aws:ec2instancesourceprivateipv4": "ip", "aws:currenttime": "date", "aws:tokenissuetime": "date",
+              "aws:epochtime": "epoch", "aws:multifactorauthage": "numeric"}
+#: Operator families each key type can be compared with (aws:EpochTime takes date and numeric operators).
+_COMPARABLE = {"bool": {"bool", "string"}, "epoch": {"numeric", "date"}, "string": {"string", "arn"},
+               "numeric": {"numeric"}, "date": {"date"}, "ip": {"ip"}}
+#: Multivalued global keys ("Value type – Multivalued"), and Route 53's record keys.
+_MULTIVALUED = frozenset({"aws:calledvia", "aws:principalorgpaths", "aws:principalservicenameslist",
+                          "aws:resourceorgpaths", "aws:tagkeys", *ROUTE53_RECORD_KEYS})
+
+#: (set operator, base operator, policy values) of one condition on a key.
+_Comparison = tuple[str, str, tuple[str, ...]]
+
+
+def _in_every_case(p: Principal, req: Request, first: _Outcome, once: Callable[[Request], _Outcome],
+                   sources: Sequence[tuple[Sequence[Statement], bool]]) -> Access:
+    """Re-decide a MAYBE in every combination of representative values of the unsettled keys the
+    applicable statements mention: YES if allowed in all, NO if in none, MAYBE otherwise."""
+    found = _unsettled_comparisons(req, sources)
+    domains = {key: d for key, (_, comparisons) in found.items()
+               if (d := _domain(key, tuple(comparisons), _presence(key, p, req))) is not None}
+    if not domains:
+        return first.access()
+    names = ", ".join(sorted(found[k][0] for k in domains))
+    combinations = math.prod(len(d) for d in domains.values())
+    if combinations > MAX_WORLDS:
+        return Access(Tri.MAYBE, (*first.via, f"{combinations} combinations of {names}: too many to check"))
+    seen: dict[Tri, list[_Outcome]] = {Tri.YES: [], Tri.NO: [], Tri.MAYBE: []}
+    for values in itertools.product(*domains.values()):
+        outcome = once(Request(action=req.action, resource=req.resource, principal=req.principal,
+                               account=req.account, context=req.context, absent=req.absent,
+                               resource_account=req.resource_account, absent_prefixes=req.absent_prefixes,
+                               assumed={**req.assumed, **dict(zip(domains, values))}))
+        seen[outcome.result].append(outcome)
+        if seen[Tri.YES] and (seen[Tri.NO] or seen[Tri.MAYBE]):
+            break  # the answer is MAYBE whatever the rest say
+    allowed = _union(o.via for o in seen[Tri.YES])
+    if not seen[Tri.NO] and not seen[Tri.MAYBE]:
+        return Access(Tri.YES, (*allowed, f"allowed whatever the value of {names} (each case checked)"))
+    if not seen[Tri.YES] and not seen[Tri.MAYBE]:
+        return Access(Tri.NO, (f"no access whatever the value of {names} (each case checked)",
+                               *_union(o.via for o in seen[Tri.NO])))
+    via = [v for v in (allowed or first.via) if not v.startswith(("conditional", "a Deny", "a trust-policy"))]
+    via.extend(v for v in first.via if v.startswith(("a Deny", "a trust-policy")))
+    via.append(f"conditional: depends on {names}")
+    return Access(Tri.MAYBE, tuple(via))
+
+
+def _union(vias: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for via in vias for v in via))
+
+
+def _unsettled_comparisons(req: Request, sources: Sequence[tuple[Sequence[Statement], bool]]
+                           ) -> dict[str, tuple[str, list[_Comparison]]]:
+    """key → (its name as written, the comparisons on it) for every unsettled key a statement that may
+    apply conditions on (a statement that cannot apply whatever the key's value is left out)."""
+    found: dict[str, tuple[str, list[_Comparison]]] = {}
+    for statements, check_principal in sources:
+        for st in statements:
+            unknown = [c for c in st.conditions if _lookup(c.key.lower(), req) is _UNKNOWN]
+            if not unknown or statement_applies(st, req, check_principal=check_principal) is not Tri.MAYBE:
+                continue
+            for cond in unknown:
+                key = cond.key.lower()
+                set_op, base, _ = _operator(cond.operator)
+                values = tuple(v for v in _condition_values(cond, base, req, st.variables) if isinstance(v, str))
+                found.setdefault(key, (cond.key, []))[1].append((set_op, base, values))
+    return found
+
+
+def _presence(key: str, p: Principal, req: Request) -> str:
+    """"always" (the key is in every such request), "nonempty" (present with one value or more), "maybe"."""
+    if key in _ALWAYS_PRESENT or (p.kind == "role" and key in _ROLE_PRESENT):
+        return "always"
+    if key in ROUTE53_RECORD_KEYS and req.action.lower() == "route53:changeresourcerecordsets":
+        return "nonempty"  # Route 53 Developer Guide: every change of the batch contributes its values
+    return "maybe"
+
+
+@lru_cache(maxsize=4096)
+def _domain(key: str, comparisons: tuple[_Comparison, ...], presence: str
+            ) -> tuple[tuple[str, ...] | None, ...] | None:
+    """Representative values of `key`: for every way its value can answer the comparisons on it (each
+    literal, a string per cell of the patterns, an address inside and outside each CIDR, each bound and
+    either side of it, true and false), one value; for a multivalued key every set of them; and absence
+    (None) unless the key is always present. None when no finite set is known to cover every case."""
+    elements = _elements(key, comparisons)
+    if elements is None:
+        return None
+    if key in _MULTIVALUED or any(set_op for set_op, _, _ in comparisons):
+        if 2 ** len(elements) > MAX_WORLDS:
+            return None
+        values: list[tuple[str, ...] | None] = [
+            c for r in range(len(elements) + 1) for c in itertools.combinations(elements, r)]
+        if presence != "always":
+            values = values[1:]  # the empty set: a condition sees it as absent (None below), or it cannot be
+    else:
+        values = [(e,) for e in elements]
+    if presence == "maybe":
+        values.append(None)
+    return tuple(values)
+
+
+def _elements(key: str, comparisons: tuple[_Comparison, ...]) -> tuple[str, ...] | None:
+    """One value per combination of answers the key's comparisons can give (None: not known how)."""
+    families = {_FAMILY.get(base, "other") for _, base, _ in comparisons} - {"null"}
+    kind = _KEY_KINDS.get(key)
+    if kind is None:
+        kind = "string" if families <= {"string", "arn"} else next(iter(families)) if len(families) == 1 else None
+    if kind is None or not families <= _COMPARABLE.get(kind, set()):
+        return None
+    tests = tuple((base, v) for _, base, values in comparisons if base != "Null" for v in values)
+    if kind == "bool":
+        candidates: Sequence[str] | None = ("true", "false")
+    elif kind in ("numeric", "date", "epoch"):
+        candidates = _ordered_candidates(tests)
+    elif kind == "ip":
+        candidates = _ip_candidates(tests)
+    else:
+        candidates = _string_candidates(tests)
+    if candidates is None:
+        return None
+    cells: dict[tuple[Tri, ...], str] = {}
+    for c in candidates:
+        cells.setdefault(tuple(_value_matches(base, c, v) for base, v in tests), c)
+    return tuple(cells.values())
+
+
+def _ordered_candidates(tests: tuple[tuple[str, str], ...]) -> list[str]:
+    """Each bound, a value between neighbouring bounds, and one below and above them all (epoch seconds for
+    dates, which the date operators accept)."""
+    bounds = sorted({x for base, v in tests
+                     if (x := (_number(v) if base.startswith("Numeric") else _epoch(v))) is not None})
+    if not bounds:
+        return ["0"]
+    points = [bounds[0] - 1, *bounds, *((a + b) / 2 for a, b in zip(bounds, bounds[1:])), bounds[-1] + 1]
+    return [repr(float(x)) for x in points]
+
+
+def _ip_candidates(tests: tuple[tuple[str, str], ...]) -> list[str]:
+    """Both ends of every network and the addresses just outside them, and both ends of each address space.
+    CIDR blocks nest or are disjoint, so any set of blocks an address can be in (and no other) holds one of
+    these: the first address after a covered stretch, or an end of the innermost block."""
+    points: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [
+        ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("255.255.255.255"),
+        ipaddress.ip_address("::"), ipaddress.ip_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]
+    for _, v in tests:
+        net = _network(v)
+        if net is None:
+            continue
+        for addr, step in ((net.network_address, 0), (net.broadcast_address, 0),
+                           (net.network_address, -1), (net.broadcast_address, 1)):
+            try:
+                points.append(addr + step)
+            except (ipaddress.AddressValueError, ValueError):
+                pass  # past the end of the address space
+    return [str(a) for a in points]
+
+
+# A string comparison as a tiny automaton: tokens are ("lit", c), ("ci", lower c), ("any", crosses ":")
+# and ("star", crosses ":"); a state is the set of token positions reached.
+_Token = tuple[str, Any]
+_MAX_STRING_STATES: Final = 4096
+
+
+@lru_cache(maxsize=4096)
+def _tokens(base: str, value: str) -> tuple[_Token, ...]:
+    if base in ("StringEquals", "StringNotEquals"):
+        return tuple(("lit", c) for c in _literal(value))
+    if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+        return tuple(("ci", c.lower()) for c in _literal(value))
+    arn = _FAMILY.get(base) == "arn"
+    parts = value.split(":", 5) if arn else [value]
+    out: list[_Token] = []
+    for i, part in enumerate(parts):
+        if i:
+            out.append(("lit", ":"))
+        crosses = not arn or i == 5  # ARN components: a wildcard stays within its component (as _arn_matches)
+        out.extend(("star", crosses) if c == "*" else ("any", crosses) if c == "?" else ("lit", _literal(c))
+                   for c in part)
+    return tuple(out)
+
+
+def _closure(tokens: tuple[_Token, ...], positions: Iterable[int]) -> frozenset[int]:
+    out, todo = set(), list(positions)
+    while todo:
+        i = todo.pop()
+        if i in out:
+            continue
+        out.add(i)
+        if i < len(tokens) and tokens[i][0] == "star":
+            todo.append(i + 1)
+    return frozenset(out)
+
+
+def _step(tokens: tuple[_Token, ...], state: frozenset[int], c: str) -> frozenset[int]:
+    nxt = []
+    for i in state:
+        if i == len(tokens):
+            continue
+        kind, arg = tokens[i]
+        if kind == "lit" and c == arg or kind == "ci" and c.lower() == arg or kind == "any" and (arg or c != ":"):
+            nxt.append(i + 1)
+        elif kind == "star" and (arg or c != ":"):
+            nxt.append(i)
+    return _closure(tokens, nxt)
+
+
+@lru_cache(maxsize=4096)
+def _string_candidates(tests: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
+    """A string for every combination of answers the string and ARN comparisons can give: a breadth-first
+    walk of their product automaton over the characters they mention plus one they do not (every other
+    character behaves like it). None when the product is too large."""
+    machines = [_tokens(base, v) for base, v in tests if _FAMILY.get(base) in ("string", "arn")]
+    chars = {":"}
+    for tokens in machines:
+        for kind, arg in tokens:
+            if kind in ("lit", "ci"):
+                chars |= {c for c in (arg, arg.lower(), arg.upper()) if len(c) == 1}
+    fresh = next(c for c in "~#%!^&|`\ue100" if c not in chars)
+    alphabet = sorted(chars) + [fresh]
+    start = tuple(_closure(t, (0,)) for t in machines)
+    reached = {start: ""}
+    queue = deque([start])
+    while queue:
+        state = queue.popleft()
+        for c in alphabet:
+            nxt = tuple(_step(t, s, c) for t, s in zip(machines, state))
+            if nxt not in reached:
+                if len(reached) >= _MAX_STRING_STATES:
+                    return None
+                reached[nxt] = reached[state] + c
+                queue.append(nxt)
+    return tuple(reached.values())
+
+
+# --- the request context the scanner knows, and helpers for the connector ------------------------------
 
 
 def trusts_service(trust: Sequence[Statement], service: str) -> Tri:
@@ -509,26 +1079,77 @@ def trusts_service(trust: Sequence[Statement], service: str) -> Tri:
     return allow
 
 
-def _principal_context(p: Principal, extra: Mapping[str, tuple[str, ...]] | None) -> dict[str, tuple[str, ...]]:
-    # An IAM user or role is never an AWS service principal; aws:PrincipalOrgID is present when its account
-    # belongs to an organization.
-    ctx = {"aws:principalarn": (p.arn,), "aws:principalaccount": (p.account,), "aws:principalisawsservice": ("false",)}
+def allows_tag_session(trust: Sequence[Statement]) -> bool:
+    """Whether a role's trust policy may let a caller pass session tags: any Allow of sts:TagSession,
+    whatever its conditions (IAM User Guide, "Passing session tags in AWS STS": without it, AssumeRole with
+    tags fails). Then the role's sessions' aws:PrincipalTag/* are not settled by the role's tags."""
+    return any(st.effect == "Allow" and any(action_matches(a, "sts:TagSession") for a in st.actions) != st.not_action
+               for st in trust)
+
+
+def _principal_facts(p: Principal) -> tuple[dict[str, tuple[str, ...]], set[str], tuple[str, ...]]:
+    """(context, absent keys, absent key prefixes) that follow from the principal (IAM User Guide, "AWS
+    global condition context keys" and "Variables and tags", principal key values)."""
+    ctx: dict[str, tuple[str, ...]] = {
+        "aws:principalarn": (p.arn,), "aws:principalaccount": (p.account,), "aws:principalisawsservice": ("false",),
+        "aws:principaltype": ("User" if p.kind == "user" else "AssumedRole",)}
     if p.org_id:
         ctx["aws:principalorgid"] = (p.org_id,)
+    # An IAM user or role is never an AWS service principal; aws:username exists for IAM users only.
+    absent = {"aws:principalservicename", "aws:principalservicenameslist"}
+    if p.kind == "user":
+        ctx["aws:username"] = (p.arn.rsplit("/", 1)[-1],)
+        if p.unique_id:
+            ctx["aws:userid"] = (p.unique_id,)
+    else:
+        absent.add("aws:username")  # a role session's aws:userid is "role-id:session-name": unsettled
+    prefixes: tuple[str, ...] = ()
+    if p.kind == "user" or not p.session_tags:
+        ctx.update({f"aws:principaltag/{k.lower()}": (v,) for k, v in p.tags.items()})
+        prefixes = ("aws:principaltag/",)
+    return ctx, absent, prefixes
+
+
+def _principal_context(p: Principal, extra: Mapping[str, tuple[str, ...]] | None) -> dict[str, tuple[str, ...]]:
+    ctx = _principal_facts(p)[0]
     ctx.update(extra or {})
     return ctx
 
 
+#: Global services with a single endpoint in US East (N. Virginia): their requests carry aws:RequestedRegion
+#: us-east-1 (IAM User Guide, "AWS global condition context keys", aws:RequestedRegion: "Some global services,
+#: such as IAM, have a single endpoint … IAM calls are always made to the us-east-1 Region"). Route 53's
+#: control plane and Route 53 Domains are such services.
+_US_EAST_1_ONLY = frozenset({"iam", "route53", "route53domains"})
+
+
+def _requested_region(action: str, resource: str) -> str | None:
+    """The Region a request is sent to, when it follows from the action and resource: us-east-1 for the
+    global services above; otherwise the Region in a regional resource's ARN (a secret, parameter or
+    certificate is reached only through its own Region's endpoint). None: any Region (STS, ARC clusters)."""
+    if action.split(":", 1)[0].lower() in _US_EAST_1_ONLY:
+        return "us-east-1"
+    parts = resource.split(":", 4)
+    if len(parts) > 3 and parts[0] == "arn" and parts[3] and not any(c in parts[3] for c in "*?$"):
+        return parts[3]
+    return None
+
+
 def request(p: Principal, action: str, resource: str, *, resource_account: str | None = None,
             context: Mapping[str, tuple[str, ...]] | None = None,
-            absent: Iterable[str] = ()) -> Request:
+            absent: Iterable[str] = (), absent_prefixes: Iterable[str] = ()) -> Request:
     """A request by `p`, with what the scanner knows about the caller bound."""
-    known_absent = set(absent)
+    ctx, known_absent, prefixes = _principal_facts(p)
+    region = _requested_region(action, resource)
+    if region:
+        ctx["aws:requestedregion"] = (region,)
+    ctx.update(context or {})
+    known_absent |= set(absent)
     if action.lower() != "route53:changeresourcerecordsets":
         known_absent |= ROUTE53_RECORD_KEYS
-    return Request(action=action, resource=resource, principal=p.arn, account=p.account,
-                   context=_principal_context(p, context), absent=frozenset(known_absent),
-                   resource_account=resource_account)
+    return Request(action=action, resource=resource, principal=p.arn, account=p.account, context=ctx,
+                   absent=frozenset(known_absent), resource_account=resource_account,
+                   absent_prefixes=(*prefixes, *absent_prefixes))
 
 
 ADMIN_POLICY = parse_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},

@@ -54,13 +54,21 @@ def test_explicit_deny_wins_only_where_it_applies():
     assert can(p, "route53:ChangeResourceRecordSets", ZONE) is Tri.YES
 
 
-def test_unsettled_deny_does_not_remove_access_and_says_so():
-    p = who(allow("route53:*"), deny("route53:*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}))
+def test_unsettled_deny_makes_access_conditional_and_names_the_deny():
+    # issue 11 item 12: the access depends on the key the Deny rests on
+    p = who(allow("route53:*"), deny("route53:*", Sid="NoMFA", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}))
     acc = P.evaluate(p, P.request(p, "route53:ChangeResourceRecordSets", ZONE))
-    assert acc.result is Tri.YES
-    assert any("cannot settle" in v for v in acc.via)
+    assert acc.result is Tri.MAYBE
+    assert any("may remove it" in v and "p statement NoMFA" in v for v in acc.via)
+    assert any(v == "conditional: depends on aws:MultiFactorAuthPresent" for v in acc.via)
     settled = who(allow("route53:*"), deny("route53:*", Condition={"StringEquals": {"aws:PrincipalAccount": A}}))
     assert can(settled, "route53:ChangeResourceRecordSets", ZONE) is Tri.NO
+    elsewhere = who(allow("route53:*"), deny("route53:*", Condition={"StringEquals": {"aws:PrincipalAccount": B}}))
+    assert can(elsewhere, "route53:ChangeResourceRecordSets", ZONE) is Tri.YES
+    # a Deny whose conditions contradict each other never applies: access stays unconditional
+    never = who(allow("route53:*"), deny("route53:*", Condition={
+        "Bool": {"aws:SecureTransport": "true"}, "BoolIfExists": {"aws:SecureTransport": "false"}}))
+    assert can(never, "route53:ChangeResourceRecordSets", ZONE) is Tri.YES
 
 
 def test_action_wildcards_are_case_insensitive():
@@ -91,9 +99,15 @@ def test_service_segment_cannot_be_wildcarded():
     assert can(who(allow("route53:*", "arn:aws:route53:::*")), "route53:DeleteHostedZone", ZONE) is Tri.YES
 
 
-def test_policy_variable_in_resource_is_conditional():
-    p = who(allow("route53:*", "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone}"))
-    assert can(p, "route53:DeleteHostedZone", ZONE) is Tri.MAYBE
+def test_policy_variable_in_resource_is_resolved_from_the_principal():
+    # issue 11 item 17 (was: always MAYBE): the tag decides; no tag, no match
+    by_tag = allow("route53:*", "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone}")
+    assert can(dataclasses.replace(who(by_tag), tags={"zone": "Z1"}), "route53:DeleteHostedZone", ZONE) is Tri.YES
+    assert can(dataclasses.replace(who(by_tag), tags={"zone": "Z1"}), "route53:DeleteHostedZone", ZONE2) is Tri.NO
+    assert can(who(by_tag), "route53:DeleteHostedZone", ZONE) is Tri.NO
+    # sessions that may carry session tags: the session's tag is not known
+    tagged_sessions = dataclasses.replace(who(by_tag), tags={"zone": "Z2"}, session_tags=True)
+    assert can(tagged_sessions, "route53:DeleteHostedZone", ZONE) is Tri.MAYBE
 
 
 def test_url_encoded_documents_parse():
@@ -179,9 +193,9 @@ def test_org_perimeter_rcp_is_settled_by_the_principals_organization():
     outside = dataclasses.replace(who(allow("*")), org_id="o-other")
     assert rcp_can(inside, "secretsmanager:GetSecretValue", SECRET, levels).result is Tri.YES
     assert rcp_can(outside, "secretsmanager:GetSecretValue", SECRET, levels).result is Tri.NO
-    # organization unknown (not readable): the Deny rests on a condition the scanner cannot settle
+    # organization unknown (not readable): access depends on aws:PrincipalOrgID, and via names the Deny
     unknown = rcp_can(who(allow("*")), "secretsmanager:GetSecretValue", SECRET, levels)
-    assert unknown.result is Tri.YES and any("cannot settle" in v and "org-perimeter" in v for v in unknown.via)
+    assert unknown.result is Tri.MAYBE and any("cannot settle" in v and "org-perimeter" in v for v in unknown.via)
 
 
 def test_rcps_of_the_role_account_cap_assume_role():
@@ -328,3 +342,403 @@ def test_unknown_keys_make_the_grant_conditional():
 def test_record_name_normalisation():
     assert P.normalize_record_name("*.Example.COM.") == "\\052.example.com"
     assert P.normalize_record_name("_acme-challenge.example.com") == "_acme-challenge.example.com"
+
+
+# --- unsettled keys: the whole decision is checked in every case (issue 11, items 12 and 19) ------------
+# IAM User Guide, "Policy evaluation logic": an explicit Deny in any policy wins. When it rests on a key the
+# scanner cannot settle, access depends on that key; Denies that together cover every value leave none.
+
+MFA, SOURCE_IP, MFA_AGE, NOW = ("aws:MultiFactorAuthPresent", "aws:SourceIp", "aws:MultiFactorAuthAge",
+                                "aws:CurrentTime")
+ENV, TAG_KEYS, SOURCE_ARN = "aws:RequestTag/env", "aws:TagKeys", "aws:SourceArn"
+
+COVERING_DENIES = {
+    # BoolIfExists false + Bool true: absent, false and true are all denied
+    "mfa": [{"BoolIfExists": {MFA: "false"}}, {"Bool": {MFA: "true"}}],
+    "ip-in-and-out": [{"IpAddress": {SOURCE_IP: "10.0.0.0/8"}}, {"NotIpAddress": {SOURCE_IP: "10.0.0.0/8"}}],
+    "ip-everywhere-or-none": [{"IpAddress": {SOURCE_IP: ["0.0.0.0/0", "::/0"]}}, {"Null": {SOURCE_IP: "true"}}],
+    "ip-nested": [{"IpAddress": {SOURCE_IP: "10.0.0.0/8"}}, {"NotIpAddress": {SOURCE_IP: "10.1.0.0/16"}}],
+    "null-true-and-false": [{"Null": {"aws:SourceVpce": "true"}}, {"Null": {"aws:SourceVpce": "false"}}],
+    "date-either-side": [{"DateGreaterThan": {NOW: "2026-01-01T00:00:00Z"}},
+                         {"DateLessThanEquals": {NOW: "1767225600"}}],  # the same instant, as epoch time
+    "numeric-and-absent": [{"NumericLessThan": {MFA_AGE: "3600"}}, {"NumericGreaterThanEquals": {MFA_AGE: "3600"}},
+                           {"Null": {MFA_AGE: "true"}}],
+    "like-and-not-like": [{"StringLike": {ENV: "prod*"}}, {"StringNotLike": {ENV: "prod*"}}],
+    "ignore-case-and-exact": [{"StringEqualsIgnoreCase": {ENV: "PROD"}}, {"StringNotEquals": {ENV: "prod"}}],
+    "any-and-all-values": [{"ForAnyValue:StringEquals": {TAG_KEYS: ["owner"]}},
+                           {"ForAllValues:StringNotEquals": {TAG_KEYS: ["owner"]}}],
+    "arn-like-and-not": [{"ArnLike": {SOURCE_ARN: "arn:aws:s3:::b-*"}}, {"ArnNotLike": {SOURCE_ARN: "arn:aws:s3:::b-*"}}],
+}
+
+
+def guarded(*conditions: dict, kind: str = "role", base: dict | None = None) -> P.Principal:
+    return who(base or allow("route53:*"), *(deny("*", Sid=f"D{i}", Condition=c) for i, c in enumerate(conditions)),
+               kind=kind)
+
+
+def zone_access(p: P.Principal, **kw) -> P.Access:  # type: ignore[no-untyped-def]
+    return P.evaluate(p, P.request(p, "route53:ChangeResourceRecordSets", ZONE, **kw))
+
+
+@pytest.mark.parametrize("kind", ["user", "role"])
+@pytest.mark.parametrize("case", sorted(COVERING_DENIES))
+def test_denies_that_together_cover_every_value_mean_no_access(case, kind):
+    conditions = COVERING_DENIES[case]
+    acc = zone_access(guarded(*conditions, kind=kind))
+    assert acc.result is Tri.NO, acc.via
+    assert "each case checked" in acc.via[0] and all(f"p statement D{i}" in " ".join(acc.via)
+                                                     for i in range(len(conditions)))
+    for i in range(len(conditions)):  # without any one of them, some value is left: conditional
+        rest = conditions[:i] + conditions[i + 1:]
+        partial = zone_access(guarded(*rest, kind=kind))
+        assert partial.result is Tri.MAYBE, (i, partial.via)
+        assert any("may remove it" in v for v in partial.via)
+
+
+def test_bool_denies_cover_every_value_only_where_the_key_is_always_present():
+    # aws:MultiFactorAuthPresent is in every request made with temporary credentials (a role's), and absent
+    # from requests signed with a user's long-term keys (IAM User Guide, global condition context keys).
+    both = ({"Bool": {MFA: "false"}}, {"Bool": {MFA: "true"}})
+    assert zone_access(guarded(*both, kind="role")).result is Tri.NO
+    assert zone_access(guarded(*both, kind="user")).result is Tri.MAYBE
+
+
+def test_allows_that_cover_every_value_give_unconditional_access():
+    yes, no = (allow("route53:*", Condition={"Bool": {MFA: v}}) for v in ("true", "false"))
+    acc = zone_access(who(yes, no))
+    assert acc.result is Tri.YES and any("whatever the value of aws:MultiFactorAuthPresent" in v for v in acc.via)
+    assert zone_access(who(yes)).result is Tri.MAYBE
+    assert zone_access(who(yes, no, kind="user")).result is Tri.MAYBE  # a user's request may lack the key
+
+
+def test_identity_policy_and_boundary_wanting_opposite_values_mean_no_access():
+    # issue 11 item 19, within one request: the identity policy needs MFA false, the boundary MFA true
+    needs = lambda v, name: pol(allow("route53:*", Condition={"Bool": {MFA: v}}), name=name)  # noqa: E731
+    split = P.Principal(arn=f"arn:aws:iam::{A}:role/split", account=A, kind="role",
+                        policies=needs("false", "identity"), boundary=needs("true", "boundary"))
+    assert zone_access(split).result is Tri.NO
+    agree = dataclasses.replace(split, policies=needs("true", "identity"))
+    assert zone_access(agree).result is Tri.MAYBE
+
+
+def test_identity_policy_and_scp_deny_on_the_same_values_mean_no_access():
+    dev_only = allow("route53:*", Condition={"StringLike": {ENV: "dev*"}})
+    scp = lambda pattern: (pol(allow("*"), deny("*", Condition={"StringLike": {ENV: pattern}}), name="SCP"),)  # noqa: E731
+    assert zone_access(who(dev_only, scps=scp("dev*"))).result is Tri.NO
+    assert zone_access(who(dev_only, scps=scp("prod*"))).result is Tri.MAYBE
+    assert zone_access(who(dev_only, scps=scp("d*"))).result is Tri.NO  # every dev* value is also d*
+
+
+def test_can_assume_reasons_over_the_trust_policy_and_the_callers_policy_together():
+    mfa = lambda v: {"Bool": {MFA: v}}  # noqa: E731
+    root = pol({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "sts:AssumeRole",
+                "Condition": mfa("true")}, name="trust")
+    caller = lambda v: who(allow("sts:AssumeRole", Condition=mfa(v)))  # noqa: E731
+    assert P.can_assume(caller("false"), ROLE, A, root).result is Tri.NO
+    assert P.can_assume(caller("true"), ROLE, A, root).result is Tri.MAYBE
+    # trust naming the caller: its own Deny of the only value the trust accepts leaves nothing
+    named = pol({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:role/caller"}, "Action": "sts:AssumeRole",
+                 "Condition": mfa("true")}, name="trust")
+    assert P.can_assume(guarded({"Bool": {MFA: "true"}}, base=allow("s3:*")), ROLE, A, named).result is Tri.NO
+    assert P.can_assume(guarded({"Bool": {MFA: "false"}}, base=allow("s3:*")), ROLE, A, named).result is Tri.MAYBE
+
+
+def test_too_many_combinations_fall_back_to_conditional():
+    many = allow("route53:*", Condition={"StringEquals": {f"aws:RequestTag/k{i}": "v" for i in range(6)}})
+    acc = zone_access(guarded(*COVERING_DENIES["mfa"], base=many))
+    assert acc.result is Tri.MAYBE and any("too many to check" in v for v in acc.via)
+    few = allow("route53:*", Condition={"StringEquals": {f"aws:RequestTag/k{i}": "v" for i in range(2)}})
+    assert zone_access(guarded(*COVERING_DENIES["mfa"], base=few)).result is Tri.NO
+
+
+def test_requested_region_follows_from_global_services_and_regional_arns():
+    # IAM User Guide, aws:RequestedRegion: a global service's single endpoint is in us-east-1
+    scp = (pol(allow("*"), deny("*", Condition={"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1"]}}),
+               name="SCP"),)
+    p = who(allow("*"), scps=scp)
+    assert can(p, "route53:ChangeResourceRecordSets", ZONE) is Tri.NO
+    eu = f"arn:aws:secretsmanager:eu-west-1:{A}:secret:db-AbCdEf"
+    assert can(p, "secretsmanager:GetSecretValue", eu) is Tri.YES
+    assert can(p, "secretsmanager:GetSecretValue", SECRET) is Tri.NO
+    assert P.can_assume(p, ROLE, A, trust({"AWS": p.arn})).result is Tri.MAYBE  # STS: any regional endpoint
+
+
+# --- set operators on absent and empty keys (issue 11, item 16) -----------------------------------------
+# IAM User Guide, "Creating a condition with multiple keys or values": ForAllValues "also returns true if
+# there are no keys in the request, or if the key values resolve to a null data set"; ForAnyValue: "For no
+# matching key or a null dataset, the condition returns false" — whatever the operator.
+
+SET_BASES = ["StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
+             "StringNotLike", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "StringEqualsIfExists",
+             "StringNotLikeIfExists"]
+KEY_VALUE = "arn:aws:s3:::bucket-a"
+
+
+def tag_keys(op: str, **kw) -> Tri:  # type: ignore[no-untyped-def]
+    p = who(allow("route53:*", Condition={op: {TAG_KEYS: [KEY_VALUE]}}))
+    return P.evaluate(p, P.request(p, "route53:DeleteHostedZone", ZONE, **kw)).result
+
+
+@pytest.mark.parametrize("base", SET_BASES)
+def test_for_any_value_on_an_absent_or_empty_key_is_false_whatever_the_operator(base):
+    assert tag_keys(f"ForAnyValue:{base}", absent={"aws:tagkeys"}) is Tri.NO
+    assert tag_keys(f"ForAnyValue:{base}", context={"aws:tagkeys": ()}) is Tri.NO
+    # present: one value satisfying the operator is enough
+    negated = "Not" in base
+    hit = "arn:aws:s3:::bucket-b" if negated else KEY_VALUE
+    assert tag_keys(f"ForAnyValue:{base}", context={"aws:tagkeys": (hit, "other")}) is Tri.YES
+    miss = KEY_VALUE if negated else "arn:aws:s3:::bucket-b"
+    assert tag_keys(f"ForAnyValue:{base}", context={"aws:tagkeys": (miss,)}) is Tri.NO
+
+
+@pytest.mark.parametrize("base", SET_BASES)
+def test_for_all_values_on_an_absent_or_empty_key_is_true_whatever_the_operator(base):
+    assert tag_keys(f"ForAllValues:{base}", absent={"aws:tagkeys"}) is Tri.YES
+    assert tag_keys(f"ForAllValues:{base}", context={"aws:tagkeys": ()}) is Tri.YES
+    negated = "Not" in base
+    good, bad = ("arn:aws:s3:::bucket-b", KEY_VALUE) if negated else (KEY_VALUE, "arn:aws:s3:::bucket-b")
+    assert tag_keys(f"ForAllValues:{base}", context={"aws:tagkeys": (good,)}) is Tri.YES
+    assert tag_keys(f"ForAllValues:{base}", context={"aws:tagkeys": (good, bad)}) is Tri.NO
+
+
+def test_null_tests_presence_whatever_set_operator_is_written():
+    # "Condition operator to check existence of condition keys": true = the key is absent (or null)
+    p = lambda op, v: who(allow("route53:*", Condition={op: {TAG_KEYS: v}}))  # noqa: E731
+    for op in ("Null", "ForAnyValue:Null", "ForAllValues:Null"):
+        assert P.evaluate(p(op, "true"), P.request(p(op, "true"), "route53:DeleteHostedZone", ZONE,
+                                                   absent={"aws:tagkeys"})).result is Tri.YES
+        assert P.evaluate(p(op, "true"), P.request(p(op, "true"), "route53:DeleteHostedZone", ZONE,
+                                                   context={"aws:tagkeys": ()})).result is Tri.YES
+        assert P.evaluate(p(op, "false"), P.request(p(op, "false"), "route53:DeleteHostedZone", ZONE,
+                                                    context={"aws:tagkeys": ("a",)})).result is Tri.YES
+        assert P.evaluate(p(op, "true"), P.request(p(op, "true"), "route53:DeleteHostedZone", ZONE,
+                                                   context={"aws:tagkeys": ("a",)})).result is Tri.NO
+    both = p("Null", ["true", "false"])  # values are ORed
+    assert P.evaluate(both, P.request(both, "route53:DeleteHostedZone", ZONE, context={"aws:tagkeys": ("a",)})
+                      ).result is Tri.YES
+
+
+def test_single_valued_operators_on_a_multivalued_key():
+    # "Multivalued context keys require a condition set operator": with one value the comparison is plain;
+    # with several, IAM documents no rule, so the engine does not guess.
+    assert tag_keys("StringEquals", context={"aws:tagkeys": (KEY_VALUE,)}) is Tri.YES
+    assert tag_keys("StringEquals", context={"aws:tagkeys": ("other",)}) is Tri.NO
+    assert tag_keys("StringEquals", context={"aws:tagkeys": (KEY_VALUE, "other")}) is Tri.MAYBE
+    assert tag_keys("StringEquals", context={"aws:tagkeys": ()}) is Tri.NO
+    assert tag_keys("StringNotEquals", absent={"aws:tagkeys"}) is Tri.YES
+
+
+def test_if_exists_passes_on_an_absent_key_and_tests_a_present_one():
+    assert tag_keys("StringEqualsIfExists", absent={"aws:tagkeys"}) is Tri.YES
+    assert tag_keys("StringEqualsIfExists", context={"aws:tagkeys": ("other",)}) is Tri.NO
+    assert tag_keys("StringEqualsIfExists", context={"aws:tagkeys": (KEY_VALUE,)}) is Tri.YES
+
+
+# --- policy variables (issue 11, item 17; IAM User Guide, "IAM policy elements: Variables and tags") ----
+
+
+def user(*statements: dict, name: str = "alice", tags=None, unique_id=None) -> P.Principal:  # type: ignore[no-untyped-def]
+    return dataclasses.replace(who(*statements, kind="user", name=name), tags=tags or {}, unique_id=unique_id)
+
+
+def secret(name: str, account: str = A) -> str:
+    return f"arn:aws:secretsmanager:us-east-1:{account}:secret:{name}"
+
+
+def reads(p: P.Principal, name: str, **kw) -> Tri:  # type: ignore[no-untyped-def]
+    return can(p, "secretsmanager:GetSecretValue", secret(name), **kw)
+
+
+def test_aws_username_is_the_users_name_and_a_role_has_none():
+    own = allow("secretsmanager:GetSecretValue", secret("${aws:username}/*"))
+    assert reads(user(own), "alice/key-AbCdEf") is Tri.YES
+    assert reads(user(own), "bob/key-AbCdEf") is Tri.NO
+    # "aws:username … requests made using … IAM roles do not include this key": no value, no match
+    assert reads(who(own, name="alice"), "alice/key-AbCdEf") is Tri.NO
+
+
+def test_principal_tag_and_account_variables():
+    team = allow("secretsmanager:GetSecretValue", secret("${aws:PrincipalTag/team}/*"))
+    assert reads(user(team, tags={"team": "dns"}), "dns/key-AbCdEf") is Tri.YES
+    assert reads(user(team, tags={"team": "dns"}), "db/key-AbCdEf") is Tri.NO
+    assert reads(user(team), "dns/key-AbCdEf") is Tri.NO
+    assert reads(dataclasses.replace(who(team), tags={"team": "dns"}), "dns/key-AbCdEf") is Tri.YES
+    mine = allow("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*")
+    assert reads(who(mine), "x-AbCdEf") is Tri.YES
+    assert can(who(mine), "secretsmanager:GetSecretValue", secret("x-AbCdEf", B), resource_account=B) is Tri.NO
+
+
+def test_userid_is_bound_for_users_with_a_known_id_and_unsettled_for_role_sessions():
+    by_id = allow("secretsmanager:GetSecretValue", secret("${aws:userid}-*"))
+    assert reads(user(by_id, unique_id="AIDAEXAMPLE"), "AIDAEXAMPLE-AbCdEf") is Tri.YES
+    assert reads(user(by_id, unique_id="AIDAEXAMPLE"), "AIDAOTHER-AbCdEf") is Tri.NO
+    assert reads(user(by_id), "AIDAEXAMPLE-AbCdEf") is Tri.MAYBE  # the user has an id; the scan did not say
+    assert reads(who(by_id), "AROAEXAMPLE:session-AbCdEf") is Tri.MAYBE  # "role-id:caller-specified-name"
+
+
+def test_a_variable_with_no_value_matches_nothing_and_negated_operators_pass():
+    # "Policy variables with no value": StringEquals/StringLike do not match; StringNotEquals does
+    ctx = {"aws:resourcetag/team": ("dns",)}
+    same = allow("secretsmanager:GetSecretValue", Condition={"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
+    other = allow("secretsmanager:GetSecretValue", Condition={"StringNotEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
+    assert reads(user(same, tags={"team": "dns"}), "x-AbCdEf", context=ctx) is Tri.YES
+    assert reads(user(same, tags={"team": "db"}), "x-AbCdEf", context=ctx) is Tri.NO
+    assert reads(user(same), "x-AbCdEf", context=ctx) is Tri.NO
+    assert reads(user(other), "x-AbCdEf", context=ctx) is Tri.YES
+    assert reads(user(other, tags={"team": "dns"}), "x-AbCdEf", context=ctx) is Tri.NO
+    # in NotResource, an element with no value excludes nothing
+    p = user({"Effect": "Allow", "Action": "route53:*", "NotResource": "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone}"})
+    assert can(p, "route53:DeleteHostedZone", ZONE) is Tri.YES
+    assert can(dataclasses.replace(p, tags={"zone": "Z1"}), "route53:DeleteHostedZone", ZONE) is Tri.NO
+
+
+def test_default_values_escapes_and_policies_without_version():
+    default = allow("secretsmanager:GetSecretValue", secret("${aws:PrincipalTag/team, 'shared'}/*"))
+    assert reads(user(default), "shared/key-AbCdEf") is Tri.YES
+    assert reads(user(default, tags={"team": "dns"}), "shared/key-AbCdEf") is Tri.NO
+    assert reads(user(default, tags={"team": "dns"}), "dns/key-AbCdEf") is Tri.YES
+    # ${*}, ${?} and ${$} are literal characters, not wildcards
+    star = allow("secretsmanager:GetSecretValue", secret("a${*}b"))
+    assert reads(user(star), "a*b") is Tri.YES and reads(user(star), "axb") is Tri.NO
+    ask = allow("secretsmanager:GetSecretValue", Condition={"StringLike": {"aws:ResourceTag/n": "a${?}b"}})
+    assert reads(user(ask), "x", context={"aws:resourcetag/n": ("a?b",)}) is Tri.YES
+    assert reads(user(ask), "x", context={"aws:resourcetag/n": ("axb",)}) is Tri.NO
+    dollar = allow("secretsmanager:GetSecretValue", secret("${$}price"))
+    assert reads(user(dollar), "$price") is Tri.YES
+    # "If you don't include the Version element … variables … are treated as literal strings"
+    old = P.parse_policy({"Statement": [allow("secretsmanager:GetSecretValue", secret("${aws:username}/*"))]}, "old")
+    legacy = dataclasses.replace(user(), policies=old)
+    assert reads(legacy, "alice/key-AbCdEf") is Tri.NO
+    assert reads(legacy, "${aws:username}/key-AbCdEf") is Tri.YES
+
+
+def test_a_variable_on_a_request_key_stays_conditional():
+    by_ip = allow("route53:*", "arn:aws:route53:::hostedzone/${aws:SourceIp}")
+    acc = zone_access(who(by_ip))
+    assert acc.result is Tri.MAYBE and acc.via[-1].startswith("conditional")
+
+
+# --- every operator compares values once they are bound ------------------------------------------------
+
+
+def bound(op: str, key: str, value: object, have: str) -> Tri:
+    p = who(allow("route53:*", Condition={op: {key: value}}))
+    return P.evaluate(p, P.request(p, "route53:DeleteHostedZone", ZONE, context={key.lower(): (have,)})).result
+
+
+def test_date_operators_take_iso_8601_and_epoch_time():
+    assert bound("DateLessThan", NOW, "2026-06-01T00:00:00Z", "2026-01-01T00:00:00Z") is Tri.YES
+    assert bound("DateLessThan", NOW, "2026-06-01T00:00:00Z", "2027-01-01T00:00:00Z") is Tri.NO
+    assert bound("DateEquals", NOW, "1767225600", "2026-01-01T00:00:00Z") is Tri.YES
+    assert bound("DateGreaterThanEquals", NOW, "2026-01-01", "2025-12-31T23:59:59Z") is Tri.NO
+    assert bound("DateNotEquals", NOW, "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z") is Tri.YES
+
+
+def test_ip_address_operators_match_cidr_blocks_of_both_families():
+    assert bound("IpAddress", SOURCE_IP, "203.0.113.0/24", "203.0.113.9") is Tri.YES
+    assert bound("IpAddress", SOURCE_IP, "203.0.113.0/24", "203.0.114.1") is Tri.NO
+    assert bound("IpAddress", SOURCE_IP, "2001:db8::/32", "2001:db8::1") is Tri.YES
+    assert bound("IpAddress", SOURCE_IP, "198.51.100.7", "198.51.100.7") is Tri.YES
+    assert bound("NotIpAddress", SOURCE_IP, ["203.0.113.0/24", "10.0.0.0/8"], "10.1.2.3") is Tri.NO
+    assert bound("NotIpAddress", SOURCE_IP, ["203.0.113.0/24", "10.0.0.0/8"], "192.0.2.1") is Tri.YES
+
+
+def test_numeric_operators():
+    assert bound("NumericLessThanEquals", MFA_AGE, "3600", "3600") is Tri.YES
+    assert bound("NumericLessThanEquals", MFA_AGE, "3600", "3601") is Tri.NO
+    assert bound("NumericNotEquals", MFA_AGE, ["1", "2"], "3") is Tri.YES
+    assert bound("NumericEquals", MFA_AGE, "1", "not-a-number") is Tri.NO
+
+
+def test_arn_operators_match_each_component_separately():
+    # IAM User Guide, ARN condition operators: a wildcard does not run past a colon, as in StringLike
+    assert bound("ArnLike", SOURCE_ARN, "arn:aws:iam::*:role/*", "arn:aws:iam::111111111111:role/x") is Tri.YES
+    assert bound("ArnLike", SOURCE_ARN, "arn:aws:iam::*", "arn:aws:iam::111111111111:role/x") is Tri.NO
+    assert bound("StringLike", SOURCE_ARN, "arn:aws:iam::*", "arn:aws:iam::111111111111:role/x") is Tri.YES
+    assert bound("ArnEquals", SOURCE_ARN, "arn:aws:s3:::b/*", "arn:aws:s3:::b/a:b:c") is Tri.YES
+    assert bound("ArnNotLike", SOURCE_ARN, "arn:aws:sqs:*:*:q-?", "arn:aws:sqs:us-east-1:1:q-1") is Tri.NO
+
+
+# --- soundness of the reasoning over unsettled keys (property-based, fixed seed) -----------------------
+# Random statements over a vocabulary of request keys the scanner never knows; the engine answers with the
+# keys unsettled, then with each key bound to a concrete value (or absent) drawn from a wider pool than the
+# policies use. A YES or NO on the unsettled request must be the answer of every concrete request.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: key → (operators, policy values, concrete request values); a tuple of values marks a multivalued key.
+VOCABULARY: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple]] = {
+    SOURCE_IP: (("IpAddress", "NotIpAddress"), ("10.0.0.0/8", "10.1.0.0/16", "203.0.113.7", "::/0", "2001:db8::/32"),
+                ("10.1.2.3", "10.200.0.1", "203.0.113.7", "203.0.113.8", "192.0.2.1", "2001:db8::5", "::1")),
+    MFA: (("Bool",), ("true", "false"), ("true", "false")),
+    MFA_AGE: (("NumericLessThan", "NumericGreaterThanEquals", "NumericEquals", "NumericNotEquals"),
+              ("0", "300", "3600"), ("0", "299", "300", "301", "3600", "86400")),
+    NOW: (("DateLessThan", "DateGreaterThan", "DateEquals", "DateNotEquals", "DateLessThanEquals"),
+          ("2026-01-01T00:00:00Z", "2026-06-01", "1767225600"),
+          ("2025-12-31T23:59:59Z", "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z", "2026-06-01T00:00:00Z",
+           "2027-01-01T00:00:00Z")),
+    ENV: (("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
+           "StringNotLike"), ("prod", "Prod", "pr*", "*od", "p?od", "a${*}b", "*"),
+          ("prod", "PROD", "pr", "prxod", "pod", "a*b", "axb", "", "zzz", "p?od", "prod-od")),
+    SOURCE_ARN: (("ArnLike", "ArnNotLike", "StringLike"), ("arn:aws:s3:::b-*", "arn:aws:s3:::*", "arn:aws:*:*:*:*",
+                                                           "arn:aws:iam::*"),
+                 ("arn:aws:s3:::b-1", "arn:aws:s3:::c", "arn:aws:sns:us-east-1:1:t", "arn:aws:iam::1:role/r", "x",
+                  "arn:aws:s3:::b-1:x")),
+    TAG_KEYS: (("ForAnyValue:StringEquals", "ForAllValues:StringEquals", "ForAnyValue:StringNotLike",
+                "ForAllValues:StringLike", "ForAnyValue:StringEqualsIfExists"), ("owner", "o*", "env"),
+               ((), ("owner",), ("env", "x"), ("owner", "env"), ("Owner",), ("o1", "o2"))),
+}
+_NEVER_ABSENT = {NOW}  # "always included in the request context"
+
+
+@st.composite
+def conditional_statements(draw: st.DrawFn, keys: tuple[str, ...]) -> list[dict]:
+    out = []
+    for i in range(draw(st.integers(1, 4))):
+        condition: dict[str, dict[str, object]] = {}
+        for _ in range(draw(st.integers(0, 2))):
+            key = draw(st.sampled_from(keys))
+            ops, values, _ = VOCABULARY[key]
+            op = draw(st.sampled_from(ops))
+            op += "" if op.endswith("IfExists") else draw(st.sampled_from(("", "", "IfExists")))
+            op = "Null" if draw(st.integers(0, 9)) == 0 else op
+            value = draw(st.sampled_from(("true", "false"))) if op == "Null" else \
+                draw(st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True))
+            condition.setdefault(op, {})[key] = value
+        effect = draw(st.sampled_from(("Allow", "Allow", "Deny")))
+        out.append({"Sid": f"S{i}", "Effect": effect, "Action": "route53:*", "Resource": "*",
+                    **({"Condition": condition} if condition else {})})
+    return out
+
+
+@st.composite
+def concrete_contexts(draw: st.DrawFn, kind: str) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    ctx: dict[str, tuple[str, ...]] = {}
+    absent: set[str] = set()
+    for key, (_, _, pool) in VOCABULARY.items():
+        always = key in _NEVER_ABSENT or (kind == "role" and key == MFA)
+        if not always and draw(st.integers(0, 4)) == 0:
+            absent.add(key.lower())
+            continue
+        value = draw(st.sampled_from(pool))
+        ctx[key.lower()] = value if isinstance(value, tuple) else (value,)
+    return ctx, absent
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_answers_on_unsettled_keys_hold_for_every_concrete_value(data):
+    kind = data.draw(st.sampled_from(("user", "role")))
+    # few keys per case, so that several statements compare the same key (where the reasoning has work)
+    keys = tuple(data.draw(st.lists(st.sampled_from(sorted(VOCABULARY)), min_size=1, max_size=2, unique=True)))
+    statements = data.draw(conditional_statements(keys))
+    boundary = data.draw(st.one_of(st.none(), conditional_statements(keys)))
+    p = P.Principal(arn=f"arn:aws:iam::{A}:{kind}/caller", account=A, kind=kind,
+                    policies=pol(*statements), boundary=None if boundary is None else pol(*boundary, name="b"))
+    unsettled = P.evaluate(p, P.request(p, "route53:DeleteHostedZone", ZONE)).result
+    for _ in range(6):
+        ctx, absent = data.draw(concrete_contexts(kind))
+        concrete = P.evaluate(p, P.request(p, "route53:DeleteHostedZone", ZONE, context=ctx, absent=absent)).result
+        assert concrete is not Tri.MAYBE, (ctx, absent)
+        assert unsettled is Tri.MAYBE or unsettled is concrete, (unsettled, concrete, ctx, absent, statements, boundary)
