@@ -1,0 +1,204 @@
+"""Regression tests for issue 11's AWS evaluation items 12, 16, 17 and 19, end to end: the estate is seeded
+into moto's server through boto3 as a user would build it, `commonmode scan` reads it, and the grants are
+read back with `commonmode inventory`. Each identity's comment says what the engine must conclude and which
+rule (IAM User Guide page) says so; every test has identities that must and must not get the access.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from commonmode.cli import app
+
+from .seed import ACCOUNT, allow, arn, doc, trust_account
+from .test_connector import as_json, runner, write_config
+
+MFA = "aws:MultiFactorAuthPresent"
+
+
+def deny(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+class Estate:
+    """boto3 clients on the moto server, and helpers that create identities the way a user would."""
+
+    def __init__(self, endpoint: str) -> None:
+        kw = dict(endpoint_url=endpoint, region_name="us-east-1")
+        self.iam, self.r53, self.sm = (boto3.client(s, **kw) for s in ("iam", "route53", "secretsmanager"))
+
+    def zone(self, name: str, tags: dict[str, str] | None = None) -> str:
+        zid = self.r53.create_hosted_zone(Name=name, CallerReference=name)["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        if tags:
+            self.r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                              AddTags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        return zid
+
+    def health_check(self, ref: str) -> str:
+        return self.r53.create_health_check(CallerReference=ref, HealthCheckConfig={
+            "IPAddress": "192.0.2.10", "Port": 443, "Type": "HTTPS", "ResourcePath": "/health"})["HealthCheck"]["Id"]
+
+    def role(self, name: str, *statements: dict[str, Any], trust: str | None = None,
+             boundary: str | None = None) -> None:
+        kw: dict[str, Any] = {"RoleName": name, "AssumeRolePolicyDocument": trust or trust_account()}
+        if boundary:
+            kw["PermissionsBoundary"] = boundary
+        self.iam.create_role(**kw)
+        if statements:
+            self.iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=doc(*statements))
+
+    def user(self, name: str, *statements: dict[str, Any], tags: dict[str, str] | None = None) -> None:
+        self.iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+        if statements:
+            self.iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=doc(*statements))
+
+    def managed(self, name: str, *statements: dict[str, Any]) -> str:
+        return self.iam.create_policy(PolicyName=name, PolicyDocument=doc(*statements))["Policy"]["Arn"]
+
+
+def scan(endpoint: str, tmp: Path) -> dict[str, dict[str, Any]]:
+    """Run `commonmode scan` and return the inventory by identity name."""
+    cfg = write_config(tmp, endpoint)
+    result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "ok"
+    return {i["name"]: i for i in as_json(cfg, "inventory")}
+
+
+def grants(identity: dict[str, Any], capability: str) -> dict[str, dict[str, Any]]:
+    """resource → the grant, for one capability of one identity."""
+    return {m["resource"]: m for m in identity["can_modify"] if m["capability"] == capability}
+
+
+def zone_arn(zid: str) -> str:
+    return f"arn:aws:route53:::hostedzone/{zid}"
+
+
+def health_check_arn(hc: str) -> str:
+    return f"arn:aws:route53:::healthcheck/{hc}"
+
+
+def test_unsettled_denies_make_access_conditional_and_complementary_ones_remove_it(aws, tmp_path):
+    """Item 12. IAM User Guide, "Policy evaluation logic": an explicit Deny wins; here it rests on a key the
+    scan cannot know (MFA, source address), so access depends on that key — unless the Denies together
+    cover every value of it."""
+    e = Estate(aws)
+    z = zone_arn(e.zone("example.com."))
+    records = allow("route53:ChangeResourceRecordSets", z)
+    # conditional: denied without MFA, allowed with it; the Deny is named in via
+    e.role("mfa-guarded", records, deny("*", Sid="NoMFA", Condition={"BoolIfExists": {MFA: "false"}}))
+    e.user("mfa-guarded-user", records, deny("*", Sid="NoMFA", Condition={"BoolIfExists": {MFA: "false"}}))
+    e.role("office-deny", records, deny("*", Sid="NotOffice", Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    # no access: absent or false is denied by the first, true by the second
+    e.role("mfa-both", records, deny("*", Condition={"BoolIfExists": {MFA: "false"}}),
+           deny("*", Condition={"Bool": {MFA: "true"}}))
+    # no access: inside and outside the same network
+    e.role("ip-both", records, deny("*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+           deny("*", Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    # no access: the key is either absent or present
+    e.role("null-both", records, deny("*", Condition={"Null": {"aws:SourceVpce": "true"}}),
+           deny("*", Condition={"Null": {"aws:SourceVpce": "false"}}))
+    # control: a Deny the scan settles removes access, one that never applies leaves it
+    e.role("settled", records, deny("*", Condition={"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}))
+    e.role("other-account", records, deny("*", Condition={"StringEquals": {"aws:PrincipalAccount": "210987654321"}}))
+    inv = scan(aws, tmp_path)
+    for name in ("mfa-guarded", "mfa-guarded-user", "office-deny"):
+        grant = grants(inv[name], "dns.write")[z]
+        assert grant["conditional"] is True, name
+        assert any("may remove it" in v and ("NoMFA" in v or "NotOffice" in v) for v in grant["via"]), grant
+    for name in ("mfa-both", "ip-both", "null-both", "settled"):
+        assert grants(inv[name], "dns.write") == {}, name
+    assert grants(inv["other-account"], "dns.write")[z]["conditional"] is False
+
+
+def test_for_any_value_on_an_absent_key_is_false_whatever_the_operator(aws, tmp_path):
+    """Item 16. IAM User Guide, "Creating a condition with multiple keys or values": ForAnyValue returns
+    false "for no matching key or a null dataset", ForAllValues true. Route 53's record keys are absent from
+    UpdateHealthCheck requests (Route 53 Developer Guide: they exist on ChangeResourceRecordSets only)."""
+    e = Estate(aws)
+    hc = health_check_arn(e.health_check("hc"))
+    types = "route53:ChangeResourceRecordSetsRecordTypes"
+    names = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+    update = "route53:UpdateHealthCheck"
+    # the Allow's condition is false: no failover.write
+    e.role("any-not-equals", allow(update, Condition={"ForAnyValue:StringNotEquals": {types: ["NS"]}}))
+    e.role("any-if-exists", allow(update, Condition={"ForAnyValue:StringEqualsIfExists": {types: ["A"]}}))
+    # the Deny's condition is false: the Allow stands, unconditionally
+    e.role("deny-any-not-like", allow(update), deny(update, Condition={"ForAnyValue:StringNotLike": {names: ["x.*"]}}))
+    # ForAllValues is vacuously true: the Allow applies, the Deny too
+    e.role("all-values", allow(update, Condition={"ForAllValues:StringEquals": {types: ["A"]}}))
+    e.role("deny-all-values", allow(update), deny(update, Condition={"ForAllValues:StringEquals": {types: ["A"]}}))
+    inv = scan(aws, tmp_path)
+    assert grants(inv["any-not-equals"], "failover.write") == {}
+    assert grants(inv["any-if-exists"], "failover.write") == {}
+    assert grants(inv["deny-any-not-like"], "failover.write")[hc]["conditional"] is False
+    assert grants(inv["all-values"], "failover.write")[hc]["conditional"] is False
+    assert grants(inv["deny-all-values"], "failover.write") == {}
+
+
+def test_policy_variables_are_resolved_from_the_principal(aws, tmp_path):
+    """Item 17. IAM User Guide, "IAM policy elements: Variables and tags": variables take the principal's
+    values (aws:username for IAM users only, its tags, its account); "Policy variables with no value": an
+    element whose variable has no value matches nothing; a default value is used instead; ${*} is a literal."""
+    e = Estate(aws)
+    za, zb = e.zone("example.com.", {"owner": "carol"}), e.zone("example.net.", {"owner": "dave"})
+    by_tag = allow("route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone}")
+    e.user("tagged", by_tag, tags={"zone": za})  # zone A only, unconditionally
+    e.user("untagged", by_tag)  # no tag: nothing
+    e.user("defaulted", allow("route53:ChangeResourceRecordSets",
+                              f"arn:aws:route53:::hostedzone/${{aws:PrincipalTag/zone, '{zb}'}}"))  # zone B
+    e.user("carol", allow("route53:ChangeResourceRecordSets", "*",
+                          Condition={"StringEquals": {"aws:ResourceTag/owner": "${aws:username}"}}))  # zone A
+    e.role("literal-star", allow("route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/${*}"))  # none
+    own = allow("secretsmanager:GetSecretValue",
+                f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:${{aws:username}}/*")
+    e.user("alice", own)
+    e.role("alice-role", own)  # a role has no aws:username: nothing
+    e.role("in-my-account", allow("secretsmanager:GetSecretValue",
+                                  "arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*"))
+    mine = e.sm.create_secret(Name="alice/api-key", SecretString="x")["ARN"]
+    theirs = e.sm.create_secret(Name="bob/api-key", SecretString="x")["ARN"]
+    inv = scan(aws, tmp_path)
+
+    def unconditional(name: str, capability: str) -> set[str]:
+        got = grants(inv[name], capability)
+        assert all(not g["conditional"] for g in got.values()), (name, got)
+        return set(got)
+
+    assert unconditional("tagged", "dns.write") == {zone_arn(za)}
+    assert unconditional("untagged", "dns.write") == set()
+    assert unconditional("defaulted", "dns.write") == {zone_arn(zb)}
+    assert unconditional("carol", "dns.write") == {zone_arn(za)}
+    assert unconditional("literal-star", "dns.write") == set()
+    assert unconditional("alice", "secret.read") == {mine}
+    assert unconditional("alice-role", "secret.read") == set()
+    assert unconditional("in-my-account", "secret.read") == {mine, theirs}
+
+
+def test_conditions_that_contradict_along_one_evaluation_mean_no_access(aws, tmp_path):
+    """Item 19. Within one request the identity policy and the permissions boundary must both allow (IAM
+    User Guide, "Permissions boundaries for IAM entities"); for sts:AssumeRole through a trust policy naming
+    the account, the trust policy and the caller's own policy must both allow. When they want opposite
+    values of one key, nothing is left."""
+    e = Estate(aws)
+    z = zone_arn(e.zone("example.com."))
+    hc = e.health_check("hc")
+    wants = lambda v: {"Bool": {MFA: v}}  # noqa: E731
+    boundary = e.managed("mfa-boundary", allow("route53:*", Condition=wants("true")), allow("sts:AssumeRole"))
+    e.role("split", allow("route53:ChangeResourceRecordSets", z, Condition=wants("false")), boundary=boundary)
+    e.role("agree", allow("route53:ChangeResourceRecordSets", z, Condition=wants("true")), boundary=boundary)
+    e.role("operator", allow("route53:UpdateHealthCheck", health_check_arn(hc)), trust=doc(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole",
+         "Condition": wants("true")}))
+    e.user("no-mfa-caller", allow("sts:AssumeRole", arn("role", "operator"), Condition=wants("false")))
+    e.user("mfa-caller", allow("sts:AssumeRole", arn("role", "operator"), Condition=wants("true")))
+    inv = scan(aws, tmp_path)
+    assert grants(inv["split"], "dns.write") == {}
+    assert grants(inv["agree"], "dns.write")[z]["conditional"] is True
+    assert [a["identity"] for a in inv["no-mfa-caller"]["can_assume"]] == []
+    assumed = {a["identity"]: a for a in inv["mfa-caller"]["can_assume"]}
+    assert assumed[arn("role", "operator")]["conditional"] is True
