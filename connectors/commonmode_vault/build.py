@@ -72,17 +72,15 @@ class _Target:
     path: str  # API path, no leading slash
     resource_id: str
     engine: str  # kv1/kv2, else the mount's type (pki, aws, system, approle...): the evaluator's rules depend on it
+    mount: str  # the mount the path is under ("secret/"): where its API starts
     ways: tuple[_Way, ...]
     assumes: tuple[str, ...] = ()  # cloud identities minted by reading this path (secret engines)
     explain: str = ""  # what the path does, added to the grant's via
 
 
-def _allows(acl: ACL, path: str, caps: Sequence[str], engine: str) -> tuple[bool, bool, tuple[str, ...]]:
-    """The evaluator's answer for `caps` on `path` of an `engine` mount."""
-    try:
-        return acl.allows(path, *caps, engine=engine)  # type: ignore[call-arg]
-    except TypeError:  # the evaluator before engine-aware rules
-        return acl.allows(path, *caps)
+def _allows(acl: ACL, path: str, caps: Sequence[str], engine: str, mount: str) -> tuple[bool, bool, tuple[str, ...]]:
+    """The evaluator's answer for `caps` on `path`, served by an `engine` mount at `mount`."""
+    return acl.allows(path, *caps, engine=engine, mount=mount)
 
 
 def _owner(meta: Mapping[str, Any] | None, keys: Sequence[str]) -> str | None:
@@ -289,7 +287,7 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
                                           connector=c, parents=(store.id,), owner=_owner(custom, opts.owner_keys),
                                           tags=dict(custom), fault_domains=tuple(cluster)))
             overwrite = ("update", "patch") if version == 2 else ("update",)  # KV v1 has no patch
-            targets.append(_Target(api, rid, f"kv{version}", (
+            targets.append(_Target(api, rid, f"kv{version}", mount, (
                 _Way(Capability.SECRET_READ, ("read",)), _Way(Capability.SECRET_WRITE, overwrite),
                 _Way(Capability.SECRET_WRITE, ("create",), CREATE_ONLY))))
             for k in opts.credential_keys:
@@ -320,7 +318,7 @@ def _resources(data: ClusterData, opts: Options, out: InventoryParts, stores: Ma
         out.resources.append(Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=f"{mount}{sub}/{name}",
                                       connector=c, parents=(stores[mount].id,), fault_domains=tuple(cluster)))
         for p in paths:
-            targets.append(_Target(p, rid, kind, (_Way(Capability.SECRET_READ, mint),),
+            targets.append(_Target(p, rid, kind, mount, (_Way(Capability.SECRET_READ, mint),),
                                    assumes=tuple(f"{who}|{why}" for who, why in minted)))
     return targets
 
@@ -354,8 +352,8 @@ def _pki(data: ClusterData, opts: Options, out: InventoryParts, base: str, clust
             refs[mount]["default"] = default
     issue = (_Way(Capability.CERT_ISSUE, ("update",)),)
 
-    def route(path: str, rid: str, explain: str = "") -> None:
-        targets.append(_Target(path, rid, "pki", issue, explain=explain))
+    def route(mount: str, path: str, rid: str, explain: str = "") -> None:
+        targets.append(_Target(f"{mount}{path}", rid, "pki", mount, issue, explain=explain))
 
     def signer(mount: str, iid: str) -> str:
         rid = f"{base}/{mount}issuer/{iid}/sign-verbatim"
@@ -372,10 +370,10 @@ def _pki(data: ClusterData, opts: Options, out: InventoryParts, base: str, clust
         out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}roles/{name}",
                                       connector=c, parents=(f"{base}/{mount}issuer/{own}",) if own else (), names=names,
                                       fault_domains=tuple(cluster)))
-        route(f"{mount}issue/{name}", rid)
-        route(f"{mount}sign/{name}", rid)
+        route(mount, f"issue/{name}", rid)
+        route(mount, f"sign/{name}", rid)
         if own:
-            route(f"{mount}sign-verbatim/{name}", signer(mount, own), verbatim)
+            route(mount, f"sign-verbatim/{name}", signer(mount, own), verbatim)
         for ref, iid in sorted(refs[mount].items()):
             at = rid if iid == own else f"{base}/{mount}issuer/{iid}/issue/{name}"
             if at != rid:
@@ -384,14 +382,14 @@ def _pki(data: ClusterData, opts: Options, out: InventoryParts, base: str, clust
                     name=f"{mount}roles/{name} from issuer {labels[(mount, iid)]}", parents=(f"{base}/{mount}issuer/{iid}",),
                     fault_domains=tuple(cluster)))
             why = f"the issuer in the path ({labels[(mount, iid)]}) signs, whatever the role's issuer_ref"
-            route(f"{mount}issuer/{ref}/issue/{name}", at, why)
-            route(f"{mount}issuer/{ref}/sign/{name}", at, why)
-            route(f"{mount}issuer/{ref}/sign-verbatim/{name}", signer(mount, iid), verbatim)
+            route(mount, f"issuer/{ref}/issue/{name}", at, why)
+            route(mount, f"issuer/{ref}/sign/{name}", at, why)
+            route(mount, f"issuer/{ref}/sign-verbatim/{name}", signer(mount, iid), verbatim)
     for mount, by_ref in refs.items():
         for ref, iid in sorted(by_ref.items()):
-            route(f"{mount}issuer/{ref}/sign-verbatim", signer(mount, iid), verbatim)
+            route(mount, f"issuer/{ref}/sign-verbatim", signer(mount, iid), verbatim)
         for iid in sorted(set(by_ref.values())):  # the request's issuer_ref picks any issuer of the mount
-            route(f"{mount}sign-verbatim", signer(mount, iid), f"{verbatim}, from the issuer the request names")
+            route(mount, "sign-verbatim", signer(mount, iid), f"{verbatim}, from the issuer the request names")
     return targets
 
 
@@ -490,7 +488,7 @@ def _reaches(acl: ACL, by_path: Mapping[str, Sequence[_Target]], paths: Sequence
     for path in _candidate_paths(acl, paths, memo):
         for t in by_path[path]:
             for way in t.ways:
-                ok, conditional, sources = _allows(acl, path, way.vault_caps, t.engine)
+                ok, conditional, sources = _allows(acl, path, way.vault_caps, t.engine, t.mount)
                 if not ok:
                     continue
                 via = (*sources, f"allows {'/'.join(way.vault_caps)} on {path}",
@@ -510,7 +508,7 @@ def _reaches(acl: ACL, by_path: Mapping[str, Sequence[_Target]], paths: Sequence
         if pname.lower() in ("root", "default"):
             continue
         for path in (f"sys/policies/acl/{pname.lower()}", f"sys/policy/{pname.lower()}"):
-            ok, conditional, sources = _allows(acl, path, ("update",), "system")
+            ok, conditional, sources = _allows(acl, path, ("update",), "system", "sys/")
             if ok:
                 out.append(_Reach(capability=Capability.IDENTITY_ASSUME, resource_id=pname, conditional=conditional,
                                   via=(*sources, f"allows update on {path}"), holders=True,
@@ -518,7 +516,7 @@ def _reaches(acl: ACL, by_path: Mapping[str, Sequence[_Target]], paths: Sequence
     for mount, name, rid in approles:
         # AppRole API: a secret-id is generated (secret-id) or set by the caller (custom-secret-id)
         for path in (f"auth/{mount}role/{name}/secret-id", f"auth/{mount}role/{name}/custom-secret-id"):
-            ok, conditional, sources = _allows(acl, path, ("update",), "approle")
+            ok, conditional, sources = _allows(acl, path, ("update",), "approle", f"auth/{mount}")
             if ok:
                 out.append(_Reach(capability=Capability.IDENTITY_ASSUME, resource_id=rid, conditional=conditional,
                                   via=(*sources, f"allows update on {path}"),
