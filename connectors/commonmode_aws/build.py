@@ -754,6 +754,22 @@ def _dns_write(who: _Asker, t: _Target, opts: Options, out: InventoryParts) -> N
     for res, a in records:
         if a is not None:
             _grant(out, opts, who, Capability.DNS_WRITE, res.id, a.access, search.explain(a))
+    if t.resource.public:
+        _dns_validation(who, t, search, opts, out)
+
+
+def _dns_validation(who: _Asker, t: _Target, search: _BatchSearch, opts: Options, out: InventoryParts) -> None:
+    """Without the whole zone, writing `_acme-challenge.<apex>` TXT (or the CNAME that delegates it) still
+    passes ACME DNS-01 validation for the apex and its wildcard (RFC 8555, section 8.4): cert.issue on the
+    zone, as the correlator derives it from a grant on the whole zone."""
+    name = f"_acme-challenge.{search.apex}"
+    listed = [(n, r, rec) for n, r, rec in search.records if n == name and r in ("TXT", "CNAME")]
+    options = search.existing(*listed[0]) if listed else search.new(name, "TXT")
+    answer = search.best(options)
+    if answer is not None:
+        _grant(out, opts, who, Capability.CERT_ISSUE, t.resource.id, answer.access,
+               f"writing {name} {answer.own.rtype} passes ACME DNS-01 validation for {search.apex} and "
+               f"*.{search.apex}", search.explain(answer))
 
 
 class _BatchSearch:
@@ -806,7 +822,7 @@ class _BatchSearch:
                 _Change(name=name, rtype=rtype, actions=a, record=record) for a in ways)
         return self._options[(name, rtype, record)]
 
-    def _new(self, name: str, rtype: str) -> tuple[_Change, ...]:
+    def new(self, name: str, rtype: str) -> tuple[_Change, ...]:
         """Creating a record set the zone does not have: CREATE, or UPSERT (which creates it)."""
         return tuple(_Change(name=name, rtype=rtype, actions=(a,), new=True) for a in ("CREATE", "UPSERT"))
 
@@ -834,7 +850,7 @@ class _BatchSearch:
 
     def _probes(self) -> list[tuple[_Change, ...]]:
         """New record sets whose creation stands for "it can create any record" (one tuple of ways each)."""
-        return [self._new(n, r) for n in self._new_names(_NEW_LABEL) for r in self._types(_PROBE_TYPES)
+        return [self.new(n, r) for n in self._new_names(_NEW_LABEL) for r in self._types(_PROBE_TYPES)
                 if self._creatable(n, r)]
 
     def _witnesses(self) -> list[_Change]:
@@ -842,7 +858,7 @@ class _BatchSearch:
         # A fresh name of their own, so that a witness never shares its name with a probed CNAME.
         changes += [c for n in self._new_names(f"other-{_NEW_LABEL}") for r in self._types(_WITNESS_TYPES)
                     if self._creatable(n, r)
-                    for c in self._new(n, r)]
+                    for c in self.new(n, r)]
         return changes
 
     # what the conditions say ----------------------------------------------------------------------------

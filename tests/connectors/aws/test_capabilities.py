@@ -482,3 +482,15 @@ def test_a_batch_answer_keeps_an_unsettled_condition_of_the_allow():
                                     "IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}})
     assert set(got) == {ZONE} and got[ZONE].conditional
     assert any("by adding a change to other-new-record.example.com TXT (a new record)" in v for v in got[ZONE].via)
+
+
+def test_writing_the_apex_acme_challenge_alone_is_cert_issue_on_a_public_zone_only():
+    def issue(names: list[str]) -> set[str]:
+        data = estate(roles=[role("r", {"Effect": "Allow", "Action": CRRS, "Resource": "*", "Condition": {
+            "ForAllValues:StringLike": {NAMES: names}, "ForAllValues:StringEquals": {TYPES: ["TXT"]}}})])
+        return {g.resource_id for g in build([data], Options(connector="t"), TABLE).grants
+                if g.capability is Capability.CERT_ISSUE}
+
+    assert issue(["_acme-challenge.*"]) == {ZONE}  # the private zone's challenge record validates nothing
+    assert issue(["_acme-challenge.example.com"]) == {ZONE}
+    assert issue(["_acme-challenge.api.example.com"]) == set()  # one name's certificate, not the zone's

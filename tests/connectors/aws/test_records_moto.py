@@ -120,6 +120,9 @@ def test_a_record_level_deny_removes_exactly_the_records_it_covers(aws, tmp_path
     assert written(inv, "unguarded") == {r["zone"]}
     app_grant = grants(inv, arn("role", "identity-guard"), "dns.write")[r["app"]]
     assert app_grant["conditional"] is False and any("app.example.com A" in v for v in app_grant["via"])
+    # without the whole zone, writing _acme-challenge.example.com TXT still passes DNS validation
+    for name in ("identity-guard", "boundary-guard", "mx-guard", "unguarded"):
+        assert set(grants(inv, arn("role", name), "cert.issue")) == {r["zone"]}, name
 
 
 def test_a_record_level_deny_in_an_scp_applies_in_a_member_account(aws, tmp_path):
@@ -160,8 +163,10 @@ def test_for_any_value_scoping_is_escaped_by_adding_a_change_to_the_batch(aws, t
     assert any_acme[r["zone"]]["conditional"] is False
     via = " ".join(any_acme[r["zone"]]["via"])
     assert "by adding a change to _acme-challenge." in via and "scope with ForAllValues" in via, via
-    # ForAllValues holds: only the challenge record
+    # ForAllValues holds: only challenge records (and so DNS validation for the apex and its wildcard)
     assert written(inv, "all-acme") == {r["acme"]}
+    issue = grants(inv, arn("role", "all-acme"), "cert.issue")
+    assert set(issue) == {r["zone"]} and "passes ACME DNS-01 validation for example.com" in issue[r["zone"]]["via"][0]
     all_ns = grants(inv, arn("role", "all-ns-deny"), "dns.write")
     assert set(all_ns) == {r["zone"]}
     via = " ".join(all_ns[r["zone"]]["via"])
