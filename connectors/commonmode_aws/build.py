@@ -542,6 +542,7 @@ class _Asker:
 
 def _grant(out: InventoryParts, opts: Options, who: _Asker, cap: Capability, what: str, access: P.Access,
            *why: str, note: str | None = None) -> None:
+    """Record one grant: `via` is how the asker got there, why, and the policies that decided it."""
     result = min(access.result, who.ceiling)
     via = (*who.prefix, *why, *access.via, *((note,) if note else ()))
     if result is Tri.MAYBE and not access.conditional:
@@ -552,6 +553,7 @@ def _grant(out: InventoryParts, opts: Options, who: _Asker, cap: Capability, wha
 
 
 def _decide(who: _Asker, t: _Target, action: str, context: Mapping[str, tuple[str, ...]] | None = None) -> P.Access:
+    """The engine's answer for `action` on the target, with its resource policy and RCPs."""
     p = who.principal
     req = P.request(p, action, t.arn, resource_account=t.account, context={**t.context, **(context or {})})
     return P.evaluate(p, req, t.policy, identity_policies=who.policies, rcp_levels=t.rcp_levels)
@@ -574,6 +576,7 @@ def _strongest(answers: Iterable[tuple[str, P.Access]], *, stop_at_yes: bool = T
 
 
 def _named(actions: Sequence[str]) -> str:
+    """Actions for `via`: the first few by name, the rest counted."""
     shown = ", ".join(actions[:_NAMED_ACTIONS])
     return shown + (f" and {len(actions) - _NAMED_ACTIONS} more" if len(actions) > _NAMED_ACTIONS else "")
 
