@@ -1,222 +1,1199 @@
 """Vault/OpenBao ACL policy evaluation: pure code over policy documents, no SDK, no network.
 
-Rules (Vault docs "Policies" — priority matching; vault/acl.go, kept by OpenBao), as summarised in
-shared/DOMAIN.md §2.4:
-- deny by default; the `root` policy allows everything;
-- `*` only at the end, a prefix match; `+` matches exactly one path segment;
-- stanzas merge only when their path strings are identical (across policies): capabilities are ORed, and
-  a `deny` among them makes the merged rule deny-only;
-- one rule decides, with no merging across patterns: an exact (wildcard-free) match wins; otherwise the
-  longest-prefix `*` rule and every matching `+` rule compete, ranked: the later first wildcard wins,
-  then a pattern not ending in `*`, then fewer `+`, then the longer pattern, then the lexically greater;
-- for LIST, the path with and without its trailing slash is tried;
-- templated paths (`{{identity.entity.id}}`…) depend on the caller's identity: such a rule's segment
-  matches any value, and a decision that rests on it is conditional;
-- parameter constraints (`allowed_parameters`, `denied_parameters`, `required_parameters`) limit what a
-  create/update/patch may send (a PKI role's `common_name`, a policy's text): a write decided by a rule
-  that has them is conditional. Reads send no parameters and are not affected.
+Sources: OpenBao docs "Policies" (concepts/policies: "Policy syntax", "Templated policies", "Path
+expiration", "Parameter constraints", "Required response wrapping TTLs"), the same page in Vault's docs,
+and the server itself: every rule below was checked against OpenBao 2.7.2 (`sys/capabilities` and real
+requests; tests/connectors/vault/test_acl.py and test_acl_differential.py keep checking it).
+
+Policy text:
+- HCL1 (the server's parser, not HCL2) or JSON when the text starts with `{`. HCL1 lets a block and an
+  assignment mean the same thing, so `allowed_parameters { "value" = [] }` is `allowed_parameters = {...}`;
+  repeated keys add up (two `capabilities` lists are joined, two parameter maps merge). Anything the server
+  refuses (unknown keys, bad capabilities, `+*`, `path "x" = {...}`, `key: value`, bad durations or dates,
+  unbalanced `{{ }}`) raises PolicyError.
+- A path loses one leading `/` (`/secret/x` is `secret/x`, and merges with it); a `*` is a glob only as
+  the last character (elsewhere it is a literal); a path containing `/+` (or `+` / `+/...`) is matched
+  segment by segment, `+` matching one segment.
+- `deny` anywhere in a stanza's capabilities makes it deny-only (its parameter constraints are dropped);
+  the legacy `policy = "read" | "write" | "sudo" | "deny"` is translated; a stanza past its `expiration`
+  does not exist.
+- Capabilities: create read update patch delete list sudo deny scan (OpenBao); Vault's subscribe and
+  recover are accepted too, because a policy stored on a Vault server was accepted by it.
+
+Policy names: the server trims surrounding whitespace and lower-cases every name it stores or attaches
+(sdk policyutil SanitizePolicies), drops empty names and duplicates, and `root` in any spelling leaves only
+`root`. `ACL.build` looks names up that way, in the names it is given and in the documents' keys.
+
+Which rule decides (deny by default; `root` allows everything):
+- stanzas merge only when their (normalised) path strings are identical, across policies: capabilities
+  are ORed, a deny makes the merged rule deny-only, parameter constraints merge (allowed/denied values
+  append, an empty list wins; required parameters union);
+- an exact rule wins; otherwise the longest plain `*` prefix and every matching `+` rule compete: the later
+  first `+`/`*` wins, then a pattern not ending in `*`, then fewer `+` segments, then the longer pattern,
+  then the lexically greater. The winner's capabilities alone apply ("deny wins" only within it);
+- LIST (and `sys/capabilities`, which evaluates as LIST) also tries the exact rule for the path without
+  one trailing `/`, and, when nothing matched, the wildcard rules for that path;
+- templated paths (`{{identity.entity.name}}`...) apply only for a caller with an entity whose values
+  fill them, so `capabilities` (what `sys/capabilities` says for a token without an entity) ignores them,
+  and `allows` answers for both cases: a decision that differs is conditional, and says so.
+
+Parameter constraints (`required_parameters`, `allowed_parameters`, `denied_parameters`) apply to read,
+create, update and patch (a GET's query parameters are its data), not to list or delete. A request with no
+parameters passes `allowed`/`denied`; `required` names must be sent (lower-case); `denied "*"` refuses any
+request with parameters; `allowed` limits names (and values: `a*`/`*a`/`*a*` globs, a one-character value is
+literal) unless it is only `"*"`. What the request must carry depends on the engine (`allows(..., engine=)`):
+KV v1 writes carry the secret's fields; KV v2 writes carry one `data` object that string values never
+match (the docs say constraints are "not supported" on KV v2: they only gate the request's top-level keys,
+never the secret's fields); PKI issue carries `common_name`, sign a `csr`; `sys/policies/acl/<n>` a
+`policy`; token create and AppRole secret-id need nothing. So `allows` says no when no request the engine
+accepts passes, yes-conditional when only some parameters or values pass (with what in the sources), and
+plain yes when the ordinary request passes with any content. Response-wrapping TTL bounds only mean the
+request must be wrapped (noted, not conditional); Enterprise control groups and MFA make it conditional.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import NamedTuple
+from itertools import islice, product
 
-CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe",
-                          "recover"})
-_TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
+CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "scan",
+                          "subscribe", "recover"})
 WRITES = frozenset({"create", "update", "patch"})
+PARAMETER_KEYS = ("allowed_parameters", "denied_parameters", "required_parameters")
+_CONSTRAINED_OPS = WRITES | {"read"}
+_TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
+# Go's unicode.IsSpace: what strings.TrimSpace removes around a policy name.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+            "\u2028\u2029\u202f\u205f\u3000"
 
 
 class PolicyError(ValueError):
     """A policy that is not valid Vault policy syntax."""
 
 
+# --- policy names ----------------------------------------------------------------------------------------
+
+def policy_name(name: str) -> str:
+    """A policy name as the server stores and attaches it: surrounding whitespace trimmed and lower-cased
+    character by character, as Go's strings.ToLower does (so `İ` is `i` and a final `Σ` is `σ`)."""
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in name.strip(_GO_SPACE))
+
+
+def attached_policies(names: Iterable[str]) -> tuple[str, ...]:
+    """The policy set a token holds for `names` (policyutil SanitizePolicies): names normalised, empty
+    ones and duplicates dropped, and `root` in any spelling leaving only `root`."""
+    out = sorted({policy_name(n) for n in names} - {""})
+    return ("root",) if "root" in out else tuple(out)
+
+
+# --- HCL1 -----------------------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
-class Rule:
-    """One path stanza after merging identical path strings."""
-
-    path: str
-    capabilities: frozenset[str]
-    sources: tuple[str, ...]  # "policy dns-reader path \"secret/data/dns/*\""
-    templated: bool = False
-    constrained: bool = False  # some merged stanza has parameter constraints
-
-    @cached_property
-    def is_prefix(self) -> bool:
-        return self.path.endswith("*")
-
-    @cached_property
-    def is_exact(self) -> bool:
-        return not self.is_prefix and "+" not in self.path.split("/") and not self.templated
-
-    @cached_property
-    def segment_wildcards(self) -> int:
-        return sum(1 for s in self.path.split("/") if s == "+" or _TEMPLATE.fullmatch(s))
-
-    @cached_property
-    def first_wildcard(self) -> int:
-        positions = [i for i, c in enumerate(self.path) if c == "*"]
-        pos = 0
-        for seg in self.path.split("/"):
-            if seg == "+" or _TEMPLATE.search(seg):
-                positions.append(pos)
-            pos += len(seg) + 1
-        return min(positions) if positions else len(self.path)
-
-    def matches(self, path: str) -> bool:
-        if self.is_exact:
-            return path == self.path
-        if "+" not in self.path.split("/") and not self.templated:
-            return path.startswith(self.path[:-1])
-        pat, segs = self.path.split("/"), path.split("/")
-        for i, p in enumerate(pat):
-            if i == len(pat) - 1 and p.endswith("*"):
-                return i < len(segs) and _segment_prefix(p[:-1], "/".join(segs[i:]))
-            if i >= len(segs) or not _segment_equal(p, segs[i]):
-                return False
-        return len(pat) == len(segs)
-
-    def rank(self) -> tuple[int, int, int, int, str]:
-        """Higher is higher priority (Vault docs "Priority matching")."""
-        return (self.first_wildcard, 0 if self.is_prefix else 1, -self.segment_wildcards, len(self.path), self.path)
+class _Lit:
+    kind: str  # STRING HEREDOC NUMBER FLOAT BOOL NULL
+    text: str
+    value: object
 
 
-def _template_regex(segment: str) -> str:
-    return ".*".join(re.escape(part) for part in _TEMPLATE.split(segment))
+@dataclass(frozen=True)
+class _List:
+    items: tuple[object, ...]
 
 
-def _segment_equal(pattern: str, segment: str) -> bool:
-    if pattern == "+":
-        return True
-    if _TEMPLATE.search(pattern):
-        return re.fullmatch(_template_regex(pattern), segment) is not None
-    return pattern == segment
+@dataclass(frozen=True)
+class _Obj:
+    items: tuple[_Item, ...]
 
 
-def _segment_prefix(pattern: str, rest: str) -> bool:
-    if _TEMPLATE.search(pattern):
-        return re.match(_template_regex(pattern), rest) is not None
-    if pattern == "+":
-        return True
-    return rest.startswith(pattern)
+@dataclass(frozen=True)
+class _Item:
+    keys: tuple[str, ...]
+    value: object
 
 
-def _unquote(value: object) -> object:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    return value
+_PUNCT = {"{": "LBRACE", "}": "RBRACE", "[": "LBRACK", "]": "RBRACK", ",": "COMMA", "=": "ASSIGN",
+          ".": "PERIOD", "+": "ADD", "-": "SUB"}
+_NUMBER = re.compile(r"-?(0[xX][0-9a-fA-F]+|\d+(\.\d+)?([eE][-+]?\d+)?)")
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
+                   '"': '"'}
 
 
-class Stanza(NamedTuple):
-    """One `path` block of a policy."""
+class _Lexer:
+    """HCL1's scanner (hashicorp/hcl v1 hcl/scanner), enough for policies: identifiers, numbers, strings
+    with escapes and `${...}` kept verbatim, heredocs, `#`, `//` and `/* */` comments."""
 
-    path: str
-    capabilities: frozenset[str]
-    constrained: bool = False  # allowed_/denied_/required_parameters present
+    def __init__(self, text: str) -> None:
+        self.text, self.i, self.line, self.col = text, 0, 1, 1
+
+    def fail(self, msg: str) -> PolicyError:
+        return PolicyError(f"At {self.line}:{self.col}: {msg}")
+
+    def advance(self, n: int = 1) -> None:
+        for ch in self.text[self.i:self.i + n]:
+            self.line, self.col = (self.line + 1, 1) if ch == "\n" else (self.line, self.col + 1)
+        self.i += n
+
+    def tokens(self) -> Iterator[tuple[str, object]]:
+        t = self.text
+        while True:
+            while self.i < len(t) and t[self.i] in " \t\r\n":
+                self.advance()
+            if self.i >= len(t):
+                yield "EOF", None
+                return
+            ch = t[self.i]
+            if ch == "#" or t.startswith("//", self.i):
+                end = t.find("\n", self.i)
+                self.advance((len(t) if end < 0 else end) - self.i)
+            elif t.startswith("/*", self.i):
+                end = t.find("*/", self.i + 2)
+                if end < 0:
+                    raise self.fail("comment not terminated")
+                self.advance(end + 2 - self.i)
+            elif ch == "/":
+                raise self.fail("expected '/' for comment")
+            elif ch.isalpha() or ch == "_":
+                j = self.i
+                while j < len(t) and (t[j].isalnum() or t[j] in "_-."):
+                    j += 1
+                word = t[self.i:j]
+                self.advance(j - self.i)
+                yield ("BOOL", word == "true") if word in ("true", "false") else ("IDENT", word)
+            elif ch.isdigit() or (ch == "-" and t[self.i + 1:self.i + 2].isdigit()):
+                m = _NUMBER.match(t, self.i)
+                assert m is not None
+                self.advance(m.end() - self.i)
+                kind = "FLOAT" if m.group(2) or m.group(3) else "NUMBER"
+                yield kind, m.group(0)
+            elif ch == '"':
+                yield "STRING", self.string()
+            elif t.startswith("<<", self.i):
+                yield "HEREDOC", self.heredoc()
+            elif ch in _PUNCT:
+                self.advance()
+                yield _PUNCT[ch], ch
+            else:
+                raise self.fail("illegal char")
+
+    def string(self) -> str:
+        t, out, depth = self.text, [], 0
+        self.advance()
+        while True:
+            if self.i >= len(t) or (t[self.i] == "\n" and depth == 0):
+                raise self.fail("literal not terminated")
+            ch = t[self.i]
+            if depth == 0 and ch == '"':
+                self.advance()
+                return "".join(out)
+            if t.startswith("${", self.i):
+                depth += 1
+                out.append("${")
+                self.advance(2)
+                continue
+            if depth and ch == "}":
+                depth -= 1
+            elif depth and ch == "{":
+                depth += 1
+            if ch == "\\" and depth == 0:
+                out.append(self.escape())
+                continue
+            out.append(ch)
+            self.advance()
+
+    def escape(self) -> str:
+        t = self.text
+        nxt = t[self.i + 1:self.i + 2]
+        if nxt in _SIMPLE_ESCAPES:
+            self.advance(2)
+            return _SIMPLE_ESCAPES[nxt]
+        for lead, size, base in (("x", 2, 16), ("u", 4, 16), ("U", 8, 16)):
+            digits = t[self.i + 2:self.i + 2 + size]
+            if nxt == lead and len(digits) == size and all(c in "0123456789abcdefABCDEF" for c in digits):
+                self.advance(2 + size)
+                return chr(int(digits, base))
+        digits = t[self.i + 1:self.i + 4]
+        if len(digits) == 3 and all(c in "01234567" for c in digits):
+            self.advance(4)
+            return chr(int(digits, 8))
+        raise self.fail("illegal char escape")
+
+    def heredoc(self) -> str:
+        t = self.text
+        m = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\r?\n").match(t, self.i)
+        if m is None:
+            raise self.fail("heredoc expected marker")
+        lines, pos = [], m.end()
+        while pos <= len(t):
+            end = t.find("\n", pos)
+            line = t[pos:] if end < 0 else t[pos:end]
+            if (line.strip() if m.group(1) else line.rstrip("\r")) == m.group(2):
+                self.advance((len(t) if end < 0 else end) - self.i)
+                if m.group(1):  # <<- removes the closing marker's indentation from every line
+                    indent = line[:len(line) - len(line.lstrip())]
+                    if all(x.startswith(indent) or not x.strip() for x in lines):
+                        lines = [x[len(indent):] for x in lines]
+                return "".join(x + "\n" for x in lines)
+            if end < 0:
+                break
+            lines.append(line)
+            pos = end + 1
+        raise self.fail("heredoc not terminated")
 
 
-PARAMETER_KEYS = ("allowed_parameters", "denied_parameters", "required_parameters")
+class _Parser:
+    """HCL1's parser (hcl/parser): object items `key key... { }` or `key = value`, optional commas
+    between items and list elements (a comma is required between list elements)."""
+
+    def __init__(self, text: str) -> None:
+        self.lexer = _Lexer(text)
+        self.stream = self.lexer.tokens()
+        self.tok: tuple[str, object] = next(self.stream)
+
+    def fail(self, msg: str) -> PolicyError:
+        return self.lexer.fail(msg)
+
+    def take(self) -> tuple[str, object]:
+        tok, self.tok = self.tok, (next(self.stream) if self.tok[0] != "EOF" else self.tok)
+        return tok
+
+    def object_list(self, nested: bool) -> tuple[_Item, ...]:
+        items = []
+        while not (self.tok[0] == "EOF" or (nested and self.tok[0] == "RBRACE")):
+            items.append(self.item())
+            if self.tok[0] == "COMMA":
+                self.take()
+        return tuple(items)
+
+    def item(self) -> _Item:
+        keys: list[str] = []
+        while self.tok[0] in ("IDENT", "STRING"):
+            keys.append(str(self.take()[1]))
+        kind = self.tok[0]
+        if kind == "ASSIGN":
+            if len(keys) > 1:
+                raise self.fail("nested object expected: LBRACE got: ASSIGN")
+            if not keys:
+                raise self.fail("expected: IDENT | STRING | ASSIGN | LBRACE got: ASSIGN")
+            self.take()
+            return _Item(tuple(keys), self.value())
+        if kind == "LBRACE":
+            if not keys:
+                raise self.fail("expected: IDENT | STRING got: LBRACE")
+            return _Item(tuple(keys), self.obj())
+        if keys:
+            raise self.fail(f"key {' '.join(keys)!r} expected start of object ('{{') or assignment ('=')")
+        raise self.fail(f"expected: IDENT | STRING | ASSIGN | LBRACE got: {kind}")
+
+    def value(self) -> object:
+        kind, text = self.tok
+        if kind in ("NUMBER", "FLOAT", "BOOL", "STRING", "HEREDOC"):
+            self.take()
+            return _literal(kind, text)
+        if kind == "LBRACE":
+            return self.obj()
+        if kind == "LBRACK":
+            return self.list()
+        raise self.fail(f"Unknown token: {kind} {text}")
+
+    def obj(self) -> _Obj:
+        self.take()
+        items = self.object_list(nested=True)
+        if self.tok[0] != "RBRACE":
+            raise self.fail(f"object expected closing RBRACE got: {self.tok[0]}")
+        self.take()
+        return _Obj(items)
+
+    def list(self) -> _List:
+        self.take()
+        out: list[object] = []
+        need_comma = False
+        while True:
+            kind = self.tok[0]
+            if kind == "RBRACK":
+                self.take()
+                return _List(tuple(out))
+            if kind == "COMMA":
+                self.take()
+                need_comma = False
+                continue
+            if kind not in ("NUMBER", "FLOAT", "STRING", "HEREDOC", "BOOL", "LBRACE", "LBRACK"):
+                raise self.fail(f"unexpected token while parsing list: {kind}")
+            if need_comma:
+                raise self.fail(f"error parsing list, expected comma or list end, got: {kind}")
+            out.append(self.value())
+            need_comma = True
 
 
-def parse_policy(text: str, name: str) -> list[Stanza]:
-    """The stanzas of one policy, HCL or JSON. Legacy `policy = "write"` is translated."""
-    if text.strip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"policy {name}: not JSON ({exc.msg})") from exc
-        blocks = data.get("path", {})
-        items = list(blocks.items()) if isinstance(blocks, dict) else [kv for b in blocks for kv in b.items()]
-    else:
-        import hcl2
+def _go_int(text: str) -> int:
+    """strconv.ParseInt(text, 0, 64): decimal, 0x hexadecimal or 0-led octal."""
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+    if digits[:2].lower() == "0x":
+        return sign * int(digits[2:], 16)
+    return sign * int(digits, 8 if len(digits) > 1 and digits.startswith("0") else 10)
 
-        try:
-            data = hcl2.loads(text)
-        except Exception as exc:  # noqa: BLE001 — the HCL parser raises several types
-            raise PolicyError(f"policy {name}: not valid HCL ({type(exc).__name__})") from exc
-        items = [(str(_unquote(k)), v) for block in data.get("path", []) for k, v in block.items()]
-    out = []
-    for path, body in items:
-        body = body if isinstance(body, dict) else {}
-        caps = _unquote(body.get("capabilities", []))
-        legacy = _unquote(body.get("policy"))
-        if legacy:
-            caps = {"deny": ["deny"], "read": ["read", "list"], "write": ["create", "read", "update", "delete", "list"],
-                    "sudo": ["create", "read", "update", "delete", "list", "sudo"]}.get(str(legacy), [])
-        if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
-            raise PolicyError(f"policy {name}: path {path!r}: capabilities must be a list of strings")
-        unknown = set(caps) - CAPABILITIES
-        if unknown:
-            raise PolicyError(f"policy {name}: path {path!r}: unknown capabilities {sorted(unknown)}")
-        if "*" in path[:-1]:
-            raise PolicyError(f"policy {name}: path {path!r}: '*' is allowed only at the end")
-        out.append(Stanza(path, frozenset(caps), any(_unquote(body.get(k)) for k in PARAMETER_KEYS)))
+
+def _literal(kind: str, text: object) -> _Lit:
+    if kind == "NUMBER":
+        return _Lit(kind, str(text), _go_int(str(text)))
+    if kind == "FLOAT":
+        return _Lit(kind, str(text), float(str(text)))
+    if kind == "BOOL":
+        return _Lit(kind, "true" if text else "false", bool(text))
+    return _Lit(kind, str(text), str(text))
+
+
+_JSON_TOKEN = re.compile(r'''\s*(?:(?P<str>"(?:[^"\\\n]|\\.)*")|(?P<num>-?(?:0|[1-9]\d*)(?P<frac>\.\d+)?(?P<exp>[eE][-+]?\d+)?(?![\w.]))|(?P<word>true|false|null)(?!\w)|(?P<punct>[{}\[\],:]))''')
+
+
+class _Json:
+    """HCL1's own JSON reader (hcl/json/parser), which a JSON policy goes through: commas are optional and
+    may repeat in lists, `true`/`false` inside a list are dropped, an unclosed object ends at the end of
+    the text, and anything after the root object is ignored. A list inside a list is refused: the server's
+    reader lets the inner `]` close the outer list too and reads the rest at the wrong level."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.i = text, 0
+
+    def fail(self, msg: str) -> PolicyError:
+        return PolicyError(f"{msg} (JSON, at character {self.i})")
+
+    def peek(self) -> tuple[str, str]:
+        if not self.text[self.i:].strip():
+            return "EOF", ""
+        m = _JSON_TOKEN.match(self.text, self.i)
+        if m is None:
+            raise self.fail("illegal char")
+        kind = next(k for k in ("str", "num", "word", "punct") if m.group(k) is not None)
+        return kind, m.group(kind)
+
+    def take(self) -> tuple[str, str]:
+        tok = self.peek()
+        if tok[0] != "EOF":
+            m = _JSON_TOKEN.match(self.text, self.i)
+            assert m is not None
+            self.i = m.end()
+        return tok
+
+    def root(self) -> _Obj:
+        kind, text = self.take()
+        if text != "{":
+            raise self.fail("does not contain a root object")
+        return self.obj()
+
+    def obj(self) -> _Obj:
+        items = []
+        while True:
+            kind, text = self.take()
+            if kind == "EOF" or text == "}":
+                return _Obj(tuple(items))
+            if kind != "str":
+                raise self.fail(f"expected: STRING got: {text}")
+            if self.take()[1] != ":":
+                raise self.fail("expected: COLON")
+            items.append(_Item((json.loads(text),), self.value(self.take())))
+            if self.peek()[1] == ",":
+                self.take()
+
+    def value(self, tok: tuple[str, str]) -> object:
+        kind, text = tok
+        if text == "{":
+            return self.obj()
+        if text == "[":
+            return _List(tuple(self.elements()))
+        if kind == "str":
+            return _Lit("STRING", json.loads(text), json.loads(text))
+        if kind == "num":
+            return _Lit("FLOAT", text, float(text)) if re.search(r"[.eE]", text) else _Lit("NUMBER", text, int(text))
+        if kind == "word":
+            return _Lit("NULL", "null", None) if text == "null" else _Lit("BOOL", text, text == "true")
+        raise self.fail(f"unexpected token {text or kind}")
+
+    def elements(self) -> list[object]:
+        out: list[object] = []
+        while True:
+            tok = self.take()
+            if tok[1] == "]":
+                return out
+            if tok[1] == "," or tok[1] in ("true", "false"):
+                continue
+            if tok[0] == "EOF" or tok[1] in ("null", ":", "}"):
+                raise self.fail(f"unexpected token while parsing list: {tok[1] or tok[0]}")
+            if tok[1] == "[":
+                raise self.fail("a list inside a list, which the server's JSON reader mis-nests: not evaluated")
+            out.append(self.value(tok))
+
+
+def _flatten(node: object) -> object:
+    """HCL1's JSON flattening (json/parser flatten.go): an object whose values are all objects becomes
+    items with longer keys, and a list of objects becomes repeated items, so `{"path": {"x": {...}}}` is
+    `path "x" {...}`."""
+    if isinstance(node, _List):
+        return _List(tuple(_flatten(e) for e in node.items))
+    if not isinstance(node, _Obj):
+        return node
+    out, frontier = [], list(node.items)
+    while frontier:
+        item = frontier.pop()
+        v = item.value
+        if isinstance(v, _Obj) and v.items and all(isinstance(s.value, _Obj) for s in v.items):
+            frontier.extend(_Item(item.keys + s.keys, s.value) for s in v.items)
+        elif isinstance(v, _List) and v.items and all(isinstance(e, _Obj) for e in v.items):
+            frontier.extend(_Item(item.keys, e) for e in v.items)
+        else:
+            out.append(item)
+    return _Obj(tuple(_Item(i.keys, _flatten(i.value)) for i in reversed(out)))
+
+
+def _parse_text(text: str) -> tuple[_Item, ...]:
+    if text.strip(_GO_SPACE).startswith("{"):
+        flat = _flatten(_Json(text).root())
+        assert isinstance(flat, _Obj)
+        return flat.items
+    return _Parser(text).object_list(nested=False)
+
+
+# --- decoding the HCL1 object model into stanzas (hcl v1 decoder.go semantics) ---------------------------
+
+def _filter(items: Sequence[_Item], key: str) -> list[_Item]:
+    return [_Item(i.keys[1:], i.value) for i in items if i.keys and i.keys[0].lower() == key.lower()]
+
+
+def _field(items: Sequence[_Item], key: str) -> list[object]:
+    """What the decoder reads for one struct field: the labelled items as one list, then each assigned
+    value (an object's items count as a list), in order."""
+    matches = _filter(items, key)
+    labelled = [i for i in matches if i.keys]
+    out: list[object] = [tuple(labelled)] if labelled else []
+    out.extend(i.value.items if isinstance(i.value, _Obj) else i.value for i in matches if not i.keys)
     return out
 
 
-@dataclass
+def _string(node: object, where: str) -> str:
+    """hcl decodeString: strings and heredocs by value, integers by their text; not floats, bools or
+    objects (the server refuses them)."""
+    if isinstance(node, _Lit) and node.kind in ("STRING", "HEREDOC", "NUMBER"):
+        return node.text
+    raise PolicyError(f"{where}: unknown type for string")
+
+
+def _strings(items: Sequence[_Item], key: str, where: str) -> list[str]:
+    out: list[str] = []
+    for node in _field(items, key):
+        elements = node.items if isinstance(node, _List) else node
+        if isinstance(elements, _Lit):
+            raise PolicyError(f"{where}: {key}: unknown slice type")
+        out.extend(_string(e, f"{where}: {key}") for e in elements)  # type: ignore[union-attr]
+    return out
+
+
+def _last_string(items: Sequence[_Item], key: str, where: str) -> str | None:
+    """A string field: the last assignment wins; a block or object is refused."""
+    values = [_string(n, f"{where}: {key}") for n in _field(items, key)]
+    return values[-1] if values else None
+
+
+def _interface(node: object, where: str) -> object:
+    if isinstance(node, _Lit):
+        if node.kind == "NULL":
+            raise PolicyError(f"{where}: cannot decode null")
+        return node.value
+    if isinstance(node, _List):
+        return tuple(_interface(e, where) for e in node.items)
+    if isinstance(node, _Obj):
+        return tuple(sorted((i.keys[0] if i.keys else "", _interface(i.value, where)) for i in node.items))
+    raise PolicyError(f"{where}: cannot decode into interface")
+
+
+def _parameter_map(items: Sequence[_Item], key: str, where: str) -> dict[str, tuple[object, ...]] | None:
+    """`allowed_parameters` / `denied_parameters`: name → values (() = any value), names lower-cased as the
+    server does. Block and assignment forms, repeated blocks and repeated names add up."""
+    nodes = _field(items, key)
+    if not nodes:
+        return None
+    out: dict[str, list[object]] = {}
+    for node in nodes:
+        if not isinstance(node, tuple):
+            raise PolicyError(f"{where}: {key}: not an object type for map")
+        done: set[str] = set()
+        for item in node:
+            if not item.keys:
+                raise PolicyError(f"{where}: {key}: map must have string keys")
+            name = item.keys[0]
+            if name in done:
+                continue
+            value = item.value
+            if len(item.keys) > 1:
+                done.add(name)
+                value = tuple(_filter(node, name))
+            if isinstance(value, _List):
+                values = [_interface(e, where) for e in value.items]
+            elif isinstance(value, _Obj):
+                values = [_interface(value, where)]
+            else:
+                raise PolicyError(f"{where}: {key}.{name}: unknown slice type")
+            out.setdefault(name, []).extend(values)
+    merged: dict[str, tuple[object, ...]] = {}
+    for name, values in out.items():
+        # The server lower-cases names; for a clash ("A" and "a") it keeps one list at random, so keep the
+        # union, "any value" if either says so.
+        low = name.lower()
+        merged[low] = () if (low in merged and not merged[low]) or not values else (*merged.get(low, ()), *values)
+    return merged
+
+
+_GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h|d)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(node: object, where: str) -> float:
+    """parseutil.ParseDurationSecond: a number of seconds, or a Go duration (with `d` for days)."""
+    if isinstance(node, _Lit) and node.kind in ("NUMBER", "FLOAT"):
+        return float(node.value)  # type: ignore[arg-type]
+    text = node.text.strip() if isinstance(node, _Lit) and node.kind in ("STRING", "HEREDOC") else None
+    if text is None:
+        raise PolicyError(f"{where}: invalid duration")
+    if text == "":
+        return 0.0
+    if re.fullmatch(r"[-+]?\d+", text):
+        return float(text)
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    parts = _GO_DURATION.findall(body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise PolicyError(f"{where}: invalid duration {text!r}")
+    return sign * sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _expiration(text: str, where: str) -> datetime:
+    """parseutil.ParseAbsoluteTime: RFC 3339 (with a zone) or seconds since the epoch."""
+    if re.fullmatch(r"\d+", text.strip()):
+        return datetime.fromtimestamp(int(text.strip()), tz=timezone.utc)
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})", text.strip())
+    if m is None:
+        raise PolicyError(f"{where}: invalid expiration time {text!r}")
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(m.group(1) + (m.group(2) or "")[:7] + zone)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stanza:
+    """One `path` block of a policy, as the server reads it."""
+
+    path: str  # one leading "/" stripped; a trailing "*" kept
+    capabilities: frozenset[str]
+    written: str = ""  # the path as the policy spells it
+    allowed: tuple[tuple[str, tuple[object, ...]], ...] | None = None  # name → values; () = any value
+    denied: tuple[tuple[str, tuple[object, ...]], ...] | None = None
+    required: tuple[str, ...] = ()
+    min_wrapping_ttl: float = 0.0
+    max_wrapping_ttl: float = 0.0
+    pagination_limit: int = 0
+    expiration: datetime | None = None
+    checks: tuple[str, ...] = ()  # Enterprise gates the server attaches: "control_group", "mfa_methods"
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the stanza has parameter constraints."""
+        return bool(self.allowed or self.denied or self.required)
+
+
+_PATH_KEYS = frozenset({"comment", "policy", "capabilities", "allowed_parameters", "denied_parameters",
+                        "required_parameters", "min_wrapping_ttl", "max_wrapping_ttl", "mfa_methods",
+                        "pagination_limit", "expiration", "list_scan_response_keys_filter_path",
+                        "control_group"})
+_LEGACY = {"deny": ("deny",), "read": ("read", "list"), "write": ("create", "read", "update", "delete", "list"),
+           "sudo": ("create", "read", "update", "delete", "list", "sudo")}
+
+
+def parse_policy(text: str, name: str) -> list[Stanza]:
+    """The stanzas of one policy (HCL1 or JSON) as the server reads them; PolicyError when the server
+    would refuse it."""
+    try:
+        items = _parse_text(text)
+        for item in items:
+            if item.keys[0] not in ("name", "path"):
+                raise PolicyError(f"invalid key {item.keys[0]!r}")
+        for value in _field(items, "name"):
+            if isinstance(value, tuple) and value:
+                raise PolicyError("root.name: unknown type for string")
+            if not isinstance(value, tuple):
+                _string(value, "root.name")
+        return [_stanza(i) for i in _filter(items, "path")]
+    except PolicyError as exc:
+        raise PolicyError(f"policy {name}: {exc}") from None
+
+
+def _stanza(item: _Item) -> Stanza:
+    key = item.keys[0] if item.keys else "path"
+    where = f"path {key!r}"
+    if key.count("{{") != key.count("}}"):
+        raise PolicyError(f"{where}: unbalanced templating characters")
+    if not isinstance(item.value, _Obj):
+        raise PolicyError(f"{where}: cannot check HCL keys of {type(item.value).__name__}")
+    body = item.value.items
+    for i in body:
+        if i.keys[0] not in _PATH_KEYS:
+            raise PolicyError(f"{where}: invalid key {i.keys[0]!r}")
+    checks = _checks(body, where)
+    expiration = _last_string(body, "expiration", where)
+    path = key[1:] if key.startswith("/") else key
+    if "+*" in path:
+        raise PolicyError(f"{where}: invalid use of wildcards ('+*' is forbidden)")
+    caps = _strings(body, "capabilities", where)
+    legacy = _last_string(body, "policy", where)
+    if legacy:
+        if legacy not in _LEGACY:
+            raise PolicyError(f"{where}: invalid policy {legacy!r}")
+        caps = list(_LEGACY["deny"]) if legacy == "deny" else caps + list(_LEGACY[legacy])
+    for cap in caps:
+        if cap == "deny":  # the server stops here: deny alone, and no parameter constraints
+            return Stanza(path=path, written=key, capabilities=frozenset({"deny"}), checks=checks,
+                          expiration=_expiration(expiration, where) if expiration else None)
+        if cap not in CAPABILITIES:
+            raise PolicyError(f"{where}: invalid capability {cap!r}")
+    allowed = _parameter_map(body, "allowed_parameters", where)
+    denied = _parameter_map(body, "denied_parameters", where)
+    wrap = {k: _seconds(v, f"{where}: {k}") for k in ("min_wrapping_ttl", "max_wrapping_ttl")
+            for v in _field(body, k)[-1:]}
+    if wrap.get("min_wrapping_ttl") and wrap.get("max_wrapping_ttl") and \
+            wrap["max_wrapping_ttl"] < wrap["min_wrapping_ttl"]:
+        raise PolicyError(f"{where}: max_wrapping_ttl cannot be less than min_wrapping_ttl")
+    if _field(body, "list_scan_response_keys_filter_path") and "list" not in caps:
+        raise PolicyError(f"{where}: list_scan_response_keys_filter_path needs the list capability")
+    return Stanza(path=path, written=key, capabilities=frozenset(caps),
+                  allowed=None if allowed is None else tuple(sorted(allowed.items())),
+                  denied=None if denied is None else tuple(sorted(denied.items())),
+                  required=tuple(dict.fromkeys(_strings(body, "required_parameters", where))),
+                  min_wrapping_ttl=wrap.get("min_wrapping_ttl", 0.0),
+                  max_wrapping_ttl=wrap.get("max_wrapping_ttl", 0.0),
+                  pagination_limit=_pagination(body, where),
+                  expiration=_expiration(expiration, where) if expiration else None, checks=checks)
+
+
+def _pagination(body: Sequence[_Item], where: str) -> int:
+    limit = 0
+    for node in _field(body, "pagination_limit"):
+        if isinstance(node, _Lit) and node.kind == "NUMBER":
+            limit = int(node.value)  # type: ignore[call-overload]
+        elif isinstance(node, _Lit) and node.kind == "STRING" and re.fullmatch(r"[-+]?(0[xX][0-9a-fA-F]+|\d+)",
+                                                                             node.text):
+            limit = int(node.text, 0) if not re.fullmatch(r"[-+]?0\d+", node.text) else int(node.text, 8)
+        else:
+            raise PolicyError(f"{where}: pagination_limit: not an integer")
+    return limit
+
+
+def _checks(body: Sequence[_Item], where: str) -> tuple[str, ...]:
+    out = []
+    groups = _field(body, "control_group")
+    for node in groups:
+        items = node if isinstance(node, tuple) else None
+        if items is None or any(i.keys[0] not in ("ttl", "self_auth_allowed", "factor") for i in items) or \
+                not _filter(items, "factor"):
+            raise PolicyError(f"{where}: control_group requires at least one factor")
+    if groups:
+        out.append("control_group")
+    if _strings(body, "mfa_methods", where):
+        out.append("mfa_methods")
+    return tuple(out)
+
+
+# --- rules ------------------------------------------------------------------------------------------------
+
+def _is_segmented(path: str) -> bool:
+    """acl.go's HasSegmentWildcards: such a path is matched segment by segment."""
+    return path == "+" or "/+" in path or path.startswith("+/")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """The merged stanzas of one path string (after normalisation), across the policies of a set."""
+
+    path: str
+    capabilities: frozenset[str]
+    sources: tuple[str, ...]  # 'policy dns-reader path "secret/data/dns/*"'
+    templated: bool = False
+    allowed: tuple[tuple[str, tuple[object, ...]], ...] | None = None
+    denied: tuple[tuple[str, tuple[object, ...]], ...] | None = None
+    required: tuple[str, ...] = ()
+    min_wrapping_ttl: float = 0.0
+    max_wrapping_ttl: float = 0.0
+    pagination_limit: int = 0
+    checks: tuple[str, ...] = ()
+    expires: datetime | None = None  # the earliest expiration among its stanzas
+
+    @property
+    def constrained(self) -> bool:
+        """Whether parameter constraints apply to requests this rule decides."""
+        return bool(self.allowed or self.denied or self.required)
+
+    @cached_property
+    def kind(self) -> str:
+        """"segment" (matched segment by segment), "prefix" (a plain `*` prefix) or "exact"."""
+        if _is_segmented(self.path):
+            return "segment"
+        return "prefix" if self.path.endswith("*") else "exact"
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.path.endswith("*")
+
+    @property
+    def is_exact(self) -> bool:
+        return self.kind == "exact" and not self.templated
+
+    @cached_property
+    def segment_wildcards(self) -> int:
+        return sum(1 for s in self.path.split("/") if s == "+")
+
+    @cached_property
+    def first_wildcard(self) -> int:
+        """Where the first `+` or `*` is, as acl.go ranks it (for a templated rule: its first template,
+        since everything from there depends on the caller)."""
+        positions = [len(self.path)]
+        if self.kind == "prefix":
+            positions.append(len(self.path) - 1)
+        if self.kind == "segment":
+            positions.append(self.path.index("+"))
+        if self.templated:
+            m = _TEMPLATE.search(self.path)
+            positions.append(m.start() if m else len(self.path))
+        return min(positions)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile(_pattern_regex(self.path, self.kind))
+
+    def matches(self, path: str) -> bool:
+        """Whether this rule matches request `path` (leading `/` stripped); a template matches any value
+        without `/`."""
+        if not self.templated:
+            return _match(self, path)
+        return self._pattern.fullmatch(path) is not None
+
+    def rank(self) -> tuple[int, int, int, int, str]:
+        """Higher is higher priority (docs "Policy syntax", acl.go's sort)."""
+        stem = self.path[:-1] if self.is_prefix else self.path
+        return self.first_wildcard, 0 if self.is_prefix else 1, -self.segment_wildcards, len(stem), stem
+
+
+def _pattern_regex(path: str, kind: str) -> str:
+    """A regex for a templated path: each template is a value without `/`; `+` one segment."""
+    body, prefix = (path[:-1], True) if path.endswith("*") else (path, False)
+    parts = []
+    for seg in body.split("/"):
+        if kind == "segment" and seg == "+":
+            parts.append("[^/]*")
+        else:
+            parts.append("[^/]*".join(re.escape(p) for p in _TEMPLATE.split(seg)))
+    return "/".join(parts) + (".*" if prefix else "")
+
+
+def _match(rule: Rule, path: str) -> bool:
+    """acl.go's matching of one non-templated rule against a request path."""
+    if rule.kind == "exact":
+        return path == rule.path
+    if rule.kind == "prefix":
+        return path.startswith(rule.path[:-1])
+    pattern = rule.path[:-1] if rule.is_prefix else rule.path
+    want, have = pattern.split("/"), path.split("/")
+    if len(have) < len(want) or (not rule.is_prefix and len(have) != len(want)):
+        return False
+    for i, part in enumerate(want):
+        if part == "+" or part == have[i]:
+            continue
+        if rule.is_prefix and i == len(want) - 1 and have[i].startswith(part):
+            continue
+        return False
+    return True
+
+
+def _merge(old: Rule | None, new: Rule) -> Rule:
+    """Two stanzas (or rules) for one path string, merged as acl.go's NewACL does."""
+    if old is None:
+        return new
+    sources = (*old.sources, *new.sources)
+    if "deny" in old.capabilities or "deny" in new.capabilities:
+        return replace(old, capabilities=frozenset({"deny"}), sources=sources, allowed=None, denied=None)
+    return replace(old, capabilities=old.capabilities | new.capabilities, sources=sources,
+                   allowed=_merge_params(old.allowed, new.allowed), denied=_merge_params(old.denied, new.denied),
+                   required=tuple(dict.fromkeys((*old.required, *new.required))),
+                   min_wrapping_ttl=_lesser(old.min_wrapping_ttl, new.min_wrapping_ttl),
+                   max_wrapping_ttl=_lesser(old.max_wrapping_ttl, new.max_wrapping_ttl),
+                   pagination_limit=int(_lesser(old.pagination_limit, new.pagination_limit)),
+                   checks=tuple(dict.fromkeys((*old.checks, *new.checks))),
+                   expires=min((e for e in (old.expires, new.expires) if e), default=None))
+
+
+def _lesser(a: float, b: float) -> float:
+    return min(x for x in (a, b) if x > 0) if a > 0 or b > 0 else 0.0
+
+
+def _merge_params(old: tuple[tuple[str, tuple[object, ...]], ...] | None,
+                  new: tuple[tuple[str, tuple[object, ...]], ...] | None) -> tuple[tuple[str, tuple[object, ...]], ...] | None:
+    """Allowed/denied maps of identical paths: values append, and an empty list (any value) wins."""
+    if not new:
+        return old
+    if old is None:
+        return new
+    merged = dict(old)
+    for name, values in new:
+        merged[name] = () if not values or (name in merged and not merged[name]) else (*values, *merged.get(name, ()))
+    return tuple(sorted(merged.items()))
+
+
+@dataclass(frozen=True)
+class _Index:
+    exact: Mapping[str, Rule]
+    prefix: Mapping[str, Rule]  # keyed by the prefix (the path without its "*")
+    segment: tuple[Rule, ...]
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> _Index:
+        exact, prefix, segment = {}, {}, []
+        for r in rules:
+            if r.kind == "exact":
+                exact[r.path] = r
+            elif r.kind == "prefix":
+                prefix[r.path[:-1]] = r
+            else:
+                segment.append(r)
+        return cls(exact, prefix, tuple(segment))
+
+    def decide(self, path: str, list_op: bool) -> Rule | None:
+        """acl.go AllowOperation's choice of rule for `path`."""
+        if path in self.exact:
+            return self.exact[path]
+        trimmed = path[:-1] if path.endswith("/") else path
+        if list_op and trimmed in self.exact:
+            return self.exact[trimmed]
+        found = self.nonexact(path)
+        if found is None and list_op and path.endswith("/"):
+            found = self.nonexact(trimmed)
+        return found
+
+    def nonexact(self, path: str) -> Rule | None:
+        pool = [r for r in self.segment if _match(r, path)]
+        for n in range(len(path), -1, -1):  # the one longest plain prefix
+            if path[:n] in self.prefix:
+                pool.append(self.prefix[path[:n]])
+                break
+        return max(pool, key=Rule.rank) if pool else None
+
+
+# --- what a request must carry, per engine ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Shape:
+    """The top-level parameters an ordinary request of one API carries."""
+
+    keys: tuple[tuple[str, str], ...] = ()  # (name, "scalar" | "object")
+    free: bool = False  # at least one field the caller names (KV v1: the secret's fields)
+    caveat: str = ""  # the engine may refuse this form: then at best conditional
+    unsendable: frozenset[str] = frozenset()  # object fields a read's query string cannot carry
+
+
+_NONE = (_Shape(),)
+# A read carries its parameters in the query string, as strings; the endpoint refuses a string for a field
+# it types as an object ("Field validation failed"), so a read that must send one never passes.
+_READ_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tuple(
+    (engine, re.compile(rx), (_Shape(unsendable=frozenset(fields)),)) for engine, rx, fields in (
+        ("kv2", r"data/.+", ("data", "options")),
+        ("kv2", r"metadata/.+", ("custom_metadata",)),
+    ))
+# (engine, regex over the path after the mount) → alternatives for a write. Reads carry no parameters.
+# KV v1/v2: OpenBao API docs "KV secrets engine - version 1/2"; PKI: "PKI secrets engine (API)";
+# sys/policies/acl: "/sys/policies"; token create and AppRole secret-id take only optional fields.
+_WRITE_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tuple(
+    (engine, re.compile(rx), shapes) for engine, rx, shapes in (
+        ("kv1", r".+", (_Shape(free=True),)),
+        ("kv2", r"data/.+", (_Shape(keys=(("data", "object"),)),)),
+        ("kv2", r"(delete|undelete|destroy)/.+", (_Shape(keys=(("versions", "scalar"),)),)),
+        ("pki", r"(issuer/[^/]+/)?issue/[^/]+", (_Shape(keys=(("common_name", "scalar"),)), _Shape(
+            caveat="a request without common_name, which only a role with require_cn=false accepts"))),
+        ("pki", r"(issuer/[^/]+/)?sign(-verbatim)?(/[^/]+)?|(root|issuer/[^/]+)/sign-intermediate",
+         (_Shape(keys=(("csr", "scalar"),)),)),
+        ("system", r"policies/acl/[^/]+", (_Shape(keys=(("policy", "scalar"),)),)),
+        ("system", r"policy/[^/]+", (_Shape(keys=(("policy", "scalar"),)), _Shape(keys=(("rules", "scalar"),)))),
+        ("token", r"create(-orphan)?(/[^/]+)?", _NONE),
+        ("approle", r"role/[^/]+/secret-id", _NONE),
+    ))
+_MOUNTS = {"system": "sys/", "token": "auth/token/", "identity": "identity/"}
+
+
+def _shapes(table: Sequence[tuple[str, re.Pattern[str], tuple[_Shape, ...]]], engine: str, mount: str,
+            path: str) -> tuple[_Shape, ...] | None:
+    """What a request to `path` carries, or None when the engine or API is not in `table`."""
+    mount = mount or _MOUNTS.get(engine, "")
+    for name, rx, shapes in table:
+        if name != engine:
+            continue
+        if mount:
+            if path.startswith(mount.rstrip("/") + "/") and rx.fullmatch(path[len(mount.rstrip("/")) + 1:]):
+                return shapes
+        elif re.fullmatch(r"[^/]+(/[^/]+)*?/(" + rx.pattern + ")", path):  # mount unknown: shortest one
+            return shapes
+    return None
+
+
+_ANY, _SOME, _NO = "any", "some", "no"
+
+
+def _admits(name: str, kind: str, allowed: Mapping[str, tuple[object, ...]],
+            denied: Mapping[str, tuple[object, ...]]) -> str:
+    """Whether the constraints let a request carry `name`: with any value, only some values, or not."""
+    restricted = False
+    if name in denied:
+        if not denied[name]:
+            return _NO
+        restricted = kind != "object"  # a string, number or bool never equals an object
+    if allowed and not (len(allowed) == 1 and "*" in allowed):
+        if name in allowed:
+            values = allowed[name]
+            if values and kind == "object" and all(not isinstance(v, tuple) for v in values):
+                return _NO
+            restricted = restricted or bool(values)
+        elif "*" not in allowed:
+            return _NO
+    return _SOME if restricted else _ANY
+
+
+def _admits_all(allowed: Mapping[str, tuple[object, ...]]) -> bool:
+    """Whether `allowed_parameters` lets every name through with any value: absent, only `"*"`, or `"*"`
+    with every other name at `[]`."""
+    if not allowed or (len(allowed) == 1 and "*" in allowed):
+        return True
+    return "*" in allowed and all(not v for k, v in allowed.items() if k != "*")
+
+
+def _parameter_answer(rule: Rule, op: str, shapes: tuple[_Shape, ...] | None) -> tuple[str, str]:
+    """(any|some|no, why) for an `op` request under the rule's parameter constraints."""
+    allowed, denied = dict(rule.allowed or ()), dict(rule.denied or ())
+    required = tuple(p.lower() for p in rule.required)
+    if shapes is None:
+        bad = [p for p in required if "*" in denied or _admits(p, "scalar", allowed, denied) == _NO]
+        if bad:
+            return _NO, f"required parameter {bad[0]!r} is one its constraints refuse"
+        return _SOME, "its parameter constraints limit this request and what it needs is not modelled here"
+    answers = [_shape_answer(s, required, allowed, denied) for s in shapes]
+    best = min(answers, key=lambda a: (_ANY, _SOME, _NO).index(a[0]))
+    return best
+
+
+def _shape_answer(shape: _Shape, required: Sequence[str], allowed: Mapping[str, tuple[object, ...]],
+                  denied: Mapping[str, tuple[object, ...]]) -> tuple[str, str]:
+    need = dict(shape.keys)
+    for p in required:
+        need.setdefault(p, "scalar")
+    unsendable = sorted(shape.unsendable & set(required))
+    if unsendable:
+        return _NO, f"required parameter {unsendable[0]!r} is an object, which a read's query string cannot carry"
+    if (need or shape.free) and "*" in denied:
+        return _NO, 'denied_parameters "*" refuses every request with parameters'
+    verdicts = {name: _admits(name, kind, allowed, denied) for name, kind in need.items()}
+    refused = [n for n, v in verdicts.items() if v == _NO]
+    if refused:
+        return _NO, f"its parameter constraints refuse {refused[0]!r}, which the request needs"
+    limits = [f"{p!r} must be sent" for p in required if p not in dict(shape.keys)]
+    limits += [f"{n!r} only with some values" for n, v in verdicts.items() if v == _SOME]
+    if shape.free:
+        named = [n for n in allowed if n != "*" and _admits(n, "scalar", allowed, denied) != _NO]
+        if allowed and "*" not in allowed and not named:
+            return _NO, "its parameter constraints admit no field"
+        if denied or not _admits_all(allowed):
+            limits.append("only the fields and values its parameter constraints admit")
+    if shape.caveat:
+        return _SOME, f"only {shape.caveat}"
+    if limits:
+        return _SOME, "; ".join(limits)
+    return _ANY, "its parameter constraints do not limit this request"
+
+
+# --- the ACL ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
 class ACL:
     """The merged rules of a set of policies (a token's, an entity's, a role's)."""
 
-    rules: dict[str, Rule] = field(default_factory=dict)
+    rules: Mapping[str, Rule] = field(default_factory=dict)  # by normalised path string
     root: bool = False
 
     @classmethod
-    def build(cls, policies: Iterable[str], documents: Mapping[str, Sequence[Stanza]]) -> ACL:
-        acl = cls()
-        for name in policies:
-            if name == "root":
-                acl.root = True
-                continue
-            for path, caps, constrained in documents.get(name, ()):
-                src = f'policy {name} path "{path}"'
-                old = acl.rules.get(path)
-                merged = caps | (old.capabilities if old else frozenset())
-                if "deny" in merged:
-                    merged = frozenset({"deny"})
-                acl.rules[path] = Rule(path, merged, (*(old.sources if old else ()), src),
-                                       templated=bool(_TEMPLATE.search(path)),
-                                       constrained=constrained or bool(old and old.constrained))
-        return acl
+    def build(cls, policies: Iterable[str], documents: Mapping[str, Sequence[Stanza]], *,
+              now: datetime | None = None) -> ACL:
+        """The ACL of a token holding `policies`, looked up in `documents` by name the way the server
+        does (trimmed, lower-cased); stanzas past their expiration are left out."""
+        names = attached_policies(policies)
+        if names == ("root",):
+            return cls(root=True)
+        docs = {policy_name(k): v for k, v in documents.items()}
+        now = now or datetime.now(timezone.utc)
+        rules: dict[str, Rule] = {}
+        for name in names:
+            for s in docs.get(name, ()):
+                if s.expiration is not None and s.expiration <= now:
+                    continue
+                rule = Rule(path=s.path, capabilities=s.capabilities, sources=(f'policy {name} path "{s.written or s.path}"',),
+                            templated="{{" in s.path, allowed=s.allowed, denied=s.denied, required=s.required,
+                            min_wrapping_ttl=s.min_wrapping_ttl, max_wrapping_ttl=s.max_wrapping_ttl,
+                            pagination_limit=s.pagination_limit, checks=s.checks, expires=s.expiration)
+                rules[s.path] = _merge(rules.get(s.path), rule)
+        return cls(rules=rules)
+
+    @cached_property
+    def _index(self) -> _Index:
+        return _Index.of(r for r in self.rules.values() if not r.templated)
+
+    @cached_property
+    def _templated(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules.values() if r.templated and _valid_template(r.path))
 
     def decide(self, path: str, list_op: bool = False) -> Rule | None:
-        """The one rule that decides for `path` (None: nothing matches, so deny)."""
-        path = path.lstrip("/")
-        candidates = [path, path.rstrip("/")] if list_op else [path]
-        for p in candidates:
-            rule = self.rules.get(p)
-            if rule is not None and rule.is_exact:
-                return rule
-        matching = [r for r in self.rules.values() if not r.is_exact and any(r.matches(p) for p in candidates)]
-        prefix = [r for r in matching if r.is_prefix and "+" not in r.path.split("/") and not r.templated]
-        others = [r for r in matching if r not in prefix]
-        pool = others + ([max(prefix, key=lambda r: len(r.path))] if prefix else [])
-        return max(pool, key=Rule.rank) if pool else None
+        """The one rule that decides for `path` for a caller without an entity (None: deny)."""
+        return self._index.decide(path.lstrip("/"), list_op)
 
-    def capabilities(self, path: str, list_op: bool = False) -> frozenset[str]:
-        """Capabilities on `path`, as `sys/capabilities` reports them (`deny` when nothing allows)."""
+    def capabilities(self, path: str) -> frozenset[str]:
+        """Capabilities on `path` exactly as `sys/capabilities` reports them for a token without an entity
+        (it evaluates as LIST; `deny` when nothing allows; `root` for the root policy)."""
         if self.root:
             return frozenset({"root"})
-        rule = self.decide(path, list_op)
+        rule = self.decide(path, list_op=True)
         if rule is None or "deny" in rule.capabilities or not rule.capabilities:
             return frozenset({"deny"})
         return rule.capabilities
 
-    def allows(self, path: str, *caps: str) -> tuple[bool, bool, tuple[str, ...]]:
-        """Whether any of `caps` is allowed on `path`: (allowed, conditional, the deciding rule's sources)."""
+    def capability_cases(self, path: str) -> frozenset[frozenset[str]]:
+        """Every answer `sys/capabilities` can give on `path`, over the callers templated paths can resolve
+        for (one answer when no templated path could match)."""
+        if self.root:
+            return frozenset({frozenset({"root"})})
+        return frozenset(frozenset({"deny"}) if r is None or "deny" in r.capabilities or not r.capabilities
+                         else r.capabilities for r in self._cases(path.lstrip("/"), True))
+
+    def allows(self, path: str, *caps: str, engine: str = "", mount: str = "") -> tuple[bool, bool, tuple[str, ...]]:
+        """Whether a request needing any of `caps` on `path` can pass: (allowed, conditional, the deciding
+        rule's sources plus explanations). `engine` is what serves the path ("kv1", "kv2", or the mount
+        type sys/mounts or sys/auth reports: "pki", "system", "token", "approle", …; "" = unknown) and
+        decides what parameter constraints do; `mount` (e.g. "secret/") pins where its API starts."""
         if self.root:
             return True, False, ("the root policy",)
-        rule = self.decide(path)
-        if rule is None or "deny" in rule.capabilities:
-            return False, False, ()
-        ok = bool(rule.capabilities & set(caps))
-        if ok and rule.constrained and set(caps) & WRITES:
-            return True, True, (*rule.sources, "its parameter constraints are not evaluated")
-        return ok, ok and rule.templated, rule.sources
+        path = path.lstrip("/")
+        answers = [self._cap_answer(path, cap, engine, mount) for cap in caps]
+        granted = [a for a in answers if a[0] != _NO]
+        if not granted:
+            return False, False, _dedupe(s for a in answers for s in a[1])
+        best = min(granted, key=lambda a: (_ANY, _SOME).index(a[0]))
+        return True, best[0] == _SOME, best[1]
+
+    def _cap_answer(self, path: str, cap: str, engine: str, mount: str) -> tuple[str, tuple[str, ...]]:
+        """One capability, over every way the templated paths that could match resolve for the caller."""
+        cases = self._cases(path, cap in ("list", "scan"))
+        results = [(_rule_answer(rule, cap, path, engine, mount), rule) for rule in cases]
+        verdicts = {verdict for (verdict, _), _ in results}
+
+        def explained(entries: Iterable[tuple[tuple[str, tuple[str, ...]], Rule | None]]) -> tuple[str, ...]:
+            return _dedupe(s for (_, why), rule in entries for s in (*(rule.sources if rule else ()), *why))
+
+        if len(verdicts) == 1:
+            return verdicts.pop(), explained(results)
+        templates = ", ".join(f'"{t.path}"' for t in self._templated if t.matches(path))
+        granted = [r for r in results if r[0][0] != _NO]
+        return _SOME, (*explained(granted), f"depends on the caller's identity (templated path {templates})")
+
+    def _cases(self, path: str, list_op: bool) -> list[Rule | None]:
+        """The deciding rule for each way the templated rules that could match `path` resolve: left out (no
+        entity, or values that do not match) or filled in with values that make them match. Each is then
+        ranked and merged like any rule (docs "Templated policies": the server fills them in first)."""
+        base = self._index.decide(path, list_op)
+        candidates = [path] + ([path[:-1]] if list_op and path.endswith("/") else [])
+        options = []
+        for t in self._templated:
+            filled = _dedupe(c for p in candidates for c in _fillings(t, p))
+            if filled:
+                options.append([None, *(replace(t, path=c, templated=False) for c in filled)])
+        cases = [base]
+        for choice in islice(product(*options), 1, 256):  # the first choice is "none applies": base
+            rules = dict(self.rules)
+            for r in choice:
+                if r is not None:
+                    old = rules.get(r.path)
+                    rules[r.path] = _merge(None if old is None or old.templated else old, r)
+            cases.append(_Index.of(r for r in rules.values() if not r.templated).decide(path, list_op))
+        return cases
+
+
+def _rule_answer(rule: Rule | None, cap: str, path: str, engine: str, mount: str) -> tuple[str, tuple[str, ...]]:
+    """(any|some|no, explanations) for one capability under the deciding rule."""
+    if rule is None:
+        return _NO, ()
+    if "deny" in rule.capabilities:
+        return _NO, ("denied",)
+    if cap not in rule.capabilities:
+        return _NO, ()
+    notes: list[str] = []
+    if rule.min_wrapping_ttl and rule.max_wrapping_ttl and rule.max_wrapping_ttl < rule.min_wrapping_ttl:
+        return _NO, ("its merged min_wrapping_ttl exceeds its max_wrapping_ttl, so no request passes",)
+    if rule.min_wrapping_ttl or rule.max_wrapping_ttl:
+        notes.append("requests must be response-wrapped (docs: required response wrapping TTLs)")
+    if rule.expires:
+        notes.append(f"until {rule.expires.isoformat()} (path expiration)")
+    verdict = _ANY
+    if rule.checks:
+        verdict = _SOME
+        notes.append(f"needs {' and '.join(rule.checks)} approval (Vault Enterprise)")
+    if cap in _CONSTRAINED_OPS and rule.constrained:
+        shapes = _shapes(_READ_SHAPES, engine, mount, path) or _NONE if cap == "read" else \
+            _shapes(_WRITE_SHAPES, engine, mount, path)
+        answer, why = _parameter_answer(rule, cap, shapes)
+        if answer == _NO:
+            return _NO, (f"no {cap} passes: {why}",)
+        notes.append(f"{cap}: {why}" if answer == _SOME or engine != "kv2" else
+                     f"{cap}: KV v2 keeps a secret's fields inside 'data', which these constraints do not limit")
+        verdict = _SOME if answer == _SOME else verdict
+    if cap in ("list", "scan") and rule.pagination_limit > 0 and "limit" in (p.lower() for p in rule.required):
+        verdict = _SOME
+        notes.append(f"{cap} must send a limit of at most {rule.pagination_limit}")
+    return verdict, tuple(notes)
+
+
+_TEMPLATE_NAMES = re.compile(
+    r"identity\.(entity\.(id|name|metadata\.[^{}]+|aliases\.[^.{}]+\.(id|name|metadata\.[^{}]+|custom_metadata\.[^{}]+))"
+    r"|groups\.(ids\.[^.{}]+\.name|names\.[^.{}]+\.id))")
+
+
+def _valid_template(path: str) -> bool:
+    """Whether every template in `path` is one the server can fill (docs "Templated policies"); others make
+    the server skip the path."""
+    return all(_TEMPLATE_NAMES.fullmatch(m.group(0)[2:-2].strip()) for m in _TEMPLATE.finditer(path))
+
+
+def _fillings(rule: Rule, path: str) -> list[str]:
+    """The concrete path strings the templated `rule` can become that match request `path` (values hold
+    no `/`); for a trailing `*`, every prefix the template can end on."""
+    if not rule.matches(path):
+        return []
+    body, prefix = (rule.path[:-1], True) if rule.is_prefix else (rule.path, False)
+    if not prefix:
+        want, have = body.split("/"), path.split("/")
+        return ["/".join(h if _TEMPLATE.search(w) else w for w, h in zip(want, have))]
+    regex = re.compile(_pattern_regex(body, "segment" if _is_segmented(rule.path) else "prefix"))
+    out = []
+    for n in range(len(path) + 1):
+        if regex.fullmatch(path[:n]):
+            stem = path[:n]
+            if _is_segmented(rule.path):  # keep its `+` segments
+                stem = "/".join("+" if w == "+" else h for w, h in zip(body.split("/"), stem.split("/")))
+            out.append(stem + "*")
+    return out
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+__all__ = ["ACL", "CAPABILITIES", "PolicyError", "Rule", "Stanza", "WRITES", "attached_policies", "parse_policy",
+           "policy_name"]
