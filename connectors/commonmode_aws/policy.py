@@ -1087,9 +1087,24 @@ def allows_tag_session(trust: Sequence[Statement]) -> bool:
                for st in trust)
 
 
+#: id(principal) → (principal, its facts): `request` is called for every principal × target × action. The
+#: entry holds the principal, so its id cannot be reused while cached.
+_FACTS: dict[int, tuple[Principal, dict[str, tuple[str, ...]], frozenset[str], tuple[str, ...]]] = {}
+
+
 def _principal_facts(p: Principal) -> tuple[dict[str, tuple[str, ...]], set[str], tuple[str, ...]]:
     """(context, absent keys, absent key prefixes) that follow from the principal (IAM User Guide, "AWS
-    global condition context keys" and "Variables and tags", principal key values)."""
+    global condition context keys" and "Variables and tags", principal key values); fresh copies."""
+    hit = _FACTS.get(id(p))
+    if hit is None or hit[0] is not p:
+        if len(_FACTS) > 65536:
+            _FACTS.clear()
+        ctx, absent, prefixes = _derive_facts(p)
+        hit = _FACTS[id(p)] = (p, ctx, frozenset(absent), prefixes)
+    return dict(hit[1]), set(hit[2]), hit[3]
+
+
+def _derive_facts(p: Principal) -> tuple[dict[str, tuple[str, ...]], set[str], tuple[str, ...]]:
     ctx: dict[str, tuple[str, ...]] = {
         "aws:principalarn": (p.arn,), "aws:principalaccount": (p.account,), "aws:principalisawsservice": ("false",),
         "aws:principaltype": ("User" if p.kind == "user" else "AssumedRole",)}
