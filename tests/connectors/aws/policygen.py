@@ -94,7 +94,7 @@ RESOURCE_PATTERNS = (
     secret(A, "${aws:username}/*"), secret("*", "app/db-??????"), secret(A, "${aws:PrincipalTag/team}/*"),
     "arn:aws:secretsmanager:*:*:*", secret(A, "App/*"),
     parameter(A, "app/db"), f"arn:aws:ssm:*:{A}:parameter/*", parameter(A, "team/${aws:PrincipalTag/team}/*"),
-    parameter(A, "App/*"),
+    parameter(A, "App/*"), parameter(A, "team/${aws:PrincipalTag/team, 'dns'}/*"),
     role_arn(A, "target"), role_arn("*", "target"), role_arn(B, "*"), role_arn(A, "${aws:PrincipalTag/team}"),
 )
 
@@ -119,13 +119,15 @@ KEYS = (
     Key("aws:SecureTransport", "bool", policy_values=("true", "false"), request_values=("true", "false")),
     Key("aws:MultiFactorAuthAge", "numeric", policy_values=("0", "300", "3600"),
         request_values=("0", "299", "300", "3600", "86400")),
-    Key("aws:CurrentTime", "date", policy_values=("2026-01-01T00:00:00Z", "2026-12-31T23:59:59Z"),
+    Key("aws:CurrentTime", "date", policy_values=("2026-01-01T00:00:00Z", "2026-12-31T23:59:59Z", "1767225600"),
         request_values=("2025-06-01T12:00:00Z", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")),
-    Key("aws:SourceIp", "ip", policy_values=("203.0.113.0/24", "10.0.0.0/8", "198.51.100.7/32", "198.51.100.7"),
-        request_values=("203.0.113.9", "10.20.30.40", "198.51.100.7", "192.0.2.1")),
+    Key("aws:SourceIp", "ip", policy_values=("203.0.113.0/24", "10.0.0.0/8", "198.51.100.7/32", "198.51.100.7",
+                                             "2001:db8::/32"),
+        request_values=("203.0.113.9", "10.20.30.40", "198.51.100.7", "192.0.2.1", "2001:db8::7")),
     Key("aws:RequestedRegion", "string", policy_values=("us-east-1", "eu-west-1", "us-*", "US-EAST-1"),
         request_values=("us-east-1", "eu-west-1", "ap-south-1")),
-    Key("aws:ResourceTag/env", "string", policy_values=("prod", "Prod", "stag*", "${aws:PrincipalTag/team}"),
+    Key("aws:ResourceTag/env", "string", policy_values=("prod", "Prod", "stag*", "${aws:PrincipalTag/team}",
+                                                        "${aws:PrincipalTag/team, 'dns'}"),
         request_values=("prod", "staging", "dns")),
     Key("aws:TagKeys", "string", multi=True, policy_values=("env", "owner", "team", "o*"),
         request_values=("env", "owner", "team", "Owner")),
@@ -160,8 +162,9 @@ FEATURES = {
     "foranyvalue-absent": "ForAnyValue conditions on a key the request does not carry",
     "principal-keys": "conditions on aws:username and aws:PrincipalTag/team, which follow from the principal",
     "star-principal": "Principal \"*\" (or {\"AWS\": \"*\"}) in an Allow of a resource or trust policy",
-    "assume-absent-keys": "sts:AssumeRole policies that mention a key the request does not carry",
     "assume-role-boundary": "sts:AssumeRole by a role that has a permissions boundary",
+    "notprincipal-boundary": "a Deny with NotPrincipal in the resource policy, asked by a principal with a "
+                             "permissions boundary",
 }
 RECORD_KEYS = frozenset(k.name.lower() for k in KEYS if k.name.startswith("route53:"))
 
@@ -180,9 +183,11 @@ OPERATORS = {
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
-def variables(text: str) -> set[str]:
-    """The context keys `${...}` policy variables in `text` refer to (lower case)."""
-    return {v.lower() for v in _VARIABLE.findall(text)}
+def variables(text: str, *, with_default: bool = True) -> set[str]:
+    """The context keys `${...}` policy variables in `text` refer to (lower case); `with_default=False`
+    leaves out those with a default value (`${aws:PrincipalTag/team, 'dns'}`), which always have one."""
+    return {v.split(",")[0].strip().lower() for v in _VARIABLE.findall(text)
+            if with_default or "," not in v}
 
 
 # --- the world around one request ----------------------------------------------------------------
@@ -207,18 +212,11 @@ class World:
         """Whether `text` (a policy value or resource) may be used: its policy variables refer to keys that
         may be mentioned."""
         found = variables(text)
-        return not (found and "variables" in self.leave_out) and all(self._settled(v) for v in found)
+        return not (found and "variables" in self.leave_out)
 
     def usable(self, key: str) -> bool:
         """Whether a condition may test `key`."""
-        low = key.lower()
-        return self._settled(low) and not ("principal-keys" in self.leave_out and low in PRINCIPAL_KEYS)
-
-    def _settled(self, key: str) -> bool:
-        # "assume-absent-keys" left out: `can_assume` takes no list of absent keys, so an sts:AssumeRole
-        # policy may mention only keys the request carries, or the engine could not be fully settled.
-        return (self.action != "sts:AssumeRole" or "assume-absent-keys" not in self.leave_out
-                or key.lower() in self.context)
+        return not ("principal-keys" in self.leave_out and key.lower() in PRINCIPAL_KEYS)
 
 
 def _derived(kind: str, name: str, tags: dict[str, str], org_id: str | None) -> dict[str, list[str] | None]:
@@ -235,8 +233,7 @@ def _derived(kind: str, name: str, tags: dict[str, str], org_id: str | None) -> 
     }
 
 
-def _present(draw: st.DrawFn, key: Key, kind: str, action: str, context: dict[str, list[str]],
-             leave_out: frozenset[str]) -> bool:
+def _present(draw: st.DrawFn, key: Key, kind: str, action: str, context: dict[str, list[str]]) -> bool:
     """Whether a request like this one carries `key` (IAM User Guide, "AWS global condition context keys",
     each key's Availability)."""
     low = key.name.lower()
@@ -250,8 +247,6 @@ def _present(draw: st.DrawFn, key: Key, kind: str, action: str, context: dict[st
         return True  # present whenever temporary credentials (a role session's) sign the request
     if low == "aws:multifactorauthage":
         return context.get("aws:multifactorauthpresent") == ["true"]  # present only after MFA sign-in
-    if action == "sts:AssumeRole" and "assume-absent-keys" in leave_out:
-        return True
     return _int(draw, 0, 3) > 0
 
 
@@ -285,7 +280,7 @@ def draw_world(draw: st.DrawFn, leave_out: frozenset[str] = frozenset()) -> Worl
         low = key.name.lower()
         if key.derived:
             continue
-        present = _present(draw, key, kind, action, context, leave_out)
+        present = _present(draw, key, kind, action, context)
         if not present:
             absent.add(low)
         elif low == "aws:requestedregion":
@@ -375,31 +370,39 @@ def _conditions(draw: st.DrawFn, world: World, most: int) -> dict[str, dict[str,
                 # first ("Variables and tags": ARN operators take variables). Such values go to String* only.
                 values = tuple(v for v in values if "${" not in v or v[:v.index("${")].count(":") >= 5) or values
             vals = _some(draw, values, 2)
-        out.setdefault(op, {})[key.name] = vals
+        # "Key names are case-insensitive" (IAM User Guide, "Variables and tags"): now and then another case.
+        name = (key.name, key.name, key.name, key.name.lower(), key.name.upper())[_int(draw, 0, 4)]
+        out.setdefault(op, {})[name] = vals
     return out
 
 
-def _principal(draw: st.DrawFn, world: World, effect: str) -> dict:
-    """A resource or trust policy's Principal (or, on a Deny, sometimes NotPrincipal)."""
+def _principal(draw: st.DrawFn, world: World, effect: str, trust: bool, not_principal: bool) -> dict:
+    """A resource or trust policy's Principal (or, on a Deny in a resource policy, sometimes NotPrincipal)."""
     me = principal_arn(world.kind, world.name)
     other = principal_arn("user", "bob" if world.name != "bob" else "alice")
     star = effect == "Deny" or "star-principal" not in world.leave_out
     if star and _int(draw, 0, 5) == 0:
         return {"Principal": "*"}
+    if effect == "Deny" and not trust and not_principal and _int(draw, 0, 5) == 0:
+        # IAM User Guide, "AWS JSON policy elements: NotPrincipal": not in a role trust policy; name the
+        # account with the principal excepted, for "otherwise, the policy might deny access to the entire
+        # account" and AWS "might validate the account first" — only shapes whose meaning the page settles:
+        # a user and its account (that user is excepted), or another account (everyone here is denied). A
+        # role's session would have to be named too, which the scan cannot know.
+        shapes = ([me, f"arn:aws:iam::{A}:root"], [f"arn:aws:iam::{B}:root"])
+        return {"NotPrincipal": {"AWS": shapes[_int(draw, 0, 1) if world.kind == "user" else 1]}}
     value = _some(draw, (me, f"arn:aws:iam::{A}:root", A, f"arn:aws:iam::{B}:root", other) + (("*",) if star else ()), 2)
-    if effect == "Deny" and _int(draw, 0, 5) == 0:
-        return {"NotPrincipal": {"AWS": value}}
     return {"Principal": {"AWS": value}}
 
 
 def statement(draw: st.DrawFn, world: World, *, effects: tuple[str, ...] = ("Allow", "Allow", "Allow", "Deny"),
               principal: bool = False, resource: bool = True, not_action: bool = True,
-              actions: tuple[str, ...] = ACTION_PATTERNS, conditions: int = 2) -> dict:
+              actions: tuple[str, ...] = ACTION_PATTERNS, conditions: int = 2, not_principal: bool = True) -> dict:
     """One statement: Action or NotAction, Resource or NotResource, Condition; Principal when asked. Half
     the time the Action and Resource are drawn from the patterns that hit the request."""
     out: dict = {"Effect": _one(draw, effects)}
     if principal:
-        out.update(_principal(draw, world, out["Effect"]))
+        out.update(_principal(draw, world, out["Effect"], trust=not resource, not_principal=not_principal))
     hit_actions, hit_resources = _hitting(world.action, world.resource)
     hit_actions = tuple(a for a in hit_actions if a in actions)
     # One draw for the statement's shape (draws are what generation costs): aimed at the request half the
@@ -411,12 +414,12 @@ def statement(draw: st.DrawFn, world: World, *, effects: tuple[str, ...] = ("All
     if resource:
         key = "NotResource" if shape // 12 == 7 else "Resource"
         pool = hit_resources if aim and key == "Resource" else _usable(world, RESOURCE_PATTERNS)
-        if key == "NotResource":
+        if key == "NotResource":  # (a variable with a default always has a value)
             # IAM User Guide, "Variables and tags", policy variables with no value: an entry holding one "will
             # not match any resource". Whether a NotResource entry that matches nothing then excludes nothing
             # (the statement covers every resource) or makes the statement not apply, the page does not say,
             # and the two engines differ: such entries are not generated.
-            pool = tuple(r for r in pool if not variables(r) & world.absent)
+            pool = tuple(r for r in pool if not variables(r, with_default=False) & world.absent)
         out[key] = _some(draw, pool, 2)
     cond = _conditions(draw, world, conditions)
     if cond:
@@ -425,9 +428,11 @@ def statement(draw: st.DrawFn, world: World, *, effects: tuple[str, ...] = ("All
 
 
 def policy(draw: st.DrawFn, world: World, *, most: int = 3, **kw: object) -> dict:
-    """A policy document of 1..most statements."""
-    return {"Version": "2012-10-17", "Statement": [statement(draw, world, **kw)  # type: ignore[arg-type]
-                                                   for _ in range(_int(draw, 1, most))]}
+    """A policy document of 1..most statements; one in twelve of the older language version 2008-10-17, where
+    `${...}` is literal text, not a variable ("Variables and tags")."""
+    version = "2008-10-17" if _int(draw, 0, 11) == 11 else "2012-10-17"
+    return {"Version": version, "Statement": [statement(draw, world, **kw)  # type: ignore[arg-type]
+                                              for _ in range(_int(draw, 1, most))]}
 
 
 FULL_ACCESS = {"Effect": "Allow", "Action": "*", "Resource": "*"}
@@ -472,7 +477,8 @@ def cases(draw: st.DrawFn, leave_out: frozenset[str] = frozenset()) -> dict:
         # A role always has a trust policy, and a trust policy has no Resource element (IAM User Guide,
         # "IAM JSON policy elements: Principal").
         trust = world.action == "sts:AssumeRole"
+        not_principal = not (case["boundary"] and "notprincipal-boundary" in leave_out)
         case["resource_policy"] = policy(
-            draw, world, principal=True, resource=not trust,
+            draw, world, principal=True, resource=not trust, not_principal=not_principal,
             actions=("sts:AssumeRole", "sts:*", "*", "sts:TagSession") if trust else ACTION_PATTERNS)
     return case
