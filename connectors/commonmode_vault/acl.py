@@ -55,16 +55,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from itertools import islice, product
+from math import prod
 
 CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "scan",
                           "subscribe", "recover"})
 WRITES = frozenset({"create", "update", "patch"})
-PARAMETER_KEYS = ("allowed_parameters", "denied_parameters", "required_parameters")
 _CONSTRAINED_OPS = WRITES | {"read"}
 _TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
 # Go's unicode.IsSpace: what strings.TrimSpace removes around a policy name.
@@ -609,25 +610,25 @@ _LEGACY = {"deny": ("deny",), "read": ("read", "list"), "write": ("create", "rea
            "sudo": ("create", "read", "update", "delete", "list", "sudo")}
 
 
-def parse_policy(text: str, name: str) -> list[Stanza]:
-    """The stanzas of one policy (HCL1 or JSON) as the server reads them; PolicyError when the server
-    would refuse it."""
+def parse_policy(text: str, name: str, *, now: datetime | None = None) -> list[Stanza]:
+    """The stanzas of one policy (HCL1 or JSON) as the server reads them, without those expired at `now`
+    (default: the current time); PolicyError when the server would refuse it."""
     try:
         items = _parse_text(text)
         for item in items:
             if item.keys[0] not in ("name", "path"):
                 raise PolicyError(f"invalid key {item.keys[0]!r}")
-        for value in _field(items, "name"):
-            if isinstance(value, tuple) and value:
-                raise PolicyError("root.name: unknown type for string")
-            if not isinstance(value, tuple):
-                _string(value, "root.name")
-        return [_stanza(i) for i in _filter(items, "path")]
+        _last_string(items, "name", "root.name")
+        now = now or datetime.now(timezone.utc)
+        return [s for s in (_stanza(i, now) for i in _filter(items, "path")) if s is not None]
     except PolicyError as exc:
         raise PolicyError(f"policy {name}: {exc}") from None
 
 
-def _stanza(item: _Item) -> Stanza:
+def _stanza(item: _Item, now: datetime) -> Stanza | None:
+    """One path block, in the server's order (policy.go parsePaths): key checks, decoding every field (type
+    errors refuse the policy), expiration (an expired block is dropped unchecked), the path, the legacy
+    policy, capabilities (a deny ends it), then the checks of the remaining fields."""
     key = item.keys[0] if item.keys else "path"
     where = f"path {key!r}"
     if key.count("{{") != key.count("}}"):
@@ -639,26 +640,31 @@ def _stanza(item: _Item) -> Stanza:
         if i.keys[0] not in _PATH_KEYS:
             raise PolicyError(f"{where}: invalid key {i.keys[0]!r}")
     checks = _checks(body, where)
-    expiration = _last_string(body, "expiration", where)
+    caps = _strings(body, "capabilities", where)
+    legacy = _last_string(body, "policy", where)
+    allowed = _parameter_map(body, "allowed_parameters", where)
+    denied = _parameter_map(body, "denied_parameters", where)
+    required = tuple(dict.fromkeys(_strings(body, "required_parameters", where)))
+    wrap_nodes = {k: _field(body, k)[-1] for k in ("min_wrapping_ttl", "max_wrapping_ttl") if _field(body, k)}
+    limit = _pagination(body, where)
+    raw_expiration = _last_string(body, "expiration", where)
+    expiration = _expiration(raw_expiration, where) if raw_expiration else None
+    if expiration is not None and expiration <= now:
+        return None
     path = key[1:] if key.startswith("/") else key
     if "+*" in path:
         raise PolicyError(f"{where}: invalid use of wildcards ('+*' is forbidden)")
-    caps = _strings(body, "capabilities", where)
-    legacy = _last_string(body, "policy", where)
     if legacy:
         if legacy not in _LEGACY:
             raise PolicyError(f"{where}: invalid policy {legacy!r}")
         caps = list(_LEGACY["deny"]) if legacy == "deny" else caps + list(_LEGACY[legacy])
     for cap in caps:
-        if cap == "deny":  # the server stops here: deny alone, and no parameter constraints
+        if cap == "deny":  # the server stops here: deny alone, its parameter constraints dropped
             return Stanza(path=path, written=key, capabilities=frozenset({"deny"}), checks=checks,
-                          expiration=_expiration(expiration, where) if expiration else None)
+                          expiration=expiration)
         if cap not in CAPABILITIES:
             raise PolicyError(f"{where}: invalid capability {cap!r}")
-    allowed = _parameter_map(body, "allowed_parameters", where)
-    denied = _parameter_map(body, "denied_parameters", where)
-    wrap = {k: _seconds(v, f"{where}: {k}") for k in ("min_wrapping_ttl", "max_wrapping_ttl")
-            for v in _field(body, k)[-1:]}
+    wrap = {k: _seconds(v, f"{where}: {k}") for k, v in wrap_nodes.items()}
     if wrap.get("min_wrapping_ttl") and wrap.get("max_wrapping_ttl") and \
             wrap["max_wrapping_ttl"] < wrap["min_wrapping_ttl"]:
         raise PolicyError(f"{where}: max_wrapping_ttl cannot be less than min_wrapping_ttl")
@@ -666,40 +672,66 @@ def _stanza(item: _Item) -> Stanza:
         raise PolicyError(f"{where}: list_scan_response_keys_filter_path needs the list capability")
     return Stanza(path=path, written=key, capabilities=frozenset(caps),
                   allowed=None if allowed is None else tuple(sorted(allowed.items())),
-                  denied=None if denied is None else tuple(sorted(denied.items())),
-                  required=tuple(dict.fromkeys(_strings(body, "required_parameters", where))),
-                  min_wrapping_ttl=wrap.get("min_wrapping_ttl", 0.0),
-                  max_wrapping_ttl=wrap.get("max_wrapping_ttl", 0.0),
-                  pagination_limit=_pagination(body, where),
-                  expiration=_expiration(expiration, where) if expiration else None, checks=checks)
+                  denied=None if denied is None else tuple(sorted(denied.items())), required=required,
+                  min_wrapping_ttl=wrap.get("min_wrapping_ttl", 0.0), max_wrapping_ttl=wrap.get("max_wrapping_ttl", 0.0),
+                  pagination_limit=limit, expiration=expiration, checks=checks)
 
 
 def _pagination(body: Sequence[_Item], where: str) -> int:
-    limit = 0
-    for node in _field(body, "pagination_limit"):
-        if isinstance(node, _Lit) and node.kind == "NUMBER":
-            limit = int(node.value)  # type: ignore[call-overload]
-        elif isinstance(node, _Lit) and node.kind == "STRING" and re.fullmatch(r"[-+]?(0[xX][0-9a-fA-F]+|\d+)",
-                                                                             node.text):
-            limit = int(node.text, 0) if not re.fullmatch(r"[-+]?0\d+", node.text) else int(node.text, 8)
-        else:
-            raise PolicyError(f"{where}: pagination_limit: not an integer")
-    return limit
+    values = [_int(node, f"{where}: pagination_limit") for node in _field(body, "pagination_limit")]
+    return values[-1] if values else 0
+
+
+def _int(node: object, where: str) -> int:
+    """hcl decodeInt: an integer literal, or a string holding one (Go's base prefixes); nothing else."""
+    if isinstance(node, _Lit) and node.kind == "NUMBER":
+        return int(node.value)  # type: ignore[call-overload]
+    if isinstance(node, _Lit) and node.kind == "STRING" and re.fullmatch(r"[-+]?(0[xX][0-9a-fA-F]+|\d+)", node.text):
+        return _go_int(node.text)
+    raise PolicyError(f"{where}: not an integer")
+
+
+_OPERATIONS = frozenset({"create", "read", "update", "delete", "list", "patch", "scan", "help", "revoke", "renew",
+                         "rollback", "alias-lookahead", "resolve-role", "header"})
 
 
 def _checks(body: Sequence[_Item], where: str) -> tuple[str, ...]:
-    out = []
-    groups = _field(body, "control_group")
-    for node in groups:
-        items = node if isinstance(node, tuple) else None
-        if items is None or any(i.keys[0] not in ("ttl", "self_auth_allowed", "factor") for i in items) or \
-                not _filter(items, "factor"):
+    """The approval gates of a block: `control_group` (enforced by OpenBao and Vault Enterprise: the
+    response waits for approval), validated as the server does, and `mfa_methods` (Vault Enterprise
+    step-up MFA)."""
+    groups = _filter(body, "control_group")  # hclutil.WhenHCLKeyPresent: each block, labelled or not
+    for group in groups:
+        items = group.value.items if isinstance(group.value, _Obj) else None
+        if items is None or any(i.keys[0] not in ("ttl", "self_auth_allowed", "factor") for i in items):
+            raise PolicyError(f"{where}: control_group: invalid")
+        for ttl in _field(items, "ttl"):
+            _seconds(ttl, f"{where}: control_group ttl")
+        factors = [f for f in items if f.keys[0] == "factor"]
+        if not factors:
             raise PolicyError(f"{where}: control_group requires at least one factor")
-    if groups:
-        out.append("control_group")
+        for factor in factors:
+            _control_factor(factor, where)
+    out = ["control_group"] if groups else []
     if _strings(body, "mfa_methods", where):
         out.append("mfa_methods")
     return tuple(out)
+
+
+def _control_factor(factor: _Item, where: str) -> None:
+    """A `factor "name" { controlled_capabilities = [...]  identity { group_names = [...]  approvals = n } }`."""
+    body = factor.value.items if isinstance(factor.value, _Obj) and len(factor.keys) == 2 else None
+    if body is None or any(i.keys[0] not in ("controlled_capabilities", "identity") for i in body):
+        raise PolicyError(f"{where}: control_group factor: invalid")
+    ops = _strings(body, "controlled_capabilities", where)
+    if not ops or not set(ops) <= _OPERATIONS:
+        raise PolicyError(f"{where}: control_group factor: missing or invalid controlled capabilities")
+    identity = [n for n in _field(body, "identity") if isinstance(n, tuple)]
+    groups = [g for n in identity for g in _strings(n, "group_names", where)]
+    approvals = [_int(v, f"{where}: approvals") for n in identity for v in _field(n, "approvals")]
+    if not groups:
+        raise PolicyError(f"{where}: control_group factor: missing approving groups")
+    if not approvals or approvals[-1] <= 0:
+        raise PolicyError(f"{where}: control_group factor: missing required approvals")
 
 
 # --- rules ------------------------------------------------------------------------------------------------
@@ -738,9 +770,14 @@ class Rule:
             return "segment"
         return "prefix" if self.path.endswith("*") else "exact"
 
-    @property
+    @cached_property
     def is_prefix(self) -> bool:
         return self.path.endswith("*")
+
+    @cached_property
+    def parts(self) -> tuple[str, ...]:
+        """The segments of the pattern (without a trailing `*`)."""
+        return tuple((self.path[:-1] if self.is_prefix else self.path).split("/"))
 
     @property
     def is_exact(self) -> bool:
@@ -793,22 +830,20 @@ def _pattern_regex(path: str, kind: str) -> str:
     return "/".join(parts) + (".*" if prefix else "")
 
 
-def _match(rule: Rule, path: str) -> bool:
-    """acl.go's matching of one non-templated rule against a request path."""
+def _match(rule: Rule, path: str, have: Sequence[str] | None = None) -> bool:
+    """acl.go's matching of one non-templated rule against a request path (`have`: its segments)."""
     if rule.kind == "exact":
         return path == rule.path
     if rule.kind == "prefix":
         return path.startswith(rule.path[:-1])
-    pattern = rule.path[:-1] if rule.is_prefix else rule.path
-    want, have = pattern.split("/"), path.split("/")
-    if len(have) < len(want) or (not rule.is_prefix and len(have) != len(want)):
+    want, prefix = rule.parts, rule.is_prefix
+    have = path.split("/") if have is None else have
+    if len(have) < len(want) or (not prefix and len(have) != len(want)):
         return False
+    last = len(want) - 1
     for i, part in enumerate(want):
-        if part == "+" or part == have[i]:
-            continue
-        if rule.is_prefix and i == len(want) - 1 and have[i].startswith(part):
-            continue
-        return False
+        if part != "+" and part != have[i] and not (prefix and i == last and have[i].startswith(part)):
+            return False
     return True
 
 
@@ -848,21 +883,27 @@ def _merge_params(old: tuple[tuple[str, tuple[object, ...]], ...] | None,
 
 @dataclass(frozen=True)
 class _Index:
+    """The rules as acl.go keeps them: exact paths, plain prefixes, and segment rules (these by their
+    number of segments, which a non-`*` one must equal)."""
+
     exact: Mapping[str, Rule]
     prefix: Mapping[str, Rule]  # keyed by the prefix (the path without its "*")
-    segment: tuple[Rule, ...]
+    segment: Mapping[int, tuple[Rule, ...]]  # non-prefix segment rules by segment count
+    segment_prefix: tuple[Rule, ...]
 
     @classmethod
     def of(cls, rules: Iterable[Rule]) -> _Index:
-        exact, prefix, segment = {}, {}, []
+        exact, prefix, segment, segment_prefix = {}, {}, defaultdict(list), []
         for r in rules:
             if r.kind == "exact":
                 exact[r.path] = r
             elif r.kind == "prefix":
                 prefix[r.path[:-1]] = r
+            elif r.is_prefix:
+                segment_prefix.append(r)
             else:
-                segment.append(r)
-        return cls(exact, prefix, tuple(segment))
+                segment[len(r.parts)].append(r)
+        return cls(exact, prefix, {n: tuple(v) for n, v in segment.items()}, tuple(segment_prefix))
 
     def decide(self, path: str, list_op: bool) -> Rule | None:
         """acl.go AllowOperation's choice of rule for `path`."""
@@ -877,7 +918,8 @@ class _Index:
         return found
 
     def nonexact(self, path: str) -> Rule | None:
-        pool = [r for r in self.segment if _match(r, path)]
+        have = path.split("/")
+        pool = [r for r in (*self.segment.get(len(have), ()), *self.segment_prefix) if _match(r, path, have)]
         for n in range(len(path), -1, -1):  # the one longest plain prefix
             if path[:n] in self.prefix:
                 pool.append(self.prefix[path[:n]])
@@ -905,7 +947,7 @@ _READ_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tupl
         ("kv2", r"data/.+", ("data", "options")),
         ("kv2", r"metadata/.+", ("custom_metadata",)),
     ))
-# (engine, regex over the path after the mount) → alternatives for a write. Reads carry no parameters.
+# (engine, regex over the path after the mount) → alternatives for a write; a request passes if one does.
 # KV v1/v2: OpenBao API docs "KV secrets engine - version 1/2"; PKI: "PKI secrets engine (API)";
 # sys/policies/acl: "/sys/policies"; token create and AppRole secret-id take only optional fields.
 _WRITE_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tuple(
@@ -925,9 +967,14 @@ _WRITE_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tup
 _MOUNTS = {"system": "sys/", "token": "auth/token/", "identity": "identity/"}
 
 
+_ENGINES = {"generic": "kv1", "kv-v1": "kv1", "kv-v2": "kv2"}  # older and plugin names of the same engines
+
+
 def _shapes(table: Sequence[tuple[str, re.Pattern[str], tuple[_Shape, ...]]], engine: str, mount: str,
             path: str) -> tuple[_Shape, ...] | None:
-    """What a request to `path` carries, or None when the engine or API is not in `table`."""
+    """What a request to `path` carries, or None when the engine or API is not in `table`. Without a
+    mount, the first API the path can be read as (after at least one mount segment)."""
+    engine = _ENGINES.get(engine, engine)
     mount = mount or _MOUNTS.get(engine, "")
     for name, rx, shapes in table:
         if name != engine:
@@ -1082,18 +1129,21 @@ class ACL:
         if self.root:
             return True, False, ("the root policy",)
         path = path.lstrip("/")
-        answers = [self._cap_answer(path, cap, engine, mount) for cap in caps]
+        cases = {op: self._cases(path, op) for op in {cap in ("list", "scan") for cap in caps}}
+        answers = [self._cap_answer(path, cap, engine, mount, cases[cap in ("list", "scan")]) for cap in caps]
         granted = [a for a in answers if a[0] != _NO]
         if not granted:
             return False, False, _dedupe(s for a in answers for s in a[1])
         best = min(granted, key=lambda a: (_ANY, _SOME).index(a[0]))
         return True, best[0] == _SOME, best[1]
 
-    def _cap_answer(self, path: str, cap: str, engine: str, mount: str) -> tuple[str, tuple[str, ...]]:
+    def _cap_answer(self, path: str, cap: str, engine: str, mount: str,
+                    cases: list[Rule | None]) -> tuple[str, tuple[str, ...]]:
         """One capability, over every way the templated paths that could match resolve for the caller."""
-        cases = self._cases(path, cap in ("list", "scan"))
+        undecided = _UNDECIDED in cases and any(cap in t.capabilities for t in self._templated)
+        cases = [c for c in cases if c is not _UNDECIDED or undecided]
         results = [(_rule_answer(rule, cap, path, engine, mount), rule) for rule in cases]
-        verdicts = {verdict for (verdict, _), _ in results}
+        verdicts = {verdict for (verdict, _), rule in results if rule is not _UNDECIDED} | ({_SOME} if undecided else set())
 
         def explained(entries: Iterable[tuple[tuple[str, tuple[str, ...]], Rule | None]]) -> tuple[str, ...]:
             return _dedupe(s for (_, why), rule in entries for s in (*(rule.sources if rule else ()), *why))
@@ -1107,7 +1157,8 @@ class ACL:
     def _cases(self, path: str, list_op: bool) -> list[Rule | None]:
         """The deciding rule for each way the templated rules that could match `path` resolve: left out (no
         entity, or values that do not match) or filled in with values that make them match. Each is then
-        ranked and merged like any rule (docs "Templated policies": the server fills them in first)."""
+        ranked and merged like any rule (docs "Templated policies": the server fills them in first). Past
+        _MAX_CASES combinations, the _UNDECIDED rule stands for the rest."""
         base = self._index.decide(path, list_op)
         candidates = [path] + ([path[:-1]] if list_op and path.endswith("/") else [])
         options = []
@@ -1115,8 +1166,10 @@ class ACL:
             filled = _dedupe(c for p in candidates for c in _fillings(t, p))
             if filled:
                 options.append([None, *(replace(t, path=c, templated=False) for c in filled)])
-        cases = [base]
-        for choice in islice(product(*options), 1, 256):  # the first choice is "none applies": base
+        cases: list[Rule | None] = [base]
+        if prod(len(o) for o in options) > _MAX_CASES:
+            return [*cases, _UNDECIDED]
+        for choice in islice(product(*options), 1, None):  # the first choice is "none applies": base
             rules = dict(self.rules)
             for r in choice:
                 if r is not None:
@@ -1126,8 +1179,16 @@ class ACL:
         return cases
 
 
+_MAX_CASES = 256
+# Stands for the combinations of templated paths not enumerated: it may allow or not, so it keeps any
+# answer conditional (and a "no" becomes "conditional").
+_UNDECIDED = Rule(path="", capabilities=frozenset(), sources=("too many templated paths to decide every case",))
+
+
 def _rule_answer(rule: Rule | None, cap: str, path: str, engine: str, mount: str) -> tuple[str, tuple[str, ...]]:
     """(any|some|no, explanations) for one capability under the deciding rule."""
+    if rule is _UNDECIDED:
+        return _SOME, ()
     if rule is None:
         return _NO, ()
     if "deny" in rule.capabilities:
@@ -1144,14 +1205,16 @@ def _rule_answer(rule: Rule | None, cap: str, path: str, engine: str, mount: str
     verdict = _ANY
     if rule.checks:
         verdict = _SOME
-        notes.append(f"needs {' and '.join(rule.checks)} approval (Vault Enterprise)")
+        notes.append({"control_group": "needs control-group approval before the response is released",
+                      "mfa_methods": "needs step-up MFA (mfa_methods; Vault Enterprise enforces it, OpenBao ignores it)"}
+                     [rule.checks[0]] if len(rule.checks) == 1 else "needs control-group approval and step-up MFA")
     if cap in _CONSTRAINED_OPS and rule.constrained:
         shapes = _shapes(_READ_SHAPES, engine, mount, path) or _NONE if cap == "read" else \
             _shapes(_WRITE_SHAPES, engine, mount, path)
         answer, why = _parameter_answer(rule, cap, shapes)
         if answer == _NO:
             return _NO, (f"no {cap} passes: {why}",)
-        notes.append(f"{cap}: {why}" if answer == _SOME or engine != "kv2" else
+        notes.append(f"{cap}: {why}" if answer == _SOME or _ENGINES.get(engine, engine) != "kv2" else
                      f"{cap}: KV v2 keeps a secret's fields inside 'data', which these constraints do not limit")
         verdict = _SOME if answer == _SOME else verdict
     if cap in ("list", "scan") and rule.pagination_limit > 0 and "limit" in (p.lower() for p in rule.required):

@@ -327,6 +327,16 @@ FORMS = {
     "expiration_unix": 'path "s/x" { capabilities = ["read"]\n expiration = 4102444800 }',
     "expiration_bad": 'path "s/x" { capabilities = ["read"]\n expiration = "2099-01-01" }',
     "control_group_no_factor": 'path "s/x" { capabilities = ["read"]\n control_group = { ttl = "4h" } }',
+    "control_group": 'path "s/x" { capabilities = ["read"]\n control_group "l" { factor "a" {\n'
+                     ' controlled_capabilities = ["read"]\n identity { group_names = ["g"]\n approvals = "2" } } } }',
+    "control_group_no_approvals": 'path "s/x" { capabilities = ["read"]\n control_group { factor "a" {\n'
+                                  ' controlled_capabilities = ["read"]\n identity { group_names = ["g"] } } } }',
+    "mfa_methods": 'path "s/x" { capabilities = ["read"]\n mfa_methods = ["m"] }',
+    "expired_not_checked": 'path "s/+*" { capabilities = ["fly"]\n expiration = "2001-01-01T00:00:00Z" }',
+    "expired_still_decoded": 'path "s/x" { capabilities = ["read"]\n expiration = "2001-01-01T00:00:00Z"\n pagination_limit = "x" }',
+    "deny_still_decoded": 'path "s/x" { capabilities = ["deny"]\n allowed_parameters = ["a"] }',
+    "deny_not_checked": 'path "s/x" { capabilities = ["deny"]\n max_wrapping_ttl = "abc" }',
+    "legacy_deny_hides_bad_capability": 'path "s/x" { capabilities = ["fly"]\n policy = "deny" }',
     "no_body": 'path "s/y" { capabilities = ["read"] }\npath "s/x"',
     "unclosed": 'path "s/x" { capabilities = ["read"]',
     "empty_value": 'path "s/x" { capabilities = }',
@@ -421,13 +431,15 @@ def test_wrapping_expiration_and_enterprise_gates() -> None:
     future = 'expiration = "2999-01-01T00:00:00Z"'
     acl = ACL.build(["p"], {"p": parse_policy(
         f'path "a" {{ capabilities = ["read"]\n min_wrapping_ttl = "1s" }}\npath "b" {{ capabilities = ["read"]\n {future} }}\n'
-        'path "c" { capabilities = ["read"]\n control_group = { factor "ops" { identity { group_names = ["ops"] } } } }\n'
+        'path "c" { capabilities = ["read"]\n control_group { factor "ops" { controlled_capabilities = ["read"]\n'
+        '  identity { group_names = ["ops"]\n approvals = 1 } } } }\n'
         'path "d" { capabilities = ["read"] }', "p")})
     ok, conditional, sources = acl.allows("a", "read")
     assert ok and not conditional and any("response-wrapped" in s for s in sources)
     ok, conditional, sources = acl.allows("b", "read")
     assert ok and not conditional and any("until 2999" in s for s in sources)
-    assert acl.allows("c", "read")[:2] == (True, True)
+    ok, conditional, sources = acl.allows("c", "read")
+    assert ok and conditional and any("control-group approval" in s for s in sources)
     assert acl.allows("d", "read") == (True, False, ('policy p path "d"',))
     later = ACL.build(["p"], {"p": parse_policy(f'path "b" {{ capabilities = ["read"]\n {future} }}', "p")},
                       now=datetime(3000, 1, 1, tzinfo=timezone.utc))
