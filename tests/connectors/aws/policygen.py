@@ -209,10 +209,9 @@ class World:
     leave_out: frozenset[str] = frozenset()  # FEATURES the policies must not use
 
     def has(self, text: str) -> bool:
-        """Whether `text` (a policy value or resource) may be used: its policy variables refer to keys that
-        may be mentioned."""
-        found = variables(text)
-        return not (found and "variables" in self.leave_out)
+        """Whether `text` (a policy value or resource) may be used: not if it holds a policy variable and
+        "variables" is left out."""
+        return not ("variables" in self.leave_out and variables(text))
 
     def usable(self, key: str) -> bool:
         """Whether a condition may test `key`."""

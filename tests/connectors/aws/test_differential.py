@@ -46,9 +46,13 @@ Undocumented or invalid, not generated:
   does not say whether the statement then covers every resource or none; the engines differ.
 - NotPrincipal in a trust policy (not allowed: "AWS JSON policy elements: NotPrincipal"), or naming a user
   without its account, or a role without its session (the page: AWS "might" then deny the whole account).
-commonmode wrong (KNOWN_DEFECTS: left out of the main comparison while they stand, each reproduced by an
-xfail(strict=True) case in `test_known_defect`, which starts failing once the engine is fixed):
-see KNOWN_DEFECTS.
+commonmode wrong and since fixed (issue 11), compared again by the main test: ForAnyValue on an absent key
+true for negated and …IfExists operators (item 16; "Single-valued vs. multivalued context keys"); policy
+variables left MAYBE in Resource, NotResource and condition values, and conditions on aws:username and
+aws:PrincipalTag/* left MAYBE though the principal settles them (item 17; "Variables and tags"); Date and
+IpAddress operators never compared, MAYBE even with the key's value known.
+commonmode wrong and still standing (KNOWN_DEFECTS): left out of the main comparison, each reproduced by an
+xfail(strict=True) case in `test_known_defect`, which starts failing once the engine is fixed.
 """
 
 from __future__ import annotations
