@@ -1087,21 +1087,29 @@ def allows_tag_session(trust: Sequence[Statement]) -> bool:
                for st in trust)
 
 
-#: id(principal) → (principal, its facts): `request` is called for every principal × target × action. The
-#: entry holds the principal, so its id cannot be reused while cached.
-_FACTS: dict[int, tuple[Principal, dict[str, tuple[str, ...]], frozenset[str], tuple[str, ...]]] = {}
+class _Facts(NamedTuple):
+    """What follows from a principal for every request it makes (IAM User Guide, "AWS global condition
+    context keys" and "Variables and tags", principal key values)."""
+
+    principal: Principal  # held, so that its id (the cache key) cannot be reused while cached
+    context: Mapping[str, tuple[str, ...]]
+    absent: frozenset[str]  # on ChangeResourceRecordSets
+    absent_elsewhere: frozenset[str]  # on any other action: Route 53's record keys too
+    prefixes: tuple[str, ...]
 
 
-def _principal_facts(p: Principal) -> tuple[dict[str, tuple[str, ...]], set[str], tuple[str, ...]]:
-    """(context, absent keys, absent key prefixes) that follow from the principal (IAM User Guide, "AWS
-    global condition context keys" and "Variables and tags", principal key values); fresh copies."""
+#: id(principal) → its facts: `request` is called for every principal × target × action.
+_FACTS: dict[int, _Facts] = {}
+
+
+def _principal_facts(p: Principal) -> _Facts:
     hit = _FACTS.get(id(p))
-    if hit is None or hit[0] is not p:
+    if hit is None or hit.principal is not p:
         if len(_FACTS) > 65536:
             _FACTS.clear()
         ctx, absent, prefixes = _derive_facts(p)
-        hit = _FACTS[id(p)] = (p, ctx, frozenset(absent), prefixes)
-    return dict(hit[1]), set(hit[2]), hit[3]
+        hit = _FACTS[id(p)] = _Facts(p, ctx, frozenset(absent), frozenset(absent | ROUTE53_RECORD_KEYS), prefixes)
+    return hit
 
 
 def _derive_facts(p: Principal) -> tuple[dict[str, tuple[str, ...]], set[str], tuple[str, ...]]:
@@ -1126,9 +1134,7 @@ def _derive_facts(p: Principal) -> tuple[dict[str, tuple[str, ...]], set[str], t
 
 
 def _principal_context(p: Principal, extra: Mapping[str, tuple[str, ...]] | None) -> dict[str, tuple[str, ...]]:
-    ctx = _principal_facts(p)[0]
-    ctx.update(extra or {})
-    return ctx
+    return {**_principal_facts(p).context, **(extra or {})}
 
 
 #: Global services with a single endpoint in US East (N. Virginia): their requests carry aws:RequestedRegion
@@ -1154,17 +1160,19 @@ def request(p: Principal, action: str, resource: str, *, resource_account: str |
             context: Mapping[str, tuple[str, ...]] | None = None,
             absent: Iterable[str] = (), absent_prefixes: Iterable[str] = ()) -> Request:
     """A request by `p`, with what the scanner knows about the caller bound."""
-    ctx, known_absent, prefixes = _principal_facts(p)
+    facts = _principal_facts(p)
+    ctx = dict(facts.context)
     region = _requested_region(action, resource)
     if region:
         ctx["aws:requestedregion"] = (region,)
-    ctx.update(context or {})
-    known_absent |= set(absent)
-    if action.lower() != "route53:changeresourcerecordsets":
-        known_absent |= ROUTE53_RECORD_KEYS
+    if context:
+        ctx.update(context)
+    known = facts.absent if action.lower() == "route53:changeresourcerecordsets" else facts.absent_elsewhere
+    if absent:
+        known = known | frozenset(absent)
+    prefixes = (*facts.prefixes, *absent_prefixes) if absent_prefixes else facts.prefixes
     return Request(action=action, resource=resource, principal=p.arn, account=p.account, context=ctx,
-                   absent=frozenset(known_absent), resource_account=resource_account,
-                   absent_prefixes=(*prefixes, *absent_prefixes))
+                   absent=known, resource_account=resource_account, absent_prefixes=prefixes)
 
 
 ADMIN_POLICY = parse_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
