@@ -2,53 +2,61 @@
 
 Sources: OpenBao docs "Policies" (concepts/policies: "Policy syntax", "Templated policies", "Path
 expiration", "Parameter constraints", "Required response wrapping TTLs"), the same page in Vault's docs,
-and the server itself: every rule below was checked against OpenBao 2.7.2 (`sys/capabilities` and real
-requests; tests/connectors/vault/test_acl.py and test_acl_differential.py keep checking it).
+and the server itself. Every rule below was checked against OpenBao 2.7.2 (`sys/capabilities` and real
+requests); tests/connectors/vault/test_acl.py and test_acl_differential.py keep checking it. Where the
+server and the docs disagree, the server is followed and the comment says so.
 
-Policy text:
-- HCL1 (the server's parser, not HCL2) or JSON when the text starts with `{`. HCL1 lets a block and an
-  assignment mean the same thing, so `allowed_parameters { "value" = [] }` is `allowed_parameters = {...}`;
-  repeated keys add up (two `capabilities` lists are joined, two parameter maps merge). Anything the server
-  refuses (unknown keys, bad capabilities, `+*`, `path "x" = {...}`, `key: value`, bad durations or dates,
-  unbalanced `{{ }}`) raises PolicyError.
-- A path loses one leading `/` (`/secret/x` is `secret/x`, and merges with it); a `*` is a glob only as
-  the last character (elsewhere it is a literal); a path containing `/+` (or `+` / `+/...`) is matched
-  segment by segment, `+` matching one segment.
-- `deny` anywhere in a stanza's capabilities makes it deny-only (its parameter constraints are dropped);
-  the legacy `policy = "read" | "write" | "sudo" | "deny"` is translated; a stanza past its `expiration`
-  does not exist.
+Policy text
+- Read as the server reads it: HCL1 (not HCL2), or HCL1's lenient JSON reader when the text starts with
+  `{`. A block and an assignment are the same (`allowed_parameters { "value" = [] }` is
+  `allowed_parameters = { "value" = [] }`); repeated keys add up (two `capabilities` lists are joined,
+  parameter blocks merge). What the server refuses raises PolicyError: unknown keys, bad capabilities,
+  `+*`, `path "x" = {...}`, `key: value`, bad durations, dates or integers, unbalanced `{{ }}`, invalid
+  control groups. One thing it accepts is refused on purpose: a JSON list inside a list, which the
+  server's reader mis-nests.
+- Each block is read in the server's order: every field is decoded (type errors refuse the policy); a
+  block past its `expiration` is dropped unchecked; one leading `/` is removed from the path; the legacy
+  `policy = "read" | "write" | "sudo" | "deny"` is added; a `deny` in the capabilities ends them (the
+  block is deny-only, its parameter constraints dropped).
+- `*` is a glob only as the last character (elsewhere it is literal); a path with `/+` (or `+`, `+/...`)
+  is matched segment by segment, `+` matching any one segment, a `+` inside a segment being literal.
 - Capabilities: create read update patch delete list sudo deny scan (OpenBao); Vault's subscribe and
   recover are accepted too, because a policy stored on a Vault server was accepted by it.
 
-Policy names: the server trims surrounding whitespace and lower-cases every name it stores or attaches
-(sdk policyutil SanitizePolicies), drops empty names and duplicates, and `root` in any spelling leaves only
-`root`. `ACL.build` looks names up that way, in the names it is given and in the documents' keys.
+Policy names: trimmed of surrounding whitespace and lower-cased wherever the server stores or attaches
+them (sdk policyutil SanitizePolicies); empty names and duplicates dropped; `root` in any spelling leaves
+only `root`. `ACL.build` applies this to the names it is given and to the documents' keys.
 
-Which rule decides (deny by default; `root` allows everything):
-- stanzas merge only when their (normalised) path strings are identical, across policies: capabilities
-  are ORed, a deny makes the merged rule deny-only, parameter constraints merge (allowed/denied values
-  append, an empty list wins; required parameters union);
-- an exact rule wins; otherwise the longest plain `*` prefix and every matching `+` rule compete: the later
-  first `+`/`*` wins, then a pattern not ending in `*`, then fewer `+` segments, then the longer pattern,
-  then the lexically greater. The winner's capabilities alone apply ("deny wins" only within it);
-- LIST (and `sys/capabilities`, which evaluates as LIST) also tries the exact rule for the path without
-  one trailing `/`, and, when nothing matched, the wildcard rules for that path;
-- templated paths (`{{identity.entity.name}}`...) apply only for a caller with an entity whose values
-  fill them, so `capabilities` (what `sys/capabilities` says for a token without an entity) ignores them,
-  and `allows` answers for both cases: a decision that differs is conditional, and says so.
+Which rule decides (deny by default; `root` allows everything)
+- Blocks merge only when their path strings are identical after normalisation, across policies:
+  capabilities ORed, a deny making the merged rule deny-only, parameter constraints merged (value lists
+  appended, an empty list winning; required parameters joined), the lesser wrapping TTLs and page limit.
+- An exact rule wins; otherwise the one longest plain `*` prefix and every matching `+` rule compete: the
+  later first `+`/`*` wins, then a pattern not ending in `*`, then fewer `+` segments, then the longer
+  pattern, then the lexically greater. The winner alone applies: "deny wins" only within it.
+- LIST (and `sys/capabilities`, which evaluates as LIST) also tries the exact rule for the path without one
+  trailing `/`, and, when no wildcard rule matched, the wildcard rules for that path.
+- Templated paths (`{{identity.entity.name}}`...) apply only to a caller whose entity fills them (a bad
+  template, or a value the entity lacks, drops the path). `capabilities` answers as `sys/capabilities`
+  does for a token without an entity; `capability_cases` and `allows` consider every way the templates can
+  resolve for the path (left out, or filled in and then merged and ranked like any rule), and a decision
+  that differs between them is conditional.
 
-Parameter constraints (`required_parameters`, `allowed_parameters`, `denied_parameters`) apply to read,
-create, update and patch (a GET's query parameters are its data), not to list or delete. A request with no
-parameters passes `allowed`/`denied`; `required` names must be sent (lower-case); `denied "*"` refuses any
-request with parameters; `allowed` limits names (and values: `a*`/`*a`/`*a*` globs, a one-character value is
-literal) unless it is only `"*"`. What the request must carry depends on the engine (`allows(..., engine=)`):
-KV v1 writes carry the secret's fields; KV v2 writes carry one `data` object that string values never
-match (the docs say constraints are "not supported" on KV v2: they only gate the request's top-level keys,
-never the secret's fields); PKI issue carries `common_name`, sign a `csr`; `sys/policies/acl/<n>` a
-`policy`; token create and AppRole secret-id need nothing. So `allows` says no when no request the engine
-accepts passes, yes-conditional when only some parameters or values pass (with what in the sources), and
-plain yes when the ordinary request passes with any content. Response-wrapping TTL bounds only mean the
-request must be wrapped (noted, not conditional); Enterprise control groups and MFA make it conditional.
+Parameter constraints apply to read, create, update and patch, not to list or delete; a GET's query
+parameters are its data. A request with no parameters passes `allowed` and `denied`; `required` names
+must be sent (lower-case); `denied "*"` refuses any request with parameters; `allowed` limits names (and
+values) unless it is only `"*"`. Values are compared as the server does: `a*`, `*a`, `*a*` globs, a
+one-character value literal, other types by equality, so a denied list of strings never stops a number,
+or a list (a repeated query parameter). What a request must carry depends on the engine, `allows(...,
+engine=, mount=)`: KV v1 writes carry the secret's fields; KV v2 writes carry one `data` object, which
+string values never match, and a read cannot carry an object field in its query string; PKI issue carries
+`common_name` (or nothing, for a role with require_cn=false), sign a `csr`; `sys/policies/acl/<n>` a
+`policy` (`sys/policy/<n>` also `rules`); token create and AppRole secret-id need nothing. `allows` says
+no when no request the engine accepts passes, conditional (saying what is needed) when only some do, and
+plain yes when the ordinary request passes with any content; other engines and APIs stay conditional
+when constrained. Response-wrapping TTL bounds mean the request must be wrapped (noted, not conditional);
+control groups (OpenBao and Vault Enterprise hold the response for approval) and `mfa_methods` (Vault
+Enterprise step-up MFA) make a grant conditional.
 """
 
 from __future__ import annotations
@@ -348,7 +356,11 @@ def _literal(kind: str, text: object) -> _Lit:
     return _Lit(kind, str(text), str(text))
 
 
-_JSON_TOKEN = re.compile(r'''\s*(?:(?P<str>"(?:[^"\\\n]|\\.)*")|(?P<num>-?(?:0|[1-9]\d*)(?P<frac>\.\d+)?(?P<exp>[eE][-+]?\d+)?(?![\w.]))|(?P<word>true|false|null)(?!\w)|(?P<punct>[{}\[\],:]))''')
+_JSON_TOKEN = re.compile(r'''\s*(?:
+      (?P<str>"(?:[^"\\\n]|\\.)*")
+    | (?P<num>-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.]))   # a leading 0 only alone, as the server
+    | (?P<word>true|false|null)(?!\w)
+    | (?P<punct>[{}\[\],:]))''', re.VERBOSE)
 
 
 class _Json:
@@ -580,6 +592,9 @@ def _expiration(text: str, where: str) -> datetime:
     return datetime.fromisoformat(m.group(1) + (m.group(2) or "")[:7] + zone)
 
 
+_Params = tuple[tuple[str, tuple[object, ...]], ...]  # parameter name → values (() = any value), by name
+
+
 @dataclass(frozen=True, kw_only=True)
 class Stanza:
     """One `path` block of a policy, as the server reads it."""
@@ -587,8 +602,8 @@ class Stanza:
     path: str  # one leading "/" stripped; a trailing "*" kept
     capabilities: frozenset[str]
     written: str = ""  # the path as the policy spells it
-    allowed: tuple[tuple[str, tuple[object, ...]], ...] | None = None  # name → values; () = any value
-    denied: tuple[tuple[str, tuple[object, ...]], ...] | None = None
+    allowed: _Params | None = None  # None: no allowed_parameters at all
+    denied: _Params | None = None
     required: tuple[str, ...] = ()
     min_wrapping_ttl: float = 0.0
     max_wrapping_ttl: float = 0.0
@@ -673,7 +688,8 @@ def _stanza(item: _Item, now: datetime) -> Stanza | None:
     return Stanza(path=path, written=key, capabilities=frozenset(caps),
                   allowed=None if allowed is None else tuple(sorted(allowed.items())),
                   denied=None if denied is None else tuple(sorted(denied.items())), required=required,
-                  min_wrapping_ttl=wrap.get("min_wrapping_ttl", 0.0), max_wrapping_ttl=wrap.get("max_wrapping_ttl", 0.0),
+                  min_wrapping_ttl=wrap.get("min_wrapping_ttl", 0.0),
+                  max_wrapping_ttl=wrap.get("max_wrapping_ttl", 0.0),
                   pagination_limit=limit, expiration=expiration, checks=checks)
 
 
@@ -749,8 +765,8 @@ class Rule:
     capabilities: frozenset[str]
     sources: tuple[str, ...]  # 'policy dns-reader path "secret/data/dns/*"'
     templated: bool = False
-    allowed: tuple[tuple[str, tuple[object, ...]], ...] | None = None
-    denied: tuple[tuple[str, tuple[object, ...]], ...] | None = None
+    allowed: _Params | None = None
+    denied: _Params | None = None
     required: tuple[str, ...] = ()
     min_wrapping_ttl: float = 0.0
     max_wrapping_ttl: float = 0.0
@@ -868,8 +884,7 @@ def _lesser(a: float, b: float) -> float:
     return min(x for x in (a, b) if x > 0) if a > 0 or b > 0 else 0.0
 
 
-def _merge_params(old: tuple[tuple[str, tuple[object, ...]], ...] | None,
-                  new: tuple[tuple[str, tuple[object, ...]], ...] | None) -> tuple[tuple[str, tuple[object, ...]], ...] | None:
+def _merge_params(old: _Params | None, new: _Params | None) -> _Params | None:
     """Allowed/denied maps of identical paths: values append, and an empty list (any value) wins."""
     if not new:
         return old
@@ -950,6 +965,10 @@ _READ_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tupl
 # (engine, regex over the path after the mount) → alternatives for a write; a request passes if one does.
 # KV v1/v2: OpenBao API docs "KV secrets engine - version 1/2"; PKI: "PKI secrets engine (API)";
 # sys/policies/acl: "/sys/policies"; token create and AppRole secret-id take only optional fields.
+# KV v2: the "Policies" docs say parameter constraints are "not supported" there. The server does apply
+# them, to the request's top-level keys (`data`, `options`): a constraint naming a secret's field cannot
+# limit it, but `allowed_parameters = {"value" = []}` refuses every write (no `data`), and a required
+# `data` refuses every read. We follow the server.
 _WRITE_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[_Shape, ...]], ...] = tuple(
     (engine, re.compile(rx), shapes) for engine, rx, shapes in (
         ("kv1", r".+", (_Shape(free=True),)),
@@ -992,7 +1011,11 @@ _ANY, _SOME, _NO = "any", "some", "no"
 
 def _admits(name: str, kind: str, allowed: Mapping[str, tuple[object, ...]],
             denied: Mapping[str, tuple[object, ...]]) -> str:
-    """Whether the constraints let a request carry `name`: with any value, only some values, or not."""
+    """Whether the constraints let a request carry `name`: with any value, only some values, or not.
+    The docs say `"*"` takes only `[]`; the server also accepts `"*" = ["x"]` and lets every name through
+    then, values unchecked, as here. A denied list of values never refuses a name outright: some value of
+    another type passes (acl.go valueInSlice compares non-strings by equality; Vault 1.21 changed how
+    lists are compared, OpenBao 2.7.2 has not)."""
     restricted = False
     if name in denied:
         if not denied[name]:
@@ -1039,6 +1062,8 @@ def _shape_answer(shape: _Shape, required: Sequence[str], allowed: Mapping[str, 
     unsendable = sorted(shape.unsendable & set(required))
     if unsendable:
         return _NO, f"required parameter {unsendable[0]!r} is an object, which a read's query string cannot carry"
+    # Docs: denied "*" "will deny any parameter"; acl.go checks it only when the request has parameters,
+    # so a request that needs none still passes.
     if (need or shape.free) and "*" in denied:
         return _NO, 'denied_parameters "*" refuses every request with parameters'
     verdicts = {name: _admits(name, kind, allowed, denied) for name, kind in need.items()}
@@ -1084,7 +1109,8 @@ class ACL:
             for s in docs.get(name, ()):
                 if s.expiration is not None and s.expiration <= now:
                     continue
-                rule = Rule(path=s.path, capabilities=s.capabilities, sources=(f'policy {name} path "{s.written or s.path}"',),
+                source = f'policy {name} path "{s.written or s.path}"'
+                rule = Rule(path=s.path, capabilities=s.capabilities, sources=(source,),
                             templated="{{" in s.path, allowed=s.allowed, denied=s.denied, required=s.required,
                             min_wrapping_ttl=s.min_wrapping_ttl, max_wrapping_ttl=s.max_wrapping_ttl,
                             pagination_limit=s.pagination_limit, checks=s.checks, expires=s.expiration)
@@ -1143,7 +1169,9 @@ class ACL:
         undecided = _UNDECIDED in cases and any(cap in t.capabilities for t in self._templated)
         cases = [c for c in cases if c is not _UNDECIDED or undecided]
         results = [(_rule_answer(rule, cap, path, engine, mount), rule) for rule in cases]
-        verdicts = {verdict for (verdict, _), rule in results if rule is not _UNDECIDED} | ({_SOME} if undecided else set())
+        verdicts = {verdict for (verdict, _), rule in results if rule is not _UNDECIDED}
+        if undecided:
+            verdicts.add(_SOME)
 
         def explained(entries: Iterable[tuple[tuple[str, tuple[str, ...]], Rule | None]]) -> tuple[str, ...]:
             return _dedupe(s for (_, why), rule in entries for s in (*(rule.sources if rule else ()), *why))
@@ -1206,7 +1234,7 @@ def _rule_answer(rule: Rule | None, cap: str, path: str, engine: str, mount: str
     if rule.checks:
         verdict = _SOME
         notes.append({"control_group": "needs control-group approval before the response is released",
-                      "mfa_methods": "needs step-up MFA (mfa_methods; Vault Enterprise enforces it, OpenBao ignores it)"}
+                      "mfa_methods": "needs step-up MFA (mfa_methods: Vault Enterprise enforces it, OpenBao not)"}
                      [rule.checks[0]] if len(rule.checks) == 1 else "needs control-group approval and step-up MFA")
     if cap in _CONSTRAINED_OPS and rule.constrained:
         shapes = _shapes(_READ_SHAPES, engine, mount, path) or _NONE if cap == "read" else \
@@ -1224,7 +1252,8 @@ def _rule_answer(rule: Rule | None, cap: str, path: str, engine: str, mount: str
 
 
 _TEMPLATE_NAMES = re.compile(
-    r"identity\.(entity\.(id|name|metadata\.[^{}]+|aliases\.[^.{}]+\.(id|name|metadata\.[^{}]+|custom_metadata\.[^{}]+))"
+    r"identity\.(entity\.(id|name|metadata\.[^{}]+"
+    r"|aliases\.[^.{}]+\.(id|name|metadata\.[^{}]+|custom_metadata\.[^{}]+))"
     r"|groups\.(ids\.[^.{}]+\.name|names\.[^.{}]+\.id))")
 
 

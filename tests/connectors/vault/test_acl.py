@@ -79,7 +79,8 @@ CASES = {
               'path "secret/y" { capabilities = ["read"]\n expiration = "2999-01-01T00:00:00Z" }'},
         [("secret/x", {"deny"}), ("secret/y", {"read"})]),
     "a templated path does not apply to a token without an entity": (
-        {"a": 'path "secret/{{identity.entity.name}}" { capabilities = ["deny"] }\npath "secret/*" { capabilities = ["read"] }'},
+        {"a": 'path "secret/{{identity.entity.name}}" { capabilities = ["deny"] }\n'
+              'path "secret/*" { capabilities = ["read"] }'},
         [("secret/alice", {"read"}), ("secret/{{identity.entity.name}}", {"read"})]),
     "nothing matches: deny": (
         {"a": 'path "secret/app" { capabilities = ["read"] }'},
@@ -147,8 +148,10 @@ def test_leading_slash_is_stripped_and_merges(server: Bao) -> None:
     without the slash (a deny included). Failed before: "/secret/data/rg3/*" never matched, so the read it
     grants and the deny it holds were both missed. `//x` keeps one slash and matches nothing."""
     policies = {"a": 'path "/secret/data/rg3/*" { capabilities = ["read"] }\n'
-                     'path "/secret/data/rg3/root" { capabilities = ["deny"] }\npath "//secret/data/rg3/z" { capabilities = ["sudo"] }',
-                "b": 'path "secret/data/rg3/*" { capabilities = ["update"] }\npath "secret/data/rg3/root" { capabilities = ["read"] }'}
+                     'path "/secret/data/rg3/root" { capabilities = ["deny"] }\n'
+                     'path "//secret/data/rg3/z" { capabilities = ["sudo"] }',
+                "b": 'path "secret/data/rg3/*" { capabilities = ["update"] }\n'
+                     'path "secret/data/rg3/root" { capabilities = ["read"] }'}
     token, acl = _token(server, "rg3", policies)
     paths = ["secret/data/rg3/x", "secret/data/rg3/root", "secret/data/rg3/z", "/secret/data/rg3/x"]
     truth = server.capabilities(token, paths)
@@ -203,13 +206,11 @@ def test_sys_policy_writes_under_constraints(server: Bao) -> None:
     """A sys path: `sys/policies/acl/<name>` writes carry `policy`; reads under required_parameters must
     send them. Checked by real requests."""
     good = 'path "rg4/x" { capabilities = ["read"] }'
+    quoted = good.replace('"', '\\"')
     policies = {"p": 'path "sys/policies/acl/rg4-target" { capabilities = ["read", "update", "create"]\n'
-                     f'  allowed_parameters = {{ "policy" = [{good!r}] }}\n  required_parameters = ["policy"] }}'.replace("'", '"'),
+                     f'  allowed_parameters = {{ "policy" = ["{quoted}"] }}\n  required_parameters = ["policy"] }}',
                 "q": 'path "sys/policies/acl/rg4-other" { capabilities = ["update", "create"]\n'
                      '  denied_parameters = { "policy" = [] } }'}
-    policies["p"] = ('path "sys/policies/acl/rg4-target" { capabilities = ["read", "update", "create"]\n'
-                     '  allowed_parameters = { "policy" = ["path \\"rg4/x\\" { capabilities = [\\"read\\"] }"] }\n'
-                     '  required_parameters = ["policy"] }')
     token, acl = _token(server, "rg4sys", policies)
     assert server.call("PUT", "sys/policies/acl/rg4-target", token, body={"policy": good}).status_code == 204
     assert server.call("PUT", "sys/policies/acl/rg4-target", token,
@@ -220,6 +221,21 @@ def test_sys_policy_writes_under_constraints(server: Bao) -> None:
     assert acl.allows("sys/policies/acl/rg4-target", "update", engine="system")[:2] == (True, True)
     assert acl.allows("sys/policies/acl/rg4-target", "read", engine="system")[:2] == (True, True)
     assert acl.allows("sys/policies/acl/rg4-other", "update", engine="system")[0] is False
+
+
+def test_list_and_delete_ignore_parameter_constraints(server: Bao) -> None:
+    """Constraints apply to read/create/update/patch only: LIST and DELETE pass without the required
+    parameter and with every parameter denied (real requests)."""
+    text = (f'path "{KV1}/rg4ld/*" {{ capabilities = ["list", "delete", "read"]\n'
+            '  required_parameters = ["foo"]\n  denied_parameters = { "*" = [] } }')
+    token, acl = _token(server, "rg4ld", {"p": text})
+    server.call("POST", f"{KV1}/rg4ld/x", body={"value": CANARY})
+    assert server.call("LIST", f"{KV1}/rg4ld/", token).status_code == 200
+    assert server.call("GET", f"{KV1}/rg4ld/x", token).status_code == 403
+    assert server.call("DELETE", f"{KV1}/rg4ld/x", token).status_code == 204
+    assert acl.allows(f"{KV1}/rg4ld/", "list", engine="kv1")[:2] == (True, False)
+    assert acl.allows(f"{KV1}/rg4ld/x", "delete", engine="kv1")[:2] == (True, False)
+    assert acl.allows(f"{KV1}/rg4ld/x", "read", engine="kv1")[0] is False  # foo required, every parameter denied
 
 
 def test_constraints_without_an_engine_stay_conditional() -> None:

@@ -185,6 +185,17 @@ def test_parameter_constraints_agree_with_real_requests(server: Bao, case: dict[
     TIMES["parameters"] = TIMES.get("parameters", 0.0) + time.perf_counter() - started
 
 
-def test_report_times() -> None:
-    """Not a check: prints what the two properties cost, for the README's figures."""
-    print({k: round(v, 1) for k, v in TIMES.items()}, dict(sorted(STATS.items())))
+def test_the_examples_cover_every_kind_of_answer() -> None:
+    """The generators must keep producing what the properties are about: matches and denials, every
+    verdict on every engine, templated paths whose answer depends on the entity. (Run after the two
+    properties; A1_DEBUG=1 prints the counts and the time each property took.)"""
+    if not STATS:
+        pytest.skip("the property tests did not run")
+    if os.environ.get("A1_DEBUG"):
+        print({k: round(v, 1) for k, v in TIMES.items()}, dict(sorted(STATS.items())))
+    assert STATS["paths"] > 2000 and 0.2 < STATS["allowed paths"] / STATS["paths"] < 0.8
+    assert STATS["templated paths"] > 50
+    for engine in ("kv1", "kv2", "pki"):
+        for verdict in ("any", "some", "no"):
+            assert sum(n for k, n in STATS.items() if k.startswith(engine) and k.endswith(verdict)) >= 3, \
+                (engine, verdict, dict(STATS))
