@@ -121,6 +121,11 @@ KEYS = (
         request_values=("0", "299", "300", "3600", "86400")),
     Key("aws:CurrentTime", "date", policy_values=("2026-01-01T00:00:00Z", "2026-12-31T23:59:59Z", "1767225600"),
         request_values=("2025-06-01T12:00:00Z", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")),
+    Key("aws:EpochTime", "epoch", policy_values=("1767225600", "1798761599", "2026-01-01T00:00:00Z"),
+        request_values=("1748779200", "1767225600", "1798761600")),
+    Key("aws:TokenIssueTime", "date", policy_values=("2026-01-01T00:00:00Z", "1767225600"),
+        request_values=("2025-12-31T23:00:00Z", "2026-06-01T00:00:00Z")),
+    Key("aws:ViaAWSService", "bool", policy_values=("true", "false"), request_values=("false", "true")),
     Key("aws:SourceIp", "ip", policy_values=("203.0.113.0/24", "10.0.0.0/8", "198.51.100.7/32", "198.51.100.7",
                                              "2001:db8::/32"),
         request_values=("203.0.113.9", "10.20.30.40", "198.51.100.7", "192.0.2.1", "2001:db8::7")),
@@ -150,6 +155,7 @@ KEYS = (
     Key("aws:PrincipalAccount", "string", policy_values=(A, B, "1111*"), derived=True),
     Key("aws:PrincipalOrgID", "string", policy_values=(ORG, OTHER_ORG, "o-*"), derived=True),
     Key("aws:PrincipalIsAWSService", "bool", policy_values=("true", "false"), derived=True),
+    Key("aws:PrincipalType", "string", policy_values=("User", "AssumedRole", "user", "Account"), derived=True),
 )
 KEY_BY_NAME = {k.name.lower(): k for k in KEYS}
 PRINCIPAL_KEYS = frozenset({"aws:username", "aws:principaltag/team"})
@@ -179,6 +185,8 @@ OPERATORS = {
              "DateGreaterThanEquals"),
     "ip": ("IpAddress", "NotIpAddress"),
 }
+# IAM User Guide, "AWS global condition context keys", aws:EpochTime: "Date, Numeric".
+OPERATORS["epoch"] = OPERATORS["numeric"] + OPERATORS["date"]
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
@@ -229,6 +237,8 @@ def _derived(kind: str, name: str, tags: dict[str, str], org_id: str | None) -> 
         "aws:principalaccount": [A],
         "aws:principalorgid": [org_id] if org_id else None,
         "aws:principalisawsservice": ["false"],
+        # "Variables and tags", principal key values: User for an IAM user, AssumedRole for a role session.
+        "aws:principaltype": ["User" if kind == "user" else "AssumedRole"],
     }
 
 
@@ -240,9 +250,10 @@ def _present(draw: st.DrawFn, key: Key, kind: str, action: str, context: dict[st
         # Route 53 Developer Guide, fine-grained access control: the record keys are in every
         # ChangeResourceRecordSets request (one value per change of the batch) and in no other.
         return action == CRRS
-    if low in ("aws:securetransport", "aws:currenttime", "aws:requestedregion"):
+    if low in ("aws:securetransport", "aws:currenttime", "aws:epochtime", "aws:requestedregion",
+               "aws:viaawsservice"):
         return True  # "This key is always included in the request context"
-    if low == "aws:multifactorauthpresent" and kind == "role":
+    if low in ("aws:multifactorauthpresent", "aws:tokenissuetime") and kind == "role":
         return True  # present whenever temporary credentials (a role session's) sign the request
     if low == "aws:multifactorauthage":
         return context.get("aws:multifactorauthpresent") == ["true"]  # present only after MFA sign-in
@@ -363,6 +374,8 @@ def _conditions(draw: st.DrawFn, world: World, most: int) -> dict[str, dict[str,
                 op = _one(draw, sets) + op
             if "Like" not in op:
                 values = tuple(v for v in values if "*" not in v) or values  # wildcards mean something to *Like
+            if "Numeric" in op:
+                values = tuple(v for v in values if v.isdigit())  # aws:EpochTime's ISO dates are for Date*
             if op.split(":")[-1].startswith("Arn"):
                 # The simulator splits an ARN operator's value at colons before it substitutes variables, so a
                 # variable before the resource part (whose name has a colon) never matches; AWS substitutes

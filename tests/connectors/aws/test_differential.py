@@ -36,7 +36,7 @@ Simulator wrong, mapped or not generated (each tested in `test_simulator_error`)
   segment" (same page). Not generated.
 - epoch-date: a Date value in epoch seconds is compared with an ISO date read as milliseconds; both forms are
   valid, epoch is seconds (IAM User Guide, "IAM JSON policy elements: Condition operators", date condition
-  operators). Mapped (`_iso_dates`).
+  operators). Mapped (`_same_date_form`).
 - version-2008-variables: `${...}` is substituted in a policy of Version 2008-10-17, where it "is treated as
   literal" ("Variables and tags"). Mapped (`_literal_variables`).
 - bare-ip-address: NotIpAddress of a bare IPv4 address does not hold for an IPv6 caller, though it does for
@@ -240,21 +240,31 @@ def _null_variables(doc: dict | None, w: G.World) -> dict | None:
     return out
 
 
-def _iso_dates(doc: dict | None) -> dict | None:
+def _same_date_form(doc: dict | None, w: G.World) -> dict | None:
     """IAM User Guide, "IAM JSON policy elements: Condition operators", date condition operators: a value is an
-    ISO 8601 date or epoch (UNIX) time, in seconds. The simulator reads an epoch value as a number of seconds
-    but an ISO date as milliseconds, so it compares the two wrongly; it gets the epoch values as ISO dates."""
+    ISO 8601 date or epoch (UNIX) time, in seconds. The simulator reads an epoch value as seconds but an ISO
+    date as milliseconds, so it compares the two forms wrongly; it gets each Date value in the form the
+    request's value has (epoch for aws:EpochTime, ISO for aws:CurrentTime), which is the same instant."""
     if doc is None:
         return None
     out = json.loads(json.dumps(doc))
     for st in out["Statement"]:
         for op, block in st.get("Condition", {}).items():
-            if op.split(":")[-1].startswith("Date"):
-                for key, values in block.items():
-                    vals = [datetime.fromtimestamp(int(v), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-                            if v.isdigit() else v for v in (values if isinstance(values, list) else [values])]
-                    block[key] = vals if isinstance(values, list) else vals[0]
+            if not op.split(":")[-1].startswith("Date"):
+                continue
+            for key, values in block.items():
+                have = w.context.get(key.lower())
+                if not have:
+                    continue
+                vals = [_date_as(v, epoch=have[0].isdigit()) for v in (values if isinstance(values, list) else [values])]
+                block[key] = vals if isinstance(values, list) else vals[0]
     return out
+
+
+def _date_as(value: str, *, epoch: bool) -> str:
+    if value.isdigit():
+        return value if epoch else datetime.fromtimestamp(int(value), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())) if epoch else value
 
 
 def _cidr(doc: dict | None) -> dict | None:
@@ -285,12 +295,12 @@ def _literal_variables(doc: dict | None) -> dict | None:
 
 
 def _mapped(doc: dict | None, w: G.World) -> dict | None:
-    return _cidr(_iso_dates(_null_variables(_literal_variables(doc), w)))
+    return _cidr(_same_date_form(_null_variables(_literal_variables(doc), w), w))
 
 
 def simulation(case: dict, *, mapped: bool = True) -> dict:
     """The same case as an iam-simulate Simulation; `mapped`: with the corrections the module docstring lists
-    (`_literal_variables`, `_null_variables`, `_iso_dates`, `_cidr`, RCPs only for RCP_SERVICES)."""
+    (`_literal_variables`, `_null_variables`, `_same_date_form`, `_cidr`, RCPs only for RCP_SERVICES)."""
     w: G.World = case["world"]
     if mapped:
         case = {k: v if k == "world" else [_mapped(d, w) for d in v] if isinstance(v, list)
