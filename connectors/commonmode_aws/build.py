@@ -205,6 +205,15 @@ def _owner(tags: Mapping[str, str], keys: Sequence[str]) -> str | None:
     return None
 
 
+RESOURCE_TAG = "aws:resourcetag/"
+
+
+def _tag_context(tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """aws:ResourceTag/<key> for each tag read (keys compared case-insensitively; every other tag key is then
+    known to be absent: pass RESOURCE_TAG in absent_prefixes)."""
+    return {f"{RESOURCE_TAG}{k.lower()}": (v,) for k, v in tags.items()}
+
+
 def _tags(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or ()}
 
@@ -223,6 +232,9 @@ class _Target:
     context: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rcp_levels: tuple[tuple[P.Statement, ...], ...] | None = None  # the resource account's RCPs
     batches: dict[Any, Any] = field(default_factory=dict)  # what _BatchSearch shares between askers of a zone
+    # Condition-key families known to be absent beyond `context`: every aws:ResourceTag/* a resource does not
+    # carry (its tags were read), or all of them where the service does not authorize on tags.
+    absent_prefixes: tuple[str, ...] = ()
 
 
 def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable | None = None) -> InventoryParts:
@@ -316,7 +328,7 @@ def _identities(acct: AccountData, opts: Options, out: InventoryParts, principal
                         holder_set.add(arn)
         boundary = _boundary(u, docs)
         principals[arn] = Principal(arn=arn, account=a, kind="user", policies=tuple(sts), boundary=boundary,
-                                    scp_levels=scps, tags=tags, org_id=acct.org_id)
+                                    scp_levels=scps, tags=tags, org_id=acct.org_id, unique_id=u.get("UserId"))
         out.identities.append(Identity(id=arn, provider="aws", kind="iam-user", name=u["UserName"],
                                        connector=opts.connector, owner=_owner(tags, opts.owner_tags), tags=tags,
                                        fault_domains=(f"aws:account:{a}",)))
@@ -333,10 +345,13 @@ def _identities(acct: AccountData, opts: Options, out: InventoryParts, principal
                for s in _statements(ip["PolicyDocument"], f"role {r['RoleName']} inline policy {ip['PolicyName']}", out)]
         sts += managed(r.get("AttachedManagedPolicies", []), arn)
         service_linked = r.get("Path", "/").startswith("/aws-service-role/")
+        trust[arn] = _statements(r.get("AssumeRolePolicyDocument") or {}, f"role {r['RoleName']} trust policy", out)
+        # A role whose trust lets its assumer pass session tags has principal tags the scan cannot know (IAM
+        # User Guide, "Passing session tags in AWS STS": session tags override the role's own).
         principals[arn] = Principal(arn=arn, account=a, kind="role", policies=tuple(sts), boundary=_boundary(r, docs),
                                     scp_levels=None if service_linked else scps, tags=tags, org_id=acct.org_id,
-                                    service_linked=service_linked)
-        trust[arn] = _statements(r.get("AssumeRolePolicyDocument") or {}, f"role {r['RoleName']} trust policy", out)
+                                    service_linked=service_linked, unique_id=r.get("RoleId"),
+                                    session_tags=P.allows_tag_session(trust[arn]))
         out.identities.append(Identity(id=arn, provider="aws", kind="iam-role", name=r["RoleName"],
                                        connector=opts.connector, owner=_owner(tags, opts.owner_tags), tags=tags,
                                        fault_domains=(f"aws:account:{a}",)))
@@ -380,7 +395,7 @@ def _resources(acct: AccountData, opts: Options, out: InventoryParts) -> list[_T
                        name=tags.get("Name", h["Id"]), connector=c, parents=parents, owner=_owner(tags, opts.owner_tags),
                        tags=tags, fault_domains=(acct_fd, "dns-provider:route53"))
         out.resources.append(res)
-        targets.append(_Target(res, "healthcheck", res.id, a))
+        targets.append(_Target(res, "healthcheck", res.id, a, absent_prefixes=(RESOURCE_TAG,)))
     for z in acct.zones:
         zid = z["Id"].rsplit("/", 1)[-1]
         tags = acct.zone_tags.get(zid, {})
@@ -391,7 +406,9 @@ def _resources(acct: AccountData, opts: Options, out: InventoryParts) -> list[_T
                         owner=_owner(tags, opts.owner_tags), tags=tags,
                         fault_domains=(acct_fd, "dns-provider:route53"))
         out.resources.append(zres)
-        zt = _Target(zres, "hostedzone", zres.id, a, context={f"aws:resourcetag/{k.lower()}": (v,) for k, v in tags.items()})
+        # Route 53 does not authorize on tags: its hosted-zone requests carry no aws:ResourceTag key (Service
+        # Authorization Reference, Route 53: the hostedzone resource type has no tag condition keys).
+        zt = _Target(zres, "hostedzone", zres.id, a, absent_prefixes=(RESOURCE_TAG,))
         targets.append(zt)
         by_name: dict[tuple[str, str], list[tuple[dict[str, Any], Resource]]] = defaultdict(list)
         for rr in acct.records.get(zid, []):
@@ -422,8 +439,8 @@ def _resources(acct: AccountData, opts: Options, out: InventoryParts) -> list[_T
             note = (f"reading it also needs kms:Decrypt on {kms} (key policy not evaluated)"
                     if kms and not kms.endswith("alias/aws/secretsmanager") else None)
             rp = _statements(s["ResourcePolicy"], f"secret {s['Name']} resource policy", out) if s.get("ResourcePolicy") else ()
-            targets.append(_Target(res, "secret", s["ARN"], a, policy=rp, note=note,
-                                   context={f"aws:resourcetag/{k.lower()}": (v,) for k, v in tags.items()}))
+            targets.append(_Target(res, "secret", s["ARN"], a, policy=rp, note=note, context=_tag_context(tags),
+                                   absent_prefixes=(RESOURCE_TAG,)))
             holder = tags.get(opts.credential_tag)
             if holder:
                 out.credentials.append(Credential(
@@ -446,8 +463,8 @@ def _resources(acct: AccountData, opts: Options, out: InventoryParts) -> list[_T
             kms = prm.get("KeyId") or "alias/aws/ssm"
             note = (None if kms.endswith("alias/aws/ssm") else
                     f"reading it also needs kms:Decrypt on {kms} (key policy not evaluated)")
-            ctx = {f"aws:resourcetag/{k.lower()}": (v,) for k, v in tags.items()}
-            targets.append(_Target(res, "parameter", arn, a, note=note, context=ctx))
+            ctx = _tag_context(tags)
+            targets.append(_Target(res, "parameter", arn, a, note=note, context=ctx, absent_prefixes=(RESOURCE_TAG,)))
             for path in parameter_paths(name):  # GetParametersByPath is authorised on the path asked for
                 targets.append(_Target(res, "parameter-path", parameter_arn(region, a, path), a, note=note,
                                        context=ctx))
@@ -466,8 +483,8 @@ def _resources(acct: AccountData, opts: Options, out: InventoryParts) -> list[_T
                            fault_domains=(acct_fd, f"aws:region:{region}"))
             out.resources.append(res)
             rp = _statements(ca["Policy"], f"CA {res.name} resource policy", out) if ca.get("Policy") else ()
-            targets.append(_Target(res, "certificate-authority", ca["Arn"], a, policy=rp,
-                                   context={f"aws:resourcetag/{k.lower()}": (v,) for k, v in tags.items()}))
+            targets.append(_Target(res, "certificate-authority", ca["Arn"], a, policy=rp, context=_tag_context(tags),
+                                   absent_prefixes=(RESOURCE_TAG,)))
     for region, certs in acct.certificates.items():
         for cert in certs:
             names = tuple(dict.fromkeys([cert.get("DomainName", ""), *cert.get("SubjectAlternativeNames", [])]))
@@ -555,7 +572,8 @@ def _grant(out: InventoryParts, opts: Options, who: _Asker, cap: Capability, wha
 def _decide(who: _Asker, t: _Target, action: str, context: Mapping[str, tuple[str, ...]] | None = None) -> P.Access:
     """The engine's answer for `action` on the target, with its resource policy and RCPs."""
     p = who.principal
-    req = P.request(p, action, t.arn, resource_account=t.account, context={**t.context, **(context or {})})
+    req = P.request(p, action, t.arn, resource_account=t.account, context={**t.context, **(context or {})},
+                    absent_prefixes=t.absent_prefixes)
     return P.evaluate(p, req, t.policy, identity_policies=who.policies, rcp_levels=t.rcp_levels)
 
 
@@ -720,7 +738,7 @@ def _record_keyed(who: _Asker, t: _Target) -> list[P.Statement]:
     p = who.principal
     sts = [*(p.policies if who.policies is None else who.policies), *(p.boundary or ()),
            *(s for lvl in p.scp_levels or () for s in lvl), *(s for lvl in t.rcp_levels or () for s in lvl), *t.policy]
-    req = P.request(p, CRRS, t.arn, resource_account=t.account, context=t.context)
+    req = P.request(p, CRRS, t.arn, resource_account=t.account, context=t.context, absent_prefixes=t.absent_prefixes)
     out = []
     for st in sts:
         keyed = [c for c in st.conditions if c.key.lower() in P.ROUTE53_RECORD_KEYS]
@@ -876,7 +894,7 @@ class _BatchSearch:
             st = P.Statement(source="record-key condition", effect="Allow", actions=("*",), not_action=False,
                              resources=("*",), not_resource=False, conditions=(k.condition,))
             req = P.request(self.who.principal, CRRS, self.t.arn, resource_account=self.t.account,
-                            context={**self.t.context, key: values})
+                            context={**self.t.context, key: values}, absent_prefixes=self.t.absent_prefixes)
             self._tri[memo] = P.statement_applies(st, req)
         return self._tri[memo]
 

@@ -203,3 +203,47 @@ def test_conditions_that_contradict_along_one_evaluation_mean_no_access(aws, tmp
     assert [a["identity"] for a in inv["no-mfa-caller"]["can_assume"]] == []
     assumed = {a["identity"]: a for a in inv["mfa-caller"]["can_assume"]}
     assert assumed[arn("role", "operator")]["conditional"] is True
+
+
+def test_what_the_scan_knows_of_principals_and_resources_settles_conditions_only_where_aws_would(aws, tmp_path):
+    """The build passes the engine what decides a request and no more. A role whose trust allows
+    sts:TagSession has session tags the scan cannot know (IAM User Guide, "Passing session tags in AWS STS"):
+    its principal-tag conditions stay conditional; a user's tags are its tags. Route 53 requests carry no
+    aws:ResourceTag (Service Authorization Reference: no tag keys on hostedzone), so a zone's own tags never
+    satisfy a ResourceTag condition; a secret's do, and a tag it lacks is known to be absent. A user's
+    aws:userid is its UserId."""
+    e = Estate(aws)
+    za = e.zone("example.com.")
+    e.r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=za,
+                                   AddTags=[{"Key": "team", "Value": "dns"}])
+    by_team = allow("route53:ChangeResourceRecordSets", "*",
+                    Condition={"StringEquals": {"aws:PrincipalTag/team": "dns"}})
+    tagging = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+    e.role("session-tagged", by_team, trust=tagging)
+    e.iam.tag_role(RoleName="session-tagged", Tags=[{"Key": "team", "Value": "dns"}])
+    e.role("role-tagged", by_team)
+    e.iam.tag_role(RoleName="role-tagged", Tags=[{"Key": "team", "Value": "dns"}])
+    e.role("zone-tag", allow("route53:ChangeResourceRecordSets", "*",
+                             Condition={"StringEquals": {"aws:ResourceTag/team": "dns"}}))
+    e.role("secret-tag", allow("secretsmanager:GetSecretValue", "*",
+                               Condition={"StringEquals": {"aws:ResourceTag/team": "dns"}}))
+    e.role("no-secret-tag", allow("secretsmanager:GetSecretValue", "*",
+                                  Condition={"Null": {"aws:ResourceTag/missing": "false"}}))
+    e.user("me")
+    me = e.iam.get_user(UserName="me")["User"]["UserId"]
+    by_id = {"Condition": {"StringEquals": {"aws:userid": me}}}
+    e.iam.put_user_policy(UserName="me", PolicyName="inline", PolicyDocument=doc(
+        allow("secretsmanager:GetSecretValue", "*", **by_id)))
+    e.user("not-me", allow("secretsmanager:GetSecretValue", "*", **by_id))
+    secret = e.sm.create_secret(Name="dns/key", SecretString="x", Tags=[{"Key": "team", "Value": "dns"}])["ARN"]
+    inv = scan(aws, tmp_path)
+    zone = zone_arn(za)
+    assert grants(inv["session-tagged"], "dns.write")[zone]["conditional"] is True
+    assert grants(inv["role-tagged"], "dns.write")[zone]["conditional"] is False
+    assert zone not in grants(inv["zone-tag"], "dns.write")
+    assert grants(inv["secret-tag"], "secret.read")[secret]["conditional"] is False
+    assert secret not in grants(inv["no-secret-tag"], "secret.read")
+    assert grants(inv["me"], "secret.read")[secret]["conditional"] is False
+    assert secret not in grants(inv["not-me"], "secret.read")
