@@ -13,7 +13,7 @@ from typing import Any
 
 from commonmode.connector import InventoryParts
 from commonmode.model import Capability, Credential, Grant, Identity, Resource, ResourceKind, Store
-from commonmode_vault.acl import ACL, PolicyError, Rule, Stanza, parse_policy
+from commonmode_vault.acl import ACL, PolicyError, Rule, Stanza, attached_policies, parse_policy
 
 
 @dataclass
@@ -186,8 +186,15 @@ def build(data: ClusterData, opts: Options) -> InventoryParts:
                 last_used=_ts(meta.get("last_updated_time")), fault_domains=tuple(cluster)))
         tags = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in role.items()
                 if k.startswith("bound_") and v}
+        # "auth methods cannot create root tokens" (checked on OpenBao): every login through a role whose token
+        # policies name root, in any spelling, fails, so it grants nothing; its tags say why.
+        unusable = "root" in attached_policies([*(role.get("token_policies") or []), *(role.get("policies") or [])])
+        if unusable:
+            tags["login"] = "fails: its token policies include root, and auth methods cannot create root tokens"
         out.identities.append(Identity(id=rid, provider="vault", kind=f"vault-role ({atype})", name=f"{mount}{name}",
                                        connector=c, owner=owner, tags=tags, fault_domains=tuple(cluster)))
+        if unusable:
+            continue
         principals[rid] = (pols, origin)
         for who, why in _bound_identities(atype, role):
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid, connector=c,

@@ -323,3 +323,26 @@ def test_an_escalation_reached_through_several_paths_is_conditional_only_if_ever
     assert deployer[0][0] is False
     kube = [(c, via) for r, c, via in edges if r == f"{V}/auth/kubernetes/role/dns-sync"]  # holds dns-both too
     assert kube and kube[0][0] is False and any("sys/policy/dns-both" in step for step in kube[0][1])
+
+
+def test_a_role_whose_token_policies_include_root_grants_nothing(bao, tmp_path, monkeypatch):
+    """Logins through an auth role with root among its token policies (in any spelling) fail on the server
+    ("auth methods cannot create root tokens"), so the role reaches nothing; the same role without root does."""
+    import requests
+
+    seed(bao, f"arn:aws:iam::{ACCOUNT}:user/dns-bot")
+    root = hvac.Client(url=bao, token="root")
+    root.sys.enable_auth_method("userpass", path="people")
+    for user, pols in (("rooted", ["dns-both", "ROOT"]), ("plain", ["dns-both"])):
+        root.write(f"auth/people/users/{user}", password="canary-pw-not-read", token_policies=pols)
+    logins = {u: requests.post(f"{bao}/v1/auth/people/login/{u}", json={"password": "canary-pw-not-read"},
+                               timeout=10).status_code for u in ("rooted", "plain")}
+    assert logins == {"rooted": 400, "plain": 200}
+    monkeypatch.setenv("VAULT_TOKEN", "root")
+    cfg = write_config(tmp_path, bao, None, None)
+    assert runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"]).exit_code == 0
+    inventory = {i["id"]: i for i in as_json(cfg, "inventory")}
+    rooted, plain = inventory[f"{V}/auth/people/users/rooted"], inventory[f"{V}/auth/people/users/plain"]
+    assert rooted["can_modify"] == [] and "auth methods cannot create root tokens" in rooted["tags"]["login"]
+    assert {m["resource"] for m in plain["can_modify"] if m["capability"] == "secret.read"} >= {
+        f"{V}/secret/data/dns/primary", f"{V}/secret/data/dns/backup"}
