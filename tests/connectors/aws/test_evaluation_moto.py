@@ -1,7 +1,9 @@
-"""Regression tests for issue 11's AWS evaluation items 12, 16, 17 and 19, end to end: the estate is seeded
-into moto's server through boto3 as a user would build it, `commonmode scan` reads it, and the grants are
-read back with `commonmode inventory`. Each identity's comment says what the engine must conclude and which
-rule (IAM User Guide page) says so; every test has identities that must and must not get the access.
+"""Regression tests for issue 11's AWS evaluation items 12, 16, 17 and 19, and for the engine defects the
+differential test found (test_differential.py: Principal "*", a role's boundary on a trust policy naming it,
+NotPrincipal with permissions boundaries and with an account), end to end: the estate is seeded into moto's
+server through boto3 as a user would build it, `commonmode scan` reads it, and the grants are read back with
+`commonmode inventory`. Each identity's comment says what the engine must conclude and which rule (IAM User
+Guide page) says so; every test has identities that must and must not get the access.
 """
 
 from __future__ import annotations
@@ -47,13 +49,22 @@ class Estate:
         if statements:
             self.iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=doc(*statements))
 
-    def user(self, name: str, *statements: dict[str, Any], tags: dict[str, str] | None = None) -> None:
-        self.iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+    def user(self, name: str, *statements: dict[str, Any], tags: dict[str, str] | None = None,
+             boundary: str | None = None) -> None:
+        kw: dict[str, Any] = {"PermissionsBoundary": boundary} if boundary else {}
+        self.iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()], **kw)
         if statements:
             self.iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=doc(*statements))
 
     def managed(self, name: str, *statements: dict[str, Any]) -> str:
         return self.iam.create_policy(PolicyName=name, PolicyDocument=doc(*statements))["Policy"]["Arn"]
+
+    def secret(self, name: str, *policy: dict[str, Any]) -> str:
+        """A secret, with a resource policy of these statements (none without)."""
+        secret_arn = self.sm.create_secret(Name=name, SecretString="x")["ARN"]
+        if policy:
+            self.sm.put_resource_policy(SecretId=secret_arn, ResourcePolicy=doc(*policy))
+        return secret_arn
 
 
 def scan(endpoint: str, tmp: Path) -> dict[str, dict[str, Any]]:
@@ -247,3 +258,99 @@ def test_what_the_scan_knows_of_principals_and_resources_settles_conditions_only
     assert secret not in grants(inv["no-secret-tag"], "secret.read")
     assert grants(inv["me"], "secret.read")[secret]["conditional"] is False
     assert secret not in grants(inv["not-me"], "secret.read")
+
+
+def assumable(identity: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """role ARN → the sts:AssumeRole grant, for one identity."""
+    return {a["identity"]: a for a in identity["can_assume"]}
+
+
+READ = "secretsmanager:GetSecretValue"
+
+
+def test_principal_star_in_a_same_account_resource_or_trust_policy_needs_no_identity_allow(aws, tmp_path):
+    """Principal "*" (test_differential.py, star-principal). IAM User Guide, "AWS JSON policy elements:
+    Principal", All principals: a resource-based policy naming "*" grants IAM users and role principals of its
+    own account access with "no other permissions"; same page, IAM role principals: boundaries and session
+    policies do not limit what a "*" Principal grants, only an explicit Deny does. Naming the account root
+    delegates to the identity policies instead (AWS account principals). A trust policy is a resource-based
+    policy: "*" lets the account's principals assume the role without an identity Allow of sts:AssumeRole."""
+    e = Estate(aws)
+    open_secret = e.secret("open/db", allow(READ, Principal="*"))
+    aws_star = e.secret("open/api", allow(READ, Principal={"AWS": "*"}))
+    delegated = e.secret("delegated/db", allow(READ, Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}))
+    r53 = e.managed("route53-only", allow("route53:*"))
+    e.user("no-policy")  # both open secrets, not the delegated one
+    e.role("bounded", boundary=r53)  # the boundary does not cap "*": both open secrets
+    e.role("denied", deny(READ))  # an explicit Deny still wins: nothing
+    # trust policies: "*" against the account root
+    e.role("open-role", trust=doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}))
+    e.role("root-role", trust=trust_account())
+    # its only sts:AssumeRole Allow is on a third role: "*" lets it into open-role, root-role needs that Allow
+    e.user("assumer", allow("sts:AssumeRole", arn("role", "elsewhere")))
+    e.user("refused", allow("sts:AssumeRole", arn("role", "elsewhere")), deny("sts:AssumeRole", arn("role", "open-role")))
+    inv = scan(aws, tmp_path)
+    for name in ("no-policy", "bounded"):
+        got = grants(inv[name], "secret.read")
+        assert set(got) == {open_secret, aws_star}, (name, got)
+        assert not any(g["conditional"] for g in got.values()), got
+    assert delegated not in grants(inv["no-policy"], "secret.read")
+    assert grants(inv["denied"], "secret.read") == {}
+    assert set(assumable(inv["assumer"])) == {arn("role", "open-role")}
+    assert assumable(inv["assumer"])[arn("role", "open-role")]["conditional"] is False
+    assert assumable(inv["refused"]) == {}
+
+
+def test_a_trust_policy_naming_a_role_is_capped_by_that_roles_boundary(aws, tmp_path):
+    """test_differential.py, assume-role-boundary. IAM User Guide, "AWS JSON policy elements: Principal", IAM
+    role principals: when a resource-based policy names a role, the role's permissions boundary limits the
+    effective permissions; "Policy evaluation for requests within a single account": one naming an IAM user is
+    not limited by the user's boundary. So a trust policy naming the caller is enough for a user whatever its
+    boundary, and for a role only where its boundary allows sts:AssumeRole."""
+    e = Estate(aws)
+    r53 = e.managed("route53-only", allow("route53:*"))
+    r53_and_sts = e.managed("route53-and-sts", allow("route53:*"), allow("sts:AssumeRole"))
+    e.role("capped-deployer", boundary=r53)  # its boundary does not allow sts:AssumeRole: no
+    e.role("deployer", boundary=r53_and_sts)  # yes
+    e.role("unbounded")  # yes
+    e.user("capped-user", boundary=r53)  # a user named by ARN: not capped by its boundary, yes
+    named = [arn("role", "capped-deployer"), arn("role", "deployer"), arn("role", "unbounded"), arn("user", "capped-user")]
+    e.role("target", trust=doc({"Effect": "Allow", "Principal": {"AWS": named}, "Action": "sts:AssumeRole"}))
+    inv = scan(aws, tmp_path)
+    target = arn("role", "target")
+    assert target not in assumable(inv["capped-deployer"])
+    for name in ("deployer", "unbounded", "capped-user"):
+        assert assumable(inv[name])[target]["conditional"] is False, name
+
+
+def test_a_notprincipal_deny_always_denies_a_principal_with_a_permissions_boundary(aws, tmp_path):
+    """test_differential.py, notprincipal-boundary. IAM User Guide, "AWS JSON policy elements: NotPrincipal",
+    key points: a resource-policy Deny with NotPrincipal "will always deny any IAM principal that has a
+    permissions boundary policy attached, regardless of the values specified in the NotPrincipal element"."""
+    e = Estate(aws)
+    everything = e.managed("secrets-boundary", allow("secretsmanager:*"))
+    guarded = e.secret("guarded/db", {"Effect": "Deny", "NotPrincipal": {"AWS": [
+        arn("user", "alice"), arn("user", "bounded-alice"), f"arn:aws:iam::{ACCOUNT}:root"]},
+        "Action": "secretsmanager:*", "Resource": "*"})
+    e.user("alice", allow("secretsmanager:*"))  # excepted: reads it
+    e.user("bounded-alice", allow("secretsmanager:*"), boundary=everything)  # named, but bounded: denied
+    inv = scan(aws, tmp_path)
+    assert grants(inv["alice"], "secret.read")[guarded]["conditional"] is False
+    assert guarded not in grants(inv["bounded-alice"], "secret.read")
+
+
+def test_a_notprincipal_naming_an_account_excepts_only_the_principals_it_names(aws, tmp_path):
+    """test_differential.py, notprincipal-account. IAM User Guide, "AWS JSON policy elements: NotPrincipal",
+    example "IAM user in the same or a different account": with the user Bob and Bob's account named, "all
+    principals except the user named Bob" are explicitly denied; the account's ARN is there so that the
+    account itself is not denied first, it does not except the account's other users and roles."""
+    e = Estate(aws)
+    guarded = e.secret("guarded/db", {"Effect": "Deny", "NotPrincipal": {"AWS": [
+        arn("user", "alice"), f"arn:aws:iam::{ACCOUNT}:root"]}, "Action": "secretsmanager:*", "Resource": "*"})
+    e.user("alice", allow("secretsmanager:*"))  # named: reads it
+    e.user("bob", allow("secretsmanager:*"))  # same account, not named: denied
+    e.role("ops", allow("secretsmanager:*"))  # likewise
+    inv = scan(aws, tmp_path)
+    assert grants(inv["alice"], "secret.read")[guarded]["conditional"] is False
+    assert guarded not in grants(inv["bob"], "secret.read")
+    assert guarded not in grants(inv["ops"], "secret.read")
