@@ -62,7 +62,7 @@ def test_schema_has_foreign_keys_and_indexes(tmp_path):
         assert [(f[2], f[3], f[4]) for f in fks] == [("runs", "run_id", "id")], table
     grant_indexes = {r[1] for r in conn.execute("PRAGMA index_list(grants)")}
     assert {"idx_grants_run_id_resource_id", "idx_grants_run_id_identity_id"} <= grant_indexes
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
 
 
 def test_foreign_keys_are_enforced(tmp_path):

@@ -9,6 +9,7 @@ import enum
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,9 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(int(exc.exit_code)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            _stdout_closed()
+            raise typer.Exit(int(ExitCode.OK)) from None
         except Exception as exc:
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 raise
@@ -66,6 +70,14 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(int(ExitCode.FAILED)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away (`commonmode findings | head`): end quietly. Point stdout at /dev/null so
+    that the interpreter's final flush does not fail again (Python docs, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _logging(verbose: bool) -> None:
@@ -91,8 +103,8 @@ def _open_store(config: Path | None, db: Path | None, *, create: bool = False): 
         return RunStore.open(db, create=create)
     path = resolve_config_path(config)
     if config is None and not path.exists():
-        return RunStore.open(Path(DEFAULT_DB), create=create)
-    return RunStore.open(load_config(path, _registry()).store_path, create=create)
+        return RunStore.open(Path(DEFAULT_DB), create=create, hint=" (or pass -c/--config or --db)")
+    return RunStore.open(load_config(path, _registry()).store_path, create=create, hint=" (or pass --db)")
 
 
 @contextmanager
@@ -131,6 +143,9 @@ def scan(
     progress: Annotated[Optional[bool], typer.Option(
         "--progress/--no-progress", help="Progress bars [default: on when stderr is a terminal].",
         show_default=False)] = None,
+    wait: Annotated[float, typer.Option(
+        "--wait", help="If another scan holds the store, wait up to this many seconds for it (then exit 2).",
+        min=0)] = 0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run every configured connector, correlate, and store the run.
@@ -142,19 +157,21 @@ def scan(
     from commonmode.model import RunStatus, Severity
     from commonmode.render.formats import ListFormat, emit
     from commonmode.scan import scan as run_scan
-    from commonmode.store import RunStore, queries
+    from commonmode.store import RunStore, ScanLock, queries
 
     _logging(verbose)
     threshold = _severity(fail_on)
     registry = _registry()
     cfg = load_config(resolve_config_path(config), registry)
-    store = RunStore.open(db or cfg.store_path, create=True)
-    try:
-        with _progress(sys.stderr.isatty() if progress is None else progress) as progress_for:
-            outcome = run_scan(cfg, registry, store, progress_for=progress_for)
-        active = [f for f in queries.findings(store, outcome.run) if f["status"] != "resolved"]
-    finally:
-        store.close()
+    path = db or cfg.store_path
+    with ScanLock(path, wait=wait):  # before collecting: a second scan must not collect for nothing
+        store = RunStore.open(path, create=True)
+        try:
+            with _progress(sys.stderr.isatty() if progress is None else progress) as progress_for:
+                outcome = run_scan(cfg, registry, store, progress_for=progress_for)
+            active = [f for f in queries.findings(store, outcome.run) if f["status"] != "resolved"]
+        finally:
+            store.close()
     if outcome.correlation is not None:
         for svc in outcome.correlation.services:
             missing = outcome.correlation.missing(svc.name)
@@ -490,6 +507,7 @@ def tickets(
     Deduplicated across runs: only groups that are new since the previous run are listed (plus "can be
     closed" entries for groups resolved since); --all adds the ones still open.
     """
+    from commonmode.files import write_private
     from commonmode.render import tickets as tk
 
     sev = _severity(min_severity)
@@ -508,9 +526,8 @@ def tickets(
     if out is None:
         sys.stdout.write(body)
         return
-    out.mkdir(parents=True, exist_ok=True)
-    name = out / (f"tickets-{fmt.value}.{ext}" if fmt is not TicketFormat.markdown else "tickets.md")
-    name.write_text(body)
+    name = write_private(out / (f"tickets-{fmt.value}.{ext}" if fmt is not TicketFormat.markdown else "tickets.md"),
+                         body)
     typer.echo(f"{len(items)} ticket(s) written to {name}")
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from commonmode.files import write_private
 from commonmode import __version__
 from commonmode.model import Severity
 from commonmode.render import review as rv
@@ -181,11 +182,8 @@ def render_json(data: dict[str, Any]) -> str:
 def write(store: RunStore, run: RunInfo, fmt: str, out: Path) -> Path:
     """Render `run` in `fmt` into directory `out`; returns the file written."""
     data = report_data(store, run)
-    out.mkdir(parents=True, exist_ok=True)
     target = out / {"html": "report.html", "md": "report.md", "json": "report.json"}[fmt]
-    text = {"html": render_html, "md": render_markdown, "json": render_json}[fmt](data)
-    target.write_text(text)
-    return target
+    return write_private(target, {"html": render_html, "md": render_markdown, "json": render_json}[fmt](data))
 
 
 __all__ = ["report_data", "render_html", "render_markdown", "render_json", "write"]

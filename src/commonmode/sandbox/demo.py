@@ -53,13 +53,14 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> De
     """The whole job on the sandbox: scan, store, report, review, tickets."""
     from commonmode.config import load_config
     from commonmode.connector import Registry, no_progress
+    from commonmode.files import private_dir, write_private
     from commonmode.render import report as rp
     from commonmode.render import review as rv
     from commonmode.render import tickets as tk
     from commonmode.scan import scan
     from commonmode.store import RunStore
 
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     db = out / "commonmode.db"
     for stale in (db, out / "commonmode.db-wal", out / "commonmode.db-shm"):
         stale.unlink(missing_ok=True)
@@ -82,12 +83,8 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> De
                 "report": rp.write(store, run, "html", out),
                 "report (markdown)": rp.write(store, run, "md", out),
             }
-            review_md = out / "review.md"
-            review_md.write_text(rv.to_markdown(rv.review(store, run), run))
-            outputs["review"] = review_md
-            tickets_md = out / "tickets.md"
-            tickets_md.write_text(tk.to_markdown(tk.tickets(store, run)))
-            outputs["tickets"] = tickets_md
+            outputs["review"] = write_private(out / "review.md", rv.to_markdown(rv.review(store, run), run))
+            outputs["tickets"] = write_private(out / "tickets.md", tk.to_markdown(tk.tickets(store, run)))
         finally:
             store.close()
         result = DemoResult(config=cfg, database=db, outputs=outputs, run_status=run.status.value,

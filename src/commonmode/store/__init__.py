@@ -9,6 +9,7 @@ succeeded in that run; otherwise it is carried over as `open` with a note saying
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,12 +17,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from commonmode import __version__
 from commonmode.connector import ConnectorResult
 from commonmode.errors import UsageError
 from commonmode.model import FindingStatus, RunStatus
-from commonmode.store.schema import create_schema
+from commonmode.files import create_private
+from commonmode.store.lock import ScanLock
+from commonmode.store.schema import check_store, create_schema, foreign_tables, migrate
 
-__all__ = ["RunStore", "RunInfo"]
+#: The first bytes of every SQLite 3 file (SQLite docs, "Database File Format", the header string).
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Seconds a reader or writer waits for another connection's lock before giving up.
+BUSY_TIMEOUT = 60.0
+
+__all__ = ["RunStore", "RunInfo", "ScanLock"]
 
 
 @dataclass(frozen=True)
@@ -63,18 +72,51 @@ class RunStore:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = False) -> RunStore:
-        """Open (and with `create`, create) the database at `path`."""
-        if not create and not path.exists():
-            raise UsageError(f"{path}: no commonmode database here; run `commonmode scan` first (or pass --db)")
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+    def open(cls, path: Path, *, create: bool = False, hint: str = "") -> RunStore:
+        """Open the store at `path`: read-only (nothing is created or migrated), or with `create` for a scan.
+
+        `create` makes a new store in a new or empty file, migrates an older commonmode store, and refuses
+        any other file (someone else's SQLite database is never touched). `hint` ends the message for a
+        missing file ("or pass --db" when the path came from a config)."""
+        return cls._for_writing(path) if create else cls._for_reading(path, hint)
+
+    @classmethod
+    def _for_reading(cls, path: Path, hint: str) -> RunStore:
+        if not path.is_file():
+            raise UsageError(f"{path}: no commonmode database here; run `commonmode scan` first{hint}")
+        # mode=ro: a read never writes; immutable=1 where the folder cannot be written (a read-only mount),
+        # since SQLite could not create the WAL index there (SQLite docs, "WAL mode: read-only databases").
+        uri = path.resolve().as_uri() + "?mode=ro" + ("" if os.access(path.parent, os.W_OK) else "&immutable=1")
         try:
-            conn = sqlite3.connect(path, isolation_level=None)
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT)
             conn.row_factory = sqlite3.Row
+            check_store(conn, path)
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path}: not a commonmode database ({exc})") from None
+        return cls(conn, path)
+
+    @classmethod
+    def _for_writing(cls, path: Path) -> RunStore:
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{path}: not a file; pass --db with a database file")
+        if not create_private(path) and path.stat().st_size:
+            with path.open("rb") as fh:
+                if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                    raise UsageError(f"{path}: not an SQLite database; commonmode creates a store only in a new or "
+                                     "empty file (pass --db with another path)")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
+            conn.row_factory = sqlite3.Row
+            foreign = foreign_tables(conn)
+            if foreign:
+                raise UsageError(f"{path}: not a commonmode database (it holds tables {', '.join(sorted(foreign)[:5])}); "
+                                 "commonmode creates a store only in a new or empty file (pass --db with another path)")
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                check_store(conn, path)  # an existing store: refuse one newer than this release before touching it
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             create_schema(conn)
+            migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"{path}: not a commonmode database ({exc})") from None
         return cls(conn, path)
@@ -95,8 +137,8 @@ class RunStore:
         try:
             previous = self.latest_run()
             cur = c.execute(
-                "INSERT INTO runs (started, finished, status, config, summary) VALUES (?, ?, ?, ?, ?)",
-                (started.isoformat(), finished.isoformat(), status.value, config, "{}"),
+                "INSERT INTO runs (started, finished, status, config, summary, version) VALUES (?, ?, ?, ?, ?, ?)",
+                (started.isoformat(), finished.isoformat(), status.value, config, "{}", __version__),
             )
             run_id = int(cur.lastrowid)
             c.executemany(

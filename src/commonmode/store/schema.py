@@ -1,16 +1,25 @@
 """The SQLite schema: every run, and everything a run saw, so history and diffs are queries.
 
 Created with sqlite-utils (so the file opens in Datasette as is: foreign keys, indexes, plain JSON text
-columns). `meta.schema_version` drives migrations.
+columns). `meta.schema_version` drives migrations: MIGRATIONS is an ordered list of steps, each run in one
+transaction by `migrate` when `scan` opens an older store. Read commands never migrate: every step keeps
+the older schema readable (they only add), so a store written by an older release reads as it did.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+from commonmode.errors import UsageError
+
+SCHEMA_VERSION = 2
+#: `PRAGMA application_id` of a commonmode store ("cmde"): marks the file as ours (SQLite file format,
+#: "Application ID"); stores written before schema 2 are recognised by their `meta` and `runs` tables.
+APPLICATION_ID = 0x636D6465
 
 _RUN_FK = [("run_id", "runs", "id")]
 
@@ -82,10 +91,12 @@ def create_schema(conn: sqlite3.Connection) -> None:
         db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
     if "runs" not in db.table_names():
         db["runs"].create(
-            {"id": int, "started": str, "finished": str, "status": str, "config": str, "summary": str},
+            {"id": int, "started": str, "finished": str, "status": str, "config": str, "summary": str,
+             "version": str},
             pk="id",
             not_null={"started", "status"},
         )
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     for name, spec in TABLES.items():
         if name not in db.table_names():
             kwargs = {"foreign_keys": _RUN_FK, "not_null": {"run_id"}}
@@ -94,9 +105,63 @@ def create_schema(conn: sqlite3.Connection) -> None:
             db[name].create(spec["columns"], **kwargs)
         for cols in INDEXES.get(name, []):  # also adds indexes a newer version defines to an older database
             db[name].create_index(cols, if_not_exists=True)
-    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-    if int(version) > SCHEMA_VERSION:
-        from commonmode.errors import UsageError
 
-        raise UsageError(f"database schema version {version} is newer than this commonmode understands "
+
+def _add_run_version(conn: sqlite3.Connection) -> None:
+    """2: each run records the commonmode release that wrote it; the file is marked as a commonmode store."""
+    if "version" not in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}:
+        conn.execute("ALTER TABLE runs ADD COLUMN version TEXT")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+#: (the version a step brings the store to, the step). Append only; never edit a released step.
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (2, _add_run_version),
+]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The store's `meta.schema_version` (0 when the file has no such row: not a commonmode store)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row is not None else 0
+    except (sqlite3.DatabaseError, ValueError, TypeError):
+        return 0
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Bring an older store up to SCHEMA_VERSION, one transaction per step; the versions it stepped to."""
+    done: list[int] = []
+    for version, step in MIGRATIONS:
+        if schema_version(conn) >= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(version)
+    return done
+
+
+def foreign_tables(conn: sqlite3.Connection) -> set[str]:
+    """The tables of a file that is not a commonmode store (empty for a commonmode store or an empty file)."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not names or ({"meta", "runs"} <= names and schema_version(conn) >= 1):
+        return set()
+    return names
+
+
+def check_store(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a commonmode store, or one newer than this release understands."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    version = schema_version(conn) if {"meta", "runs"} <= names else 0
+    if version < 1:
+        raise UsageError(f"{path}: not a commonmode database (no commonmode schema in it); pass --db with a "
+                         "commonmode store")
+    if version > SCHEMA_VERSION:
+        raise UsageError(f"{path}: database schema version {version} is newer than this commonmode understands "
                          f"({SCHEMA_VERSION}); upgrade commonmode")
