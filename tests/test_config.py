@@ -83,7 +83,7 @@ def test_good_config_is_typed(tmp_path):
      "commonmode.toml: fake[1].name: duplicate connector name 'x'"),
     ('[[credential]]\nidentity = "i"\nstored_in = "s"\nexpires = "soon"\n',
      "commonmode.toml: credential[0].expires: expected an ISO 8601 date"),
-    ('[correlate]\nexpiry_days = 0\n', "commonmode.toml: correlate.expiry_days: expected a positive integer"),
+    ('[correlate]\nexpiry_days = 0\n', "commonmode.toml: correlate.expiry_days: expected an integer from 1 to 36500, got an integer 0"),
     ('fake = "x"\n', "commonmode.toml: fake: expected an array of tables ([[fake]])"),
     ('[store\n', "commonmode.toml: invalid TOML"),
 ])

@@ -36,14 +36,15 @@ class AwsConnector:
 
     provider = "aws"
     options = {
-        "profile": Option(type="string", help="AWS profile name (default: the standard credential chain)"),
+        "profile": Option(type="string", help="AWS profile name (default: the standard credential chain)",
+                          names_a_secret=True),
         "region": Option(type="string", help="region for regional APIs and STS", default="us-east-1"),
         "regions": Option(type="strings", help="regions to read Secrets Manager and ACM in [default: region]"),
-        "endpoint_url": Option(type="string", help="endpoint override (private endpoints, emulators)"),
+        "endpoint_url": Option(type="string", help="endpoint override (private endpoints, emulators)", url=True),
         "assume_role": Option(type="string", help="role name to assume in each member account"),
         "accounts": Option(type="strings", help="account ids to scan through assume_role "
                                                 "[default: every account of the organization]"),
-        "max_workers": Option(type="integer", help="accounts scanned in parallel", default=4),
+        "max_workers": Option(type="integer", help="accounts scanned in parallel", default=4, minimum=1, maximum=64),
         "owner_tags": Option(type="strings", help="tag keys that name an owner, first match wins",
                              default=["owner", "Owner", "team", "Team", "owner-team"]),
         "credential_tag": Option(type="string", help="secret tag naming the identity whose credential it holds",
@@ -66,7 +67,7 @@ class AwsConnector:
 
         name = self.settings.name
         gaps: list[str] = []
-        session = api.session_for(self.profile, self.region)
+        session = api.session_for(self.profile, self.region, where=self.settings.where or name)
         base = api.Clients(session, self.endpoint_url, self.region)
         progress("identifying the account", 0, None)
         home = api.get_account_id(base)

@@ -18,6 +18,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from commonmode.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 #: Every operation the connector may call, by service. Nothing here returns a secret value, key
@@ -83,9 +85,18 @@ class Clients:
             self.calls[f"{service}:{name}"] += 1
 
 
-def session_for(profile: str | None, region: str) -> Any:
-    """A boto3 session from a profile name or the standard environment (never a key from the config)."""
-    return boto3.session.Session(profile_name=profile, region_name=region)
+def session_for(profile: str | None, region: str, *, where: str = "aws") -> Any:
+    """A boto3 session from a profile name or the standard environment (never a key from the config).
+
+    An unknown profile is a config error naming the key, not the value: a profile key sometimes holds a
+    pasted key by mistake, and botocore's message would repeat it into stderr and the run's gaps."""
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound:
+        raise UsageError(f"{where}.profile: the profile it names is not in the AWS config or credentials "
+                         "files (the value is not shown)") from None
 
 
 def assumed_session(clients: Clients, role_arn: str, region: str) -> Any:

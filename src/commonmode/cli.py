@@ -8,7 +8,6 @@ from __future__ import annotations
 import enum
 import functools
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +18,8 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 
 from commonmode.errors import CommonmodeError, ExitCode
+from commonmode.logs import configure as configure_logging
+from commonmode.logs import debugging
 from commonmode.render.formats import ListFormat
 
 app = typer.Typer(
@@ -42,7 +43,9 @@ DbOpt = Annotated[Optional[Path], typer.Option(
     "--db", help="SQLite database to use instead of the config's [store] path.", show_default=False)]
 RunOpt = Annotated[Optional[str], typer.Option(
     "--run", help="Run id, 'latest' or 'previous' (see `commonmode runs`).", show_default=False)]
-VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logs (and tracebacks) on stderr.")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="commonmode's debug log (and tracebacks) on stderr.")]
+DebugSdkOpt = Annotated[bool, typer.Option(
+    "--debug-sdk", help="Also the SDKs' wire logs (requests and responses), with credentials redacted.")]
 
 
 FormatOpt = Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)]
@@ -64,7 +67,7 @@ def handles_errors(fn: F) -> F:
             _stdout_closed()
             raise typer.Exit(int(ExitCode.OK)) from None
         except Exception as exc:
-            if logging.getLogger().isEnabledFor(logging.DEBUG):
+            if debugging():
                 raise
             typer.echo(f"commonmode: internal error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
             raise typer.Exit(int(ExitCode.FAILED)) from None
@@ -78,14 +81,6 @@ def _stdout_closed() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s", force=True)
-    if not verbose:
-        for noisy in ("botocore", "urllib3", "werkzeug", "hvac", "azure", "google"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def _registry():  # type: ignore[no-untyped-def]
@@ -147,6 +142,7 @@ def scan(
         "--wait", help="If another scan holds the store, wait up to this many seconds for it (then exit 2).",
         min=0)] = 0,
     verbose: VerboseOpt = False,
+    debug_sdk: DebugSdkOpt = False,
 ) -> None:
     """Run every configured connector, correlate, and store the run.
 
@@ -159,7 +155,7 @@ def scan(
     from commonmode.scan import scan as run_scan
     from commonmode.store import RunStore, ScanLock, queries
 
-    _logging(verbose)
+    configure_logging(verbose, debug_sdk)
     threshold = _severity(fail_on)
     registry = _registry()
     cfg = load_config(resolve_config_path(config), registry)

@@ -32,8 +32,10 @@ COMMON_OPTIONS: Mapping[str, Option] = {
 SECTION_KEYS: Mapping[str, Mapping[str, Option]] = {
     "store": {"path": Option(type="string", help="SQLite database file, relative to the config file")},
     "correlate": {
-        "expiry_days": Option(type="integer", help="credential-expiry warns this many days ahead", default=30),
-        "unused_key_days": Option(type="integer", help="a key unused this long is flagged", default=90),
+        "expiry_days": Option(type="integer", help="credential-expiry warns this many days ahead", default=30,
+                              minimum=1, maximum=36500),
+        "unused_key_days": Option(type="integer", help="a key unused this long is flagged", default=90,
+                                  minimum=1, maximum=36500),
     },
     "service": {
         "name": Option(type="string", required=True, help="service name"),
@@ -94,6 +96,8 @@ def load_config(path: Path, registry: Registry) -> Config:
         raise UsageError(f"{where}: cannot read config: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(where, "", f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(where, "", "invalid TOML: nested too deeply") from None
     base = path.resolve().parent
 
     connectors: list[ConnectorSettings] = []
@@ -123,9 +127,6 @@ def load_config(path: Path, registry: Registry) -> Config:
         DeclaredFaultDomain(subject=t["subject"], labels=tuple(t["labels"]))
         for i, t in enumerate(_array(where, "fault_domain", raw))
     ]
-    for key in ("expiry_days", "unused_key_days"):
-        if key in correlate and correlate[key] < 1:
-            raise ConfigError(where, f"correlate.{key}", f"expected a positive integer, got {correlate[key]}")
     return Config(
         path=path,
         store_path=base / store.get("path", DEFAULT_DB),
@@ -181,7 +182,9 @@ def check_table(where: str, dotted: str, table: Mapping[str, Any], options: Mapp
         if option is None:
             raise ConfigError(where, f"{dotted}.{key}", f"unknown key; expected one of {', '.join(sorted(options))}")
         if not option.check(value):
-            raise ConfigError(where, f"{dotted}.{key}", f"expected {option.expected}, got {_show(value)}")
+            # a key that names a secret may hold the secret itself by mistake: say its type, never its value
+            got = _kind(value) if option.names_a_secret else _show(value)
+            raise ConfigError(where, f"{dotted}.{key}", f"expected {option.expected}, got {got}")
     out = dict(table)
     for key, option in options.items():
         if key not in out:
@@ -223,7 +226,11 @@ def parse_date(where: str, dotted: str, value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
-def _show(value: object) -> str:
+def _kind(value: object) -> str:
     kind = {str: "a string", int: "an integer", bool: "a boolean", float: "a float", list: "an array", dict: "a table"}
+    return kind.get(type(value), type(value).__name__)
+
+
+def _show(value: object) -> str:
     text = repr(value)
-    return f"{kind.get(type(value), type(value).__name__)} {text if len(text) <= 40 else text[:37] + '...'}"
+    return f"{_kind(value)} {text if len(text) <= 40 else text[:37] + '...'}"

@@ -31,13 +31,19 @@ class Option:
     help: str
     required: bool = False
     default: Any = None
+    minimum: int | None = None  # integers: the accepted range, said in the error
+    maximum: int | None = None
+    url: bool = False  # strings: an http(s) URL with a host
+    names_a_secret: bool = False  # the name of an env var or profile holding a credential: never echo the value
 
     def check(self, value: object) -> bool:
-        """True when `value` (as parsed by tomllib) has this option's type."""
+        """True when `value` (as parsed by tomllib) has this option's type (and range, and URL shape)."""
         if self.type == "string":
-            return isinstance(value, str)
+            return isinstance(value, str) and (not self.url or _is_url(value))
         if self.type == "integer":
-            return isinstance(value, int) and not isinstance(value, bool)
+            return (isinstance(value, int) and not isinstance(value, bool)
+                    and (self.minimum is None or value >= self.minimum)
+                    and (self.maximum is None or value <= self.maximum))
         if self.type == "boolean":
             return isinstance(value, bool)
         if self.type == "strings":
@@ -48,10 +54,29 @@ class Option:
 
     @property
     def expected(self) -> str:
-        """The type as said in an error message."""
+        """The type (and range) as said in an error message."""
+        if self.type == "integer" and (self.minimum is not None or self.maximum is not None):
+            if self.maximum is None:
+                return f"an integer of at least {self.minimum}"
+            if self.minimum is None:
+                return f"an integer of at most {self.maximum}"
+            return f"an integer from {self.minimum} to {self.maximum}"
+        if self.url:
+            return "an http:// or https:// URL with a host (e.g. https://vault.example.com:8200)"
         return {"strings": "a list of strings", "integer": "an integer", "table": "a table"}.get(
             self.type, f"a {self.type}"
         )
+
+
+def _is_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 — raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in value)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ def run_status(results: Sequence[ConnectorResult]) -> RunStatus:
 def collect_one(registry: Registry, settings: ConnectorSettings, progress: ProgressFn) -> ConnectorResult:
     """Run one connector; any exception becomes a `failed` result naming the connector and the error."""
     cls = registry.load(settings.connector_type)
+    log.debug("connector %s (%s): collecting", settings.name, settings.connector_type)
+    started = time.monotonic()
     try:
         result = cls(settings).collect(progress)
     except UsageError:
@@ -58,6 +61,10 @@ def collect_one(registry: Registry, settings: ConnectorSettings, progress: Progr
             connector_type=settings.connector_type, status=RunStatus.FAILED,
             gaps=(f"{settings.name}: {type(exc).__name__}: {message}".rstrip(": "),),
         )
+    inv = result.inventory
+    log.debug("connector %s: %s in %.1f s: %d identities, %d resources, %d grants, %d gaps", settings.name,
+              result.status.value, time.monotonic() - started, len(inv.identities), len(inv.resources),
+              len(inv.grants), len(result.gaps))
     return _stamp(dataclasses.replace(result, connector_type=settings.connector_type), settings)
 
 

@@ -1,0 +1,72 @@
+"""Config that is not what it seems ends as one `commonmode: error:` line and exit 2, naming the key and the
+accepted range, storing nothing; a value in a key that names a secret is never echoed (issue 12, 9 and 14)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.safety.conftest import commonmode
+from tests.safety.test_store_safety import one_error_line
+
+SECRETISH = "AKIAQ7CANARY4PROFILE/wJalrXUtnFEMIK7MDENGbPxRfiCY"
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    cfg = tmp_path / "commonmode.toml"
+    cfg.write_text('[store]\npath = "cm.db"\n' + text)
+    return cfg
+
+
+def aws_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing")
+    return env
+
+
+@pytest.mark.parametrize(("text", "key", "expected"), [
+    ("[correlate]\nexpiry_days = 99999999999\n", "correlate.expiry_days", "an integer from 1 to 36500"),
+    ("[correlate]\nunused_key_days = -3\n", "correlate.unused_key_days", "an integer from 1 to 36500"),
+    ('[[aws]]\nname = "prod"\nmax_workers = -5\n', "aws[0].max_workers", "an integer from 1 to 64"),
+    ('[[aws]]\nname = "prod"\nmax_workers = 0\n', "aws[0].max_workers", "an integer from 1 to 64"),
+    ('[[aws]]\nname = "prod"\nendpoint_url = "htp:/127.0.0.1:5000"\n', "aws[0].endpoint_url", "an http:// or https:// URL with a host"),
+    ('[[aws]]\nname = "prod"\nendpoint_url = "http://127.0.0.1:99999"\n', "aws[0].endpoint_url", "an http:// or https:// URL with a host"),
+    ('[[aws]]\nname = "prod"\nendpoint_url = "http:// spaced.example"\n', "aws[0].endpoint_url", "an http:// or https:// URL with a host"),
+])
+def test_out_of_range_and_malformed_values_are_config_errors(tmp_path, text, key, expected):
+    proc = commonmode("scan", "-c", str(config(tmp_path, text)), env=aws_env())
+    line = one_error_line(proc)
+    assert proc.returncode == 2
+    assert f"commonmode.toml: {key}: expected {expected}" in line
+    assert not (tmp_path / "cm.db").exists()  # a config error stores no run
+
+
+def test_deeply_nested_toml_is_a_config_error(tmp_path):
+    cfg = config(tmp_path, "x = " + "[" * 20000 + "]" * 20000 + "\n")
+    proc = commonmode("findings", "-c", str(cfg))
+    assert proc.returncode == 2 and "commonmode.toml: invalid TOML: nested too deeply" in one_error_line(proc)
+
+
+def test_a_secret_pasted_into_profile_is_never_printed_or_stored(tmp_path):
+    cfg = config(tmp_path, f'[[aws]]\nname = "prod"\nprofile = "{SECRETISH}"\n')
+    proc = commonmode("scan", "-c", str(cfg), "-v", env=aws_env())
+    assert proc.returncode == 2
+    assert "aws[0].profile: the profile it names is not in the AWS config" in one_error_line(proc)
+    assert SECRETISH not in proc.stdout + proc.stderr
+    assert "AKIAQ7" not in proc.stdout + proc.stderr
+    db = tmp_path / "cm.db"
+    if db.exists():
+        dump = "\n".join(sqlite3.connect(db).iterdump())
+        assert SECRETISH not in dump
+
+
+def test_a_secret_in_a_key_of_the_wrong_type_is_named_not_shown(tmp_path):
+    cfg = config(tmp_path, f'[[aws]]\nname = "prod"\nprofile = ["{SECRETISH}"]\n')
+    proc = commonmode("scan", "-c", str(cfg), env=aws_env())
+    line = one_error_line(proc)
+    assert proc.returncode == 2 and "aws[0].profile: expected a string, got an array" in line
+    assert SECRETISH not in proc.stdout + proc.stderr
