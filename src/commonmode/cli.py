@@ -463,19 +463,26 @@ def review(
     else:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
+
+        from commonmode.render.formats import printable
+
+        def plain(value: str) -> Text:  # estate data: shown, never obeyed as markup or control sequences
+            return Text(printable(value))
 
         console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
         for e in entries:
-            console.print(f"[bold]{e['service']}[/bold] (owner: {e['owner'] or 'none'}): "
-                          f"[{'green' if e['independent_via'] else 'red'}]{e['verdict']}[/]", markup=True,
-                          highlight=False)
+            head = Text.assemble((printable(e["service"]), "bold"), f" (owner: {printable(e['owner'] or 'none')}): ",
+                                 (printable(e["verdict"]), "green" if e["independent_via"] else "red"))
+            console.print(head, highlight=False)
             table = Table(show_lines=False, header_style="bold")
             for col in ("identity", "independent", "why", "owner", "credentials"):
                 table.add_column(col, overflow="fold")
             for o in e["can_fail_over"]:
-                table.add_row(o["identity"], "yes" if o["independent"] else "no", o["why"], o["owner"] or "none",
-                              "\n".join(f"{c['id']} in {c['stored_in'] or '-'} (expires {c['expires'] or 'never'})"
-                                        for c in o["credentials"]))
+                table.add_row(plain(o["identity"]), "yes" if o["independent"] else "no", plain(o["why"]),
+                              plain(o["owner"] or "none"),
+                              Text("\n".join(printable(f"{c['id']} in {c['stored_in'] or '-'} (expires "
+                                                        f"{c['expires'] or 'never'})") for c in o["credentials"])))
             console.print(table)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from commonmode.connector import ConnectorSettings, Option, Registry
 from commonmode.errors import ConfigError, UsageError
+from commonmode.logs import register_secret
 from commonmode.model import Credential, Service
 
 DEFAULT_CONFIG = "commonmode.toml"
@@ -185,6 +186,8 @@ def check_table(where: str, dotted: str, table: Mapping[str, Any], options: Mapp
             # a key that names a secret may hold the secret itself by mistake: say its type, never its value
             got = _kind(value) if option.names_a_secret else _show(value)
             raise ConfigError(where, f"{dotted}.{key}", f"expected {option.expected}, got {got}")
+        if option.names_a_secret and isinstance(value, str):
+            register_secret(value)
     out = dict(table)
     for key, option in options.items():
         if key not in out:

@@ -23,8 +23,20 @@ _PATTERNS = [
 ]
 
 
+_KNOWN: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """A value that must never reach a log line as it is (a token a connector read, a config value in a key
+    that names a secret, which may hold one pasted by mistake)."""
+    if value and len(value) >= 4:
+        _KNOWN.add(value)
+
+
 def redact(text: str) -> str:
-    """`text` with every credential-looking value replaced by [redacted]."""
+    """`text` with every registered secret and every credential-looking value replaced by [redacted]."""
+    for value in sorted(_KNOWN, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text

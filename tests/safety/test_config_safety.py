@@ -53,11 +53,13 @@ def test_deeply_nested_toml_is_a_config_error(tmp_path):
 
 def test_a_secret_pasted_into_profile_is_never_printed_or_stored(tmp_path):
     cfg = config(tmp_path, f'[[aws]]\nname = "prod"\nprofile = "{SECRETISH}"\n')
-    proc = commonmode("scan", "-c", str(cfg), "-v", env=aws_env())
+    proc = commonmode("scan", "-c", str(cfg), env=aws_env())
     assert proc.returncode == 2
     assert "aws[0].profile: the profile it names is not in the AWS config" in one_error_line(proc)
-    assert SECRETISH not in proc.stdout + proc.stderr
-    assert "AKIAQ7" not in proc.stdout + proc.stderr
+    for flags in ([], ["-v"], ["-v", "--debug-sdk"]):
+        proc = commonmode("scan", "-c", str(cfg), *flags, env=aws_env())
+        assert proc.returncode == 2
+        assert "AKIAQ7" not in proc.stdout + proc.stderr, flags
     db = tmp_path / "cm.db"
     if db.exists():
         dump = "\n".join(sqlite3.connect(db).iterdump())

@@ -6,6 +6,7 @@ import csv
 import enum
 import io
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
@@ -40,16 +41,26 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+#: What a terminal would act on in a name: C0/C1 controls (ESC starts colour and OSC 8 hyperlink sequences),
+#: DEL, line and paragraph separators, bidi overrides. Table cells show a space instead; JSON and CSV stay exact.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character replaced by a space (for terminal output)."""
+    return _CONTROL.sub(" ", text)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return "\n".join(_cell(v) for v in value)
+        return "\n".join(_cell(v) for v in value)  # our own line breaks, between values
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+        return printable(json.dumps(value, sort_keys=True))
+    return printable(str(value))
 
 
 def emit(rows: Sequence[Mapping[str, Any]], fmt: ListFormat, columns: Sequence[Column], out: TextIO,
@@ -66,12 +77,13 @@ def emit(rows: Sequence[Mapping[str, Any]], fmt: ListFormat, columns: Sequence[C
     elif fmt is ListFormat.table:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, show_lines=False, header_style="bold")
         for header, _ in columns:
             table.add_column(header, overflow="fold")
-        for row in rows:
-            table.add_row(*(_cell(get(row)) for _, get in columns))
+        for row in rows:  # Text, not markup: `[link=…]` in a name is shown, not obeyed
+            table.add_row(*(Text(_cell(get(row))) for _, get in columns))
         Console(file=out, width=_width(out), soft_wrap=False).print(table)
         if not rows:
             out.write("(none)\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from commonmode.files import write_private
+from commonmode.render import markdown
 from commonmode import __version__
 from commonmode.model import Severity
 from commonmode.render import review as rv
@@ -161,6 +162,8 @@ def _env():  # type: ignore[no-untyped-def]
                                                    default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["tojson_compact"] = lambda v: json.dumps(v, default=str)
+    env.filters["mdtext"] = markdown.text
+    env.filters["mdcode"] = markdown.code
     return env
 
 

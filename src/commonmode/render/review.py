@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from commonmode.render.markdown import code, codes, text
 from commonmode.store import RunInfo, RunStore
 
 
@@ -77,27 +78,28 @@ def _acting_identities(chain: list[str], first: str) -> list[str]:
 
 
 def to_markdown(entries: list[dict[str, Any]], run: RunInfo) -> str:
-    """The review as a Markdown document (for a game-day wiki page)."""
+    """The review as a Markdown document (for a game-day wiki page). Estate values are inert (render.markdown)."""
     lines = [f"# Recovery-permission review (run {run.id}, {run.started})", "",
              "Who can fail each service over to its backup path, and does that still work when the primary "
              "path's fault domains are down?", ""]
     for e in entries:
-        lines += [f"## {e['service']}", "", f"**Verdict: {e['verdict']}.**", "",
-                  f"- owner: {e['owner'] or 'none (owner gap)'}",
-                  f"- primary: {', '.join(f'`{p}`' for p in e['primary'])}",
-                  f"- backup: {', '.join(f'`{p}`' for p in e['backup'])}", ""]
+        lines += [f"## {text(e['service'])}", "", f"**Verdict: {text(e['verdict'])}.**", "",
+                  f"- owner: {code(e['owner']) if e['owner'] else 'none (owner gap)'}",
+                  f"- primary: {codes(e['primary'])}",
+                  f"- backup: {codes(e['backup'])}", ""]
         if not e["can_fail_over"]:
             lines += ["Nobody found who can change the backup path's DNS or failover state.", ""]
         for o in e["can_fail_over"]:
-            lines += [f"### {'✅' if o['independent'] else '❌'} `{o['identity']}`", "",
-                      f"- independent of the primary: **{'yes' if o['independent'] else 'no'}** — {o['why']}",
-                      f"- owner: {o['owner'] or 'none (owner gap)'}",
-                      f"- changes: `{o['changes']}`{' (conditional grant)' if o['conditional'] else ''}",
-                      "- how: " + " → ".join(o["chain"])]
+            lines += [f"### {'✅' if o['independent'] else '❌'} {code(o['identity'])}", "",
+                      f"- independent of the primary: **{'yes' if o['independent'] else 'no'}** — {text(o['why'])}",
+                      f"- owner: {code(o['owner']) if o['owner'] else 'none (owner gap)'}",
+                      f"- changes: {code(o['changes'])}{' (conditional grant)' if o['conditional'] else ''}",
+                      "- how: " + " → ".join(text(step) for step in o["chain"])]
             for c in o["credentials"]:
-                lines.append(f"- credential `{c['id']}` ({c['kind']}), kept in {c['stored_in'] or 'no recorded store'}"
-                             f", expires {c['expires'] or 'never'}")
+                lines.append(f"- credential {code(c['id'])} ({text(c['kind'])}), kept in "
+                             f"{code(c['stored_in']) if c['stored_in'] else 'no recorded store'}"
+                             f", expires {text(c['expires'] or 'never')}")
             if o["fault_domains"]:
-                lines.append("- fault domains: " + ", ".join(f"`{d}`" for d in o["fault_domains"]))
+                lines.append("- fault domains: " + codes(o["fault_domains"]))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -18,6 +18,7 @@ from typing import Any
 
 from commonmode.model import Severity
 from commonmode.render.formats import safe_cell
+from commonmode.render.markdown import code, codes, inline, label, text
 from commonmode.standards import references
 from commonmode.store import RunInfo, RunStore, queries
 
@@ -91,14 +92,15 @@ def _ticket(key: tuple[str, str], fs: list[dict[str, Any]], severity: Severity, 
     if not owner:
         owner, owner_from = "unowned", "nobody: this is also an owner gap"
     what = subject if rule != "no-independent-recovery" else f"service {subject}"
-    title = f"[{severity.value}] {rule}: {what}" + (f" ({', '.join(services)})" if services and rule != "no-independent-recovery" else "")
+    title = inline(f"[{severity.value}] {rule}: {what}" + (
+        f" ({', '.join(services)})" if services and rule != "no-independent-recovery" else ""))
     steps = remediation_steps(rule, subject, fs)
     refs = references(rule)
     body = "\n".join([
         f"**Rule:** {rule} — severity {severity.value}",
-        f"**Services:** {', '.join(services) or '—'}",
-        f"**Owner:** {owner} (from {owner_from})",
-        "", "**Evidence:**", *[f"- {line}" for f in fs for line in f["evidence"][:6]],
+        f"**Services:** {codes(services)}",
+        f"**Owner:** {code(owner)} (from {owner_from})",
+        "", "**Evidence:**", *[f"- {text(line)}" for f in fs for line in f["evidence"][:6]],
         "", "**Remediation:**", *[f"{i}. {s}" for i, s in enumerate(steps, 1)],
         "", "**References:** " + ", ".join(f"{r.id} ({r.title})" for r in refs),
         "", "**Fingerprints:** " + ", ".join(f["fingerprint"] for f in fs),
@@ -128,51 +130,51 @@ def remediation_steps(rule: str, subject: str, fs: list[dict[str, Any]]) -> list
             kind = subject.split("/auth/", 1)[1].split("/", 1)[0] if "/auth/" in subject else "auth"
             return [f"Create a separate {kind} role for the backup path, with a policy limited to the backup path's "
                     "secrets (e.g. `path \"secret/data/dns/backup\" { capabilities = [\"read\"] }`).",
-                    f"Remove the backup paths from the policies attached to `{subject}`.",
+                    f"Remove the backup paths from the policies attached to {code(subject)}.",
                     "Keep the backup role's login credential out of the primary path's stores."]
         if p == "aws":
             return ["Create a separate IAM role in the backup account (or a separate account altogether), allowed "
                     "only `route53:ChangeResourceRecordSets` on the backup zone (use the "
                     "`route53:ChangeResourceRecordSetsNormalizedRecordNames` condition to pin the records).",
-                    f"Remove the backup zone and health checks from `{subject}`'s policies, or deny them there.",
+                    f"Remove the backup zone and health checks from {code(subject)}'s policies, or deny them there.",
                     "Give each role its own credential source (separate CI OIDC trust or separate vault)."]
         return ["Give the backup path its own identity, limited to the backup resources.",
-                f"Remove `{subject}`'s access to one of the two paths."]
+                f"Remove {code(subject)}'s access to one of the two paths."]
     if rule == "shared-secret-store":
         if p == "vault":
-            return [f"Move the backup path's credentials out of `{subject}` into a mount of a separate Vault cluster "
+            return [f"Move the backup path's credentials out of {code(subject)} into a mount of a separate Vault cluster "
                     "(one that does not run in the primary's region or account).",
                     "Give the backup automation a separate auth role that cannot read the primary's mount."]
         if p == "aws":
             return [f"Keep the backup path's credentials in a Secrets Manager of another account and region than "
-                    f"`{subject}`.", "Limit each secret's resource policy to the one path's automation role."]
+                    f"{code(subject)}.", "Limit each secret's resource policy to the one path's automation role."]
         return ["Keep the backup path's credentials in a separate store that does not share the primary's fault domains."]
     if rule == "shared-certificate-path":
         if p == "vault":
             return [f"Create a separate PKI role for the backup hostnames (`allowed_domains` = the backup names only, "
-                    f"`allow_subdomains` off), ideally on a separate issuer, instead of `{subject}`.",
+                    f"`allow_subdomains` off), ideally on a separate issuer, instead of {code(subject)}.",
                     "Narrow the current role's allowed_domains to the primary path's names."]
         return ["Issue the backup path's certificates from a separate issuer or CA, and narrow each issuer to one "
                 "path's names."]
     if rule == "shared-dns-control-plane":
-        return [f"Host the backup path's records in a zone outside `{subject}`: another provider account, or a second "
+        return [f"Host the backup path's records in a zone outside {code(subject)}: another provider account, or a second "
                 "DNS provider (secondary DNS with its own credentials).",
                 "Make sure the backup zone's delegation and DNSSEC keys are not managed by the primary's identities."]
     if rule == "shared-fault-domain":
-        return [f"Move the backup path's dependency out of `{subject}`, or record the accepted risk with its owner."]
+        return [f"Move the backup path's dependency out of {code(subject)}, or record the accepted risk with its owner."]
     if rule == "no-independent-recovery":
         return ["Create a break-glass failover identity outside the primary path's fault domains (separate account "
                 "and credential store), allowed only the backup path's DNS and failover changes.",
                 "Store its credential where the primary's outage cannot reach it; test it in a game day."]
     if rule == "owner-gap":
         if p == "aws":
-            return [f"Tag `{subject}` with `owner = <team>`, or delete it if nobody claims it."]
+            return [f"Tag {code(subject)} with `owner = <team>`, or delete it if nobody claims it."]
         if p == "vault":
-            return [f"Record `owner` in the entity metadata (or KV custom_metadata / secret-id metadata) of `{subject}`,"
+            return [f"Record `owner` in the entity metadata (or KV custom_metadata / secret-id metadata) of {code(subject)},"
                     " or remove it if nobody claims it."]
-        return [f"Record an accountable owner for `{subject}`, or remove it."]
+        return [f"Record an accountable owner for {code(subject)}, or remove it."]
     if rule == "credential-expiry":
-        return [f"Rotate or renew `{subject}` before it expires, and automate the rotation.",
+        return [f"Rotate or renew {code(subject)} before it expires, and automate the rotation.",
                 "If the key is unused, confirm the backup automation still works, then remove it."]
     return ["See the rule's remediation (`commonmode rules`)."]
 
@@ -182,7 +184,7 @@ def to_markdown(items: list[dict[str, Any]]) -> str:
         return "No new tickets: nothing changed since the previous run.\n"
     out = []
     for t in items:
-        out += [f"## {t['id']} — {t['title']}", "", f"State: **{t['state']}** · assignee: **{t['owner']}**", "",
+        out += [f"## {t['id']} — {text(t['title'])}", "", f"State: **{t['state']}** · assignee: {code(t['owner'])}", "",
                 t["body"], ""]
     return "\n".join(out).rstrip() + "\n"
 
@@ -195,7 +197,7 @@ def to_jira_csv(items: list[dict[str, Any]]) -> str:
     for t in items:
         summary = ("[can be closed] " if t["state"] == "can be closed" else "") + t["title"]
         w.writerow([safe_cell(v) for v in (summary, "Task", PRIORITY[t["severity"]], t["body"], "commonmode",
-                                           t["rule"], f"owner-{t['owner']}".replace(" ", "-"), t["id"])])
+                                           t["rule"], label(f"owner-{t['owner']}"), t["id"])])
     return buf.getvalue()
 
 
@@ -203,6 +205,6 @@ def to_github_json(items: list[dict[str, Any]]) -> str:
     """Bodies for GitHub's "Create an issue" REST endpoint: title, body, labels (owners are teams, not users,
     so they go in a label)."""
     return json.dumps([{"title": t["title"], "body": f"<!-- commonmode:{t['id']} state:{t['state']} -->\n" + t["body"],
-                        "labels": ["commonmode", t["rule"], f"severity:{t['severity']}", f"owner:{t['owner']}"]
+                        "labels": ["commonmode", t["rule"], f"severity:{t['severity']}", label(f"owner:{t['owner']}")]
                         + (["can-be-closed"] if t["state"] == "can be closed" else [])}
                        for t in items], indent=2) + "\n"
