@@ -361,7 +361,10 @@ def diff(
             + [{"change": "gained power", "what": p["capability"], "subject": p["identity"], "service": p["resource"]}
                for p in d["gained_power"]]
             + [{"change": "lost power", "what": p["capability"], "subject": p["identity"], "service": p["resource"]}
-               for p in d["lost_power"]])
+               for p in d["lost_power"]]
+            + [{"change": "not compared", "what": c["connector"], "subject": f"run {d['from']}: {c['from']}, "
+                f"run {d['to']}: {c['to']}", "service": "its grants are left out of the power comparison"}
+               for c in d["not_compared"]])
     emit(rows, fmt, [("change", lambda x: x["change"]), ("rule / capability", lambda x: x["what"]),
                      ("subject", lambda x: x["subject"]), ("service / resource", lambda x: x["service"])],
          sys.stdout, title=f"diff run {old.id} → run {new.id}", document=d)

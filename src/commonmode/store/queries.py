@@ -152,20 +152,33 @@ def services(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
 
 
 def diff(store: RunStore, old: RunInfo, new: RunInfo) -> dict[str, Any]:
-    """New and resolved findings between two runs, and identities that gained or lost DNS/failover power."""
+    """New and resolved findings between two runs, and identities that gained or lost DNS/failover power.
+
+    Power is compared only for connectors that completed (`ok`) in both runs: a connector that failed or was
+    partial in either run saw less, and its identities neither lost power in the run it failed nor gained it
+    back in the next one. Those connectors are listed in `not_compared`."""
     def active(run: RunInfo) -> dict[str, dict[str, Any]]:
         return {f["fingerprint"]: f for f in map(_finding, store.rows(
             "SELECT * FROM findings WHERE run_id = ? AND status != 'resolved'", [run.id]))}
 
+    status = {(r["run_id"], r["connector"]): r["status"] for r in store.rows(
+        "SELECT run_id, connector, status FROM connector_runs WHERE run_id IN (?, ?)", [old.id, new.id])}
+    names = sorted({c for _, c in status})
+    not_compared = [{"connector": c, "from": status.get((old.id, c), "absent"), "to": status.get((new.id, c), "absent")}
+                    for c in names if status.get((old.id, c)) != "ok" or status.get((new.id, c)) != "ok"]
+    # A connector absent from both runs' lists (e.g. the config's own declarations) is not a connector run.
+    skip = [c["connector"] for c in not_compared]
     a, b = active(old), active(new)
     marks = ",".join("?" * len(_STEERING))
+    unsure = ",".join("?" * len(skip))
+    keep = f" AND connector NOT IN ({unsure})" if skip else ""
     power_sql = (f"SELECT DISTINCT identity_id, capability, resource_id FROM grants WHERE run_id = ? "
-                 f"AND capability IN ({marks}) EXCEPT SELECT DISTINCT identity_id, capability, resource_id "
-                 f"FROM grants WHERE run_id = ? AND capability IN ({marks}) ORDER BY 1, 3, 2")
+                 f"AND capability IN ({marks}){keep} EXCEPT SELECT DISTINCT identity_id, capability, resource_id "
+                 f"FROM grants WHERE run_id = ? AND capability IN ({marks}){keep} ORDER BY 1, 3, 2")
 
     def power(x: RunInfo, y: RunInfo) -> list[dict[str, str]]:
         return [{"identity": r[0], "capability": r[1], "resource": r[2]}
-                for r in store.rows(power_sql, [x.id, *_STEERING, y.id, *_STEERING])]
+                for r in store.rows(power_sql, [x.id, *_STEERING, *skip, y.id, *_STEERING, *skip])]
 
     return {
         "from": old.id, "to": new.id,
@@ -173,4 +186,5 @@ def diff(store: RunStore, old: RunInfo, new: RunInfo) -> dict[str, Any]:
         "resolved_findings": [a[k] for k in sorted(a.keys() - b.keys())],
         "gained_power": power(new, old),
         "lost_power": power(old, new),
+        "not_compared": not_compared,
     }

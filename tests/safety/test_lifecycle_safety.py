@@ -1,0 +1,67 @@
+"""A connector that fails in one run does not make `diff` say its identities lost power, nor regained it in
+the next run; diff names the connectors it could not compare (issue 12, 4). Against moto's server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+
+from commonmode.sandbox.servers import free_port
+from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
+from tests.safety.conftest import ESTATE, commonmode
+
+CONFIG = """
+[store]
+path = "cm.db"
+
+[[aws]]
+name = "prod"
+endpoint_url = "{endpoint}"
+
+[[declared]]
+name = "estate"
+file = "estate.toml"
+"""
+
+
+def seed(endpoint: str) -> str:
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1")
+    zone = boto3.client("route53", **kw).create_hosted_zone(Name="example.com.", CallerReference="z")["HostedZone"]
+    iam = boto3.client("iam", **kw)
+    iam.create_user(UserName="dns-bot")
+    iam.put_user_policy(UserName="dns-bot", PolicyName="dns", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+                                                "Resource": "*"}]}))
+    return zone["Id"].rsplit("/", 1)[-1]
+
+
+def scan(tmp: Path, endpoint: str) -> int:
+    (tmp / "commonmode.toml").write_text(CONFIG.format(endpoint=endpoint))
+    return commonmode("scan", "-c", str(tmp / "commonmode.toml"), "--no-progress").returncode
+
+
+def test_diff_across_a_failed_connector_reports_no_power_change(aws, tmp_path):  # noqa: F811
+    seed(aws)
+    (tmp_path / "estate.toml").write_text(ESTATE)
+    assert scan(tmp_path, aws) == 0
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens here: the AWS connector fails
+    assert scan(tmp_path, dead) == 3
+    assert scan(tmp_path, aws) == 0
+    cfg = str(tmp_path / "commonmode.toml")
+    outage = json.loads(commonmode("diff", "-c", cfg, "--from", "1", "--to", "2", "--format", "json").stdout)
+    back = json.loads(commonmode("diff", "-c", cfg, "--from", "2", "--to", "3", "--format", "json").stdout)
+    assert outage["not_compared"] == [{"connector": "prod", "from": "ok", "to": "failed"}]
+    assert back["not_compared"] == [{"connector": "prod", "from": "failed", "to": "ok"}]
+    for d in (outage, back):
+        assert d["lost_power"] == [] and d["gained_power"] == [], d
+    # a real change in a connector that completed in both runs is still reported
+    user = "arn:aws:iam::123456789012:user/dns-bot"
+    boto3.client("iam", endpoint_url=aws, region_name="us-east-1").delete_user_policy(UserName="dns-bot",
+                                                                                       PolicyName="dns")
+    assert scan(tmp_path, aws) == 0
+    real = json.loads(commonmode("diff", "-c", cfg, "--format", "json").stdout)
+    assert real["not_compared"] == [] and {p["identity"] for p in real["lost_power"]} == {user}
+    table = commonmode("diff", "-c", cfg, "--from", "1", "--to", "2").stdout
+    assert "not compared" in table and "prod" in table
