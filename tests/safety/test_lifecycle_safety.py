@@ -4,12 +4,14 @@ the next run; diff names the connectors it could not compare (issue 12, 4). Agai
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import boto3
 
 from commonmode.sandbox.servers import free_port
 from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
+from tests.connectors.vault.conftest import bao  # noqa: F401 — a fresh OpenBao dev server
 from tests.safety.conftest import ESTATE, commonmode
 
 CONFIG = """
@@ -65,3 +67,44 @@ def test_diff_across_a_failed_connector_reports_no_power_change(aws, tmp_path): 
     assert real["not_compared"] == [] and {p["identity"] for p in real["lost_power"]} == {user}
     table = commonmode("diff", "-c", cfg, "--from", "1", "--to", "2").stdout
     assert "not compared" in table and "prod" in table
+
+
+def test_an_outage_of_the_vault_cluster_does_not_resolve_a_finding_that_rests_on_it(aws, bao, tmp_path):  # noqa: F811
+    """The DNS bot's key is kept in one Vault cluster for both paths: shared-fault-domain vault:cluster:…,
+    whose subject is a label no connector reports. Vault rejecting the token must not resolve it."""
+    import hvac
+
+    zone = seed(aws)
+    r53 = boto3.client("route53", endpoint_url=aws, region_name="us-east-1")
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "api.example.com", "Type": "A", "SetIdentifier": side,
+                                                   "Failover": side.upper(), "TTL": 60,
+                                                   "ResourceRecords": [{"Value": ip}]}}
+        for side, ip in (("primary", "192.0.2.1"), ("secondary", "192.0.2.2"))]})
+    v = hvac.Client(url=bao, token="root")
+    v.secrets.kv.v2.create_or_update_secret(path="dns/aws-key", secret={"value": "canary-OUTAGE-3c1"})
+    v.secrets.kv.v2.update_metadata(path="dns/aws-key", custom_metadata={
+        "identity": "arn:aws:iam::123456789012:user/dns-bot", "owner": "team-dns"})
+    cfg = tmp_path / "commonmode.toml"
+    cfg.write_text(f'[store]\npath = "cm.db"\n\n[[aws]]\nname = "prod"\nendpoint_url = "{aws}"\n\n'
+                   f'[[vault]]\nname = "ops"\nurl = "{bao}"\n')
+
+    def scan_with(token: str) -> int:
+        return commonmode("scan", "-c", str(cfg), "--no-progress", env={**os.environ, "VAULT_TOKEN": token}).returncode
+
+    def vault_findings(run: int) -> dict[str, dict]:
+        rows = json.loads(commonmode("findings", "-c", str(cfg), "--run", str(run), "--format", "json").stdout)
+        return {f["subjects"][0]: f for f in rows if f["rule"] == "shared-fault-domain"
+                and f["subjects"][0].startswith("vault:cluster:")}
+
+    assert scan_with("root") == 0
+    before = vault_findings(1)
+    assert len(before) == 1
+    (label, finding), = before.items()
+    assert finding["connectors"] == ["ops", "prod"]  # the evidence rests on both
+    assert scan_with("not-the-token") == 3  # Vault rejects the token: its connector fails, the run is partial
+    after = vault_findings(2)
+    assert after[label]["status"] == "open"
+    assert "connector ops did not complete" in after[label]["note"]
+    assert scan_with("root") == 0
+    assert vault_findings(3)[label]["status"] == "open"

@@ -77,13 +77,31 @@ def _connectors(ctx: Context, ids: Iterable[str], services: Iterable[str] = ()) 
     return tuple(sorted(c for c in found if c is not None and c not in NOT_DATA))
 
 
+def _rests_on(ctx: Context, *chains: tuple[Closure, str, str]) -> set[str]:
+    """The connectors whose data a finding's evidence chains rest on: the connector of every entity along each
+    chain (closure table, member) and of every grant it follows. A finding is resolved only when all of them
+    completed, so an outage of one of them (a Vault cluster whose label is shared) never resolves it."""
+    found: set[str] = set()
+    for closure, table, member in chains:
+        key: tuple[str, str] | None = (table, member)
+        while key is not None:
+            link = getattr(closure, key[0]).get(key[1])
+            if link is None:
+                break
+            found.add(ctx.index.connector_of(key[1]) or "")
+            if link[1] in ("grant", "assume"):
+                found.add(link[2].connector)
+            key = link[0]
+    return found - {""}
+
+
 def _arrow(chain: tuple[str, ...]) -> str:
     return " ← ".join(chain)
 
 
 def _finding(ctx: Context, rule: str, severity: Severity, services: Iterable[str], subjects: Iterable[str],
              evidence: Iterable[str], *, qualifier: str = "", scope: str | None = None,
-             remediation: str | None = None) -> Finding:
+             remediation: str | None = None, rests_on: Iterable[str] = ()) -> Finding:
     services = tuple(sorted(set(services)))
     subjects = tuple(sorted(set(subjects)))
     return Finding(
@@ -94,7 +112,7 @@ def _finding(ctx: Context, rule: str, severity: Severity, services: Iterable[str
         evidence=tuple(evidence),
         remediation=remediation or RULES[rule].remediation,
         fingerprint=fingerprint(rule, scope if scope is not None else ",".join(services), subjects, qualifier),
-        connectors=_connectors(ctx, subjects, services),
+        connectors=tuple(sorted(set(_connectors(ctx, subjects, services)) | (set(rests_on) - NOT_DATA))),
     )
 
 
@@ -110,6 +128,7 @@ def shared_identity(ctx: Context) -> Iterator[Finding]:
             yield _finding(
                 ctx, "shared-identity", Severity.CRITICAL if steers_both else Severity.HIGH, [svc.name], [iid],
                 [f"primary: {_arrow(p.chain('identities', iid)[::-1])}", f"backup: {_arrow(b.chain('identities', iid)[::-1])}"],
+                rests_on=_rests_on(ctx, (p, "identities", iid), (b, "identities", iid)),
             )
 
 
@@ -121,6 +140,7 @@ def shared_secret_store(ctx: Context) -> Iterator[Finding]:
             yield _finding(
                 ctx, "shared-secret-store", Severity.HIGH, [svc.name], [sid],
                 [f"primary: {_arrow(p.chain('stores', sid)[::-1])}", f"backup: {_arrow(b.chain('stores', sid)[::-1])}"],
+                rests_on=_rests_on(ctx, (p, "stores", sid), (b, "stores", sid)),
             )
 
 
@@ -132,6 +152,7 @@ def shared_certificate_path(ctx: Context) -> Iterator[Finding]:
             yield _finding(
                 ctx, "shared-certificate-path", Severity.HIGH, [svc.name], [cid],
                 [f"primary: {_arrow(p.chain('cert_paths', cid)[::-1])}", f"backup: {_arrow(b.chain('cert_paths', cid)[::-1])}"],
+                rests_on=_rests_on(ctx, (p, "cert_paths", cid), (b, "cert_paths", cid)),
             )
 
 
@@ -150,6 +171,7 @@ def shared_dns_control_plane(ctx: Context) -> Iterator[Finding]:
                 ctx, "shared-dns-control-plane", Severity.HIGH if key in zones else Severity.MEDIUM, [svc.name], [key],
                 [f"both paths' DNS is in {what} {key}",
                  f"primary: {_arrow(p.chain('dns', key)[::-1])}", f"backup: {_arrow(b.chain('dns', key)[::-1])}"],
+                rests_on=_rests_on(ctx, (p, "dns", key), (b, "dns", key)),
             )
 
 
@@ -169,6 +191,7 @@ def shared_fault_domain(ctx: Context) -> Iterator[Finding]:
                 [f"both paths depend on {label}",
                  f"primary: {_arrow(p.chain('fault_domains', label)[::-1])}",
                  f"backup: {_arrow(b.chain('fault_domains', label)[::-1])}"],
+                rests_on=_rests_on(ctx, (p, "fault_domains", label), (b, "fault_domains", label)),
             )
 
 
@@ -192,8 +215,11 @@ def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
             ]
             if len(options) > 20:
                 evidence.append(f"… and {len(options) - 20} more identities, all dependent on the primary")
+        # it rests on every steering chain it judged, and on whatever in the primary each one needs
+        rests = _rests_on(ctx, *((b, "steering", o.identity_id) for o in options if o.identity_id in b.steering))
+        rests |= {ctx.index.connector_of(d) or "" for o in options for d in o.depends_on}
         yield _finding(ctx, "no-independent-recovery", Severity.CRITICAL, [svc.name], b.path, evidence,
-                       scope=svc.name)
+                       scope=svc.name, rests_on=rests - {""})
 
 
 # --- span rules ------------------------------------------------------------------------------
@@ -223,7 +249,7 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
             [f"{what} {eid} has no accountable owner{stated}",
              f"it matters because {_arrow(first[eid][0].chain(first[eid][1], eid)[::-1])}",
              f"services affected: {', '.join(sorted(touched[eid]))}"],
-            scope="",
+            scope="", rests_on=_rests_on(ctx, (first[eid][0], first[eid][1], eid)),
         )
     for svc in ctx.services:
         if not has_owner(svc.owner):
@@ -240,20 +266,21 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
     """Credentials and certificates a backup path depends on that expire soon, and keys left unused."""
     horizon = ctx.now + timedelta(days=ctx.expiry_days)
     stale = ctx.now - timedelta(days=ctx.unused_key_days)
-    expiring: dict[str, tuple[datetime, set[str], tuple[str, ...]]] = {}
-    unused: dict[str, tuple[datetime, set[str], tuple[str, ...]]] = {}
+    expiring: dict[str, tuple[datetime, set[str], tuple[str, ...], set[str]]] = {}
+    unused: dict[str, tuple[datetime, set[str], tuple[str, ...], set[str]]] = {}
     for svc in ctx.services:
         _, b = ctx.closures[svc.name]
         for cid in b.credentials:
             cred = ctx.index.credentials[cid]
             if cred.expires is not None and cred.expires <= horizon:
                 if cid not in expiring:
-                    expiring[cid] = (cred.expires, set(), b.chain("credentials", cid))
+                    expiring[cid] = (cred.expires, set(), b.chain("credentials", cid),
+                                     _rests_on(ctx, (b, "credentials", cid)))
                 expiring[cid][1].add(svc.name)
             seen = cred.last_used or cred.created
             if cred.usage_tracked and seen is not None and seen <= stale:
                 if cid not in unused:
-                    unused[cid] = (seen, set(), b.chain("credentials", cid))
+                    unused[cid] = (seen, set(), b.chain("credentials", cid), _rests_on(ctx, (b, "credentials", cid)))
                 unused[cid][1].add(svc.name)
         for rid in b.resources:
             res = ctx.index.resources[rid]
@@ -261,24 +288,25 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
                 res.expires <= horizon
             ):
                 if rid not in expiring:
-                    expiring[rid] = (res.expires, set(), b.chain("resources", rid))
+                    expiring[rid] = (res.expires, set(), b.chain("resources", rid),
+                                     _rests_on(ctx, (b, "resources", rid)))
                 expiring[rid][1].add(svc.name)
-    for sid, (when, services, chain) in sorted(expiring.items()):
+    for sid, (when, services, chain, rests) in sorted(expiring.items()):
         days = (when - ctx.now).total_seconds() / 86400
         severity = Severity.CRITICAL if days < 0 else Severity.HIGH if days <= 7 else Severity.MEDIUM
         state = f"expired {-days:.0f} days ago" if days < 0 else f"expires in {days:.0f} days"
         yield _finding(
             ctx, "credential-expiry", severity, services, [sid],
             [f"{sid} {state} ({when.date().isoformat()})", f"the backup path needs it: {_arrow(chain[::-1])}"],
-            qualifier="expiry", scope="",
+            qualifier="expiry", scope="", rests_on=rests,
         )
-    for cid, (when, services, chain) in sorted(unused.items()):
+    for cid, (when, services, chain, rests) in sorted(unused.items()):
         days = (ctx.now - when).days
         yield _finding(
             ctx, "credential-expiry", Severity.LOW, services, [cid],
             [f"{cid} has not been used for {days} days (since {when.date().isoformat()})",
              f"the backup path needs it: {_arrow(chain[::-1])}"],
-            qualifier="unused", scope="",
+            qualifier="unused", scope="", rests_on=rests,
             remediation="Confirm the backup automation still works with this key (a key nobody uses may be "
             "broken, or abandoned); rotate it or remove it and the identity it belongs to.",
         )
