@@ -68,9 +68,14 @@ class AwsConnector:
         name = self.settings.name
         gaps: list[str] = []
         session = api.session_for(self.profile, self.region, where=self.settings.where or name)
-        base = api.Clients(session, self.endpoint_url, self.region)
+        base = self._clients(api, session)
         progress("identifying the account", 0, None)
-        home = api.get_account_id(base)
+        try:
+            home = api.get_account_id(self._clients(api, session, attempts=2))
+        except Exception as exc:  # noqa: BLE001 — the connector fails, with one line that says why
+            where = self.endpoint_url or f"AWS STS in {self.region}"
+            return ConnectorResult(connector=name, provider=self.provider, status=RunStatus.FAILED,
+                                   gaps=(f"aws {name}: {api.describe_first_failure(exc, where)}",))
         org_accounts, org = self._organization(base, home, gaps)
         targets: list[tuple[str, Any]] = [(home, base)]
         role = self.settings.options.get("assume_role")
@@ -81,7 +86,7 @@ class AwsConnector:
                     continue
                 try:
                     sess = api.assumed_session(base, f"arn:aws:iam::{acct}:role/{role}", self.region)
-                    targets.append((acct, api.Clients(sess, self.endpoint_url, self.region)))
+                    targets.append((acct, self._clients(api, sess)))
                 except Exception as exc:  # noqa: BLE001 — recorded as a gap; the other accounts go on
                     gaps.append(f"account {acct}: cannot assume {role}: {api.describe_error(exc)}")
         done = Counter[str]()
@@ -116,6 +121,12 @@ class AwsConnector:
                  **{f"calls.{k}": v for k, v in sorted(calls.items())}}
         return ConnectorResult(connector=name, provider=self.provider, status=status, inventory=inventory,
                                gaps=tuple(gaps), stats=stats)
+
+    def _clients(self, api: Any, session: Any, attempts: int | None = None) -> Any:
+        """The client factory with this instance's endpoint, region, timeouts and retries."""
+        s = self.settings
+        return api.Clients(session, self.endpoint_url, self.region, read_timeout=s.timeout,
+                           connect_timeout=s.connect_timeout, attempts=attempts or api.MAX_ATTEMPTS)
 
     def _organization(self, base: Any, home: str, gaps: list[str]) -> tuple[list[str], _Org | None]:
         """Member accounts, and where and which SCPs/RCPs to read, when these credentials reach the organization."""
@@ -172,6 +183,10 @@ class AwsConnector:
 
         def attempt(what: str, fn: Callable[[], Any], default: Any) -> Any:
             say(what)
+            if self.settings.past_deadline():
+                gaps.append(f"account {acct}: {what}: not read, the connector's deadline of "
+                            f"{self.settings.deadline} s was reached")
+                return default
             try:
                 return fn()
             except api.ReadOnlyViolation:

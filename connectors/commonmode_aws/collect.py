@@ -44,6 +44,9 @@ NEVER: frozenset[str] = frozenset({"GetSecretValue", "BatchGetSecretValue", "Get
                                    "GetParametersByPath", "GetParameterHistory", "ExportCertificate",
                                    "CreateAccessKey", "IssueCertificate", "GetSessionToken", "GetFederationToken"})
 
+#: Attempts per call (the first included) for throttling, 5xx and connection errors.
+MAX_ATTEMPTS = 4
+
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
                           "AuthorizationError", "UnrecognizedClientException", "InvalidClientTokenId"})
 
@@ -60,6 +63,9 @@ class Clients:
     session: Any
     endpoint_url: str | None
     region: str
+    read_timeout: int = 30
+    connect_timeout: int = 10
+    attempts: int = MAX_ATTEMPTS
     calls: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -67,7 +73,10 @@ class Clients:
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         if key not in self._cache:
-            cfg = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=10, read_timeout=60,
+            # botocore's standard retry mode: exponential backoff with jitter on throttling, 5xx and connection
+            # errors, `max_attempts` including the first (Boto3 docs, "Retries")
+            cfg = Config(retries={"mode": "standard", "max_attempts": self.attempts},
+                         connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
                          user_agent_extra="commonmode")
             c = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=cfg)
             c.meta.events.register("before-call", self._guard)
@@ -132,7 +141,28 @@ def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any
 
 
 def get_account_id(clients: Clients) -> str:
+    """The caller's account (sts:GetCallerIdentity): the first call, which says whether we can connect and
+    whether the credential is accepted at all."""
     return str(clients.client("sts").get_caller_identity()["Account"])
+
+
+def describe_first_failure(exc: Exception, endpoint: str) -> str:
+    """One line for a connector whose first call failed: cannot connect, TLS, or credential refused."""
+    from botocore.exceptions import (ConnectTimeoutError, EndpointConnectionError, NoCredentialsError,
+                                     ReadTimeoutError, SSLError)
+
+    if isinstance(exc, SSLError):
+        return f"cannot connect to {endpoint}: TLS failure ({exc})"
+    if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError)):
+        cause = "timed out" if isinstance(exc, ConnectTimeoutError) else "connection refused or unreachable"
+        return f"cannot connect to {endpoint}: {cause}"
+    if isinstance(exc, ReadTimeoutError):
+        return f"no answer from {endpoint} within the timeout"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found (profile, environment or instance role)"
+    if error_code(exc) in DENIED_CODES or error_code(exc) in ("ExpiredToken", "SignatureDoesNotMatch"):
+        return f"the credential was refused by sts:GetCallerIdentity: {describe_error(exc)}"
+    return f"sts:GetCallerIdentity failed: {describe_error(exc)}"
 
 
 def get_authorization_details(clients: Clients, on_page: Callable[[int], None] | None = None) -> dict[str, list[Any]]:

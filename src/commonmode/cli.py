@@ -9,6 +9,7 @@ import enum
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -73,6 +74,29 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(int(ExitCode.FAILED)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM during a scan: one line, exit 130, at once. Nothing half-done is stored (a run is one
+    transaction, which SQLite rolls back), and the kernel releases the store's lock. The process ends with
+    os._exit, because connector threads may still wait on a request for up to their timeout and the
+    interpreter would join them on a normal exit."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        sys.stderr.write("commonmode: interrupted: this run was not stored\n")
+        sys.stderr.flush()
+        os._exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stdout_closed() -> None:
@@ -160,7 +184,7 @@ def scan(
     registry = _registry()
     cfg = load_config(resolve_config_path(config), registry)
     path = db or cfg.store_path
-    with ScanLock(path, wait=wait):  # before collecting: a second scan must not collect for nothing
+    with ScanLock(path, wait=wait), _interruptible():  # the lock before collecting: a second scan must wait
         store = RunStore.open(path, create=True)
         try:
             with _progress(sys.stderr.isatty() if progress is None else progress) as progress_for:

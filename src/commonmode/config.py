@@ -28,6 +28,10 @@ DEFAULT_DB = "commonmode.db"
 COMMON_OPTIONS: Mapping[str, Option] = {
     "name": Option(type="string", required=True, help="unique name of this connector instance; used in ids"),
     "fault_domains": Option(type="strings", help="labels added to everything this instance sees"),
+    "timeout": Option(type="integer", help="seconds to wait for one answer (connecting: at most 10)", default=30,
+                      minimum=1, maximum=600),
+    "deadline": Option(type="integer", help="seconds this connector may take in all; past it, what it has not "
+                       "read is a gap and the run is partial", default=900, minimum=5, maximum=86400),
 }
 
 SECTION_KEYS: Mapping[str, Mapping[str, Option]] = {
@@ -154,6 +158,8 @@ def _connector_tables(where: str, key: str, value: object, registry: Registry, b
                 name=checked.pop("name"),
                 connector_type=key,
                 fault_domains=tuple(checked.pop("fault_domains", ())),
+                timeout=checked.pop("timeout"),
+                deadline=checked.pop("deadline"),
                 options=checked,
                 config_dir=base,
                 where=f"{where}: {dotted}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,23 @@ class ConnectorSettings:
     fault_domains: tuple[str, ...] = ()
     config_dir: Path = field(default_factory=Path.cwd)
     where: str = ""  # "commonmode.toml: aws[1]" for messages
+    timeout: int = 30  # seconds to wait for one answer (connecting: at most CONNECT_TIMEOUT)
+    deadline: int = 900  # seconds the whole collection may take
+    deadline_at: float | None = None  # time.monotonic() past which the connector stops; set by the scan
+
+    @property
+    def connect_timeout(self) -> int:
+        """Seconds to wait for a connection: the timeout, at most CONNECT_TIMEOUT."""
+        return min(self.timeout, CONNECT_TIMEOUT)
+
+    def past_deadline(self) -> bool:
+        """Whether the scan's deadline for this connector has passed (then it stops and records what it
+        did not read)."""
+        return self.deadline_at is not None and time.monotonic() >= self.deadline_at
+
+
+#: Seconds to wait for a TCP (and TLS) connection, whatever the read timeout.
+CONNECT_TIMEOUT = 10
 
 
 #: progress(description, done, total) — total None when unknown.

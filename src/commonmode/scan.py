@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -24,6 +24,10 @@ from commonmode.store import RunInfo, RunStore
 log = logging.getLogger(__name__)
 
 MAX_PARALLEL_CONNECTORS = 4
+#: How often the scan looks at its connectors (and so how soon it sees Ctrl-C), in seconds.
+POLL_SECONDS = 0.05
+#: Seconds past a connector's deadline (and two of its timeouts) before the scan stops waiting for it.
+WAIT_GRACE = 5
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,59 @@ def collect_one(registry: Registry, settings: ConnectorSettings, progress: Progr
     return _stamp(dataclasses.replace(result, connector_type=settings.connector_type), settings)
 
 
+@dataclass
+class _Job:
+    settings: ConnectorSettings
+    thread: threading.Thread | None = None
+    result: ConnectorResult | None = None
+    give_up_at: float = 0.0
+
+
+def collect_all(registry: Registry, connectors: Sequence[ConnectorSettings],
+                progress_for: Callable[[str], ProgressFn]) -> tuple[ConnectorResult, ...]:
+    """Run the connectors, at most MAX_PARALLEL_CONNECTORS at once, each in a daemon thread with its deadline.
+
+    A connector stops by itself at its deadline (it checks `settings.past_deadline()` between calls, and each
+    call is bounded by its timeout). One that has still not returned a grace period later (two timeouts and
+    WAIT_GRACE seconds) is recorded `failed` and left behind: a daemon thread never holds the process. The
+    main thread waits in short slices, so Ctrl-C (KeyboardInterrupt) stops the scan at once."""
+    jobs = [_Job(s) for s in connectors]
+    queue = list(jobs)
+    while any(j.result is None for j in jobs):
+        running = [j for j in jobs if j.thread is not None and j.result is None]
+        while queue and len(running) < MAX_PARALLEL_CONNECTORS:
+            job = queue.pop(0)
+            now = time.monotonic()
+            job.settings = dataclasses.replace(job.settings, deadline_at=now + job.settings.deadline)
+            job.give_up_at = now + job.settings.deadline + 2 * job.settings.timeout + WAIT_GRACE
+            job.thread = threading.Thread(target=_run, args=(job, registry, progress_for(job.settings.name)),
+                                          name=f"connector-{job.settings.name}", daemon=True)
+            job.thread.start()
+            running.append(job)
+        time.sleep(POLL_SECONDS)
+        for job in running:
+            if job.result is None and time.monotonic() > job.give_up_at:
+                s = job.settings
+                job.result = ConnectorResult(
+                    connector=s.name, provider=getattr(registry.load(s.connector_type), "provider", s.connector_type),
+                    connector_type=s.connector_type, status=RunStatus.FAILED,
+                    gaps=(f"{s.name}: did not finish within its deadline of {s.deadline} s (stopped waiting for "
+                          "it; nothing it read is used)",))
+    for job in jobs:
+        if isinstance(job.result, BaseException):
+            raise job.result
+    return tuple(job.result for job in jobs if job.result is not None)
+
+
+def _run(job: _Job, registry: Registry, progress: ProgressFn) -> None:
+    try:
+        result = collect_one(registry, job.settings, progress)
+    except BaseException as exc:  # a UsageError (or worse) is re-raised in the main thread
+        result = exc  # type: ignore[assignment]
+    if job.result is None:  # not already given up on
+        job.result = result
+
+
 def _stamp(result: ConnectorResult, settings: ConnectorSettings) -> ConnectorResult:
     """Add the instance's configured fault_domains to everything it saw."""
     if not settings.fault_domains:
@@ -104,10 +161,7 @@ def scan(
         raise UsageError(f"{config.path}: no connector configured; add an [[aws]], [[vault]] or [[declared]] table "
                          "(`commonmode connectors` lists the installed types)")
     started = datetime.now(timezone.utc)
-    workers = min(MAX_PARALLEL_CONNECTORS, len(config.connectors))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="connector") as pool:
-        futures = [pool.submit(collect_one, registry, s, progress_for(s.name)) for s in config.connectors]
-        results = tuple(f.result() for f in futures)
+    results = collect_all(registry, config.connectors, progress_for)
     status = run_status(results)
     correlation = None
     if status is not RunStatus.FAILED:

@@ -67,6 +67,14 @@ def estate(tmp_path: Path) -> Path:
     return cfg
 
 
+def aws_env() -> dict[str, str]:
+    """The environment of a scan with dummy AWS keys and no AWS config files (what the moto tests use)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    return env
+
+
 def commonmode(*args: str, cwd: Path | None = None, umask: int | None = None,
                **kw: object) -> subprocess.CompletedProcess[str]:
     """Run the installed `commonmode` command (this interpreter's) and capture what it prints."""

@@ -3,13 +3,12 @@ accepted range, storing nothing; a value in a key that names a secret is never e
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.safety.conftest import commonmode
+from tests.safety.conftest import aws_env, commonmode
 from tests.safety.test_store_safety import one_error_line
 
 SECRETISH = "AKIAQ7CANARY4PROFILE/wJalrXUtnFEMIK7MDENGbPxRfiCY"
@@ -19,13 +18,6 @@ def config(tmp_path: Path, text: str) -> Path:
     cfg = tmp_path / "commonmode.toml"
     cfg.write_text('[store]\npath = "cm.db"\n' + text)
     return cfg
-
-
-def aws_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing")
-    return env
 
 
 @pytest.mark.parametrize(("text", "key", "expected"), [

@@ -1,0 +1,201 @@
+"""Deadlines and interrupts (issue 12, 3 and 5), against moto's server and endpoints that misbehave:
+nothing listening, a socket that accepts and never answers, and a proxy that answers the first requests and
+then hangs. Durations are bounds on what a user waits (a hang would be minutes), not benchmarks."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+
+from commonmode.sandbox.servers import free_port
+from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
+from tests.safety.conftest import ESTATE, aws_env, commonmode
+
+
+def config(tmp: Path, endpoint: str, extra: str = "") -> Path:
+    cfg = tmp / "commonmode.toml"
+    cfg.write_text(f'[store]\npath = "cm.db"\n\n[[aws]]\nname = "prod"\nendpoint_url = "{endpoint}"\n{extra}')
+    return cfg
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A TCP port that accepts connections and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+class _HangAfter(http.server.BaseHTTPRequestHandler):
+    """Forwards the first `budget` requests to moto, then reads requests and never answers."""
+
+    upstream = ""
+    budget = 0
+    lock = threading.Lock()
+    hang = threading.Event()
+
+    def _any(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.lock:
+            type(self).budget -= 1
+            forward = type(self).budget >= 0
+        if not forward:
+            self.hang.wait(120)
+            return
+        up = urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+        conn.request(self.command, self.path, body, {k: v for k, v in self.headers.items()})
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _any
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hangs_after_first_calls(aws) -> Iterator[str]:  # noqa: F811
+    handler = type("H", (_HangAfter,), {"upstream": aws, "budget": 3, "hang": threading.Event()})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    handler.hang.set()
+    srv.shutdown()
+    srv.server_close()
+
+
+def timed(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    t0 = time.monotonic()
+    proc = commonmode(*args, env=aws_env())
+    return proc, time.monotonic() - t0
+
+
+def test_nothing_listening_is_a_failed_connector_with_one_clear_line(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    proc, took = timed("scan", "-c", str(config(tmp_path, dead)), "--no-progress", "--format", "json")
+    assert proc.returncode == 1  # an AWS-only scan whose connector failed
+    (connector,) = json.loads(proc.stdout)["connectors"]
+    assert connector["status"] == "failed"
+    assert connector["gaps"] == [f"aws prod: cannot connect to {dead}: connection refused or unreachable"]
+    assert took < 15, took
+
+
+def test_a_black_holed_endpoint_fails_within_its_timeout(tmp_path, black_hole):
+    proc, took = timed("scan", "-c", str(config(tmp_path, black_hole, "timeout = 2\n")), "--no-progress",
+                       "--format", "json")
+    assert proc.returncode == 1
+    (connector,) = json.loads(proc.stdout)["connectors"]
+    assert connector["gaps"] == [f"aws prod: no answer from {black_hole} within the timeout"]
+    assert took < 20, took  # 2 attempts × 2 s, not 6 × 60 s
+
+
+def test_a_hang_after_the_first_calls_stops_at_the_deadline_and_the_run_is_partial(tmp_path, aws,  # noqa: F811
+                                                                                  hangs_after_first_calls):
+    boto3.client("iam", endpoint_url=aws, region_name="us-east-1").create_user(UserName="dns-bot")
+    cfg = config(tmp_path, hangs_after_first_calls, "timeout = 1\ndeadline = 6\n")
+    proc, took = timed("scan", "-c", str(cfg), "--no-progress", "--format", "json")
+    assert proc.returncode == 3, proc.stderr
+    (connector,) = json.loads(proc.stdout)["connectors"]
+    assert connector["status"] == "partial"
+    assert any("deadline of 6 s was reached" in g for g in connector["gaps"]), connector["gaps"]
+    assert took < 6 + 30, took
+
+
+def test_ctrl_c_stops_at_once_stores_nothing_and_exits_130(tmp_path, black_hole):
+    (tmp_path / "estate.toml").write_text(ESTATE)
+    cfg = config(tmp_path, black_hole, "timeout = 60\n")
+    cfg.write_text(cfg.read_text() + '\n[[declared]]\nname = "estate"\nfile = "estate.toml"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "commonmode.cli", "scan", "-c", str(cfg), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=aws_env())
+    time.sleep(3)  # the AWS connector now waits on a request that will never be answered
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 2
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["commonmode: interrupted: this run was not stored"]
+    assert sqlite3.connect(tmp_path / "cm.db").execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    # the lock went with the process: the next scan runs (the declared connector alone is enough to store)
+    cfg.write_text(cfg.read_text().replace(black_hole, f"http://127.0.0.1:{free_port()}"))
+    assert commonmode("scan", "-c", str(cfg), "--no-progress", env=aws_env()).returncode == 3
+
+
+def big_estate(n: int) -> str:
+    parts = []
+    for i in range(n):
+        parts.append(f'[[identity]]\nid = "bot:{i}"\nkind = "api-key"\nowner = "team"\n')
+        parts.append(f'[[resource]]\nid = "rec:{i}"\nkind = "dns-record"\nnames = ["r{i}.example"]\n')
+        parts.append(f'[[grant]]\nidentity = "bot:{i}"\ncapability = "dns.write"\nresource = "rec:{i}"\n'
+                     'via = ["declared"]\n')
+    return "\n".join(parts)
+
+
+def test_sigkill_at_any_moment_leaves_the_previous_runs_intact(tmp_path):
+    (tmp_path / "estate.toml").write_text(big_estate(6000))
+    cfg = tmp_path / "commonmode.toml"
+    cfg.write_text('[store]\npath = "cm.db"\n\n[[declared]]\nname = "estate"\nfile = "estate.toml"\n')
+    assert commonmode("scan", "-c", str(cfg), "--no-progress").returncode == 0
+    t0 = time.monotonic()
+    assert commonmode("scan", "-c", str(cfg), "--no-progress").returncode == 0
+    whole = time.monotonic() - t0
+    db = tmp_path / "cm.db"
+    grants = sqlite3.connect(db).execute("SELECT count(*) FROM grants WHERE run_id = 1").fetchone()[0]
+    assert grants >= 6000
+    for fraction in (0.3, 0.6, 0.8, 0.9, 0.95):  # collecting, correlating, writing the run
+        runs_before = sqlite3.connect(db).execute("SELECT count(*) FROM runs").fetchone()[0]
+        proc = subprocess.Popen([sys.executable, "-m", "commonmode.cli", "scan", "-c", str(cfg), "--no-progress"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(whole * fraction)
+        proc.kill()
+        proc.wait()
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        runs = conn.execute("SELECT id FROM runs ORDER BY id").fetchall()
+        assert len(runs) in (runs_before, runs_before + 1)  # the run is all there, or not at all
+        last = runs[-1][0]
+        assert conn.execute("SELECT count(*) FROM grants WHERE run_id = ?", (last,)).fetchone()[0] == grants
+        conn.close()
+    assert commonmode("scan", "-c", str(cfg), "--no-progress").returncode == 0
