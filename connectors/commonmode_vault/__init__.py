@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
 from commonmode.errors import UsageError
+from commonmode.logs import register_secret
 from commonmode.model import RunStatus
 
 log = logging.getLogger(__name__)
 
 __all__ = ["VaultConnector"]
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 #: Auth method types whose machine logins are listed, and the sub-path their roles live under.
 ROLE_PATHS = {"approle": "role", "kubernetes": "role", "jwt": "role", "oidc": "role", "aws": "role", "azure": "role",
@@ -31,18 +35,21 @@ class VaultConnector:
 
     provider = "vault"
     options = {
-        "url": Option(type="string", required=True, help="cluster address, e.g. https://vault.example.com:8200"),
-        "token_env": Option(type="string", help="name of the env var holding the scanner's token", default="VAULT_TOKEN"),
+        "url": Option(type="string", required=True, help="cluster address, e.g. https://vault.example.com:8200",
+                      url=True),
+        "token_env": Option(type="string", help="name of the env var holding the scanner's token", default="VAULT_TOKEN",
+                            names_a_secret=True),
         "namespace": Option(type="string", help="Vault Enterprise / OpenBao namespace"),
         "ca_cert": Option(type="string", help="CA bundle file for TLS (relative to the config)"),
         "owner_keys": Option(type="strings", help="metadata keys that name an owner, first match wins",
                              default=["owner", "team"]),
         "credential_keys": Option(type="strings", help="KV custom_metadata keys naming the identity whose credential "
                                                        "the secret holds", default=["identity", "nhi"]),
-        "long_lived_days": Option(type="integer", help="tokens living longer than this are listed", default=30),
+        "long_lived_days": Option(type="integer", help="tokens living longer than this are listed", default=30,
+                                  minimum=0, maximum=36500),
         "max_kv_paths": Option(type="integer", help="stop walking a KV mount after this many keys (a gap)",
-                               default=200000),
-        "max_workers": Option(type="integer", help="concurrent metadata requests", default=8),
+                               default=200000, minimum=1, maximum=100_000_000),
+        "max_workers": Option(type="integer", help="concurrent metadata requests", default=8, minimum=1, maximum=64),
         "read_role_ids": Option(type="boolean", help="read each AppRole's role_id (an identifier, not the secret-id) "
                                                      "to match the entity aliases named by it; kept in memory only, "
                                                      "never stored", default=True),
@@ -54,7 +61,11 @@ class VaultConnector:
         env = o.get("token_env") or "VAULT_TOKEN"
         token = os.environ.get(env)
         if not token:
-            raise UsageError(f"{settings.where or 'vault'}: the token env var {env} is not set")
+            # token_env may hold a token pasted by mistake: name it only when it looks like a variable's name
+            shown = f" {env}" if _ENV_NAME.fullmatch(env) else " (its value is not shown: it is not a variable name)"
+            raise UsageError(f"{settings.where or 'vault'}.token_env: the environment variable it names{shown} "
+                             "is not set")
+        register_secret(token)  # never in a log line, --debug-sdk included
         ca = o.get("ca_cert")
         self.verify: bool | str = str(settings.config_dir / ca) if ca else True
         self.url: str = o["url"]
@@ -64,7 +75,9 @@ class VaultConnector:
         from commonmode_vault.collect import ReadOnlyVault
 
         o = self.settings.options
-        api = ReadOnlyVault(self.url, self.token, namespace=o.get("namespace"), verify=self.verify)
+        api = ReadOnlyVault(self.url, self.token, namespace=o.get("namespace"), verify=self.verify,
+                            timeout=self.settings.timeout, connect_timeout=self.settings.connect_timeout,
+                            past_deadline=self.settings.past_deadline)
         try:
             return self._collect(api, progress)
         finally:
@@ -75,7 +88,11 @@ class VaultConnector:
         from commonmode_vault.collect import engine_of
 
         o = self.settings.options
-        calls = _Calls(api, progress, workers=int(o.get("max_workers") or 8))
+        refused = self._first_calls(api)
+        if refused:
+            return ConnectorResult(connector=self.settings.name, provider=self.provider, status=RunStatus.FAILED,
+                                   gaps=(f"vault {self.settings.name}: {refused}",))
+        calls = _Calls(api, progress, workers=int(o.get("max_workers") or 8), settings=self.settings)
         data = ClusterData()
         health = calls.one("sys/health", lambda: api.get("sys/health")) or {}
         data.cluster_id = health.get("cluster_id") or self.settings.name
@@ -104,7 +121,7 @@ class VaultConnector:
         for mount, info in sorted(data.mounts.items()):
             engine = engine_of(info)
             if engine == "kv2":
-                names = _walk(api, f"{mount}metadata/", calls.gaps, limit)
+                names = _walk(calls, f"{mount}metadata/", limit)
                 keys: list[tuple[str, Any]] = []
                 for start in range(0, len(names), 500):
                     chunk = names[start:start + 500]
@@ -112,7 +129,7 @@ class VaultConnector:
                     keys += list(zip(chunk, calls.each([f"{mount}metadata/{k}" for k in chunk])))
                 data.kv[mount] = (2, keys)
             elif engine == "kv1":
-                data.kv[mount] = (1, [(k, None) for k in _walk(api, mount, calls.gaps, limit)])
+                data.kv[mount] = (1, [(k, None) for k in _walk(calls, mount, limit)])
             elif engine == "pki":
                 self._pki(calls, data, mount)
             elif engine in ENGINE_ROLE_PATHS:
@@ -136,6 +153,33 @@ class VaultConnector:
         return ConnectorResult(connector=self.settings.name, provider=self.provider,
                                status=RunStatus.PARTIAL if gaps else RunStatus.OK, inventory=inventory,
                                gaps=tuple(gaps), stats=stats)
+
+    @staticmethod
+    def _first_calls(api: Any) -> str | None:
+        """Whether the cluster can be scanned at all: it answers (sys/health, unauthenticated), and it accepts
+        the token (sys/capabilities-self, or, where a policy leaves that out, the sys/auth read that the
+        scanner policy grants). One line saying why not, after one retry, or None."""
+        from commonmode_vault.collect import VaultError
+
+        try:
+            api.request("GET", "sys/health", retries=1)
+        except VaultError as exc:
+            if exc.status in ("cannot connect", "no answer", "503"):
+                return f"{exc.status} {exc.detail}".strip()
+        try:
+            api.request("POST", "sys/capabilities-self", {"paths": ["sys/auth"]}, retries=1)
+            return None
+        except VaultError as exc:
+            if exc.status in ("cannot connect", "no answer"):
+                return f"{exc.status} {exc.detail}"
+            if exc.status not in (401, 403):
+                return None  # an older server without the endpoint: the listings will tell
+        try:
+            api.request("GET", "sys/auth", retries=1)
+        except VaultError as exc:
+            if exc.status in (401, 403):
+                return f"the token was refused ({exc.status} permission denied on sys/capabilities-self and sys/auth)"
+        return None
 
     @staticmethod
     def _auth_roles(calls: _Calls, data: Any, mount: str, kind: str, read_role_ids: bool) -> None:
@@ -204,15 +248,25 @@ class VaultConnector:
 class _Calls:
     """Runs the connector's requests: a refused or failed one is one gap naming its path, never the end."""
 
-    def __init__(self, api: Any, progress: ProgressFn, workers: int) -> None:
-        self.api, self.progress, self.workers = api, progress, workers
+    def __init__(self, api: Any, progress: ProgressFn, workers: int, settings: ConnectorSettings | None = None) -> None:
+        self.api, self.progress, self.workers, self.settings = api, progress, workers, settings
         self.gaps: list[str] = []
 
+    def past_deadline(self, what: str) -> bool:
+        """True (and a gap for `what`) once the connector's deadline has passed: nothing more is read."""
+        if self.settings is None or not self.settings.past_deadline():
+            return False
+        self.gaps.append(f"{what}: not read, the connector's deadline of {self.settings.deadline} s was reached")
+        return True
+
     def one(self, what: str, fn: Callable[[], Any]) -> Any:
-        """fn()'s answer, or None (and a gap) when the guard refused it or the server failed it."""
+        """fn()'s answer, or None (and a gap) when the guard refused it, the server failed it or the
+        deadline has passed."""
         from commonmode_vault.collect import ReadOnlyViolation, VaultError
 
         self.progress(what, 0, None)
+        if self.past_deadline(what):
+            return None
         try:
             return fn()
         except (ReadOnlyViolation, VaultError) as exc:
@@ -221,23 +275,35 @@ class _Calls:
 
     def each(self, paths: list[str]) -> list[Any]:
         """GET every path (concurrently): each its data, or None with one gap for that path."""
-        from commonmode_vault.collect import ReadOnlyViolation, VaultError
+        from commonmode_vault.collect import DEADLINE, ReadOnlyViolation, VaultError
 
-        out = []
-        for result in self.api.get_many(paths, self.workers) if paths else []:
-            if isinstance(result, (ReadOnlyViolation, VaultError)):
+        if paths and self.past_deadline(f"GET {paths[0]} and {len(paths) - 1} more" if len(paths) > 1 else paths[0]):
+            return [None] * len(paths)
+        out, late = [], []
+        for path, result in zip(paths, self.api.get_many(paths, self.workers) if paths else []):
+            if isinstance(result, VaultError) and result.status == DEADLINE:
+                late.append(path)
+                result = None
+            elif isinstance(result, (ReadOnlyViolation, VaultError)):
                 self.gaps.append(str(result))
                 result = None
             out.append(result)
+        if late:  # one gap for what the deadline left unread, not one per path
+            self.gaps.append(f"GET {late[0]}" + (f" and {len(late) - 1} more paths" if len(late) > 1 else "")
+                             + f": not read, the connector's deadline of {self.settings.deadline if self.settings else '?'}"
+                             " s was reached")
         return out
 
 
-def _walk(api: Any, base: str, gaps: list[str], limit: int) -> list[str]:
-    """The keys under `base`; a folder that cannot be listed is one gap, and the walk goes on."""
+def _walk(calls: _Calls, base: str, limit: int) -> list[str]:
+    """The keys under `base`; a folder that cannot be listed is one gap, and the walk goes on (until the
+    deadline: then what is left is one gap)."""
     out: list[str] = []
-    for key in api.walk(base, gaps):
+    for key in calls.api.walk(base, calls.gaps):
         if len(out) >= limit:
-            gaps.append(f"{base}: stopped after {limit} keys (max_kv_paths)")
+            calls.gaps.append(f"{base}: stopped after {limit} keys (max_kv_paths)")
+            break
+        if calls.past_deadline(f"LIST {base} (after {len(out)} keys)"):
             break
         out.append(key)
     return out

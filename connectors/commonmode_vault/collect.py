@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import hvac
@@ -54,8 +54,10 @@ AUTH_ROUTES: dict[str, Routes] = {
 }
 #: sys/ and identity/ are always mounted there; auth/token/ too (it cannot be moved or disabled).
 BUILTIN_ROUTES: dict[str, Routes] = {
+    # sys/capabilities-self answers which capabilities the caller's own token has on the paths it names:
+    # the connector's first authenticated call, which says whether the token is accepted at all.
     "system": (("GET", "health"), ("GET", "auth"), ("GET", "mounts"), ("LIST", "policies/acl"),
-               ("GET", "policies/acl/{name}")),
+               ("GET", "policies/acl/{name}"), ("POST", "capabilities-self")),
     "identity": (("LIST", "entity/id"), ("GET", "entity/id/{name}"), ("LIST", "group/id"), ("GET", "group/id/{name}")),
 }
 BUILTIN_MOUNTS = {"sys/": ("system", BUILTIN_ROUTES["system"]), "identity/": ("identity", BUILTIN_ROUTES["identity"]),
@@ -88,6 +90,10 @@ def engine_of(info: Mapping[str, Any]) -> str:
     return kind
 
 
+#: The status of a request not sent because the connector's deadline had passed.
+DEADLINE = "not read"
+
+
 class ReadOnlyViolation(RuntimeError):
     """The guard refused a request: it is not a read-only metadata route."""
 
@@ -100,7 +106,7 @@ class VaultError(RuntimeError):
     """A request failed: the message names the method, the path and the server's answer."""
 
     def __init__(self, method: str, path: str, status: int | str, detail: str) -> None:
-        self.method, self.path, self.status = method, path, status
+        self.method, self.path, self.status, self.detail = method, path, status, detail
         super().__init__(f"{method} {path}: {status} {detail}".strip())
 
 
@@ -140,8 +146,13 @@ class ReadOnlyVault:
     """GET/LIST metadata client with retries (429/5xx with backoff), a route guard, and a count of calls."""
 
     def __init__(self, url: str, token: str, namespace: str | None = None, verify: bool | str = True,
-                 timeout: int = 30, retries: int = 5) -> None:
-        self._args = dict(url=url, token=token, namespace=namespace, verify=verify, timeout=timeout)
+                 timeout: int = 30, retries: int = 3, connect_timeout: int = 10,
+                 past_deadline: Callable[[], bool] = lambda: False) -> None:
+        # requests takes (connect, read) timeouts; hvac passes `timeout` through to it
+        self._args = dict(url=url, token=token, namespace=namespace, verify=verify,
+                          timeout=(min(connect_timeout, timeout), timeout))
+        self.url = url
+        self.past_deadline = past_deadline  # past it, nothing more is sent: each request is a DEADLINE error
         self._local = threading.local()  # one HTTP session per thread: requests.Session is not thread-safe
         self.retries = retries
         self.calls: Counter[str] = Counter()
@@ -173,16 +184,21 @@ class ReadOnlyVault:
             raise ReadOnlyViolation(method, path, f"not a read-only metadata route of the {engine or 'unknown'} "
                                                   f"mount {mount}")
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """Send one request the guard allows: the parsed `data` (None for a 404). Raises ReadOnlyViolation
-        before sending anything else, VaultError when the server refuses or fails."""
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                retries: int | None = None) -> Any:
+        """Send one request the guard allows: the parsed `data` (None for Vault's empty answer). Raises
+        ReadOnlyViolation before sending anything else, VaultError when the server refuses or fails or
+        cannot be reached (after `retries` retries with backoff on 429, 5xx, connection errors, timeouts)."""
         self.check(method, path)
+        retries = self.retries if retries is None else retries
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = hvac.Client(**self._args)
         adapter = client.adapter
         url = "/v1/" + urllib.parse.quote(path, safe="/")  # a key named `a?b` is that key, not a query
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
+            if self.past_deadline():
+                raise VaultError(method, path, DEADLINE, "the connector's deadline was reached")
             try:
                 with self._lock:
                     self.calls[method] += 1
@@ -191,13 +207,19 @@ class ReadOnlyVault:
                 if method == "LIST":
                     return _data(adapter.list(url))
                 return _data(adapter.post(url, json=body or {}))
-            except hvac_exc.InvalidPath:
-                return None  # 404: nothing there (an empty list, a missing key)
+            except hvac_exc.InvalidPath as exc:
+                # Vault answers 404 with an empty error list for a LIST with no keys (hashicorp/vault#1368,
+                # kept for compatibility; openbao/openbao#213) and for a key that is not there. Any other
+                # 404 (no handler for the route: a disabled mount, a wrong namespace; a proxy's page) means
+                # the scanner could not see what it expected: a gap, never "nothing there".
+                if exc.errors == []:
+                    return None
+                detail = (exc.errors or [str(exc) or "not found"])[0]
+                raise VaultError(method, path, 404, str(detail).splitlines()[0]) from exc
             except (hvac_exc.RateLimitExceeded, hvac_exc.InternalServerError, hvac_exc.BadGateway,
-                    hvac_exc.VaultDown, requests.ConnectionError) as exc:
-                if attempt == self.retries:
-                    raise VaultError(method, path, type(exc).__name__,
-                                     str(exc).splitlines()[0] if str(exc) else "") from exc
+                    hvac_exc.VaultDown, requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == retries:
+                    raise VaultError(method, path, *_transport_failure(exc, self.url)) from exc
                 time.sleep(min(0.2 * 2 ** attempt, 5))
             except hvac_exc.Forbidden as exc:
                 raise VaultError(method, path, 403, "permission denied") from exc
@@ -259,6 +281,21 @@ class ReadOnlyVault:
                     stack.append(prefix + key)
                 else:
                     yield prefix + key
+
+
+def _transport_failure(exc: Exception, url: str) -> tuple[str, str]:
+    """(status, detail) of a request that got no usable answer, in words: cannot connect, TLS, timeout."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "cannot connect", f"to {url}: TLS failure"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "cannot connect", f"to {url}: timed out"
+    if isinstance(exc, requests.Timeout):
+        return "no answer", f"from {url} within the timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return "cannot connect", f"to {url}: connection refused or unreachable"
+    if isinstance(exc, hvac_exc.VaultDown):
+        return "503", "Vault is sealed or in maintenance"
+    return type(exc).__name__, (str(exc).splitlines() or [""])[0]
 
 
 def _data(resp: Any) -> Any:

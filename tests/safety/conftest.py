@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -83,3 +89,63 @@ def commonmode(*args: str, cwd: Path | None = None, umask: int | None = None,
             os.umask(umask)
     return subprocess.run([sys.executable, "-m", "commonmode.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, preexec_fn=preexec, **kw)  # type: ignore[call-overload]
+
+
+#: What a misbehaving endpoint does with one request: None forwards it; "hang" reads it and never answers;
+#: (status, body) answers that instead.
+Behaviour = Callable[[str, str, int], "None | str | tuple[int, str]"]
+
+
+@contextmanager
+def proxy(upstream: str, behave: Behaviour) -> Iterator[str]:
+    """An HTTP proxy on 127.0.0.1 in front of a real server (moto, OpenBao) that forwards each request or
+    misbehaves as `behave(method, path, n)` says (`n` counts the requests, from 0). Yields its URL."""
+    lock, count, release = threading.Lock(), [0], threading.Event()
+    up = urlsplit(upstream)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                n = count[0]
+                count[0] += 1
+            what = behave(self.command, self.path, n)
+            if what == "hang":
+                release.wait(120)
+                return
+            if isinstance(what, tuple):
+                status, text = what
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html" if text.startswith("<") else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+            conn.request(self.command, self.path, body, dict(self.headers.items()))
+            resp = conn.getresponse()
+            data = resp.read()
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_LIST = do_DELETE = _any
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        release.set()
+        srv.shutdown()
+        srv.server_close()

@@ -4,8 +4,6 @@ then hangs. Durations are bounds on what a user waits (a hang would be minutes),
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import json
 import signal
 import socket
@@ -16,14 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
 from commonmode.sandbox.servers import free_port
 from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
-from tests.safety.conftest import ESTATE, aws_env, commonmode
+from tests.safety.conftest import ESTATE, aws_env, commonmode, proxy
 
 
 def config(tmp: Path, endpoint: str, extra: str = "") -> Path:
@@ -59,52 +56,11 @@ def black_hole() -> Iterator[str]:
     srv.close()
 
 
-class _HangAfter(http.server.BaseHTTPRequestHandler):
-    """Forwards the first `budget` requests to moto, then reads requests and never answers."""
-
-    upstream = ""
-    budget = 0
-    lock = threading.Lock()
-    hang = threading.Event()
-
-    def _any(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.lock:
-            type(self).budget -= 1
-            forward = type(self).budget >= 0
-        if not forward:
-            self.hang.wait(120)
-            return
-        up = urlsplit(self.upstream)
-        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-        conn.request(self.command, self.path, body, {k: v for k, v in self.headers.items()})
-        resp = conn.getresponse()
-        data = resp.read()
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = _any
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def hangs_after_first_calls(aws) -> Iterator[str]:  # noqa: F811
-    handler = type("H", (_HangAfter,), {"upstream": aws, "budget": 3, "hang": threading.Event()})
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    handler.hang.set()
-    srv.shutdown()
-    srv.server_close()
+    """moto behind a proxy that forwards three requests and then never answers."""
+    with proxy(aws, lambda method, path, n: None if n < 3 else "hang") as url:
+        yield url
 
 
 def timed(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
