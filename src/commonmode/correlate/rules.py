@@ -148,7 +148,13 @@ def shared_certificate_path(ctx: Context) -> Iterator[Finding]:
     """Both paths' certificates come from the same issuing path or CA."""
     for svc in ctx.services:
         p, b = ctx.closures[svc.name]
-        for cid in sorted(p.cert_paths.keys() & b.cert_paths.keys()):
+        shared = p.cert_paths.keys() & b.cert_paths.keys()
+        for cid in sorted(shared):
+            # A CA that both paths reach only through one shared issuing path (a PKI role) is said by that
+            # path's own finding; two issuing paths on one CA are the CA's finding.
+            via_p, via_b = p.cert_paths[cid], b.cert_paths[cid]
+            if via_p[1] == via_b[1] == "issued" and via_p[2] == via_b[2] and via_p[2] in shared:
+                continue
             yield _finding(
                 ctx, "shared-certificate-path", Severity.HIGH, [svc.name], [cid],
                 [f"primary: {_arrow(p.chain('cert_paths', cid)[::-1])}", f"backup: {_arrow(b.chain('cert_paths', cid)[::-1])}"],
