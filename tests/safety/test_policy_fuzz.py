@@ -69,4 +69,5 @@ def test_vault_parser_raises_only_policy_error(text):
     acl = vault_acl.ACL.build(["fuzz"], {"fuzz": stanzas})
     for path in ("secret/data/x", "secret/", "sys/policies/acl/a", ""):
         acl.capabilities(path)
-        acl.capabilities(path, list_op=True)
+        for engine in ("kv1", "kv2", "pki", ""):
+            acl.allows(path, "read", "update", engine=engine)
