@@ -137,4 +137,6 @@ def test_every_connector_option_is_documented(package):
     cls = registry.load(name)
     text = (ROOT / "connectors" / package / "README.md").read_text()
     documented = set(table_first_column(text.split("## Config", 1)[1].split("\n## ", 1)[0]))
-    assert documented == set(cls.options) | {"name", "fault_domains"}
+    from commonmode.config import COMMON_OPTIONS
+
+    assert documented == set(cls.options) | set(COMMON_OPTIONS)

@@ -5,6 +5,9 @@
 # like roles/<x>, metadata/<x> or issuer/<x> would become readable through these rules: there, replace
 # `+` with your PKI, KV v2 and secret-engine mount names.
 
+# The first authenticated call: which capabilities the scanner's own token has (it says whether the token
+# is accepted at all; the default policy grants it too). Without it the connector falls back to sys/auth.
+path "sys/capabilities-self" { capabilities = ["update"] }
 path "sys/auth" { capabilities = ["read"] }
 path "sys/mounts" { capabilities = ["read"] }
 path "sys/policies/acl" { capabilities = ["list"] }
