@@ -70,8 +70,8 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> De
     try:
         est, east, west, tokens = start(sandbox, say)
         cfg = out / "commonmode.toml"
-        cfg.write_text(config_text(sandbox.aws, east, west, est))
-        (out / DECLARED_FILE).write_text(declared_text())
+        write_private(cfg, config_text(sandbox.aws, east, west, est))
+        write_private(out / DECLARED_FILE, declared_text())
         say(f"scanning with the real connectors (aws, vault ×2, and {DECLARED_FILE} for NS1, which has none) …")
         registry = Registry.discover()
         config = load_config(cfg, registry)
