@@ -6,7 +6,7 @@ and `## Approved`, `@team`, raw `<script>`).
   padded with spaces), where nothing is interpreted, and GitHub makes no mention or autolink.
 - `text(v)`: prose that carries estate values (evidence lines): ASCII punctuation that means something in
   CommonMark is backslash-escaped ("Backslash escapes": any ASCII punctuation may be), and the triggers of
-  GitHub's autolinks ("Autolinks (extension)": `www.`, `http://`) and mentions (`@name`), which act on text
+  GitHub's autolinks ("Autolinks (extension)": `www.`, `http(s)://`, `ftp://`) and mentions (`@name`), which act on text
   after parsing so that a backslash cannot stop them, are broken with an invisible WORD JOINER (U+2060).
 - Both remove newlines and control characters (C0, C1, bidi overrides), so a value is one inline run.
 """
@@ -22,7 +22,9 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()!|<>~&])")
 #: ... and the block constructs a value could open at the start of a line (heading, list, quote, setext).
 _LEADING = re.compile(r"^(\d+)([.)])|^([#+\-=>])")
 _JOIN = "\u2060"
-_TRIGGERS = re.compile(r"(?i)(@)(?=[a-z0-9])|(:)(?=//)|(www)(?=\\?\.)")
+#: GitHub autolinks http://, https://, ftp:// and www. ("Autolinks (extension)"; other schemes such as
+#: vault:// are not links) and mentions @name.
+_TRIGGERS = re.compile(r"(?i)(@)(?=[a-z0-9])|(\b(?:https?|ftp):)(?=//)|\b(www)(?=\\?\.)")
 
 
 def inline(value: Any) -> str:
@@ -34,7 +36,7 @@ def text(value: Any) -> str:
     """Estate-derived prose, escaped so that Markdown shows it literally."""
     escaped = _SPECIAL.sub(r"\\\1", inline(value))
     escaped = _LEADING.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", escaped)
-    return _TRIGGERS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + _JOIN, escaped)
+    return _TRIGGERS.sub(lambda m: next(g for g in m.groups() if g) + _JOIN, escaped)
 
 
 def code(value: Any) -> str:
