@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
+from tests.connectors.vault.conftest import bao  # noqa: F401 — a fresh OpenBao dev server
 from tests.safety.conftest import commonmode
 
 SECRET_KEY = "canary-secret-access-key-91c2e7"  # the scanner's own secret key: never in a log
@@ -50,3 +51,30 @@ def test_verbose_and_sdk_debug_logs_carry_no_credential(org_config, flags):
         assert len(values) >= 2  # ... with the STS answer and the assumed session's requests, redacted
     else:
         assert "DEBUG botocore" not in log and "DEBUG urllib3" not in log
+
+
+def test_canaries_appear_in_no_output_and_no_log_even_with_sdk_debug(aws, bao, tmp_path):  # noqa: F811
+    """The planted secret values of the AWS and Vault test estates, and the scanner's own Vault token,
+    appear nowhere: not in stdout, not in stderr with -v --debug-sdk, not in the database."""
+    from tests.connectors.aws.seed import CANARY
+    from tests.connectors.aws.seed import seed as seed_aws
+    from tests.connectors.vault.seed import canary
+    from tests.connectors.vault.seed import seed as seed_vault
+
+    seed_aws(aws)
+    token = "canary-scanner-token-4e7a1c"
+    import hvac
+
+    hvac.Client(url=bao, token="root").auth.token.create(id=token, policies=["root"])
+    seed_vault(bao, "arn:aws:iam::123456789012:user/dns-bot")
+    cfg = tmp_path / "commonmode.toml"
+    cfg.write_text(f'[store]\npath = "cm.db"\n\n[[aws]]\nname = "prod"\nendpoint_url = "{aws}"\n\n'
+                   f'[[vault]]\nname = "ops"\nurl = "{bao}"\n')
+    env = dict(os.environ, VAULT_TOKEN=token)
+    proc = commonmode("scan", "-c", str(cfg), "--no-progress", "-v", "--debug-sdk", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "DEBUG botocore" in proc.stderr and "DEBUG urllib3" in proc.stderr  # the wire logs were on
+    dump = (tmp_path / "cm.db").read_bytes()
+    for value in (CANARY, canary("dns/primary"), canary("dns/backup"), canary("legacy"), token):
+        assert value not in proc.stdout and value not in proc.stderr, value
+        assert value.encode() not in dump, value
