@@ -15,10 +15,24 @@ MAYBE into a `conditional` grant.
 - RCPs (resource control policies) of the *resource's* account cap requests to the services they cover
   (RCP_SERVICES), every level must allow and an explicit Deny wins; they do not apply to resources in the
   management account or to requests by service-linked roles. Route 53 is not an RCP service.
-- Same account: identity and resource policies are a union; a resource policy naming the user (or role
-  session) is not capped by the boundary, one naming the role is. Cross-account: both sides must allow.
-- Role trust policies: naming the principal's ARN is enough in the same account; naming the account
-  (`arn:aws:iam::A:root` or `A`) or `*` also needs an identity-policy allow of sts:AssumeRole.
+- Same account: identity and resource policies are a union. A resource policy naming the user, or `*`
+  (which names the user or the role session itself), grants with no identity Allow and is not capped by the
+  boundary; one naming the role's ARN is capped by the role's boundary; one naming the account delegates to
+  the identity policies ("Policy evaluation for requests within a single account"; "AWS JSON policy elements:
+  Principal", All principals and IAM role principals). SCPs, RCPs and every explicit Deny still apply.
+  Cross-account: both sides must allow.
+- Role trust policies, a resource-based policy with the same rules: naming the user's ARN or `*` is enough
+  in the same account, naming the role's ARN too where the caller's boundary allows sts:AssumeRole; naming
+  the account (`arn:aws:iam::A:root` or `A`), or any principal of another account, also needs an
+  identity-policy Allow of sts:AssumeRole.
+- NotPrincipal (on a Deny: "AWS JSON policy elements: NotPrincipal"): it always denies a principal with a
+  permissions boundary, whatever it names; otherwise it leaves out only the principals it names (naming an
+  account leaves out that account, not its users and roles). A user is left out when its ARN and its account
+  are named (its ARN alone: MAYBE, "might deny access to the entire account"); a role session when the
+  session is named, which the scanner cannot know: naming the role or one of its sessions is MAYBE.
+- Documents outside the policy grammar ("Grammar of the IAM JSON policy language": Statement, Version,
+  Action/Resource/Principal strings, Condition objects, one of each element and its Not form) raise
+  PolicyError and nothing else.
 - What the scanner knows of a request (`request`): aws:PrincipalArn, aws:PrincipalAccount,
   aws:PrincipalType, aws:PrincipalIsAWSService (false), aws:PrincipalOrgID when the organization is known;
   for an IAM user aws:username (and aws:userid when its unique id is given); aws:PrincipalTag/* of a user,
@@ -54,7 +68,7 @@ import re
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Final, NamedTuple, Union
@@ -115,56 +129,118 @@ class PolicyError(ValueError):
     """A policy document that is not valid JSON policy grammar."""
 
 
-def _tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value)
-    return (str(value),)
+#: "IAM JSON policy element reference", Version: the two versions of the policy language.
+_VERSIONS = ("2012-10-17", "2008-10-17")
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    """An element that is a string or an array of strings ("Grammar of the IAM JSON policy language":
+    action, resource and principal id strings); anything else is not policy grammar."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise PolicyError(f"{what}: expected a string or a list of strings")
+
+
+def _parse_value(value: Any, what: str) -> str:
+    # Grammar: a condition value is a string, a number or a Boolean; JSON spells Booleans true/false.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise PolicyError(f"{what}: expected a string, number or Boolean condition value")
+
+
+def _parse_values(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(_parse_value(v, what) for v in value)
+    return (_parse_value(value, what),)
+
+
+def _one_of(st: Mapping[str, Any], positive: str, negative: str, where: str) -> str | None:
+    """Which of an element and its Not form a statement has: not both (grammar: `<action_block>` is one
+    of the two, so is `<resource_block>` and `<principal_block>`)."""
+    if positive in st and negative in st:
+        raise PolicyError(f"{where}: both {positive} and {negative}")
+    return negative if negative in st else positive if positive in st else None
+
+
+def _parse_principals(value: Any, what: str) -> Mapping[str, tuple[str, ...]]:
+    # Grammar: `"*"` or an object of principal types (AWS, Service, Federated, CanonicalUser) to id strings.
+    if value == "*":
+        return {"AWS": ("*",)}
+    if not isinstance(value, dict):
+        raise PolicyError(f"{what}: expected \"*\" or an object of principal types")
+    if not all(isinstance(k, str) for k in value):
+        raise PolicyError(f"{what}: principal types are strings")
+    return {k: _strings(v, f"{what} {k}") for k, v in value.items()}
+
+
+def _parse_conditions(value: Any, where: str) -> tuple[Condition, ...]:
+    # Grammar: an object of condition operators, each an object of keys to a value or an array of them.
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: Condition is not an object")
+    out = []
+    for op, block in value.items():
+        if not isinstance(block, dict) or not isinstance(op, str) or not all(isinstance(k, str) for k in block):
+            raise PolicyError(f"{where}: condition {op!r} is not an object of condition keys")
+        out.extend(Condition(op, key, _parse_values(values, f"{where}: condition {op} {key}"))
+                   for key, values in block.items())
+    return tuple(out)
+
+
+def _parse_statement(st: Any, i: int, name: str, variables: bool) -> Statement:
+    if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
+        raise PolicyError(f"policy {name}: statement {i}: expected Effect Allow or Deny")
+    sid = st.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        raise PolicyError(f"policy {name}: statement {i}: Sid is not a string")
+    where = f"policy {name}: statement {sid or f'#{i}'}"
+    action = _one_of(st, "Action", "NotAction", where)
+    if action is None:
+        raise PolicyError(f"{where}: no Action or NotAction")
+    resource = _one_of(st, "Resource", "NotResource", where)
+    principal = _one_of(st, "Principal", "NotPrincipal", where)
+    return Statement(
+        source=f"{name} statement {sid or f'#{i}'}",
+        effect=st["Effect"],
+        actions=_strings(st[action], f"{where}: {action}"),
+        not_action=action == "NotAction",
+        # A trust policy has no Resource element: its statements cover the role itself.
+        resources=_strings(st[resource], f"{where}: {resource}") if resource else ("*",),
+        not_resource=resource == "NotResource",
+        conditions=_parse_conditions(st["Condition"], where) if "Condition" in st else (),
+        principals=_parse_principals(st[principal], f"{where}: {principal}") if principal else None,
+        not_principal=principal == "NotPrincipal",
+        variables=variables,
+    )
 
 
 def parse_policy(document: Any, name: str) -> tuple[Statement, ...]:
-    """Statements of one policy document (a dict, or JSON text, URL-encoded as IAM returns it)."""
+    """Statements of one policy document (a dict, or JSON text, URL-encoded as IAM returns it).
+
+    Anything that is not the policy grammar ("Grammar of the IAM JSON policy language") raises PolicyError,
+    and nothing else: the connector records it as a gap for that policy."""
     if isinstance(document, str):
         text = urllib.parse.unquote(document) if document.lstrip().startswith("%7B") else document
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PolicyError(f"policy {name}: not JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise PolicyError(f"policy {name}: not JSON (nested too deeply)") from exc
     if not isinstance(document, dict):
         raise PolicyError(f"policy {name}: expected a JSON object")
+    version = document.get("Version", "2008-10-17")  # "IAM JSON policy elements: Version": the default
+    if version not in _VERSIONS:
+        raise PolicyError(f"policy {name}: Version must be one of {', '.join(_VERSIONS)}")
     raw = document.get("Statement", [])
     raw = [raw] if isinstance(raw, dict) else raw
-    variables = document.get("Version") == "2012-10-17"
-    out = []
-    for i, st in enumerate(raw):
-        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
-            raise PolicyError(f"policy {name}: statement {i}: expected Effect Allow or Deny")
-        sid = st.get("Sid") or f"#{i}"
-        conditions = []
-        for op, block in (st.get("Condition") or {}).items():
-            if not isinstance(block, dict):
-                raise PolicyError(f"policy {name}: statement {sid}: condition {op} is not an object")
-            for key, values in block.items():
-                conditions.append(Condition(op, key, _tuple(values)))
-        principals = None
-        not_principal = "NotPrincipal" in st
-        p = st.get("NotPrincipal" if not_principal else "Principal")
-        if p is not None:
-            principals = {"AWS": ("*",)} if p == "*" else {k: _tuple(v) for k, v in p.items()}
-        out.append(Statement(
-            source=f"{name} statement {sid}",
-            effect=st["Effect"],
-            actions=_tuple(st.get("NotAction", st.get("Action"))),
-            not_action="NotAction" in st,
-            resources=_tuple(st.get("NotResource", st.get("Resource", "*"))),
-            not_resource="NotResource" in st,
-            conditions=tuple(conditions),
-            principals=principals,
-            not_principal=not_principal,
-            variables=variables,
-        ))
-    return tuple(out)
+    if not isinstance(raw, list):
+        raise PolicyError(f"policy {name}: Statement is not an object or a list of them")
+    variables = version == "2012-10-17"
+    return tuple(_parse_statement(st, i, name, variables) for i, st in enumerate(raw))
 
 
 # --- matching ----------------------------------------------------------------------------------
@@ -224,7 +300,8 @@ class Request:
     not to be in the request, and `absent_prefixes` families of them (every `aws:principaltag/…` the context
     lacks). Any other key is unknown: a condition on it is MAYBE. `assumed` holds the values the world
     reasoning tries for unknown keys: conditions see them, policy variables do not (a value chosen to
-    decide one comparison says nothing about another)."""
+    decide one comparison says nothing about another). `bounded`: the caller has a permissions boundary,
+    which decides what a NotPrincipal Deny does to it (`principal_matches`)."""
 
     action: str
     resource: str
@@ -235,6 +312,7 @@ class Request:
     resource_account: str | None = None  # None: same account as the caller
     absent_prefixes: tuple[str, ...] = ()
     assumed: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    bounded: bool = False
 
 
 def _settled(key: str, req: Request) -> KeyState:
@@ -482,7 +560,7 @@ def statement_applies(st: Statement, req: Request, *, check_principal: bool = Fa
     if res is Tri.NO:
         return Tri.NO
     if check_principal:
-        who = principal_matches(st, req.principal, req.account)
+        who = principal_matches(st, req.principal, req.account, bounded=req.bounded)
         if who is Tri.NO:
             return Tri.NO
         res = min(res, who)
@@ -493,21 +571,50 @@ def statement_applies(st: Statement, req: Request, *, check_principal: bool = Fa
     return res
 
 
-def principal_matches(st: Statement, arn: str, account: str) -> Tri:
-    """Whether a resource or trust policy statement's Principal covers the caller."""
+def principal_matches(st: Statement, arn: str, account: str, *, bounded: bool = False) -> Tri:
+    """Whether a resource or trust policy statement's Principal (or NotPrincipal) covers the caller.
+    `bounded`: the caller has a permissions boundary."""
     if st.principals is None:
         return Tri.NO
-    named = principal_naming(st, arn, account) is not None
-    return Tri.YES if named != st.not_principal else Tri.NO
+    if not st.not_principal:
+        return _tri(principal_naming(st, arn, account) is not None)
+    if bounded and st.effect == "Deny":
+        # IAM User Guide, "AWS JSON policy elements: NotPrincipal", key points: a NotPrincipal Deny "will always
+        # deny any IAM principal that has a permissions boundary policy attached, regardless of the values
+        # specified in the NotPrincipal element".
+        return Tri.YES
+    return ~_excepted(st, arn, account)
+
+
+def _excepted(st: Statement, arn: str, account: str) -> Tri:
+    """Whether a NotPrincipal element names the caller itself, which it then leaves out (IAM User Guide, "AWS
+    JSON policy elements: NotPrincipal"). It leaves out only the principals it names: naming an account leaves
+    out that account (its root user), not its users and roles ("all principals except the user named Bob" are
+    denied when Bob and his account are named). The caller's account must be named too, or AWS "might deny
+    access to the entire account containing the principal" (key points; undecided: MAYBE). A role acts
+    through a session, which is the principal: the page's role example names the session, the role and the
+    account, and a session must be named by its own ARN ("you cannot use a wildcard (*) to mean all
+    sessions"); the scanner does not know session names, so naming the role or one of its sessions is MAYBE,
+    and naming neither leaves the session denied."""
+    values = st.principals.get("AWS", ()) if st.principals is not None else ()
+    if "*" in values:
+        return Tri.YES
+    if arn.split(":", 5)[-1].startswith("role/"):
+        sessions = f"arn:aws:sts::{account}:assumed-role/{arn.rsplit('/', 1)[-1]}/"
+        return Tri.MAYBE if arn in values or any(v.startswith(sessions) for v in values) else Tri.NO
+    if arn not in values:
+        return Tri.NO
+    return Tri.YES if f"arn:aws:iam::{account}:root" in values or account in values else Tri.MAYBE
 
 
 _NAMING_RANK = {"arn": 3, "account": 2, "*": 1, "": 0}
 
 
 def principal_naming(st: Statement, arn: str, account: str) -> str | None:
-    """How a statement names the caller: "arn" (its own ARN), "account" (the account root or id), "*"
-    (anyone), or None. Naming a role's ARN also covers its sessions."""
-    if st.principals is None:
+    """How a statement's Principal names the caller: "arn" (its own ARN), "account" (the account root or
+    id), "*" (anyone), or None (NotPrincipal names whom it leaves out: None). Naming a role's ARN also covers
+    its sessions ("AWS JSON policy elements: Principal", IAM role principals)."""
+    if st.principals is None or st.not_principal:
         return None
     values = st.principals.get("AWS", ())
     if arn in values:
@@ -517,6 +624,28 @@ def principal_naming(st: Statement, arn: str, account: str) -> str | None:
     if "*" in values:
         return "*"
     return None
+
+
+def _granted_to(st: Statement, p: Principal) -> str | None:
+    """How a same-account resource or trust policy Allow grants to `p`, by what its Principal names (IAM User
+    Guide, "Policy evaluation for requests within a single account" and "AWS JSON policy elements: Principal"):
+
+    - "direct": granted to the caller itself, so that it needs no identity-policy Allow and no permissions
+      boundary caps it (only an explicit Deny, SCPs and RCPs still apply). Naming an IAM user's ARN ("not
+      limited by an implicit deny in an identity-based policy or permissions boundary"), or "*": All
+      principals, "for IAM users and role principals within your account, no other permissions are
+      required", and IAM role principals, "permissions boundaries or session policies do not limit
+      permissions granted ... with a wildcard(*) in the Principal element, unless the identity-based policies
+      contain an explicit deny". A role acts through its session, which "*" covers like its own ARN.
+    - "capped": naming the role's ARN: "limited by any policy types that limit permissions for the role. This
+      includes session policies and permissions boundaries" (IAM role principals).
+    - None: naming the account delegates to the identity policies (AWS account principals); or not named."""
+    if st.principals is None or st.not_principal:
+        return None
+    values = st.principals.get("AWS", ())
+    if "*" in values or (p.arn in values and p.kind == "user"):
+        return "direct"
+    return "capped" if p.arn in values else None
 
 
 @dataclass(frozen=True)
@@ -661,6 +790,26 @@ def _unsettled_note(denies: Sequence[str], what: str = "a Deny") -> str:
     return f"{what} resting on a condition the scanner cannot settle may remove it ({', '.join(denies)})"
 
 
+#: `via` when a same-account resource or trust policy grants the caller itself (`_granted_to`).
+_DIRECT = ("granted to the caller itself (its user ARN, or \"*\", in its own account): no identity-policy Allow "
+           "needed, no permissions boundary caps it")
+
+
+def _granted(statements: Sequence[Statement], p: Principal, req: Request) -> tuple[Tri, Tri]:
+    """The strongest same-account Allow among `statements` granted to `p` directly, and to its role ARN."""
+    direct, capped = Tri.NO, Tri.NO
+    for st in statements:
+        how = _granted_to(st, p) if st.effect == "Allow" else None
+        if how is None:
+            continue
+        t = statement_applies(st, req, check_principal=True)
+        if how == "direct":
+            direct = max(direct, t)
+        else:
+            capped = max(capped, t)
+    return direct, capped
+
+
 def _evaluate_once(p: Principal, req: Request, resource_policy: Sequence[Statement] | None,
                    identity_policies: Sequence[Statement] | None,
                    rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> _Outcome:
@@ -674,13 +823,14 @@ def _evaluate_once(p: Principal, req: Request, resource_policy: Sequence[Stateme
     if deny is Tri.YES:
         return _Outcome(Tri.NO, (f"explicit Deny: {', '.join(denied_by)}",))
     identity_side = min(own.allow, g.boundary_allow)
+    direct = Tri.NO
     if req.resource_account in (None, p.account):
-        # A resource policy naming a user is not capped by its boundary; naming a role still is; naming the
-        # account (or *) delegates to the identity policies.
-        named = max((statement_applies(s, req, check_principal=True) for s in rp_statements
-                     if s.effect == "Allow" and principal_naming(s, p.arn, p.account) == "arn"), default=Tri.NO)
-        rp_side = named if p.kind == "user" else min(named, g.boundary_allow)
-        result = min(g.cap, max(identity_side, rp_side))
+        # Same account, a union ("Policy evaluation for requests within a single account"): what the resource
+        # policy grants the caller directly (its user ARN, or "*") needs no identity Allow and no boundary caps
+        # it; what it grants the role's ARN the boundary caps; naming the account adds nothing to the identity
+        # policies (`_granted_to`).
+        direct, capped = _granted(rp_statements, p, req)
+        result = min(g.cap, max(identity_side, direct, min(capped, g.boundary_allow)))
     else:
         result = min(g.cap, identity_side, rp.allow)
     result = min(result, ~deny)
@@ -692,6 +842,8 @@ def _evaluate_once(p: Principal, req: Request, resource_policy: Sequence[Stateme
         via.extend(own.allow_from)
     if rp.allow and rp.allow_from:
         via.extend(f"resource policy {s}" for s in rp.allow_from)
+    if direct > identity_side:
+        via.append(_DIRECT)
     via.extend(w for w in g.why if w.startswith("permissions boundary"))
     unsettled = denied_by if deny is Tri.MAYBE else ()
     if unsettled:
@@ -720,7 +872,8 @@ def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | 
     resource policy where there is one; over every case of the keys the scanner cannot settle.
 
     `identity_policies` replaces the principal's own (used to ask "what if it wrote itself a policy")."""
-
+    if req.bounded != (p.boundary is not None):
+        req = replace(req, bounded=p.boundary is not None)  # a Request built by hand, not by `request`
     first = _evaluate_once(p, req, resource_policy, identity_policies, rcp_levels)
     if first.result is not Tri.MAYBE:
         return Access(first.result, first.via)
@@ -733,9 +886,10 @@ def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | 
 
 def _assume_once(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement], req: Request,
                  rcp_levels: tuple[tuple[Statement, ...], ...] | None) -> _Outcome:
-    """One pass of `can_assume`. Two ways in: the trust policy names the caller in the role's account (then
-    the guardrails must allow and nothing deny), or the caller's own policies allow sts:AssumeRole too."""
-    allow, named, deny = Tri.NO, Tri.NO, Tri.NO
+    """One pass of `can_assume`. Two ways in: the trust policy grants the caller itself in the role's account
+    (its ARN, or "*"; then the guardrails must allow, nothing deny, and a role named by its ARN its boundary
+    allow: `_granted_to`), or the caller's own policies allow sts:AssumeRole too."""
+    allow, deny = Tri.NO, Tri.NO
     allow_from: list[str] = []
     deny_from: list[str] = []
     naming = ""
@@ -754,7 +908,6 @@ def _assume_once(p: Principal, role_arn: str, role_account: str, trust: Sequence
         if t == allow:
             allow_from.append(st.source)
         n = principal_naming(st, p.arn, p.account) or ""
-        named = max(named, t) if n == "arn" else named
         naming = n if _NAMING_RANK[n] > _NAMING_RANK[naming] else naming
     if deny is Tri.YES or allow is Tri.NO:
         return _Outcome(Tri.NO, ("the trust policy does not allow it",))
@@ -763,26 +916,35 @@ def _assume_once(p: Principal, role_arn: str, role_account: str, trust: Sequence
     unsettled = list(deny_from) if deny is Tri.MAYBE else []
     direct = Tri.NO
     direct_denies: tuple[str, ...] = ()
-    if named and role_account == p.account:
+    direct_why: list[str] = []
+    granted, capped = _granted(trust, p, req) if role_account == p.account else (Tri.NO, Tri.NO)
+    if granted or capped:
+        # A trust policy is a resource-based policy: the same-account rules of `_granted_to` hold ("AWS JSON
+        # policy elements: Principal"; AWS Security Blog, "How to use trust policies with IAM roles").
         g = _guardrails(p, req, rcp_levels)
         own = decide(p.policies, req)
         d, direct_denies = _strongest((g.deny, g.denied_by), (own.deny, own.deny_from))
-        direct = Tri.NO if d is Tri.YES else min(g.cap, named, ~d)
+        trusted = max(granted, min(capped, g.boundary_allow))
+        direct = Tri.NO if d is Tri.YES else min(g.cap, trusted, ~d)
         direct_denies = direct_denies if d is Tri.MAYBE else ()
+        direct_why = [_DIRECT] if granted >= trusted and p.boundary is not None else \
+            [w for w in g.why if w.startswith("permissions boundary")]
     ident = None if direct is Tri.YES else _evaluate_once(p, req, None, None, rcp_levels)
     through_identity = min(allow, ident.result) if ident is not None else Tri.NO
     result: Tri
     if direct is not Tri.NO and direct >= through_identity:
         result = direct
         unsettled.extend(direct_denies)
+        via.extend(direct_why)
         if direct_denies:
             via.append(_unsettled_note(direct_denies))
     elif ident is not None and through_identity is not Tri.NO:
         result = through_identity
         unsettled.extend(ident.unsettled)
         via.extend(ident.via)
-    elif named and role_account == p.account:
-        return _Outcome(Tri.NO, ("explicit Deny of sts:AssumeRole, or a guardrail does not allow it",))
+    elif granted or capped:
+        return _Outcome(Tri.NO, ("explicit Deny of sts:AssumeRole, or a guardrail (or, for a role the trust "
+                                 "policy names, its permissions boundary) does not allow it",))
     else:
         return _Outcome(Tri.NO, ("no identity policy allows sts:AssumeRole on it, or a guardrail denies it",))
     result = min(result, ~deny)
@@ -854,10 +1016,7 @@ def _in_every_case(p: Principal, req: Request, first: _Outcome, once: Callable[[
         return Access(Tri.MAYBE, (*first.via, f"{combinations} combinations of {names}: too many to check"))
     seen: dict[Tri, list[_Outcome]] = {Tri.YES: [], Tri.NO: [], Tri.MAYBE: []}
     for values in itertools.product(*domains.values()):
-        outcome = once(Request(action=req.action, resource=req.resource, principal=req.principal,
-                               account=req.account, context=req.context, absent=req.absent,
-                               resource_account=req.resource_account, absent_prefixes=req.absent_prefixes,
-                               assumed={**req.assumed, **dict(zip(domains, values))}))
+        outcome = once(replace(req, assumed={**req.assumed, **dict(zip(domains, values))}))
         seen[outcome.result].append(outcome)
         if seen[Tri.YES] and (seen[Tri.NO] or seen[Tri.MAYBE]):
             break  # the answer is MAYBE whatever the rest say
@@ -1044,7 +1203,7 @@ def _string_candidates(tests: tuple[tuple[str, str], ...]) -> tuple[str, ...] | 
         for kind, arg in tokens:
             if kind in ("lit", "ci"):
                 chars |= {c for c in (arg, arg.lower(), arg.upper()) if len(c) == 1}
-    fresh = next(c for c in "~#%!^&|`\ue100" if c not in chars)
+    fresh = next(c for c in itertools.chain("~#%!^&|`", map(chr, itertools.count(0xE100))) if c not in chars)
     alphabet = sorted(chars) + [fresh]
     start = tuple(_closure(t, (0,)) for t in machines)
     reached = {start: ""}
@@ -1172,7 +1331,8 @@ def request(p: Principal, action: str, resource: str, *, resource_account: str |
         known = known | frozenset(absent)
     prefixes = (*facts.prefixes, *absent_prefixes) if absent_prefixes else facts.prefixes
     return Request(action=action, resource=resource, principal=p.arn, account=p.account, context=ctx,
-                   absent=known, resource_account=resource_account, absent_prefixes=prefixes)
+                   absent=known, resource_account=resource_account, absent_prefixes=prefixes,
+                   bounded=p.boundary is not None)
 
 
 ADMIN_POLICY = parse_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},

@@ -171,6 +171,8 @@ FEATURES = {
     "assume-role-boundary": "sts:AssumeRole by a role that has a permissions boundary",
     "notprincipal-boundary": "a Deny with NotPrincipal in the resource policy, asked by a principal with a "
                              "permissions boundary",
+    "notprincipal-account": "a Deny with NotPrincipal naming the caller's account and a user who is not the "
+                            "caller",
 }
 RECORD_KEYS = frozenset(k.name.lower() for k in KEYS if k.name.startswith("route53:"))
 
@@ -388,6 +390,55 @@ def _conditions(draw: st.DrawFn, world: World, most: int) -> dict[str, dict[str,
     return out
 
 
+def _not_principal(draw: st.DrawFn, world: World) -> dict:
+    """A NotPrincipal element (IAM User Guide, "AWS JSON policy elements: NotPrincipal"): not in a role trust
+    policy; name the account with the principal excepted, for "otherwise, the policy might deny access to the
+    entire account" and AWS "might validate the account first" — only shapes whose meaning the page settles:
+    a user and its account (that user is excepted, no other principal of the account: the page's Bob
+    example), or another account (everyone here is denied). A role's session would have to be named too,
+    which the scan cannot know: a role is only ever denied (neither it nor its session is named). Whatever is
+    named, a caller with a permissions boundary is denied (key points)."""
+    me = principal_arn(world.kind, world.name)
+    other = principal_arn("user", "bob" if world.name != "bob" else "alice")
+    shapes = [[f"arn:aws:iam::{B}:root"]]
+    if "notprincipal-account" not in world.leave_out:
+        shapes.append([other, f"arn:aws:iam::{A}:root"])
+        if world.kind == "user":
+            shapes += [[me, f"arn:aws:iam::{A}:root"], [f"arn:aws:iam::{A}:root", me]]
+    return {"NotPrincipal": {"AWS": shapes[_int(draw, 0, len(shapes) - 1)]}}
+
+
+def _focus(draw: st.DrawFn, world: World, trust: bool, not_principal: bool) -> list[dict]:
+    """Resource or trust policy statements aimed at the request, without conditions, whose Principal is one of
+    the ways of naming the caller that the rules tell apart ("AWS JSON policy elements: Principal"; "Policy
+    evaluation for requests within a single account"): "*" (no identity Allow needed, no boundary caps it),
+    the caller's ARN (a role's boundary caps it, a user's does not), its account (delegates to the identity
+    policies), and, in a resource policy, a NotPrincipal Deny next to an Allow of the caller (so that the
+    Deny decides). So that random estates often turn on them."""
+    me = principal_arn(world.kind, world.name)
+    options: list[tuple[str, dict]] = [("Allow", {"Principal": {"AWS": me}}),
+                                       ("Allow", {"Principal": {"AWS": f"arn:aws:iam::{A}:root"}})]
+    if "star-principal" not in world.leave_out:
+        options += [("Allow", {"Principal": "*"}), ("Allow", {"Principal": {"AWS": "*"}})]
+    if not trust and not_principal:
+        options += [("Deny", _not_principal(draw, world))] * 2
+    effect, principal = options[_int(draw, 0, len(options) - 1)]
+    hit_actions, hit_resources = _hitting(world.action, world.resource)
+
+    def aimed(effect: str, principal: dict) -> dict:
+        out = {"Effect": effect, **principal, "Action": _some(draw, hit_actions)}
+        if not trust:
+            out["Resource"] = _some(draw, hit_resources, 2)
+        return out
+
+    first = aimed(effect, principal)
+    if effect == "Allow":
+        return [first]
+    # the Allow grants the caller itself (its user ARN, or "*"), so that without the Deny it is allowed
+    star = world.kind == "role" and "star-principal" not in world.leave_out
+    return [first, aimed("Allow", {"Principal": "*"} if star else {"Principal": {"AWS": me}})]
+
+
 def _principal(draw: st.DrawFn, world: World, effect: str, trust: bool, not_principal: bool) -> dict:
     """A resource or trust policy's Principal (or, on a Deny in a resource policy, sometimes NotPrincipal)."""
     me = principal_arn(world.kind, world.name)
@@ -396,13 +447,7 @@ def _principal(draw: st.DrawFn, world: World, effect: str, trust: bool, not_prin
     if star and _int(draw, 0, 5) == 0:
         return {"Principal": "*"}
     if effect == "Deny" and not trust and not_principal and _int(draw, 0, 5) == 0:
-        # IAM User Guide, "AWS JSON policy elements: NotPrincipal": not in a role trust policy; name the
-        # account with the principal excepted, for "otherwise, the policy might deny access to the entire
-        # account" and AWS "might validate the account first" — only shapes whose meaning the page settles:
-        # a user and its account (that user is excepted), or another account (everyone here is denied). A
-        # role's session would have to be named too, which the scan cannot know.
-        shapes = ([me, f"arn:aws:iam::{A}:root"], [f"arn:aws:iam::{B}:root"])
-        return {"NotPrincipal": {"AWS": shapes[_int(draw, 0, 1) if world.kind == "user" else 1]}}
+        return _not_principal(draw, world)
     value = _some(draw, (me, f"arn:aws:iam::{A}:root", A, f"arn:aws:iam::{B}:root", other) + (("*",) if star else ()), 2)
     return {"Principal": {"AWS": value}}
 
@@ -479,18 +524,25 @@ def cases(draw: st.DrawFn, leave_out: frozenset[str] = frozenset()) -> dict:
     world = draw_world(draw, leave_out)
     case: dict = {"world": world}
     case["identity"] = [policy(draw, world)] + ([policy(draw, world, most=2)] if _int(draw, 0, 2) == 2 else [])
+    # One case in three with a resource or trust policy opens it with a `_focus` statement, and has a permissions
+    # boundary one time in two (otherwise one in four): how the Principal names the caller and whether it has
+    # a boundary then decide the answer often enough to be compared.
+    focus = world.action in RESOURCE_POLICY_ACTIONS and _int(draw, 0, 2) == 0
     boundary = not ("assume-role-boundary" in leave_out and world.action == "sts:AssumeRole" and world.kind == "role")
-    case["boundary"] = policy(draw, world, most=2) if boundary and _int(draw, 0, 3) == 0 else None
+    case["boundary"] = policy(draw, world, most=2) if boundary and _int(draw, 0, 1 if focus else 3) == 0 else None
     # None: the management account (no SCP applies) / RCPs not enabled or the resource in the management account.
-    case["scps"] = [_scp_level(draw, world) for _ in range(_int(draw, 1, 3))] if _int(draw, 0, 3) else None
-    case["rcps"] = [_rcp_level(draw, world) for _ in range(_int(draw, 1, 2))] if _int(draw, 0, 2) else None
+    # (Guardrails half as often in `focus` cases: their random Denies would decide most of those.)
+    case["scps"] = [_scp_level(draw, world) for _ in range(_int(draw, 1, 3))] if _int(draw, 0, 3 if not focus else 1) else None
+    case["rcps"] = [_rcp_level(draw, world) for _ in range(_int(draw, 1, 2))] if _int(draw, 0, 2 if not focus else 1) else None
     case["resource_policy"] = None
-    if world.action in RESOURCE_POLICY_ACTIONS and (world.action == "sts:AssumeRole" or _int(draw, 0, 1)):
+    if world.action in RESOURCE_POLICY_ACTIONS and (focus or world.action == "sts:AssumeRole" or _int(draw, 0, 1)):
         # A role always has a trust policy, and a trust policy has no Resource element (IAM User Guide,
         # "IAM JSON policy elements: Principal").
         trust = world.action == "sts:AssumeRole"
         not_principal = not (case["boundary"] and "notprincipal-boundary" in leave_out)
         case["resource_policy"] = policy(
-            draw, world, principal=True, resource=not trust, not_principal=not_principal,
+            draw, world, most=1 if focus else 3, principal=True, resource=not trust, not_principal=not_principal,
             actions=("sts:AssumeRole", "sts:*", "*", "sts:TagSession") if trust else ACTION_PATTERNS)
+        if focus:
+            case["resource_policy"]["Statement"][:0] = _focus(draw, world, trust, not_principal)
     return case

@@ -41,18 +41,30 @@ Simulator wrong, mapped or not generated (each tested in `test_simulator_error`)
   literal" ("Variables and tags"). Mapped (`_literal_variables`).
 - bare-ip-address: NotIpAddress of a bare IPv4 address does not hold for an IPv6 caller, though it does for
   the same address written /32 (same operator page: an address or a CIDR range). Mapped (`_cidr`).
+- notprincipal-account: a NotPrincipal naming an account leaves out every principal of that account; AWS
+  leaves out only the principals it names: with Bob and Bob's account named, "all principals except the user
+  named Bob" are denied (IAM User Guide, "AWS JSON policy elements: NotPrincipal", example "IAM user in the
+  same or a different account"). Mapped (`_named_principals_only`).
 Undocumented or invalid, not generated:
 - a NotResource entry holding a variable with no value: "will not match any resource" (Variables and tags)
   does not say whether the statement then covers every resource or none; the engines differ.
 - NotPrincipal in a trust policy (not allowed: "AWS JSON policy elements: NotPrincipal"), or naming a user
-  without its account, or a role without its session (the page: AWS "might" then deny the whole account).
+  without its account, or a role or its session (the page: AWS "might" then deny the whole account; a session
+  must be named by its own ARN, which the scan cannot know): commonmode says MAYBE there.
 commonmode wrong and since fixed (issue 11), compared again by the main test: ForAnyValue on an absent key
 true for negated and …IfExists operators (item 16; "Single-valued vs. multivalued context keys"); policy
 variables left MAYBE in Resource, NotResource and condition values, and conditions on aws:username and
 aws:PrincipalTag/* left MAYBE though the principal settles them (item 17; "Variables and tags"); Date and
-IpAddress operators never compared, MAYBE even with the key's value known.
-commonmode wrong and still standing (KNOWN_DEFECTS): left out of the main comparison, each reproduced by an
-xfail(strict=True) case in `test_known_defect`, which starts failing once the engine is fixed.
+IpAddress operators never compared, MAYBE even with the key's value known. And the four below, each with its
+smallest case in FIXED_DEFECTS (`test_fixed_defect`): Principal "*" in a same-account resource or trust policy
+treated like the account root, so that it needed an identity-policy Allow (star-principal; "AWS JSON policy
+elements: Principal", All principals: "no other permissions are required", and no boundary caps it); a trust
+policy naming the caller role's ARN not capped by that role's boundary (assume-role-boundary; same page, IAM
+role principals); a NotPrincipal Deny leaving out a named principal that has a permissions boundary
+(notprincipal-boundary; "AWS JSON policy elements: NotPrincipal", key points: it always denies those); a
+NotPrincipal naming an account leaving out all of its principals (notprincipal-account; same page, example).
+commonmode wrong and still standing (KNOWN_DEFECTS, none now): left out of the main comparison, each
+reproduced by an xfail(strict=True) case in `test_known_defect`, which starts failing once the engine is fixed.
 """
 
 from __future__ import annotations
@@ -294,13 +306,33 @@ def _literal_variables(doc: dict | None) -> dict | None:
     return json.loads(json.dumps(doc).replace("${", "${$}{"))
 
 
+def _named_principals_only(doc: dict | None) -> dict | None:
+    """IAM User Guide, "AWS JSON policy elements: NotPrincipal", example "IAM user in the same or a different
+    account": with the user Bob and Bob's account named, "all principals except the user named Bob" are
+    denied; the account is named so that AWS does not deny it first, which does not leave out its other
+    principals. The simulator leaves out every principal of a named account; where the list names a principal
+    of that account too, it gets the list without the account, which leaves out exactly the principals named
+    (for callers of that account, which every generated caller is)."""
+    if doc is None or not any("NotPrincipal" in st for st in doc["Statement"]):
+        return doc
+    out = json.loads(json.dumps(doc))
+    for st in out["Statement"]:
+        names = st.get("NotPrincipal", {}).get("AWS")
+        if not isinstance(names, list):
+            continue
+        for account in {n.split(":")[4] for n in names if n.startswith("arn:aws:iam::") and not n.endswith(":root")}:
+            names[:] = [n for n in names if n not in (account, f"arn:aws:iam::{account}:root")]
+    return out
+
+
 def _mapped(doc: dict | None, w: G.World) -> dict | None:
-    return _cidr(_same_date_form(_null_variables(_literal_variables(doc), w), w))
+    return _named_principals_only(_cidr(_same_date_form(_null_variables(_literal_variables(doc), w), w)))
 
 
 def simulation(case: dict, *, mapped: bool = True) -> dict:
     """The same case as an iam-simulate Simulation; `mapped`: with the corrections the module docstring lists
-    (`_literal_variables`, `_null_variables`, `_same_date_form`, `_cidr`, RCPs only for RCP_SERVICES)."""
+    (`_literal_variables`, `_null_variables`, `_same_date_form`, `_cidr`, `_named_principals_only`, RCPs only
+    for RCP_SERVICES)."""
     w: G.World = case["world"]
     if mapped:
         case = {k: v if k == "world" else [_mapped(d, w) for d in v] if isinstance(v, list)
@@ -372,29 +404,10 @@ def compare(sim: Simulator, case: dict, stats: collections.Counter[str]) -> None
 # --- the tests -----------------------------------------------------------------------------------------
 
 #: commonmode's errors that stand (FEATURES of the generator): left out of the main comparison, each with a
-#: minimal reproducer in `test_known_defect` marked xfail(strict=True). When one is fixed its reproducer
-#: passes, the strict xfail fails, and the entry goes: the main comparison then covers the class again.
-KNOWN_DEFECTS: dict[str, str] = {
-    "star-principal": (
-        'Principal "*" in an Allow of a same-account resource or trust policy: AWS grants with no identity '
-        'policy (IAM User Guide, "AWS JSON policy elements: Principal", All principals: "For IAM users and '
-        'role principals within your account, no other permissions are required"); commonmode treats "*" like '
-        "the account root and asks for an identity-policy Allow."),
-    "assume-role-boundary": (
-        "A trust policy naming the caller role's ARN: AWS caps it by the caller's permissions boundary (same "
-        'page, IAM role principals: "the effective permissions for the principal are limited by any policy '
-        'types that limit permissions for the role. This includes ... permissions boundaries"); can_assume() '
-        "applies SCPs and RCPs on that path but not the boundary."),
-    "notprincipal-boundary": (
-        "A resource-policy Deny with NotPrincipal: AWS denies every principal that has a permissions boundary, "
-        'whatever NotPrincipal names (IAM User Guide, "AWS JSON policy elements: NotPrincipal", Key points); '
-        "commonmode excepts the principal it names."),
-    "notprincipal-account": (
-        "NotPrincipal naming an account root and one user of it: AWS denies the account's other users (same "
-        'page, example "IAM user in the same or a different account": "all principals except the user named '
-        'Bob ... are explicitly denied"); commonmode excepts every principal of a named account. The '
-        "simulator does the same, so only this reproducer, with the documented answer, shows it."),
-}
+#: minimal reproducer in REPRODUCERS and `test_known_defect` marked xfail(strict=True). When one is fixed its
+#: reproducer passes, the strict xfail fails, and the entry moves to FIXED_DEFECTS: the main comparison then
+#: covers the class again. None stands now.
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _run(sim: Simulator, examples: int, leave_out: frozenset[str] = frozenset()) -> collections.Counter[str]:
@@ -458,7 +471,12 @@ TARGET_ROLE = G.role_arn(G.A, "target")
 
 #: KNOWN_DEFECTS class -> the smallest case that shows it, the documented answer, and whether the (mapped)
 #: simulator gives that answer too.
-REPRODUCERS = {
+REPRODUCERS: dict[str, tuple[dict, str, bool]] = {}
+
+#: The errors the differential test found in commonmode and issue 11 fixed: the smallest case of each, with the
+#: documented answer, which commonmode and the mapped simulator now both give (the raw simulator gives it too
+#: where the last field says so). The main comparison covers every class again.
+FIXED_DEFECTS = {
     # alice has no identity policy; the secret's policy allows everyone.
     "star-principal": (case(
         "secretsmanager:GetSecretValue", SECRET,
@@ -474,7 +492,8 @@ REPRODUCERS = {
         boundary=[allow("secretsmanager:*")], resource_policy=[{
             "Effect": "Deny", "NotPrincipal": {"AWS": [G.principal_arn("user", "alice"), f"arn:aws:iam::{G.A}:root"]},
             "Action": "secretsmanager:*", "Resource": "*"}]), "ExplicitlyDenied", True),
-    # bob may read the secret; its policy denies everyone but alice (named with her account, as advised).
+    # bob may read the secret; its policy denies everyone but alice (named with her account, as advised). The
+    # raw simulator leaves bob out too (notprincipal-account in SIMULATOR_ERRORS); mapped, it denies him.
     "notprincipal-account": (case(
         "secretsmanager:GetSecretValue", SECRET, name="bob", identity=([allow("secretsmanager:*")],),
         resource_policy=[{
@@ -497,12 +516,23 @@ def test_known_defect(defect: str) -> None:
 
 def test_known_defect_reproducers(simulator: Simulator) -> None:
     """The reproducers say what they claim: the simulator gives the documented answer where it is right, and
-    the generator can leave each class out of the main comparison or never draws it."""
-    assert set(REPRODUCERS) == set(KNOWN_DEFECTS)
+    the generator can leave each class out of the main comparison."""
+    assert set(REPRODUCERS) == set(KNOWN_DEFECTS) <= set(G.FEATURES)
     for defect, (c, documented, simulator_agrees) in REPRODUCERS.items():
         if simulator_agrees:
             assert simulator.ask(simulation(c))["result"] == documented, defect
-    assert set(KNOWN_DEFECTS) - set(G.FEATURES) == {"notprincipal-account"}  # never generated (policygen)
+
+
+@pytest.mark.parametrize("defect", sorted(FIXED_DEFECTS))
+def test_fixed_defect(simulator: Simulator, defect: str) -> None:
+    """commonmode gives the documented answer on each fixed class's smallest case, the mapped simulator too,
+    and the raw simulator where it is right; and the generator draws the class (the main comparison covers it:
+    a FEATURE it does not leave out)."""
+    c, documented, raw_agrees = FIXED_DEFECTS[defect]
+    assert commonmode(c).result is _tri(documented), commonmode(c)
+    assert simulator.ask(simulation(c))["result"] == documented
+    assert (simulator.ask(simulation(c, mapped=False))["result"] == documented) is raw_agrees
+    assert defect in G.FEATURES and defect not in KNOWN_DEFECTS
 
 
 #: Each way the simulator departs from AWS's documentation, the smallest case that shows it, the simulator's
@@ -545,6 +575,12 @@ SIMULATOR_ERRORS = {
         "route53:UpdateHealthCheck", G.HEALTH_CHECK, identity=({"Version": "2008-10-17", "Statement": [allow(
             "route53:*", Condition={"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{G.A}:user/${{aws:username}}"}})]},)),
         "Allowed", "ImplicitlyDenied"),
+    # The secret's policy denies everyone but alice, named with her account: bob is denied.
+    "notprincipal-account": (case(
+        "secretsmanager:GetSecretValue", SECRET, name="bob", identity=([allow("secretsmanager:*")],),
+        resource_policy=[{
+            "Effect": "Deny", "NotPrincipal": {"AWS": [G.principal_arn("user", "alice"), f"arn:aws:iam::{G.A}:root"]},
+            "Action": "secretsmanager:*", "Resource": "*"}]), "Allowed", "ExplicitlyDenied"),
     # An IPv6 caller is not the IPv4 address 198.51.100.7, so NotIpAddress holds.
     "bare-ip-address": (case(
         "route53:UpdateHealthCheck", G.HEALTH_CHECK, context={"aws:SourceIp": "2001:db8::7"},
@@ -553,7 +589,7 @@ SIMULATOR_ERRORS = {
 }
 #: The classes the harness corrects (the rest are not generated).
 MAPPED = frozenset({"rcp-on-any-service", "negated-null-variable", "epoch-date", "version-2008-variables",
-                    "bare-ip-address"})
+                    "bare-ip-address", "notprincipal-account"})
 
 
 @pytest.mark.parametrize("error", sorted(SIMULATOR_ERRORS))

@@ -236,6 +236,102 @@ def test_cross_account_needs_both_sides():
                resource_account=A) is Tri.NO
 
 
+def star(principal: object = "*", **extra: object) -> tuple[P.Statement, ...]:
+    return pol({"Effect": "Allow", "Principal": principal, "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*", **extra}, name="secret policy")
+
+
+R53_ONLY = pol(allow("route53:*"), name="boundary")
+
+
+def test_a_star_principal_grants_the_accounts_users_and_roles_with_no_identity_allow():
+    # IAM User Guide, "AWS JSON policy elements: Principal", All principals: "For IAM users and role principals
+    # within your account, no other permissions are required"; both spellings of "*" are the same.
+    for kind in ("user", "role"):
+        assert can(who(kind=kind), "secretsmanager:GetSecretValue", SECRET, star()) is Tri.YES
+        assert can(who(kind=kind), "secretsmanager:GetSecretValue", SECRET, star({"AWS": "*"})) is Tri.YES
+        # naming the account delegates to the identity policies instead (AWS account principals)
+        assert can(who(kind=kind), "secretsmanager:GetSecretValue", SECRET, rp(f"arn:aws:iam::{A}:root")) is Tri.NO
+        assert can(who(kind=kind), "secretsmanager:GetSecretValue", SECRET, rp(A)) is Tri.NO
+    # other accounts' principals need their own identity-based permission too (cross-account access)
+    assert can(who(account=B), "secretsmanager:GetSecretValue", SECRET, star(), resource_account=A) is Tri.NO
+    assert can(who(allow("secretsmanager:*"), account=B), "secretsmanager:GetSecretValue", SECRET, star(),
+               resource_account=A) is Tri.YES
+    # only where the statement applies
+    assert can(who(), "secretsmanager:PutSecretValue", SECRET, star()) is Tri.NO
+
+
+def test_a_star_principal_is_not_capped_by_a_boundary_but_by_a_deny_and_the_guardrails():
+    # Same page, IAM role principals: "permissions boundaries or session policies do not limit permissions
+    # granted ... with a wildcard(*) in the Principal element, unless the identity-based policies contain an
+    # explicit deny" ("Policy evaluation for requests within a single account": the caller is the user or
+    # the role session itself, which "*" names).
+    for kind in ("user", "role"):
+        bounded = who(kind=kind, boundary=R53_ONLY)
+        acc = P.evaluate(bounded, P.request(bounded, "secretsmanager:GetSecretValue", SECRET), star())
+        assert acc.result is Tri.YES and any("no permissions boundary caps it" in v for v in acc.via), acc
+        # naming the role's ARN is capped by its boundary; naming the user's is not
+        expected = Tri.YES if kind == "user" else Tri.NO
+        assert can(bounded, "secretsmanager:GetSecretValue", SECRET, rp(bounded.arn)) is expected
+        assert can(who(deny("secretsmanager:GetSecretValue"), kind=kind), "secretsmanager:GetSecretValue", SECRET,
+                   star()) is Tri.NO
+        assert can(who(kind=kind, boundary=pol(deny("secretsmanager:*"), name="b")), "secretsmanager:GetSecretValue",
+                   SECRET, star()) is Tri.NO
+        scps = (pol(allow("route53:*"), name="dns-only"),)
+        assert can(who(kind=kind, scps=scps), "secretsmanager:GetSecretValue", SECRET, star()) is Tri.NO
+
+
+def notprincipal(*names: str, effect: str = "Deny") -> tuple[P.Statement, ...]:
+    return pol({"Effect": effect, "NotPrincipal": {"AWS": list(names)}, "Action": "secretsmanager:*",
+                "Resource": "*"}, name="secret policy")
+
+
+ROOT_A = f"arn:aws:iam::{A}:root"
+
+
+def reader(name: str = "alice", kind: str = "user", boundary=None) -> P.Principal:  # type: ignore[no-untyped-def]
+    return who(allow("secretsmanager:*"), kind=kind, name=name, boundary=boundary)
+
+
+def test_a_notprincipal_deny_denies_every_principal_with_a_boundary():
+    # IAM User Guide, "AWS JSON policy elements: NotPrincipal", key points: it "will always deny any IAM principal
+    # that has a permissions boundary policy attached, regardless of the values specified".
+    alice = reader()
+    excepting = notprincipal(alice.arn, ROOT_A)
+    assert can(alice, "secretsmanager:GetSecretValue", SECRET, excepting) is Tri.YES
+    bounded = reader(boundary=pol(allow("secretsmanager:*"), name="b"))
+    assert can(bounded, "secretsmanager:GetSecretValue", SECRET, excepting) is Tri.NO
+    assert can(bounded, "secretsmanager:GetSecretValue", SECRET, notprincipal("*")) is Tri.NO
+    assert can(reader(), "secretsmanager:GetSecretValue", SECRET, notprincipal("*")) is Tri.YES
+    bounded_role = reader("ops", "role", boundary=pol(allow("secretsmanager:*"), name="b"))
+    assert can(bounded_role, "secretsmanager:GetSecretValue", SECRET, notprincipal(bounded_role.arn, ROOT_A)) is Tri.NO
+    # only where the Deny applies
+    assert can(who(allow("*"), kind="user", boundary=pol(allow("*"), name="b")), "route53:DeleteHostedZone", ZONE,
+               excepting) is Tri.YES
+
+
+def test_a_notprincipal_leaves_out_only_the_principals_it_names():
+    # Same page, example "IAM user in the same or a different account": with Bob and his account named, "all
+    # principals except the user named Bob" are denied; naming an account leaves out the account itself.
+    alice, bob = reader("alice"), reader("bob")
+    assert can(alice, "secretsmanager:GetSecretValue", SECRET, notprincipal(alice.arn, ROOT_A)) is Tri.YES
+    assert can(alice, "secretsmanager:GetSecretValue", SECRET, notprincipal(alice.arn, A)) is Tri.YES
+    assert can(bob, "secretsmanager:GetSecretValue", SECRET, notprincipal(alice.arn, ROOT_A)) is Tri.NO
+    assert can(bob, "secretsmanager:GetSecretValue", SECRET, notprincipal(ROOT_A)) is Tri.NO
+    assert can(bob, "secretsmanager:GetSecretValue", SECRET, notprincipal(f"arn:aws:iam::{B}:root")) is Tri.NO
+    # the user without its account: AWS "might deny access to the entire account" (key points): undecided
+    assert can(alice, "secretsmanager:GetSecretValue", SECRET, notprincipal(alice.arn)) is Tri.MAYBE
+    # a role acts through a session, which is left out only if named (the role example names session, role
+    # and account; "Principals must always name a specific session"): the scan knows no session name
+    ops = reader("ops", "role")
+    session = f"arn:aws:sts::{A}:assumed-role/ops/audit"
+    assert can(ops, "secretsmanager:GetSecretValue", SECRET, notprincipal(session, ops.arn, ROOT_A)) is Tri.MAYBE
+    assert can(ops, "secretsmanager:GetSecretValue", SECRET, notprincipal(ops.arn, ROOT_A)) is Tri.MAYBE
+    assert can(ops, "secretsmanager:GetSecretValue", SECRET, notprincipal(alice.arn, ROOT_A)) is Tri.NO
+    assert can(ops, "secretsmanager:GetSecretValue", SECRET,
+               notprincipal(f"arn:aws:sts::{A}:assumed-role/other/audit", ROOT_A)) is Tri.NO
+
+
 # --- trust policies -----------------------------------------------------------------------------------
 
 
@@ -275,6 +371,38 @@ def test_trust_deny_and_trust_conditions():
     ci = who(allow("sts:AssumeRole"), kind="user", name="ci-deploy")
     assert P.can_assume(ci, ROLE, A, by_arn).result is Tri.YES
     assert P.can_assume(who(allow("sts:AssumeRole"), kind="user", name="dev"), ROLE, A, by_arn).result is Tri.NO
+
+
+def test_a_star_trust_lets_the_accounts_principals_assume_without_an_identity_allow():
+    # A trust policy is a resource-based policy ("AWS JSON policy elements: Principal", All principals): "*"
+    # needs no identity Allow in the role's own account, and no boundary caps it; naming the account does.
+    for kind in ("user", "role"):
+        assert P.can_assume(who(kind=kind), ROLE, A, trust("*")).result is Tri.YES
+        assert P.can_assume(who(kind=kind), ROLE, A, trust({"AWS": "*"})).result is Tri.YES
+        assert P.can_assume(who(kind=kind, boundary=R53_ONLY), ROLE, A, trust("*")).result is Tri.YES
+        assert P.can_assume(who(kind=kind), ROLE, A, trust({"AWS": ROOT_A})).result is Tri.NO
+        assert P.can_assume(who(deny("sts:AssumeRole"), kind=kind), ROLE, A, trust("*")).result is Tri.NO
+    # another account's principal still needs its own Allow
+    assert P.can_assume(who(account=B), ROLE, A, trust("*")).result is Tri.NO
+    assert P.can_assume(who(allow("sts:AssumeRole"), account=B), ROLE, A, trust("*")).result is Tri.YES
+
+
+def test_a_trust_naming_a_role_is_capped_by_its_boundary_and_one_naming_a_user_is_not():
+    # Same page, IAM role principals: naming a role, "the effective permissions for the principal are limited
+    # by any policy types that limit permissions for the role. This includes ... permissions boundaries";
+    # "Policy evaluation for requests within a single account": naming an IAM user is not limited by its
+    # boundary.
+    role = who(boundary=R53_ONLY)
+    assert P.can_assume(role, ROLE, A, trust({"AWS": role.arn})).result is Tri.NO
+    allowing = who(boundary=pol(allow("sts:AssumeRole"), name="b"))
+    assert P.can_assume(allowing, ROLE, A, trust({"AWS": allowing.arn})).result is Tri.YES
+    assert P.can_assume(who(), ROLE, A, trust({"AWS": who().arn})).result is Tri.YES
+    mfa = who(boundary=pol(allow("sts:AssumeRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}), name="b"))
+    assert P.can_assume(mfa, ROLE, A, trust({"AWS": mfa.arn})).result is Tri.MAYBE
+    user = who(kind="user", boundary=R53_ONLY)
+    assert P.can_assume(user, ROLE, A, trust({"AWS": user.arn})).result is Tri.YES
+    # the boundary caps the role's ARN, not a "*" next to it
+    assert P.can_assume(role, ROLE, A, trust({"AWS": [role.arn, "*"]})).result is Tri.YES
 
 
 def test_service_trust_for_passrole():
@@ -742,3 +870,184 @@ def test_answers_on_unsettled_keys_hold_for_every_concrete_value(data):
         concrete = P.evaluate(p, P.request(p, "route53:DeleteHostedZone", ZONE, context=ctx, absent=absent)).result
         assert concrete is not Tri.MAYBE, (ctx, absent)
         assert unsettled is Tri.MAYBE or unsettled is concrete, (unsettled, concrete, ctx, absent, statements, boundary)
+
+
+# --- malformed documents: PolicyError and nothing else (the connector turns it into a gap) ---------------
+
+GOOD = {"Effect": "Allow", "Action": "route53:*", "Resource": "*"}
+#: Shapes outside "Grammar of the IAM JSON policy language", each next to the grammar it breaks.
+MALFORMED = {
+    "statement-null": {"Statement": None},
+    "statement-number": {"Statement": 3},
+    "statement-string": {"Statement": "Allow everything"},
+    "statement-of-strings": {"Statement": ["Allow"]},
+    "version-number": {"Version": 2012, "Statement": [GOOD]},
+    "version-unknown": {"Version": "2020-01-01", "Statement": [GOOD]},
+    "effect-missing": {"Statement": [{"Action": "*", "Resource": "*"}]},
+    "sid-object": {"Statement": [{**GOOD, "Sid": {"x": 1}}]},
+    "no-action": {"Statement": [{"Effect": "Allow", "Resource": "*"}]},
+    "action-and-not-action": {"Statement": [{**GOOD, "NotAction": "iam:*"}]},
+    "action-number": {"Statement": [{**GOOD, "Action": 1}]},
+    "action-null": {"Statement": [{**GOOD, "Action": None}]},
+    "action-list-with-null": {"Statement": [{**GOOD, "Action": ["route53:*", None]}]},
+    "action-object": {"Statement": [{**GOOD, "Action": {"route53": "*"}}]},
+    "resource-null": {"Statement": [{**GOOD, "Resource": None}]},
+    "resource-nested-list": {"Statement": [{**GOOD, "Resource": [["*"]]}]},
+    "resource-and-not-resource": {"Statement": [{**GOOD, "NotResource": ZONE}]},
+    "condition-list": {"Statement": [{**GOOD, "Condition": [{"Bool": {"aws:SecureTransport": "true"}}]}]},
+    "condition-string": {"Statement": [{**GOOD, "Condition": "Bool"}]},
+    "condition-null": {"Statement": [{**GOOD, "Condition": None}]},
+    "condition-block-list": {"Statement": [{**GOOD, "Condition": {"StringEquals": ["a"]}}]},
+    "condition-value-null": {"Statement": [{**GOOD, "Condition": {"StringEquals": {"aws:username": None}}}]},
+    "condition-value-object": {"Statement": [{**GOOD, "Condition": {"StringEquals": {"aws:username": {"a": 1}}}}]},
+    "condition-value-nested": {"Statement": [{**GOOD, "Condition": {"StringEquals": {"aws:username": [["a"]]}}}]},
+    "principal-number": {"Statement": [{**GOOD, "Principal": 5}]},
+    "principal-other-string": {"Statement": [{**GOOD, "Principal": "everyone"}]},
+    "principal-list": {"Statement": [{**GOOD, "Principal": ["*"]}]},
+    "principal-null": {"Statement": [{**GOOD, "Principal": None}]},
+    "principal-account-number": {"Statement": [{**GOOD, "Principal": {"AWS": 111111111111}}]},
+    "principal-and-not-principal": {"Statement": [{**GOOD, "Principal": "*", "NotPrincipal": {"AWS": ROOT_A}}]},
+    # (a dict handed in, not JSON: keys that are not strings)
+    "condition-key-number": {"Statement": [{**GOOD, "Condition": {"StringEquals": {1: "x"}}}]},
+    "principal-type-number": {"Statement": [{**GOOD, "Principal": {1: "*"}}]},
+    "document-list": [GOOD],
+    "document-null": None,
+    "json-broken": '{"Statement": [',
+    "json-of-a-list": "[1, 2]",
+    "json-nested-too-deeply": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_a_malformed_document_raises_policy_error(shape):
+    with pytest.raises(P.PolicyError):
+        P.parse_policy(MALFORMED[shape], shape)
+
+
+def test_the_grammars_other_forms_parse():
+    # one statement as an object, not a list; Version may be left out (then 2008-10-17: no variables)
+    [st] = P.parse_policy({"Statement": {**GOOD, "Resource": "arn:aws:iam::${aws:username}"}}, "p")
+    assert st.actions == ("route53:*",) and st.variables is False
+    # condition values may be numbers and Booleans, which JSON spells true and false
+    [st] = P.parse_policy({"Version": "2012-10-17", "Statement": [{**GOOD, "Condition": {
+        "Bool": {"aws:SecureTransport": True}, "NumericLessThan": {"aws:MultiFactorAuthAge": [300, 3600.5]}}}]}, "p")
+    assert {c.key: c.values for c in st.conditions} == {"aws:SecureTransport": ("true",),
+                                                        "aws:MultiFactorAuthAge": ("300", "3600.5")}
+    # a trust policy has no Resource; Principal is "*" or an object of types
+    [st] = P.parse_policy({"Statement": [{"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]},
+                                          "Action": "sts:AssumeRole"}]}, "trust")
+    assert st.resources == ("*",) and st.principals == {"Service": ("ec2.amazonaws.com",)}
+    assert P.parse_policy({"Statement": []}, "empty") == () == P.parse_policy({}, "none")
+
+
+def test_string_comparisons_over_every_spare_character_still_evaluate():
+    # the reasoning over unsettled keys needs a character the policy values do not mention: there always is one
+    every = "~#%!^&|`\ue100\ue101"
+    p = who(allow("*", Condition={"StringLike": {ENV: every}}), deny("*", Condition={"StringLike": {ENV: every}}))
+    assert can(p, "route53:DeleteHostedZone", ZONE) is Tri.NO  # allowed only where it matches, and denied there
+    assert can(who(allow("*", Condition={"StringLike": {ENV: every}})), "route53:DeleteHostedZone", ZONE) is Tri.MAYBE
+
+
+# Random JSON values, and documents that are almost policies (every element drawn from valid values and
+# junk), with a fixed seed: parse_policy lets only PolicyError out, and whatever parses evaluates without
+# raising, as identity policy, boundary, SCP, resource policy and trust policy.
+
+from hypothesis import HealthCheck, seed  # noqa: E402
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12)
+
+
+def _one_or_list(values: tuple[str, ...]) -> st.SearchStrategy:
+    one = st.sampled_from(values) | st.text(max_size=12)
+    return one | st.lists(one, max_size=3)
+
+
+_ACTIONS = ("*", "route53:*", "route53:Change*", "secretsmanager:Get*", "sts:AssumeRole", "s?s:*", "iam:*", "")
+_RESOURCES = ("*", ZONE, SECRET, ROLE, "arn:aws:secretsmanager:*:*:secret:${aws:username}/*", "arn:aws:*:::x",
+              "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone, 'Z1'}", "${", "${*}${?}${$}", "arn:")
+_PRINCIPALS = ("*", ROOT_A, A, f"arn:aws:iam::{A}:user/alice", f"arn:aws:iam::{A}:role/caller",
+               f"arn:aws:sts::{A}:assumed-role/caller/s", "ec2.amazonaws.com")
+_KEYS = ("aws:username", "aws:PrincipalTag/team", "aws:SourceIp", "aws:CurrentTime", "aws:MultiFactorAuthPresent",
+         "aws:MultiFactorAuthAge", "aws:TagKeys", NAMES, TYPES, "aws:PrincipalArn", "aws:SecureTransport", "")
+_OPERATORS = ("StringEquals", "StringNotLike", "StringLikeIfExists", "ForAnyValue:StringLike",
+              "ForAllValues:StringNotEquals", "ArnLike", "ArnNotEquals", "Bool", "BoolIfExists", "NumericLessThan",
+              "DateGreaterThan", "IpAddress", "NotIpAddress", "Null", "BinaryEquals", "ForSome:StringEquals",
+              "Bogus", "ForAnyValue:", ":", "")
+_CONDITION_VALUE = st.one_of(
+    st.sampled_from(("true", "false", "10.0.0.0/8", "::/0", "300", "2026-01-01T00:00:00Z", "1767225600", "a*b?",
+                     "${aws:username}", "${aws:PrincipalTag/team, 'x'}", "arn:aws:iam::*:user/*", "*.example.com",
+                     "\\052", "", "nan", "1e999", "~#%!^&|`")),
+    st.text(max_size=8), st.booleans(), st.integers(), st.floats(allow_nan=True))
+_CONDITION = st.dictionaries(st.sampled_from(_OPERATORS), st.dictionaries(
+    st.sampled_from(_KEYS), _CONDITION_VALUE | st.lists(_CONDITION_VALUE, max_size=3), max_size=2), max_size=3)
+_PRINCIPAL = st.just("*") | st.dictionaries(st.sampled_from(("AWS", "Service")), _one_or_list(_PRINCIPALS),
+                                            min_size=1, max_size=2)
+_ELEMENTS = ("Effect", "Sid", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal",
+             "Condition")
+
+
+@st.composite
+def _statement(draw: st.DrawFn) -> dict:
+    """A statement of the grammar, one time in three with one element replaced or added out of it."""
+    out: dict = {"Effect": draw(st.sampled_from(("Allow", "Deny")))}
+    out[draw(st.sampled_from(("Action", "NotAction")))] = draw(_one_or_list(_ACTIONS))
+    resource = draw(st.sampled_from((None, "Resource", "Resource", "NotResource")))
+    if resource:
+        out[resource] = draw(_one_or_list(_RESOURCES))
+    principal = draw(st.sampled_from((None, None, "Principal", "NotPrincipal")))
+    if principal:
+        out[principal] = draw(_PRINCIPAL)
+    if draw(st.booleans()):
+        out["Condition"] = draw(_CONDITION)
+    if draw(st.integers(0, 2)) == 0:
+        out[draw(st.sampled_from(_ELEMENTS))] = draw(_JSON)
+    return out
+
+
+@st.composite
+def _document(draw: st.DrawFn) -> object:
+    doc: dict = {"Statement": draw(st.lists(_statement(), max_size=3) | _statement())}
+    version = draw(st.sampled_from((None, "2012-10-17", "2012-10-17", "2008-10-17")))
+    if version:
+        doc["Version"] = version
+    if draw(st.integers(0, 5)) == 0:
+        doc[draw(st.sampled_from(("Version", "Statement", "Id")))] = draw(_JSON)
+    form = draw(st.integers(0, 9))
+    return json.dumps(doc) if form == 8 else urllib.parse.quote(json.dumps(doc)) if form == 9 else doc
+
+
+_DOCUMENTS = st.one_of(_document(), _document(), _document(), _document(), _JSON, st.text(max_size=20))
+
+
+def _parsed(document: object) -> tuple[P.Statement, ...] | None:
+    try:
+        return P.parse_policy(document, "fuzz")
+    except P.PolicyError:
+        return None
+
+
+@seed(20261211)
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(documents=st.lists(_DOCUMENTS, min_size=1, max_size=3), kind=st.sampled_from(("user", "role")),
+       bounded=st.booleans())
+def test_only_policy_error_escapes_parsing_and_what_parses_evaluates(documents, kind, bounded):
+    parsed = [s for s in map(_parsed, documents) if s is not None]
+    if not parsed:
+        return
+    statements = parsed[0]
+    p = P.Principal(arn=f"arn:aws:iam::{A}:{kind}/caller", account=A, kind=kind, policies=statements,
+                    boundary=parsed[-1] if bounded else None, scp_levels=tuple(parsed[1:]) or None,
+                    tags={"team": "dns"})
+    records = {k.lower(): v for k, v in ((NAMES, ("www.example.com",)), (TYPES, ("A", "TXT")))}
+    for action, resource, context in (("route53:ChangeResourceRecordSets", ZONE, records),
+                                      ("secretsmanager:GetSecretValue", SECRET, None)):
+        for rp in ((), statements):
+            acc = P.evaluate(p, P.request(p, action, resource, context=context), rp, rcp_levels=tuple(parsed))
+            assert acc.result in (Tri.YES, Tri.MAYBE, Tri.NO)
+    assert P.can_assume(p, ROLE, A, parsed[-1], rcp_levels=tuple(parsed)).result in (Tri.YES, Tri.MAYBE, Tri.NO)
+    P.trusts_service(parsed[-1], "ec2.amazonaws.com")
+    P.allows_tag_session(parsed[-1])
