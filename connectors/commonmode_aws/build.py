@@ -1065,7 +1065,9 @@ def _assume_edges(principals: Mapping[str, Principal], trust: Mapping[str, tuple
                 continue
             for v in st.principals.get("AWS", ()):
                 if v == "*":
-                    candidates |= can_call
+                    # "*" needs no identity Allow in the role's own account (IAM User Guide, "AWS JSON policy
+                    # elements: Principal", All principals): every principal there is a candidate
+                    candidates |= can_call | set(by_account.get(role_account, ()))
                 elif v in principals:
                     candidates.add(v)
                 else:

@@ -289,6 +289,7 @@ def test_principal_star_in_a_same_account_resource_or_trust_policy_needs_no_iden
     # its only sts:AssumeRole Allow is on a third role: "*" lets it into open-role, root-role needs that Allow
     e.user("assumer", allow("sts:AssumeRole", arn("role", "elsewhere")))
     e.user("refused", allow("sts:AssumeRole", arn("role", "elsewhere")), deny("sts:AssumeRole", arn("role", "open-role")))
+    e.user("no-assume-policy")  # no identity policy at all: "*" in the trust policy is enough
     inv = scan(aws, tmp_path)
     for name in ("no-policy", "bounded"):
         got = grants(inv[name], "secret.read")
@@ -299,6 +300,7 @@ def test_principal_star_in_a_same_account_resource_or_trust_policy_needs_no_iden
     assert set(assumable(inv["assumer"])) == {arn("role", "open-role")}
     assert assumable(inv["assumer"])[arn("role", "open-role")]["conditional"] is False
     assert assumable(inv["refused"]) == {}
+    assert set(assumable(inv["no-assume-policy"])) == {arn("role", "open-role")}
 
 
 def test_a_trust_policy_naming_a_role_is_capped_by_that_roles_boundary(aws, tmp_path):
