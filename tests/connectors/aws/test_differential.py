@@ -63,8 +63,9 @@ policy naming the caller role's ARN not capped by that role's boundary (assume-r
 role principals); a NotPrincipal Deny leaving out a named principal that has a permissions boundary
 (notprincipal-boundary; "AWS JSON policy elements: NotPrincipal", key points: it always denies those); a
 NotPrincipal naming an account leaving out all of its principals (notprincipal-account; same page, example).
-commonmode wrong and still standing (KNOWN_DEFECTS, none now): left out of the main comparison, each
-reproduced by an xfail(strict=True) case in `test_known_defect`, which starts failing once the engine is fixed.
+commonmode wrong and still standing (KNOWN_DEFECTS, none now): left out of the main comparison, each with a
+reproducer in REPRODUCERS that `test_every_known_defect_still_stands_and_is_left_out` checks, which starts
+failing once the engine is fixed.
 """
 
 from __future__ import annotations
@@ -404,9 +405,9 @@ def compare(sim: Simulator, case: dict, stats: collections.Counter[str]) -> None
 # --- the tests -----------------------------------------------------------------------------------------
 
 #: commonmode's errors that stand (FEATURES of the generator): left out of the main comparison, each with a
-#: minimal reproducer in REPRODUCERS and `test_known_defect` marked xfail(strict=True). When one is fixed its
-#: reproducer passes, the strict xfail fails, and the entry moves to FIXED_DEFECTS: the main comparison then
-#: covers the class again. None stands now.
+#: minimal reproducer in REPRODUCERS. When one is fixed its reproducer gives the documented answer,
+#: `test_every_known_defect_still_stands_and_is_left_out` fails, and the entry moves to FIXED_DEFECTS: the main
+#: comparison then covers the class again. None stands now.
 KNOWN_DEFECTS: dict[str, str] = {}
 
 
@@ -506,12 +507,14 @@ def _tri(result: str) -> Tri:
     return Tri.YES if result == "Allowed" else Tri.NO
 
 
-@pytest.mark.parametrize("defect", [pytest.param(d, marks=pytest.mark.xfail(reason=why, strict=True))
-                                    for d, why in sorted(KNOWN_DEFECTS.items())])
-def test_known_defect(defect: str) -> None:
-    """commonmode gives the documented answer on each KNOWN_DEFECTS reproducer (xfail while the defect stands)."""
-    c, documented, _ = REPRODUCERS[defect]
-    assert commonmode(c).result is _tri(documented), commonmode(c)
+def test_every_known_defect_still_stands_and_is_left_out() -> None:
+    """Each KNOWN_DEFECTS class (none now) has a reproducer on which commonmode still gives another answer
+    than the documented one; once it is fixed this fails, and the class moves to FIXED_DEFECTS, where the
+    main comparison covers it again."""
+    assert set(REPRODUCERS) == set(KNOWN_DEFECTS)
+    for defect in KNOWN_DEFECTS:
+        c, documented, _ = REPRODUCERS[defect]
+        assert commonmode(c).result is not _tri(documented), f"{defect} is fixed: move it to FIXED_DEFECTS"
 
 
 def test_known_defect_reproducers(simulator: Simulator) -> None:
