@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+# The real backends, shared with the connector tests: moto's server (`aws`), a fresh OpenBao dev server (`bao`)
+# and one with a file audit device (`audited`).
+from tests.connectors.conftest import aws, moto_server  # noqa: F401
+from tests.connectors.vault.conftest import bao  # noqa: F401
+from tests.connectors.vault.test_routes import audited  # noqa: F401
 
 ESTATE = """
 [[identity]]
@@ -149,3 +156,30 @@ def proxy(upstream: str, behave: Behaviour) -> Iterator[str]:
         release.set()
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A TCP port on 127.0.0.1 that accepts connections and never answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,6 @@ import boto3
 import pytest
 
 from commonmode.sandbox.servers import free_port
-from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
 from tests.safety.conftest import ESTATE, aws_env, commonmode, proxy
 
 
@@ -30,34 +27,7 @@ def config(tmp: Path, endpoint: str, extra: str = "") -> Path:
 
 
 @pytest.fixture
-def black_hole() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    stop.set()
-    t.join()
-    for c in held:
-        c.close()
-    srv.close()
-
-
-@pytest.fixture
-def hangs_after_first_calls(aws) -> Iterator[str]:  # noqa: F811
+def hangs_after_first_calls(aws) -> Iterator[str]:
     """moto behind a proxy that forwards three requests and then never answers."""
     with proxy(aws, lambda method, path, n: None if n < 3 else "hang") as url:
         yield url
@@ -88,7 +58,7 @@ def test_a_black_holed_endpoint_fails_within_its_timeout(tmp_path, black_hole):
     assert took < 20, took  # 2 attempts × 2 s, not 6 × 60 s
 
 
-def test_a_hang_after_the_first_calls_stops_at_the_deadline_and_the_run_is_partial(tmp_path, aws,  # noqa: F811
+def test_a_hang_after_the_first_calls_stops_at_the_deadline_and_the_run_is_partial(tmp_path, aws,
                                                                                   hangs_after_first_calls):
     boto3.client("iam", endpoint_url=aws, region_name="us-east-1").create_user(UserName="dns-bot")
     cfg = config(tmp_path, hangs_after_first_calls, "timeout = 1\ndeadline = 6\n")

@@ -17,7 +17,6 @@ import pytest
 hvac = pytest.importorskip("hvac")
 markdown_it = pytest.importorskip("markdown_it")
 
-from tests.connectors.vault.conftest import bao  # noqa: E402,F401 — a fresh OpenBao dev server
 
 HOSTILE = ("](http://evil.example/x) [click here\n## Approved by security\n<script>alert(1)</script> "
            "<img src=x onerror=alert(1)> @acme/security-team ![img](http://evil.example/i.png) "
@@ -26,7 +25,7 @@ HOSTILE = ("](http://evil.example/x) [click here\n## Approved by security\n<scri
 
 
 @pytest.fixture
-def hostile_estate(bao, tmp_path):  # noqa: F811
+def hostile_estate(bao, tmp_path):
     v = hvac.Client(url=bao, token="root")
     v.sys.create_or_update_acl_policy(name="dns-both", policy='path "secret/data/dns/*" { capabilities = ["read"] }')
     for path in ("dns/primary", "dns/backup"):

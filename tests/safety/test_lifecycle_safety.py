@@ -10,8 +10,6 @@ from pathlib import Path
 import boto3
 
 from commonmode.sandbox.servers import free_port
-from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
-from tests.connectors.vault.conftest import bao  # noqa: F401 — a fresh OpenBao dev server
 from tests.safety.conftest import ESTATE, commonmode
 
 CONFIG = """
@@ -44,7 +42,7 @@ def scan(tmp: Path, endpoint: str) -> int:
     return commonmode("scan", "-c", str(tmp / "commonmode.toml"), "--no-progress").returncode
 
 
-def test_diff_across_a_failed_connector_reports_no_power_change(aws, tmp_path):  # noqa: F811
+def test_diff_across_a_failed_connector_reports_no_power_change(aws, tmp_path):
     seed(aws)
     (tmp_path / "estate.toml").write_text(ESTATE)
     assert scan(tmp_path, aws) == 0
@@ -69,7 +67,7 @@ def test_diff_across_a_failed_connector_reports_no_power_change(aws, tmp_path): 
     assert "not compared" in table and "prod" in table
 
 
-def test_an_outage_of_the_vault_cluster_does_not_resolve_a_finding_that_rests_on_it(aws, bao, tmp_path):  # noqa: F811
+def test_an_outage_of_the_vault_cluster_does_not_resolve_a_finding_that_rests_on_it(aws, bao, tmp_path):
     """The DNS bot's key is kept in one Vault cluster for both paths: shared-fault-domain vault:cluster:…,
     whose subject is a label no connector reports. Vault rejecting the token must not resolve it."""
     import hvac

@@ -11,8 +11,6 @@ import re
 import boto3
 import pytest
 
-from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
-from tests.connectors.vault.conftest import bao  # noqa: F401 — a fresh OpenBao dev server
 from tests.safety.conftest import commonmode
 
 SECRET_KEY = "canary-secret-access-key-91c2e7"  # the scanner's own secret key: never in a log
@@ -25,7 +23,7 @@ def _seed_member(endpoint: str) -> str:
 
 
 @pytest.fixture
-def org_config(aws, tmp_path):  # noqa: F811
+def org_config(aws, tmp_path):
     member = _seed_member(aws)
     cfg = tmp_path / "commonmode.toml"
     cfg.write_text(f'[store]\npath = "cm.db"\n\n[[aws]]\nname = "org"\nendpoint_url = "{aws}"\n'
@@ -53,7 +51,7 @@ def test_verbose_and_sdk_debug_logs_carry_no_credential(org_config, flags):
         assert "DEBUG botocore" not in log and "DEBUG urllib3" not in log
 
 
-def test_canaries_appear_in_no_output_and_no_log_even_with_sdk_debug(aws, bao, tmp_path):  # noqa: F811
+def test_canaries_appear_in_no_output_and_no_log_even_with_sdk_debug(aws, bao, tmp_path):
     """The planted secret values of the AWS and Vault test estates, and the scanner's own Vault token,
     appear nowhere: not in stdout, not in stderr with -v --debug-sdk, not in the database."""
     from tests.connectors.aws.seed import CANARY

@@ -16,9 +16,7 @@ from commonmode_aws.collect import Clients, ReadOnlyViolation
 from commonmode_vault.collect import ReadOnlyVault
 from commonmode_vault.collect import ReadOnlyViolation as VaultRefused
 from tests.connectors.aws.seed import seed as seed_aws
-from tests.connectors.conftest import aws, moto_server  # noqa: F401 — the moto fixtures
 from tests.connectors.vault.seed import seed as seed_vault
-from tests.connectors.vault.test_routes import audited  # noqa: F401 — OpenBao with a file audit device
 from tests.safety.conftest import aws_env, commonmode, proxy
 
 #: Vault requests a scan may make that are not reads or LISTs: the three documented lookups.
@@ -40,7 +38,7 @@ def moto_state(endpoint: str) -> object:
         return prune(json.loads(resp.read()))
 
 
-def test_a_full_aws_scan_changes_nothing_in_moto(aws, tmp_path):  # noqa: F811
+def test_a_full_aws_scan_changes_nothing_in_moto(aws, tmp_path):
     seed_aws(aws)
     before = moto_state(aws)
     assert {"User", "Role"} <= set(before["iam"]) and "RecordSet" in before["route53"]  # it sees state
@@ -61,7 +59,7 @@ def test_a_full_aws_scan_changes_nothing_in_moto(aws, tmp_path):  # noqa: F811
                                                    "ResourceRecords": [{"Value": "192.0.2.1"}]}}]}}),
     ("sts", "get_session_token", {}),
 ])
-def test_the_aws_guard_refuses_before_any_request_leaves(aws, service, call, kwargs):  # noqa: F811
+def test_the_aws_guard_refuses_before_any_request_leaves(aws, service, call, kwargs):
     seen: list[str] = []
     with proxy(aws, lambda method, path, n: seen.append(f"{method} {path}")) as url:
         clients = Clients(boto3.session.Session(**{k.lower(): v for k, v in aws_env().items()
@@ -72,7 +70,7 @@ def test_the_aws_guard_refuses_before_any_request_leaves(aws, service, call, kwa
     assert seen == [] and sum(clients.calls.values()) == 0
 
 
-def test_a_full_vault_scan_shows_no_write_and_no_secret_read_in_the_audit_log(audited, tmp_path):  # noqa: F811
+def test_a_full_vault_scan_shows_no_write_and_no_secret_read_in_the_audit_log(audited, tmp_path):
     seed_vault(audited.url, "arn:aws:iam::123456789012:user/dns-bot")
     mark = audited.mark()
     cfg = tmp_path / "commonmode.toml"
@@ -92,7 +90,7 @@ def test_a_full_vault_scan_shows_no_write_and_no_secret_read_in_the_audit_log(au
     ("POST", "secret/data/dns/primary"), ("GET", "secret/data/dns/primary"), ("DELETE", "secret/metadata/dns/x"),
     ("POST", "auth/token/create"), ("POST", "sys/policies/acl/x"), ("POST", "pki/issue/web"),
 ])
-def test_the_vault_guard_refuses_before_any_request_leaves(audited, method, path):  # noqa: F811
+def test_the_vault_guard_refuses_before_any_request_leaves(audited, method, path):
     seed_vault(audited.url, "arn:aws:iam::123456789012:user/dns-bot")
     api = ReadOnlyVault(audited.url, "root")
     api.load_mounts({"secret/": {"type": "kv", "options": {"version": "2"}}, "pki/": {"type": "pki"}}, {})

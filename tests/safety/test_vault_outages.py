@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from commonmode.sandbox.servers import free_port
-from tests.connectors.vault.conftest import bao  # noqa: F401 — a fresh OpenBao dev server
 from tests.connectors.vault.seed import seed
 from tests.safety.conftest import commonmode, proxy
 
@@ -45,32 +41,6 @@ def gaps(summary: dict) -> list[str]:
     return connector["gaps"]
 
 
-@pytest.fixture
-def black_hole() -> Iterator[str]:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    stop.set()
-    t.join()
-    for c in held:
-        c.close()
-    srv.close()
-
-
 def test_a_cluster_nobody_answers_on_is_failed_in_seconds_and_a_vault_only_scan_exits_1(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     code, summary, took = scan(config(tmp_path, dead))
@@ -86,7 +56,7 @@ def test_a_black_holed_cluster_fails_within_its_timeout(tmp_path, black_hole):
     assert took < 25, took
 
 
-def test_a_rejected_token_fails_the_connector_with_one_line(bao, tmp_path):  # noqa: F811
+def test_a_rejected_token_fails_the_connector_with_one_line(bao, tmp_path):
     seed(bao, ACCOUNT_USER)
     code, summary, _ = scan(config(tmp_path, bao), token="not-a-token")
     assert code == 1
@@ -98,7 +68,7 @@ def test_a_rejected_token_fails_the_connector_with_one_line(bao, tmp_path):  # n
     (404, '{"errors":["no handler for route \\"auth/approle/role/\\". route entry not found."]}'),
     (404, "<html><body><h1>404 Not Found</h1>nginx</body></html>"),
 ])
-def test_a_404_on_an_expected_listing_is_a_gap_and_resolves_nothing(bao, tmp_path, answer):  # noqa: F811
+def test_a_404_on_an_expected_listing_is_a_gap_and_resolves_nothing(bao, tmp_path, answer):
     seed(bao, ACCOUNT_USER)
     broken = {"LIST /v1/auth/approle/role", "LIST /v1/sys/policies/acl"}
     state = {"broken": False}
@@ -120,7 +90,7 @@ def test_a_404_on_an_expected_listing_is_a_gap_and_resolves_nothing(bao, tmp_pat
     assert [r["status"] for r in runs] == ["ok", "partial"]
 
 
-def test_vaults_own_empty_answer_is_still_nothing_there(bao, tmp_path):  # noqa: F811
+def test_vaults_own_empty_answer_is_still_nothing_there(bao, tmp_path):
     """Vault answers a LIST with no keys with 404 and an empty error list (hashicorp/vault#1368): an AppRole
     mount without roles is empty, not a gap."""
     import hvac
@@ -130,7 +100,7 @@ def test_vaults_own_empty_answer_is_still_nothing_there(bao, tmp_path):  # noqa:
     assert code == 0 and gaps(summary) == []
 
 
-def test_a_cluster_that_hangs_after_its_first_answers_stops_at_the_deadline(bao, tmp_path):  # noqa: F811
+def test_a_cluster_that_hangs_after_its_first_answers_stops_at_the_deadline(bao, tmp_path):
     seed(bao, ACCOUNT_USER)
     with proxy(bao, lambda method, path, n: None if n < 8 else "hang") as url:
         code, summary, took = scan(config(tmp_path, url, "timeout = 1\ndeadline = 6\n"))
