@@ -125,3 +125,17 @@ def test_sigkill_at_any_moment_leaves_the_previous_runs_intact(tmp_path):
         assert conn.execute("SELECT count(*) FROM grants WHERE run_id = ?", (last,)).fetchone()[0] == grants
         conn.close()
     assert commonmode("scan", "-c", str(cfg), "--no-progress").returncode == 0
+
+
+def test_a_refused_credential_fails_the_connector_with_one_line(tmp_path, aws):
+    """sts:GetCallerIdentity answered 403 InvalidClientTokenId (what AWS says of a revoked key): failed at once."""
+    refused = (403, '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+                    '<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.'
+                    '</Message></Error><RequestId>x</RequestId></ErrorResponse>')
+    with proxy(aws, lambda method, path, n: refused) as url:
+        proc, took = timed("scan", "-c", str(config(tmp_path, url)), "--no-progress", "--format", "json")
+    assert proc.returncode == 1
+    (connector,) = json.loads(proc.stdout)["connectors"]
+    assert connector["gaps"] == ["aws prod: the credential was refused by sts:GetCallerIdentity: "
+                                 "InvalidClientTokenId: The security token included in the request is invalid."]
+    assert took < 15, took
