@@ -239,3 +239,45 @@ def test_config_from_environment_variable(estate_cfg, monkeypatch):
     monkeypatch.setenv("COMMONMODE_CONFIG", str(estate_cfg))
     assert cm("scan", "--no-progress").exit_code == 0
     assert json.loads(cm("findings", "--format", "json").stdout)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["review", "-f", "csv"], "Invalid value for '--format' / '-f': 'csv' is not one of 'table', 'md', 'json'."),
+    (["findings", "--bogus"], "No such option: --bogus"),
+    (["access"], "Missing argument 'resource_id'."),
+    (["frobnicate"], "No such command 'frobnicate'."),
+    (["tickets", "--min-severity", "severe", "--db", "none.db"],
+     "--min-severity: expected one of critical, high, medium, low; got 'severe'"),
+    (["findings", "--severity", "severe", "--db", "none.db"],
+     "--severity: expected one of critical, high, medium, low; got 'severe'"),
+])
+def test_every_usage_error_is_one_line_and_exit_2(tmp_path, args, says):
+    """README, "Exit codes": usage errors are one line on stderr starting `commonmode: error:`, exit 2 — click's
+    own errors too (no box), each naming the flag the user typed."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "commonmode.cli", *args], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("commonmode: error: ") and says in lines[0], proc.stderr
+
+
+def test_version():
+    import subprocess
+    import sys
+
+    from commonmode import __version__
+
+    proc = subprocess.run([sys.executable, "-m", "commonmode.cli", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"commonmode {__version__}"
+
+
+def test_an_unknown_service_is_a_usage_error_with_the_known_names(estate_cfg):
+    assert scan(estate_cfg).exit_code == 0
+    result = runner.invoke(app, ["findings", "-c", str(estate_cfg), "--service", "apii"])
+    assert result.exit_code == 2
+    assert "--service: no service 'apii' in run 1; did you mean 'api'?" in result.output
+    assert findings_json(estate_cfg, "--service", "api")  # a known one still lists

@@ -180,7 +180,7 @@ def scan(
     from commonmode.store import RunStore, ScanLock, queries
 
     configure_logging(verbose, debug_sdk)
-    threshold = _severity(fail_on)
+    threshold = _severity(fail_on, "--fail-on")
     registry = _registry()
     cfg = load_config(resolve_config_path(config), registry)
     path = db or cfg.store_path
@@ -233,7 +233,8 @@ def scan(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _severity(value: str | None):  # type: ignore[no-untyped-def]
+def _severity(value: str | None, flag: str):  # type: ignore[no-untyped-def]
+    """The Severity a flag names; a usage error naming that flag otherwise."""
     from commonmode.errors import UsageError
     from commonmode.model import Severity
 
@@ -242,7 +243,7 @@ def _severity(value: str | None):  # type: ignore[no-untyped-def]
     try:
         return Severity(value.lower())
     except ValueError:
-        raise UsageError(f"--fail-on/--severity: expected one of critical, high, medium, low; got {value!r}") from None
+        raise UsageError(f"{flag}: expected one of critical, high, medium, low; got {value!r}") from None
 
 
 @app.command()
@@ -268,10 +269,12 @@ def findings(
         raise UsageError(f"--rule: unknown rule {rule!r}; expected one of {', '.join(RULES)}")
     if status is not None and status not in ("new", "open", "resolved"):
         raise UsageError(f"--status: expected new, open or resolved; got {status!r}")
-    sev = _severity(severity)
+    sev = _severity(severity, "--severity")
     store = _open_store(config, db)
     try:
         r = store.resolve_run(run)
+        if service is not None:
+            _known_service(store, r, service)
         rows = queries.findings(store, r, service=service, rule=rule, severity=sev.value if sev else None,
                                 status=status)
     finally:
@@ -281,6 +284,19 @@ def findings(
         ("service", lambda f: f["service"] or ", ".join(f["services"])), ("subjects", lambda f: f["subjects"]),
         ("evidence", lambda f: f["evidence"]), ("fingerprint", lambda f: f["fingerprint"]),
     ], sys.stdout, title=f"findings of run {r.id}")
+
+
+def _known_service(store, run, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A usage error, with the closest names, unless `name` is a service of `run`."""
+    import difflib
+
+    from commonmode.errors import UsageError
+
+    names = [r["name"] for r in store.rows("SELECT name FROM services WHERE run_id = ? ORDER BY name", [run.id])]
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise UsageError(f"--service: no service {name!r} in run {run.id}; {hint}services: {', '.join(names) or 'none'}")
 
 
 @app.command()
@@ -540,7 +556,7 @@ def tickets(
     from commonmode.files import write_private
     from commonmode.render import tickets as tk
 
-    sev = _severity(min_severity)
+    sev = _severity(min_severity, "--min-severity")
     store = _open_store(config, db)
     try:
         items = tk.tickets(store, store.resolve_run(run), min_severity=sev.value if sev else None,
@@ -607,9 +623,45 @@ def rules(fmt: FormatOpt = ListFormat.table) -> None:
                                  ("remediation", lambda r: r["remediation"])], sys.stdout)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from commonmode import __version__
+
+        typer.echo(f"commonmode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                callback=_version)] = False) -> None:
+    """Find what a service's primary and backup paths share."""
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A usage error (unknown flag, bad choice, missing argument) is one line on
+    stderr starting `commonmode: error:` and exit 2, as every other usage error is (README, "Exit codes"):
+    click's own boxed message is not shown."""
+    try:  # typer 0.2x vendors click; older releases use click itself
+        from typer._click.exceptions import UsageError as ClickUsageError
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click.exceptions import UsageError as ClickUsageError
+
+    try:
+        code = app(standalone_mode=False)
+    except ClickUsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        message = exc.format_message().replace("Value error, ", "")
+        if not message.strip():  # no command at all: the help was shown, as no_args_is_help asks
+            raise SystemExit(exc.exit_code) from None
+        typer.echo(f"commonmode: error: {message}{hint}", err=True)
+        raise SystemExit(int(ExitCode.USAGE)) from None
+    except typer.Abort:
+        typer.echo("commonmode: interrupted", err=True)
+        raise SystemExit(130) from None
+    except BrokenPipeError:  # `commonmode --help | head`: the reader went away
+        _stdout_closed()
+        raise SystemExit(0) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
