@@ -156,21 +156,16 @@ class VaultConnector:
 
     @staticmethod
     def _first_calls(api: Any) -> str | None:
-        """Whether the cluster can be scanned at all: it answers (sys/health, unauthenticated), and it accepts
-        the token (sys/capabilities-self, or, where a policy leaves that out, the sys/auth read that the
-        scanner policy grants). One line saying why not, after one retry, or None."""
+        """Whether the cluster can be scanned at all: it answers (not sealed), and it accepts the token
+        (sys/capabilities-self, or, where a policy leaves that out, the sys/auth read that the scanner policy
+        grants). One line saying why not, after one retry, or None."""
         from commonmode_vault.collect import VaultError
 
-        try:
-            api.request("GET", "sys/health", retries=1)
-        except VaultError as exc:
-            if exc.status in ("cannot connect", "no answer", "503"):
-                return f"{exc.status} {exc.detail}".strip()
         try:
             api.request("POST", "sys/capabilities-self", {"paths": ["sys/auth"]}, retries=1)
             return None
         except VaultError as exc:
-            if exc.status in ("cannot connect", "no answer"):
+            if exc.status in ("cannot connect", "no answer", "503"):
                 return f"{exc.status} {exc.detail}"
             if exc.status not in (401, 403):
                 return None  # an older server without the endpoint: the listings will tell
