@@ -6,6 +6,7 @@ Config (`[[aws]]`): see connectors/commonmode_aws/README.md.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -71,7 +72,8 @@ class AwsConnector:
         base = self._clients(api, session)
         progress("identifying the account", 0, None)
         try:
-            home = api.get_account_id(self._clients(api, session, attempts=2))
+            # fewer attempts for the first call, counted with the rest: a fresh client cache, the same counter
+            home = api.get_account_id(dataclasses.replace(base, attempts=2, _cache={}))
         except Exception as exc:  # noqa: BLE001 — the connector fails, with one line that says why
             where = self.endpoint_url or f"AWS STS in {self.region}"
             return ConnectorResult(connector=name, provider=self.provider, status=RunStatus.FAILED,
@@ -122,11 +124,11 @@ class AwsConnector:
         return ConnectorResult(connector=name, provider=self.provider, status=status, inventory=inventory,
                                gaps=tuple(gaps), stats=stats)
 
-    def _clients(self, api: Any, session: Any, attempts: int | None = None) -> Any:
+    def _clients(self, api: Any, session: Any) -> Any:
         """The client factory with this instance's endpoint, region, timeouts and retries."""
         s = self.settings
         return api.Clients(session, self.endpoint_url, self.region, read_timeout=s.timeout,
-                           connect_timeout=s.connect_timeout, attempts=attempts or api.MAX_ATTEMPTS)
+                           connect_timeout=s.connect_timeout)
 
     def _organization(self, base: Any, home: str, gaps: list[str]) -> tuple[list[str], _Org | None]:
         """Member accounts, and where and which SCPs/RCPs to read, when these credentials reach the organization."""

@@ -147,9 +147,13 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
     return done
 
 
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def foreign_tables(conn: sqlite3.Connection) -> set[str]:
     """The tables of a file that is not a commonmode store (empty for a commonmode store or an empty file)."""
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    names = _tables(conn)
     if not names or ({"meta", "runs"} <= names and schema_version(conn) >= 1):
         return set()
     return names
@@ -157,8 +161,7 @@ def foreign_tables(conn: sqlite3.Connection) -> set[str]:
 
 def check_store(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a file that is not a commonmode store, or one newer than this release understands."""
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    version = schema_version(conn) if {"meta", "runs"} <= names else 0
+    version = schema_version(conn) if {"meta", "runs"} <= _tables(conn) else 0
     if version < 1:
         raise UsageError(f"{path}: not a commonmode database (no commonmode schema in it); pass --db with a "
                          "commonmode store")
