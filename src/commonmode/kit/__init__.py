@@ -1,0 +1,23 @@
+"""The connector kit: what every connector shares, so that each one has the same shape (docs/connectors.md).
+
+- `Collection`: one run: `attempt` (a failure becomes a recorded gap, classified by the connector's `Errors`
+  hook: absent, gap or fatal), progress, call counting, the deadline, and `finish()` → ConnectorResult.
+- `CallPolicy`: timeouts, retries with backoff and the deadline for a client; `CallCounter`.
+- `Tri` and `Decision`: the three-valued answer of a permission engine, with its `via`.
+- `ReadOnlyViolation`, `PolicyError`; `parse_or_gap`, `parse_timestamp`, `owner_from`, `option_values`.
+- `ids`: native ids of every provider (ARNs, Azure and GCP ids, Vault paths, GitHub repositories).
+
+The kit imports the core model and nothing of any connector; connectors import the kit.
+"""
+
+from __future__ import annotations
+
+from commonmode.kit import ids
+from commonmode.kit.client import CallCounter, CallPolicy
+from commonmode.kit.collection import Collection, Errors, Failure
+from commonmode.kit.decision import Decision, Tri
+from commonmode.kit.errors import PolicyError, ReadOnlyViolation
+from commonmode.kit.values import option_values, owner_from, parse_or_gap, parse_timestamp
+
+__all__ = ["CallCounter", "CallPolicy", "Collection", "Decision", "Errors", "Failure", "PolicyError",
+           "ReadOnlyViolation", "Tri", "ids", "option_values", "owner_from", "parse_or_gap", "parse_timestamp"]

@@ -1,0 +1,13 @@
+"""The exceptions every connector shares."""
+
+from __future__ import annotations
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A client's read-only guard refused an operation before anything was sent: it is not on the
+    connector's allow-list of read-only metadata operations. The message names the operation."""
+
+
+class PolicyError(ValueError):
+    """A policy document outside its language's grammar. Parsers raise this and nothing else, so a
+    connector records the policy as a gap (`parse_or_gap`) and goes on."""
