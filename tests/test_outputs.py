@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,6 +89,49 @@ def test_tickets_are_grouped_routed_and_deduplicated(two_runs):
         t["id"] for t in first if t["subject"] == KEY_PAY_B_OLD.id}
     high = json.loads(cm(two_runs, "tickets", "--run", "1", "--min-severity", "high", "--format", "json").stdout)
     assert high and all(t["severity"] in ("critical", "high") for t in high)
+
+
+def test_tickets_are_ordered_by_severity_then_rule_then_owner(two_runs):
+    items = json.loads(cm(two_runs, "tickets", "--run", "1", "--format", "json").stdout)
+    rank = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+    keys = [(-rank[t["severity"]], t["rule"], t["owner"], t["subject"]) for t in items]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert items[0]["severity"] == "critical" and items[-1]["severity"] == "low"
+    # the same order in the Markdown file
+    md = cm(two_runs, "tickets", "--run", "1").stdout
+    assert re.findall(r"^## (CM-[0-9a-f]{10}) ", md, re.M) == [t["id"] for t in items]
+
+
+def _seen(markdown: str) -> str:
+    """What a reader sees of rendered Markdown: CommonMark to HTML, tags dropped, entities decoded."""
+    from markdown_it import MarkdownIt
+
+    rendered = re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(markdown))
+    return " ".join(html.unescape(rendered).replace("\u2060", "").split())
+
+
+def test_one_remediation_in_findings_rules_report_and_tickets(two_runs, tmp_path):
+    """One source: the finding's remediation starts with the rule's text (`commonmode rules`), the report
+    shows it, and every line of it is in the ticket, as the reader sees the ticket."""
+    listed = runner.invoke(app, ["rules", "--format", "json"], catch_exceptions=False)
+    rules = {r["rule"]: r["remediation"] for r in json.loads(listed.stdout)}
+    found = {f["fingerprint"]: f for f in json.loads(cm(two_runs, "findings", "--run", "1", "--format", "json").stdout)}
+    assert found
+    for f in found.values():
+        assert f["remediation"].startswith(rules[f["rule"]] + "\n"), f["rule"]
+    cm(two_runs, "report", "--run", "1", "--format", "json", "--out", str(tmp_path))
+    report = next(tmp_path.glob("report*.json"))
+    assert {f["fingerprint"]: f["remediation"] for f in json.loads(report.read_text())["findings"]} == {
+        k: f["remediation"] for k, f in found.items()}
+    tickets = json.loads(cm(two_runs, "tickets", "--run", "1", "--format", "json").stdout)
+    assert {fp for t in tickets for fp in t["fingerprints"]} == set(found)
+    for t in tickets:
+        seen = _seen(t["body"])
+        for fp in t["fingerprints"]:
+            for line in found[fp]["remediation"].split("\n"):
+                assert " ".join(line.split()) in seen, (t["id"], line)
+            for step in found[fp]["evidence"]:
+                assert " ".join(step.split()) in seen, (t["id"], step)  # the whole chain, not the first lines
 
 
 def test_ticket_formats(two_runs, tmp_path):

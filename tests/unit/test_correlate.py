@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from estate import (
     DW, NOW, SR, C, Credential, Identity, Resource, ResourceKind, Store, declared_services, grant, inventory,
     record, reference_estate, service, user, zone,
 )
 
-from commonmode.correlate import correlate, merge_services
+from commonmode.correlate import RULES, correlate, merge_services
+from commonmode.correlate.rules import remediation_lines
 from commonmode.model import Capability, Inventory
 
 
@@ -312,3 +317,155 @@ def test_unseen_backup_path_is_not_called_unrecoverable():
     corr = correlate(inventory(*BASE), declared_services=[svc], now=NOW)
     assert not any(f.rule == "no-independent-recovery" for f in corr.findings)
     assert corr.missing("web") == ["rec-never-seen"]
+
+
+# --- severity: one sentence per rule, and a case for every severity it names -------------------
+
+def _secret(rid: str, owner: str | None = "sec") -> Resource:
+    return Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=rid, connector=C, owner=owner)
+
+
+def _regional(u: Identity, region: str) -> Identity:
+    return dataclasses.replace(u, fault_domains=(*u.fault_domains, f"aws:region:{region}"))
+
+
+def _cert(cid: str, days: float) -> Resource:
+    return Resource(id=cid, kind=ResourceKind.CERTIFICATE, provider="aws", name=cid, connector=C,
+                    names=("www.b.example",), expires=NOW + timedelta(days=days))
+
+
+def _with_cert(days: float):  # type: ignore[no-untyped-def]
+    cert = _cert("cert-b", days)
+    return inventory(*BASE, cert), [service("web", [RA.id], [RB.id, cert.id])]
+
+
+_ZB_SAME = zone("zone-b", "b.example", "111")
+_RB_SAME = record("rec-b", "www.b.example", _ZB_SAME)
+_RB_IN_A = record("rec-b", "www2.a.example", ZA)
+_SA, _SB = _secret("secret-a"), _secret("secret-b")
+_READER = Identity(id="reader", provider="vault", kind="vault-role", name="reader", connector=C, owner="t")
+
+#: (rule, subject, expected severity, inventory, services): at least one case per severity each rule's
+#: severity_rule names, each built so that only that branch applies.
+SEVERITY_CASES = [
+    ("shared-identity", UA.id, "critical", inventory(*BASE, grant(UA.id, DW, ZB.id)), [SVC]),
+    ("shared-identity", _READER.id, "high",
+     inventory(*BASE, _SA, _SB, _READER, grant(_READER.id, SR, _SA.id), grant(_READER.id, SR, _SB.id)),
+     [service("web", [RA.id, _SA.id], [RB.id, _SB.id])]),
+    ("shared-secret-store", "vault://v/secret", "high", inventory(*BASE, *_vault(("vault://v/secret",) * 2)), [SVC]),
+    ("shared-certificate-path", "pki-role", "high", inventory(*BASE, _issuer(["*.a.example", "www.b.example"])), [SVC]),
+    ("shared-dns-control-plane", ZA.id, "high", inventory(ZA, RA, _RB_IN_A, UA, grant(UA.id, DW, ZA.id)),
+     [service("web", [RA.id], [_RB_IN_A.id])]),
+    ("shared-dns-control-plane", "route53:account:111", "medium",
+     inventory(ZA, _ZB_SAME, RA, _RB_SAME, UA, UB, grant(UA.id, DW, ZA.id), grant(UB.id, DW, _ZB_SAME.id)), [SVC]),
+    ("shared-fault-domain", "aws:account:111", "high",
+     inventory(ZA, _ZB_SAME, RA, _RB_SAME, UA, UB, grant(UA.id, DW, ZA.id), grant(UB.id, DW, _ZB_SAME.id)), [SVC]),
+    ("shared-fault-domain", "aws:region:us-east-1", "medium",
+     inventory(ZA, ZB, RA, RB, _regional(UA, "us-east-1"), _regional(UB, "us-east-1"),
+               grant(UA.id, DW, ZA.id), grant(UB.id, DW, ZB.id)), [SVC]),
+    # nobody can steer the backup
+    ("no-independent-recovery", RB.id, "critical", inventory(ZA, ZB, RA, RB, UA, grant(UA.id, DW, ZA.id)), [SVC]),
+    # the backup's only operator keeps its key in the store the primary's key is in
+    ("no-independent-recovery", RB.id, "critical", inventory(*BASE, *_vault(("vault://v/secret",) * 2)), [SVC]),
+    # the backup's only operator lives in the primary's account
+    ("no-independent-recovery", _RB_SAME.id, "critical",
+     inventory(ZA, _ZB_SAME, RA, _RB_SAME, UA, UB, grant(UA.id, DW, ZA.id), grant(UB.id, DW, _ZB_SAME.id)), [SVC]),
+    # the backup's only operator needs only the primary's region: it works unless the region is down
+    ("no-independent-recovery", RB.id, "high",
+     inventory(ZA, ZB, RA, RB, _regional(UA, "us-east-1"), _regional(UB, "us-east-1"),
+               grant(UA.id, DW, ZA.id), grant(UB.id, DW, ZB.id)), [SVC]),
+    ("owner-gap", UB.id, "high", inventory(*BASE[:5], dataclasses.replace(UB, owner=None), *BASE[6:]), [SVC]),
+    ("owner-gap", _READER.id, "medium",
+     inventory(*BASE, _SA, _SB, dataclasses.replace(_READER, owner="tbd"), grant(_READER.id, SR, _SA.id)),
+     [service("web", [RA.id, _SA.id], [RB.id])]),
+    ("owner-gap", "vault://v/a", "medium",
+     inventory(*BASE, *[dataclasses.replace(i, owner=None) if isinstance(i, Store) else i
+                        for i in _vault(("vault://v/a", "vault://v/b"))]), [SVC]),
+    ("owner-gap", "service:web", "medium", inventory(*BASE), [service("web", [RA.id], [RB.id], owner=None)]),
+    ("credential-expiry", "cert-b", "critical", *_with_cert(-1)),
+    ("credential-expiry", "cert-b", "high", *_with_cert(5)),
+    ("credential-expiry", "cert-b", "medium", *_with_cert(20)),
+    ("credential-expiry", f"key-{UB.id}", "low",
+     inventory(*BASE, _key(UB.id, usage_tracked=True, created=NOW - timedelta(days=300),
+                           last_used=NOW - timedelta(days=120))), [SVC]),
+]
+
+
+@pytest.mark.parametrize(("rule", "subject", "severity", "inv", "services"), SEVERITY_CASES,
+                         ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(SEVERITY_CASES)])
+def test_severity_follows_the_rule_s_sentence(rule, subject, severity, inv, services):
+    corr = correlate(inv, declared_services=services, now=NOW)
+    got = [f.severity.value for f in corr.findings if f.rule == rule and subject in f.subjects]
+    assert got == [severity], [(f.rule, f.subjects, f.severity.value) for f in corr.findings]
+
+
+def test_every_severity_a_rule_names_has_a_case_and_docs_say_the_same_sentence():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "severity.md").read_text()
+    words = ("critical", "high", "medium", "low")
+    for rule in RULES.values():
+        sentence = rule.severity_rule
+        named = {w for w in words if re.search(rf"\b{w}\b", sentence)}
+        cased = {c[2] for c in SEVERITY_CASES if c[0] == rule.name}
+        assert named and named == cased, (rule.name, named, cased)
+        section = docs.split(f"### {rule.name}\n", 1)[1].split("\n### ", 1)[0]
+        assert sentence in section, f"docs/severity.md, {rule.name}: expected the rule's sentence: {sentence}"
+
+
+# --- evidence: complete, one step per entry, from the identity to the path --------------------
+
+def test_evidence_is_one_step_per_entry_from_identity_to_path():
+    role = dataclasses.replace(UA, id="role-dns", kind="iam-role", owner="team")
+    ci = dataclasses.replace(UB, id="ci-user", owner="team")
+    inv = inventory(ZA, ZB, RA, RB, role, ci, grant(role.id, DW, ZA.id), grant(role.id, DW, ZB.id),
+                    grant(ci.id, Capability.IDENTITY_ASSUME, role.id, "trust policy of role-dns names ci-user"))
+    corr = correlate(inv, declared_services=[SVC], now=NOW)
+    f = next(f for f in corr.findings if f.rule == "shared-identity" and f.subjects == ("ci-user",))
+    assert f.evidence == (
+        "primary: ci-user can act as role-dns (trust policy of role-dns names ci-user)",
+        "primary: role-dns has dns.write on zone-a (policy of role-dns)",
+        "primary: rec-a depends on zone-a",
+        "primary: rec-a is in the primary path",
+        "backup: ci-user can act as role-dns (trust policy of role-dns names ci-user)",
+        "backup: role-dns has dns.write on zone-b (policy of role-dns)",
+        "backup: rec-b depends on zone-b",
+        "backup: rec-b is in the backup path",
+    )
+
+
+def test_recovery_evidence_is_never_truncated():
+    # 25 operators can steer both paths; each needs 7 things the primary also depends on (itself, its key's
+    # secret and mount, 4 labels): every operator and every dependency is said (it used to stop at 20 and 5)
+    mount = "vault://v/secret"
+    labels = ("aws:account:111", "ci:a", "ci:b", "ci:c")
+    items: list = [ZA, ZB, RA, RB, Store(id=mount, provider="vault", kind="vault-mount", name="m", connector=C,
+                                         owner="s")]
+    for i in range(25):
+        op = dataclasses.replace(UA, id=f"op-{i:02d}", owner="team", fault_domains=labels)
+        holder = Resource(id=f"{mount}/data/{op.id}", kind=ResourceKind.SECRET, provider="vault", name=op.id,
+                          connector=C, parents=(mount,))
+        items += [op, holder, grant(op.id, DW, ZA.id), grant(op.id, DW, ZB.id),
+                  Credential(id=f"key-{op.id}", identity_id=op.id, kind="access-key", connector=C,
+                             stored_in=holder.id)]
+    corr = correlate(inventory(*items), declared_services=[SVC], now=NOW)
+    f = next(f for f in corr.findings if f.rule == "no-independent-recovery")
+    text = "\n".join(f.evidence)
+    assert "…" not in text and "more identities" not in text
+    assert len(corr.recovery) == 25
+    for option in corr.recovery:
+        needs = next(e for e in f.evidence if e.startswith(f"failover by {option.identity_id}: needs "))
+        assert len(option.shared_with_primary) == 7
+        assert all(d in needs for d in option.shared_with_primary)
+
+
+# --- remediation: the rule's text first, then the finding's own steps --------------------------
+
+def test_every_finding_remediation_starts_with_its_rule_s_and_adds_specific_steps():
+    corr = correlate(reference_estate(), declared_services=declared_services(), now=NOW)
+    for f in corr.findings:
+        lines = remediation_lines(f.remediation)
+        assert lines[0] == RULES[f.rule].remediation, f.rule
+        assert len(lines) > 1, f"{f.rule} {f.subjects}: no specific step"
+    store = next(f for f in corr.findings if f.rule == "shared-secret-store")
+    assert "separate Vault cluster" in store.remediation and store.subjects[0] in store.remediation
+    bot = next(f for f in corr.findings if f.rule == "shared-identity" and "dns-bot" in f.subjects[0])
+    assert "IAM role" in bot.remediation  # the AWS steps, not the Vault ones

@@ -2,6 +2,14 @@
 
 Pairwise rules look at the intersection of a service's primary and backup closures. Span rules
 (owner-gap, credential-expiry) report each subject once, listing every service it touches.
+
+Every finding carries, complete (outputs shorten for display, the store never does):
+- `evidence`: one step per entry, each path's chain in order from the identity (or the labelled entity) to
+  the path resource, prefixed with the side it is on (`primary: `, `backup: `);
+- `remediation`: the rule's generic remediation (what `commonmode rules` prints) as its first line, then
+  one line per step specific to this finding's subject and provider. Plain text, ids as they are: each
+  renderer quotes them its own way.
+Each rule's severity follows the one sentence in its `severity_rule` (docs/severity.md says the same).
 """
 
 from __future__ import annotations
@@ -56,7 +64,8 @@ class Rule:
 
     name: str
     summary: str
-    remediation: str
+    remediation: str  # generic: the first line of every finding's remediation
+    severity_rule: str  # how the rule decides a finding's severity, in one sentence
     check: Callable[[Context], Iterable[Finding]]
 
 
@@ -95,13 +104,29 @@ def _rests_on(ctx: Context, *chains: tuple[Closure, str, str]) -> set[str]:
     return found - {""}
 
 
-def _arrow(chain: tuple[str, ...]) -> str:
-    return " ← ".join(chain)
+def _steps(closure: Closure, table: str, member: str) -> list[str]:
+    """Why `member` is in `closure`, one step per entry, from the member (the identity) to the path,
+    each prefixed with the closure's side."""
+    return [f"{closure.side}: {step}" for step in reversed(closure.chain(table, member))]
+
+
+def _both(p: Closure, b: Closure, table: str, member: str) -> list[str]:
+    return [*_steps(p, table, member), *_steps(b, table, member)]
+
+
+def remediation_text(rule: str, steps: Iterable[str] = ()) -> str:
+    """A finding's remediation: the rule's generic remediation, then one specific step a line."""
+    return "\n".join([RULES[rule].remediation, *steps])
+
+
+def remediation_lines(remediation: str) -> list[str]:
+    """The lines of a finding's remediation: the rule's generic text first, then the specific steps."""
+    return [line for line in remediation.split("\n") if line.strip()]
 
 
 def _finding(ctx: Context, rule: str, severity: Severity, services: Iterable[str], subjects: Iterable[str],
              evidence: Iterable[str], *, qualifier: str = "", scope: str | None = None,
-             remediation: str | None = None, rests_on: Iterable[str] = ()) -> Finding:
+             steps: Iterable[str] | None = None, rests_on: Iterable[str] = ()) -> Finding:
     services = tuple(sorted(set(services)))
     subjects = tuple(sorted(set(subjects)))
     return Finding(
@@ -110,7 +135,7 @@ def _finding(ctx: Context, rule: str, severity: Severity, services: Iterable[str
         services=services,
         subjects=subjects,
         evidence=tuple(evidence),
-        remediation=remediation or RULES[rule].remediation,
+        remediation=remediation_text(rule, _remediation_steps(ctx, rule, subjects) if steps is None else steps),
         fingerprint=fingerprint(rule, scope if scope is not None else ",".join(services), subjects, qualifier),
         connectors=tuple(sorted(set(_connectors(ctx, subjects, services)) | (set(rests_on) - NOT_DATA))),
     )
@@ -127,7 +152,7 @@ def shared_identity(ctx: Context) -> Iterator[Finding]:
             steers_both = iid in p.steering and iid in b.steering
             yield _finding(
                 ctx, "shared-identity", Severity.CRITICAL if steers_both else Severity.HIGH, [svc.name], [iid],
-                [f"primary: {_arrow(p.chain('identities', iid)[::-1])}", f"backup: {_arrow(b.chain('identities', iid)[::-1])}"],
+                _both(p, b, "identities", iid),
                 rests_on=_rests_on(ctx, (p, "identities", iid), (b, "identities", iid)),
             )
 
@@ -138,8 +163,7 @@ def shared_secret_store(ctx: Context) -> Iterator[Finding]:
         p, b = ctx.closures[svc.name]
         for sid in sorted(p.stores.keys() & b.stores.keys()):
             yield _finding(
-                ctx, "shared-secret-store", Severity.HIGH, [svc.name], [sid],
-                [f"primary: {_arrow(p.chain('stores', sid)[::-1])}", f"backup: {_arrow(b.chain('stores', sid)[::-1])}"],
+                ctx, "shared-secret-store", Severity.HIGH, [svc.name], [sid], _both(p, b, "stores", sid),
                 rests_on=_rests_on(ctx, (p, "stores", sid), (b, "stores", sid)),
             )
 
@@ -156,8 +180,7 @@ def shared_certificate_path(ctx: Context) -> Iterator[Finding]:
             if via_p[1] == via_b[1] == "issued" and via_p[2] == via_b[2] and via_p[2] in shared:
                 continue
             yield _finding(
-                ctx, "shared-certificate-path", Severity.HIGH, [svc.name], [cid],
-                [f"primary: {_arrow(p.chain('cert_paths', cid)[::-1])}", f"backup: {_arrow(b.chain('cert_paths', cid)[::-1])}"],
+                ctx, "shared-certificate-path", Severity.HIGH, [svc.name], [cid], _both(p, b, "cert_paths", cid),
                 rests_on=_rests_on(ctx, (p, "cert_paths", cid), (b, "cert_paths", cid)),
             )
 
@@ -175,13 +198,18 @@ def shared_dns_control_plane(ctx: Context) -> Iterator[Finding]:
             what = "zone" if key in zones else "control plane"
             yield _finding(
                 ctx, "shared-dns-control-plane", Severity.HIGH if key in zones else Severity.MEDIUM, [svc.name], [key],
-                [f"both paths' DNS is in {what} {key}",
-                 f"primary: {_arrow(p.chain('dns', key)[::-1])}", f"backup: {_arrow(b.chain('dns', key)[::-1])}"],
+                [f"both paths' DNS is in {what} {key}", *_both(p, b, "dns", key)],
                 rests_on=_rests_on(ctx, (p, "dns", key), (b, "dns", key)),
             )
 
 
+#: Fault-domain label kinds (the label without its value: `aws:account`, `vault:cluster`) that are one
+#: administrative or failure boundary: one lockout, compromise or outage of it takes out all it contains.
 _HIGH_DOMAIN_KINDS = ("account", "subscription", "tenant", "project", "organization", "cluster", "mount")
+
+
+def _high_domain(label: str) -> bool:
+    return label.rsplit(":", 1)[0].endswith(_HIGH_DOMAIN_KINDS)
 
 
 def shared_fault_domain(ctx: Context) -> Iterator[Finding]:
@@ -190,15 +218,22 @@ def shared_fault_domain(ctx: Context) -> Iterator[Finding]:
         p, b = ctx.closures[svc.name]
         dns_labels = p.dns.keys() & b.dns.keys()
         for label in sorted((p.fault_domains.keys() & b.fault_domains.keys()) - dns_labels):
-            kind = label.rsplit(":", 1)[0]
-            severity = Severity.HIGH if kind.endswith(_HIGH_DOMAIN_KINDS) else Severity.MEDIUM
+            labelled = b.fault_domains[label][2]  # what the backup path needs that carries the label
             yield _finding(
-                ctx, "shared-fault-domain", severity, [svc.name], [label],
-                [f"both paths depend on {label}",
-                 f"primary: {_arrow(p.chain('fault_domains', label)[::-1])}",
-                 f"backup: {_arrow(b.chain('fault_domains', label)[::-1])}"],
+                ctx, "shared-fault-domain", Severity.HIGH if _high_domain(label) else Severity.MEDIUM, [svc.name],
+                [label], [f"both paths depend on {label}", *_both(p, b, "fault_domains", label)],
                 rests_on=_rests_on(ctx, (p, "fault_domains", label), (b, "fault_domains", label)),
+                steps=[f"Move {labelled}, which the backup path needs, out of {label} (or give the backup path "
+                       f"its own, outside {label}); if that cannot be done, record the accepted risk with the "
+                       "service's owner."],
             )
+
+
+def _hard_dependency(ctx: Context, dep: str) -> bool:
+    """An entity (identity, credential, store, resource) or an account-like/cluster fault domain: what one
+    lockout or compromise takes away, as opposed to a region or a provider's outage."""
+    return dep in ctx.index.identities or dep in ctx.index.resources or dep in ctx.index.stores or (
+        dep in ctx.index.credentials) or _high_domain(dep)
 
 
 def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
@@ -214,18 +249,19 @@ def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
             evidence = [f"no identity found that can change DNS or failover state of the backup path "
                         f"({', '.join(b.path)})"]
         else:
-            evidence = [
-                f"{o.identity_id} can fail over ({_arrow(o.chain)}) but needs {', '.join(o.shared_with_primary[:5])}"
-                f"{' …' if len(o.shared_with_primary) > 5 else ''}, which the primary path also depends on"
-                for o in options[:20]
-            ]
-            if len(options) > 20:
-                evidence.append(f"… and {len(options) - 20} more identities, all dependent on the primary")
+            evidence = []
+            for o in options:
+                evidence += [f"failover by {o.identity_id}: {step}" for step in o.chain]
+                evidence.append(f"failover by {o.identity_id}: needs {', '.join(o.shared_with_primary)}, "
+                                "which the primary path also depends on")
+        # Critical unless some operator's only ties to the primary are wide fault domains (a region, the
+        # DNS provider): then failing over works except in an outage of that domain.
+        soft = any(not any(_hard_dependency(ctx, d) for d in o.shared_with_primary) for o in options)
         # it rests on every steering chain it judged, and on whatever in the primary each one needs
         rests = _rests_on(ctx, *((b, "steering", o.identity_id) for o in options if o.identity_id in b.steering))
         rests |= {ctx.index.connector_of(d) or "" for o in options for d in o.depends_on}
-        yield _finding(ctx, "no-independent-recovery", Severity.CRITICAL, [svc.name], b.path, evidence,
-                       scope=svc.name, rests_on=rests - {""})
+        yield _finding(ctx, "no-independent-recovery", Severity.HIGH if soft else Severity.CRITICAL, [svc.name],
+                       b.path, evidence, scope=svc.name, rests_on=rests - {""})
 
 
 # --- span rules ------------------------------------------------------------------------------
@@ -250,12 +286,12 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
         what = "identity" if eid in ctx.index.identities else "store"
         severity = Severity.HIGH if eid in steering else Severity.MEDIUM
         stated = f" (recorded owner: {entity.owner!r})" if entity.owner is not None else ""
+        closure, table = first[eid]
         yield _finding(
             ctx, "owner-gap", severity, touched[eid], [eid],
-            [f"{what} {eid} has no accountable owner{stated}",
-             f"it matters because {_arrow(first[eid][0].chain(first[eid][1], eid)[::-1])}",
+            [f"{what} {eid} has no accountable owner{stated}", *_steps(closure, table, eid),
              f"services affected: {', '.join(sorted(touched[eid]))}"],
-            scope="", rests_on=_rests_on(ctx, (first[eid][0], first[eid][1], eid)),
+            scope="", rests_on=_rests_on(ctx, (closure, table, eid)),
         )
     for svc in ctx.services:
         if not has_owner(svc.owner):
@@ -263,8 +299,8 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
                 ctx, "owner-gap", Severity.MEDIUM, [svc.name], [f"service:{svc.name}"],
                 [f"service {svc.name} ({svc.source}) has no owner: nobody is accountable for its failover"],
                 scope="",
-                remediation="Declare the service in commonmode.toml with owner = \"<team>\", "
-                "or tag the resources it is discovered from with the owning team.",
+                steps=[f"Declare the service {svc.name} in commonmode.toml with owner = \"<team>\", or tag the "
+                       "resources it is discovered from with the owning team."],
             )
 
 
@@ -272,21 +308,21 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
     """Credentials and certificates a backup path depends on that expire soon, and keys left unused."""
     horizon = ctx.now + timedelta(days=ctx.expiry_days)
     stale = ctx.now - timedelta(days=ctx.unused_key_days)
-    expiring: dict[str, tuple[datetime, set[str], tuple[str, ...], set[str]]] = {}
-    unused: dict[str, tuple[datetime, set[str], tuple[str, ...], set[str]]] = {}
+    expiring: dict[str, tuple[datetime, set[str], list[str], set[str]]] = {}
+    unused: dict[str, tuple[datetime, set[str], list[str], set[str]]] = {}
     for svc in ctx.services:
         _, b = ctx.closures[svc.name]
         for cid in b.credentials:
             cred = ctx.index.credentials[cid]
             if cred.expires is not None and cred.expires <= horizon:
                 if cid not in expiring:
-                    expiring[cid] = (cred.expires, set(), b.chain("credentials", cid),
+                    expiring[cid] = (cred.expires, set(), _steps(b, "credentials", cid),
                                      _rests_on(ctx, (b, "credentials", cid)))
                 expiring[cid][1].add(svc.name)
             seen = cred.last_used or cred.created
             if cred.usage_tracked and seen is not None and seen <= stale:
                 if cid not in unused:
-                    unused[cid] = (seen, set(), b.chain("credentials", cid), _rests_on(ctx, (b, "credentials", cid)))
+                    unused[cid] = (seen, set(), _steps(b, "credentials", cid), _rests_on(ctx, (b, "credentials", cid)))
                 unused[cid][1].add(svc.name)
         for rid in b.resources:
             res = ctx.index.resources[rid]
@@ -294,7 +330,7 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
                 res.expires <= horizon
             ):
                 if rid not in expiring:
-                    expiring[rid] = (res.expires, set(), b.chain("resources", rid),
+                    expiring[rid] = (res.expires, set(), _steps(b, "resources", rid),
                                      _rests_on(ctx, (b, "resources", rid)))
                 expiring[rid][1].add(svc.name)
     for sid, (when, services, chain, rests) in sorted(expiring.items()):
@@ -303,19 +339,91 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
         state = f"expired {-days:.0f} days ago" if days < 0 else f"expires in {days:.0f} days"
         yield _finding(
             ctx, "credential-expiry", severity, services, [sid],
-            [f"{sid} {state} ({when.date().isoformat()})", f"the backup path needs it: {_arrow(chain[::-1])}"],
+            [f"{sid} {state} ({when.date().isoformat()}); the backup path needs it:", *chain],
             qualifier="expiry", scope="", rests_on=rests,
+            steps=[f"Renew or rotate {sid} before {when.date().isoformat()}"
+                   f"{' (it has already expired)' if days < 0 else ''}, then automate its renewal."],
         )
     for cid, (when, services, chain, rests) in sorted(unused.items()):
         days = (ctx.now - when).days
         yield _finding(
             ctx, "credential-expiry", Severity.LOW, services, [cid],
-            [f"{cid} has not been used for {days} days (since {when.date().isoformat()})",
-             f"the backup path needs it: {_arrow(chain[::-1])}"],
+            [f"{cid} has not been used for {days} days (since {when.date().isoformat()}); the backup path "
+             "needs it:", *chain],
             qualifier="unused", scope="", rests_on=rests,
-            remediation="Confirm the backup automation still works with this key (a key nobody uses may be "
-            "broken, or abandoned); rotate it or remove it and the identity it belongs to.",
+            steps=[f"Confirm the backup automation still works with {cid} (a key nobody uses may be broken, or "
+                   "abandoned); rotate it, or remove it and the identity it belongs to."],
         )
+
+
+# --- remediation steps specific to a finding's subject -----------------------------------------
+
+
+def _provider(ctx: Context, subject: str) -> str:
+    """The provider a subject lives in: the entity's own, or what its id or label says."""
+    entity = ctx.index.entity(subject)
+    if entity is not None:
+        return entity.provider
+    if subject.startswith(("arn:aws:", "route53:", "aws:")):
+        return "aws"
+    if subject.startswith(("vault://", "vault:")):
+        return "vault"
+    if subject.startswith(("//", "gcp:")):
+        return "gcp"
+    if subject.startswith(("/subscriptions/", "azure:")):
+        return "azure"
+    return ""
+
+
+def _remediation_steps(ctx: Context, rule: str, subjects: tuple[str, ...]) -> list[str]:
+    """Concrete steps for the provider the subject lives in (after the rule's generic remediation)."""
+    subject = ",".join(subjects)
+    p = _provider(ctx, subjects[0]) if subjects else ""
+    if rule == "shared-identity":
+        if p == "vault":
+            kind = subject.split("/auth/", 1)[1].split("/", 1)[0] if "/auth/" in subject else "auth"
+            return [f"Create a separate {kind} role for the backup path, with a policy limited to the backup path's "
+                    'secrets (e.g. path "secret/data/dns/backup" { capabilities = ["read"] }).',
+                    f"Remove the backup path's secrets from the policies attached to {subject}.",
+                    "Keep the backup role's login credential out of the primary path's stores."]
+        if p == "aws":
+            return ["Create a separate IAM role in the backup account (or a separate account altogether), allowed "
+                    "only route53:ChangeResourceRecordSets on the backup zone (use the "
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames condition key to pin the records).",
+                    f"Remove the backup zone and health checks from {subject}'s policies, or deny them there.",
+                    "Give each role its own credential source (a separate CI OIDC trust, or a separate Vault)."]
+        return [f"Remove {subject}'s access to one of the two paths."]
+    if rule == "shared-secret-store":
+        if p == "vault":
+            return [f"Move the backup path's credentials out of {subject} into a mount of a separate Vault cluster "
+                    "(one that does not run in the primary's region or account).",
+                    "Give the backup automation a separate auth role that cannot read the primary's mount."]
+        if p == "aws":
+            return [f"Keep the backup path's credentials in a Secrets Manager of another account and region than "
+                    f"{subject}.", "Limit each secret's resource policy to the one path's automation role."]
+        return [f"Move the backup path's credentials out of {subject}."]
+    if rule == "shared-certificate-path":
+        if p == "vault":
+            return [f"Create a separate PKI role for the backup hostnames (allowed_domains = the backup names only, "
+                    f"allow_subdomains off), ideally on a separate issuer, instead of {subject}.",
+                    f"Narrow the allowed_domains of {subject} to the primary path's names."]
+        return [f"Stop issuing the backup path's certificates from {subject}."]
+    if rule == "shared-dns-control-plane":
+        return [f"Move the backup path's records out of {subject}, into a zone whose provider account (or DNS "
+                "provider) the primary path does not use.",
+                "Make sure the backup zone's delegation and DNSSEC keys are not managed by the primary's identities."]
+    if rule == "no-independent-recovery":
+        return [f"Allow the break-glass identity to change only the backup path ({', '.join(subjects)}).",
+                "Store its credential where the primary's outage cannot reach it, and test a failover with it in "
+                "a game day."]
+    if rule == "owner-gap":
+        if p == "aws":
+            return [f"Tag {subject} with owner = \"<team>\", or delete it if nobody claims it."]
+        if p == "vault":
+            return [f"Record owner in the entity metadata (or KV custom_metadata, or secret-id metadata) of {subject},"
+                    " or remove it if nobody claims it."]
+        return [f"Record an accountable owner for {subject}, or remove it."]
+    return []
 
 
 RULES: dict[str, Rule] = {
@@ -324,35 +432,54 @@ RULES: dict[str, Rule] = {
         Rule("shared-identity", "one identity can modify both the primary and the backup path",
              "Give the backup path its own identity, in a different account or auth backend, with permissions "
              "limited to the backup resources; remove the shared identity's access to one of the paths.",
+             "critical when the identity can change DNS or failover state of both paths (itself or by acting as "
+             "another identity); high when one of the paths reaches it only otherwise (a secret it reads, a "
+             "certificate it can issue).",
              shared_identity),
         Rule("shared-secret-store", "credentials or secrets both paths depend on live in the same store",
              "Keep the backup path's credentials in a separate store (another Vault cluster or mount, another "
              "account's secret manager) that does not depend on the primary's fault domains.",
+             "always high: one outage, lockout or compromise of the store takes both paths' credentials.",
              shared_secret_store),
         Rule("shared-certificate-path", "both paths' certificates come from the same issuing path or CA",
              "Issue the backup path's certificates from a separate issuer (another PKI role or CA), and narrow "
              "each issuer's allowed names to one path.",
+             "always high: whoever controls the issuing path can obtain certificates for both paths' names.",
              shared_certificate_path),
         Rule("shared-dns-control-plane", "both paths' DNS is controlled in the same provider account or zone",
              "Host the backup path's DNS in a separate zone and provider account (or a second DNS provider), "
              "so one account lockout or compromise cannot change both answers.",
+             "high when both paths' records are in one zone; medium when they are in different zones of one "
+             "provider account.",
              shared_dns_control_plane),
         Rule("shared-fault-domain", "another fault domain (account, region, cluster, identity provider) is "
              "common to both paths",
              "Move the backup path's dependency out of the shared fault domain, or document the accepted risk.",
+             "high when the shared label is an account-like boundary or a cluster (its kind ends in account, "
+             "subscription, tenant, project, organization, cluster or mount); medium for any other label "
+             "(a region, the DNS provider, an identity provider, a CI system).",
              shared_fault_domain),
         Rule("no-independent-recovery", "no identity can fail over to the backup without depending on "
              "something the primary path depends on",
              "Create a break-glass identity for failover outside the primary's fault domains (separate account, "
              "separate credential store), limited to the backup path's DNS and failover controls, and test it.",
+             "critical when nobody can fail over, or everyone who can needs an identity, credential, store or "
+             "resource of the primary's closure or one of its account-like or cluster fault domains; high when "
+             "someone can fail over needing only wider fault domains of the primary (a region, the DNS "
+             "provider).",
              no_independent_recovery),
         Rule("owner-gap", "an identity, store or service that a path depends on has no accountable owner",
-             "Record an owner (tag `owner`/`team`, Vault entity metadata, Entra owners) for this entity, or "
-             "remove it if nobody claims it.",
+             "Record an accountable owner (a team: a tag such as owner or team, Vault entity metadata, Entra "
+             "owners), or remove what nobody claims.",
+             "high for an unowned identity that can change a path's DNS or failover state (itself or by acting "
+             "as another identity); medium for any other unowned identity, and for an unowned store or service.",
              owner_gap),
         Rule("credential-expiry", "a credential or certificate the backup path depends on expires soon, or a key "
              "has gone unused",
-             "Renew or rotate the credential before it expires, and automate its rotation.",
+             "Renew or rotate the credential before it expires and automate its rotation; remove keys nobody "
+             "uses.",
+             "critical when it has expired, high when it expires within 7 days, medium when it expires later "
+             "within the expiry window (correlate.expiry_days); low for a key unused for correlate.unused_key_days.",
              credential_expiry),
     )
 }

@@ -5,6 +5,11 @@ one zone...), whatever services they touch; `no-independent-recovery` groups by 
 derived from the group, so the same problem gets the same key in every run: `new` tickets are the groups
 with open findings now and none in the previous run; groups open in both are `open` (not re-filed unless
 asked); groups open before and resolved now are `can be closed`.
+
+Tickets are ordered by severity (critical first), then rule, then owner (then subject), with the `can be
+closed` ones after the rest. A ticket's remediation is its findings' own (correlate.rules: the rule's
+generic remediation, then the steps specific to the subject), and its evidence is every finding's whole
+evidence chain, one step per line.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
+from commonmode.correlate.rules import remediation_lines
 from commonmode.model import Severity
 from commonmode.render.formats import safe_cell
 from commonmode.render.markdown import code, codes, inline, label, text
@@ -61,7 +68,7 @@ def tickets(store: RunStore, run: RunInfo, *, min_severity: str | None = None,
     for f in before:
         old[group_key(f)].append(f)
     out = []
-    for key, fs in sorted(groups.items()):
+    for key, fs in groups.items():
         severity = max((Severity(f["severity"]) for f in fs), key=lambda s: s.rank)
         if severity.rank < floor:
             continue
@@ -69,14 +76,20 @@ def tickets(store: RunStore, run: RunInfo, *, min_severity: str | None = None,
         if state == "open" and not include_open:
             continue
         out.append(_ticket(key, fs, severity, state, owners, service_owner))
-    for key, fs in sorted(old.items()):
+    closed = []
+    for key, fs in old.items():
         if key not in groups:
             severity = max((Severity(f["severity"]) for f in fs), key=lambda s: s.rank)
             if severity.rank >= floor:
                 t = _ticket(key, fs, severity, "can be closed", owners, service_owner)
                 t["body"] = (f"All findings of this ticket are resolved in run {run.id}: it can be closed.\n\n" + t["body"])
-                out.append(t)
-    return out
+                closed.append(t)
+    return sorted(out, key=order) + sorted(closed, key=order)
+
+
+def order(t: dict[str, Any]) -> tuple[int, str, str, str]:
+    """Tickets' order: severity (critical first), then rule, then owner, then subject."""
+    return -Severity(t["severity"]).rank, t["rule"], t["owner"], t["subject"]
 
 
 def _ticket(key: tuple[str, str], fs: list[dict[str, Any]], severity: Severity, state: str,
@@ -94,89 +107,73 @@ def _ticket(key: tuple[str, str], fs: list[dict[str, Any]], severity: Severity, 
     what = subject if rule != "no-independent-recovery" else f"service {subject}"
     title = inline(f"[{severity.value}] {rule}: {what}" + (
         f" ({', '.join(services)})" if services and rule != "no-independent-recovery" else ""))
-    steps = remediation_steps(rule, subject, fs)
+    # One group is one rule about one subject, so its findings share one remediation (the two kinds of
+    # credential-expiry finding on one key each add their own step).
+    lines = list(dict.fromkeys(line for f in fs for line in remediation_lines(f["remediation"])))
+    ids = sorted({s for f in fs for s in f["subjects"]})
     refs = references(rule)
+    evidence: list[str] = []
+    for f in fs:
+        where = f"service {code(f['service'])}" if f["service"] else f"services {codes(f['services'])}"
+        evidence += ["", f"**Evidence** ({where}, finding {code(f['fingerprint'])}):", "",
+                     *[f"{i}. {prose(line, ids)}" for i, line in enumerate(f["evidence"], 1)]]
     body = "\n".join([
-        f"**Rule:** {rule} — severity {severity.value}",
-        f"**Services:** {codes(services)}",
+        # a backslash at the end of a line is a hard line break (CommonMark "Hard line breaks")
+        f"**Rule:** {rule} — severity {severity.value}\\",
+        f"**Services:** {codes(services)}\\",
         f"**Owner:** {code(owner)} (from {owner_from})",
-        "", "**Evidence:**", *[f"- {text(line)}" for f in fs for line in f["evidence"][:6]],
-        "", "**Remediation:**", *[f"{i}. {s}" for i, s in enumerate(steps, 1)],
+        *evidence,
+        "", f"**Remediation:** {prose(lines[0], ids)}" if lines else "**Remediation:** see `commonmode rules`",
+        *(["", *[f"{i}. {prose(s, ids)}" for i, s in enumerate(lines[1:], 1)]] if len(lines) > 1 else []),
         "", "**References:** " + ", ".join(f"{r.id} ({r.title})" for r in refs),
         "", "**Fingerprints:** " + ", ".join(f["fingerprint"] for f in fs),
     ])
     return {"id": ticket_id(key), "state": state, "title": title, "severity": severity.value, "rule": rule,
-            "subject": subject, "services": services, "owner": owner, "steps": steps, "body": body,
-            "fingerprints": [f["fingerprint"] for f in fs], "references": [r.id for r in refs]}
+            "subject": subject, "services": services, "owner": owner, "remediation": "\n".join(lines),
+            "steps": lines[1:], "body": body, "fingerprints": [f["fingerprint"] for f in fs],
+            "references": [r.id for r in refs]}
 
 
-def _provider(subject: str) -> str:
-    if subject.startswith("arn:aws:") or subject.startswith("route53:") or subject.startswith("aws:"):
-        return "aws"
-    if subject.startswith("vault://") or subject.startswith("vault:"):
-        return "vault"
-    if subject.startswith("//") or subject.startswith("gcp:"):
-        return "gcp"
-    if subject.startswith("/subscriptions/") or subject.startswith("azure:"):
-        return "azure"
-    return ""
+def prose(line: str, ids: list[str]) -> str:
+    """One line of evidence or remediation as Markdown: the given ids, where they stand whole, as code spans;
+    the rest as escaped text (render.markdown), so nothing in an estate value is interpreted."""
+    spans: list[tuple[int, int]] = []
+    for i in sorted({i for i in ids if i}, key=len, reverse=True):
+        start = line.find(i)
+        while start >= 0:
+            end = start + len(i)
+            whole = (start == 0 or not _ID_CHAR.match(line[start - 1])) and (
+                end == len(line) or not _ID_CHAR.match(line[end]) or (
+                    line[end] == "." and (end + 1 == len(line) or line[end + 1].isspace())))
+            if whole and not any(a < end and start < b for a, b in spans):
+                spans.append((start, end))
+            start = line.find(i, end)
+    if not spans:
+        return text(line)
+    out: list[str] = []
+    at = 0
+    for start, end in sorted(spans):
+        if start > at:
+            out.append(_text_keep_spaces(line[at:start]))
+        out.append(code(line[start:end]))
+        at = end
+    if at < len(line):
+        out.append(_text_keep_spaces(line[at:]))
+    return "".join(out)
 
 
-def remediation_steps(rule: str, subject: str, fs: list[dict[str, Any]]) -> list[str]:
-    """Concrete steps for the provider the subject lives in."""
-    p = _provider(subject)
-    if rule == "shared-identity":
-        if p == "vault":
-            kind = subject.split("/auth/", 1)[1].split("/", 1)[0] if "/auth/" in subject else "auth"
-            return [f"Create a separate {kind} role for the backup path, with a policy limited to the backup path's "
-                    "secrets (e.g. `path \"secret/data/dns/backup\" { capabilities = [\"read\"] }`).",
-                    f"Remove the backup paths from the policies attached to {code(subject)}.",
-                    "Keep the backup role's login credential out of the primary path's stores."]
-        if p == "aws":
-            return ["Create a separate IAM role in the backup account (or a separate account altogether), allowed "
-                    "only `route53:ChangeResourceRecordSets` on the backup zone (use the "
-                    "`route53:ChangeResourceRecordSetsNormalizedRecordNames` condition to pin the records).",
-                    f"Remove the backup zone and health checks from {code(subject)}'s policies, or deny them there.",
-                    "Give each role its own credential source (separate CI OIDC trust or separate vault)."]
-        return ["Give the backup path its own identity, limited to the backup resources.",
-                f"Remove {code(subject)}'s access to one of the two paths."]
-    if rule == "shared-secret-store":
-        if p == "vault":
-            return [f"Move the backup path's credentials out of {code(subject)} into a mount of a separate Vault cluster "
-                    "(one that does not run in the primary's region or account).",
-                    "Give the backup automation a separate auth role that cannot read the primary's mount."]
-        if p == "aws":
-            return [f"Keep the backup path's credentials in a Secrets Manager of another account and region than "
-                    f"{code(subject)}.", "Limit each secret's resource policy to the one path's automation role."]
-        return ["Keep the backup path's credentials in a separate store that does not share the primary's fault domains."]
-    if rule == "shared-certificate-path":
-        if p == "vault":
-            return [f"Create a separate PKI role for the backup hostnames (`allowed_domains` = the backup names only, "
-                    f"`allow_subdomains` off), ideally on a separate issuer, instead of {code(subject)}.",
-                    "Narrow the current role's allowed_domains to the primary path's names."]
-        return ["Issue the backup path's certificates from a separate issuer or CA, and narrow each issuer to one "
-                "path's names."]
-    if rule == "shared-dns-control-plane":
-        return [f"Host the backup path's records in a zone outside {code(subject)}: another provider account, or a second "
-                "DNS provider (secondary DNS with its own credentials).",
-                "Make sure the backup zone's delegation and DNSSEC keys are not managed by the primary's identities."]
-    if rule == "shared-fault-domain":
-        return [f"Move the backup path's dependency out of {code(subject)}, or record the accepted risk with its owner."]
-    if rule == "no-independent-recovery":
-        return ["Create a break-glass failover identity outside the primary path's fault domains (separate account "
-                "and credential store), allowed only the backup path's DNS and failover changes.",
-                "Store its credential where the primary's outage cannot reach it; test it in a game day."]
-    if rule == "owner-gap":
-        if p == "aws":
-            return [f"Tag {code(subject)} with `owner = <team>`, or delete it if nobody claims it."]
-        if p == "vault":
-            return [f"Record `owner` in the entity metadata (or KV custom_metadata / secret-id metadata) of {code(subject)},"
-                    " or remove it if nobody claims it."]
-        return [f"Record an accountable owner for {code(subject)}, or remove it."]
-    if rule == "credential-expiry":
-        return [f"Rotate or renew {code(subject)} before it expires, and automate the rotation.",
-                "If the key is unused, confirm the backup automation still works, then remove it."]
-    return ["See the rule's remediation (`commonmode rules`)."]
+#: Characters that continue an id: an id found inside a longer one is not that id.
+_ID_CHAR = re.compile(r"[A-Za-z0-9_.:/@*-]")
+
+
+def _text_keep_spaces(fragment: str) -> str:
+    """text() of a fragment of a line, keeping the spaces at its ends (text() strips them)."""
+    stripped = fragment.strip()
+    if not stripped:
+        return " " if fragment else ""
+    lead = " " if fragment[0].isspace() else ""
+    trail = " " if fragment[-1].isspace() else ""
+    return f"{lead}{text(stripped)}{trail}"
 
 
 def to_markdown(items: list[dict[str, Any]]) -> str:
