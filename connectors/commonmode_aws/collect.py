@@ -1,136 +1,30 @@
 """The only module that calls AWS. Narrow `get_*` functions, one per operation family, paginating with
-boto3's paginators; each returns plain data for the transform in `scan.py`.
+boto3's paginators, each returning plain data; and the collection loop (`collect`) that runs them through
+the kit's Collection into one typed raw snapshot per account (snapshot.AccountData) for build.py.
 
-Read-only by construction: the client factory refuses, before it is sent, any operation that is not on
-READ_ONLY_OPERATIONS (and every operation that returns a secret value or key material is absent from it).
+Every call goes through client.Clients and its read-only guard (the allow-list is client.READ_ONLY_OPERATIONS).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from commonmode.errors import UsageError
+from commonmode.kit import Collection
+from commonmode.kit.ids import iam_role_arn
+from commonmode_aws.client import NEVER, READ_ONLY_OPERATIONS, Clients, ReadOnlyViolation, assumed_session, describe_error
+from commonmode_aws.snapshot import AccountData
 
 log = logging.getLogger(__name__)
 
-#: Every operation the connector may call, by service. Nothing here returns a secret value, key
-#: material or a token (no GetSecretValue, no GetParameter(s), no ExportCertificate); AssumeRole is used
-#: only to enter the configured audit role in member accounts.
-READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
-    "sts": frozenset({"GetCallerIdentity", "AssumeRole"}),
-    "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion", "ListAccessKeys",
-                      "GetAccessKeyLastUsed"}),
-    "route53": frozenset({"ListHostedZones", "ListResourceRecordSets", "ListHealthChecks",
-                          "ListTagsForResources"}),
-    "secretsmanager": frozenset({"ListSecrets", "GetResourcePolicy"}),
-    "ssm": frozenset({"DescribeParameters", "ListTagsForResource"}),
-    "acm": frozenset({"ListCertificates", "DescribeCertificate"}),
-    "acm-pca": frozenset({"ListCertificateAuthorities", "ListTags", "GetPolicy"}),
-    "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListRoots", "ListParents",
-                                "ListPoliciesForTarget", "DescribePolicy"}),
-}
-
-#: Operations that must never be called, whatever a future edit adds above (tests check both lists).
-NEVER: frozenset[str] = frozenset({"GetSecretValue", "BatchGetSecretValue", "GetParameter", "GetParameters",
-                                   "GetParametersByPath", "GetParameterHistory", "ExportCertificate",
-                                   "CreateAccessKey", "IssueCertificate", "GetSessionToken", "GetFederationToken"})
-
-#: Attempts per call (the first included) for throttling, 5xx and connection errors.
-MAX_ATTEMPTS = 4
-
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                          "AuthorizationError", "UnrecognizedClientException", "InvalidClientTokenId"})
-
-
-class ReadOnlyViolation(RuntimeError):
-    """The connector tried to call an operation that is not on its read-only allow-list."""
-
-
-@dataclass
-class Clients:
-    """One client factory per account: endpoint override, retries with backoff, the read-only guard, and a
-    count of every call made (reported in the connector's stats)."""
-
-    session: Any
-    endpoint_url: str | None
-    region: str
-    read_timeout: int = 30
-    connect_timeout: int = 10
-    attempts: int = MAX_ATTEMPTS
-    calls: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
-
-    def client(self, service: str, region: str | None = None) -> Any:
-        key = (service, region or self.region)
-        if key not in self._cache:
-            # botocore's standard retry mode: exponential backoff with jitter on throttling, 5xx and connection
-            # errors, `max_attempts` including the first (Boto3 docs, "Retries")
-            cfg = Config(retries={"mode": "standard", "max_attempts": self.attempts},
-                         connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-                         user_agent_extra="commonmode")
-            c = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=cfg)
-            c.meta.events.register("before-call", self._guard)
-            self._cache[key] = c
-        return self._cache[key]
-
-    def _guard(self, model: Any, **_: Any) -> None:
-        service = model.service_model.endpoint_prefix
-        name = model.name
-        service = {"email": "ses"}.get(service, service)
-        allowed = READ_ONLY_OPERATIONS.get(service, frozenset())
-        if name in NEVER or name not in allowed:
-            raise ReadOnlyViolation(f"refused {service}:{name}: not a read-only operation commonmode may call")
-        with self._lock:
-            self.calls[f"{service}:{name}"] += 1
-
-
-def session_for(profile: str | None, region: str, *, where: str = "aws") -> Any:
-    """A boto3 session from a profile name or the standard environment (never a key from the config).
-
-    An unknown profile is a config error naming the key, not the value: a profile key sometimes holds a
-    pasted key by mistake, and botocore's message would repeat it into stderr and the run's gaps."""
-    from botocore.exceptions import ProfileNotFound
-
-    try:
-        return boto3.session.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound:
-        raise UsageError(f"{where}.profile: the profile it names is not in the AWS config or credentials "
-                         "files (the value is not shown)") from None
-
-
-def assumed_session(clients: Clients, role_arn: str, region: str) -> Any:
-    """A session in another account through the configured audit role."""
-    creds = clients.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="commonmode-scan")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                                 aws_session_token=creds["SessionToken"], region_name=region)
-
-
-def error_code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__
-
-
-def describe_error(exc: Exception) -> str:
-    """One line: the AWS error code and message."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        text = f"{err.get('Code') or ''}: {err.get('Message') or ''}".strip(": ")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return text or f"HTTP {status} with an error body botocore could not parse"
-    if isinstance(exc, BotoCoreError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+# The allow-list and the guarded client factory stay importable from here (tests/safety imports them so).
+__all__ = ["NEVER", "READ_ONLY_OPERATIONS", "Clients", "Organization", "ReadOnlyViolation", "collect",
+           "collect_account", "read_org_policies", "read_organization"]
 
 
 def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -144,25 +38,6 @@ def get_account_id(clients: Clients) -> str:
     """The caller's account (sts:GetCallerIdentity): the first call, which says whether we can connect and
     whether the credential is accepted at all."""
     return str(clients.client("sts").get_caller_identity()["Account"])
-
-
-def describe_first_failure(exc: Exception, endpoint: str) -> str:
-    """One line for a connector whose first call failed: cannot connect, TLS, or credential refused."""
-    from botocore.exceptions import (ConnectTimeoutError, EndpointConnectionError, NoCredentialsError,
-                                     ReadTimeoutError, SSLError)
-
-    if isinstance(exc, SSLError):
-        return f"cannot connect to {endpoint}: TLS failure ({exc})"
-    if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError)):
-        cause = "timed out" if isinstance(exc, ConnectTimeoutError) else "connection refused or unreachable"
-        return f"cannot connect to {endpoint}: {cause}"
-    if isinstance(exc, ReadTimeoutError):
-        return f"no answer from {endpoint} within the timeout"
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials found (profile, environment or instance role)"
-    if error_code(exc) in DENIED_CODES or error_code(exc) in ("ExpiredToken", "SignatureDoesNotMatch"):
-        return f"the credential was refused by sts:GetCallerIdentity: {describe_error(exc)}"
-    return f"sts:GetCallerIdentity failed: {describe_error(exc)}"
 
 
 def get_authorization_details(clients: Clients, on_page: Callable[[int], None] | None = None) -> dict[str, list[Any]]:
@@ -314,3 +189,128 @@ def get_policy_levels(clients: Clients, path: list[str],
         return [(p["Name"], org.describe_policy(PolicyId=p["Id"])["Policy"]["Content"]) for p in policies]
 
     return [attached(target) for target in path]
+
+
+# --- the collection loop ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Organization:
+    """The organization as the scan sees it: where to read policies, and which policy types are enabled."""
+
+    clients: Clients
+    management: str
+    org_id: str | None
+    enabled: frozenset[str]
+
+
+def collect(c: Collection, base: Clients, home: str, *, regions: Sequence[str], assume_role: str | None,
+            accounts: Sequence[str] | None, max_workers: int) -> list[AccountData]:
+    """Every account these credentials reach: the home account, and through `assume_role` each of `accounts`
+    (default: the organization's), `max_workers` at a time; SCPs and RCPs where the organization is readable."""
+    org_accounts, org = read_organization(c, base)
+    targets: list[tuple[str, Clients]] = [(home, base)]
+    if assume_role:
+        for acct in list(accounts or org_accounts):
+            if acct == home:
+                continue
+            try:
+                sess = assumed_session(base, iam_role_arn(acct, assume_role), base.region)
+                targets.append((acct, base.for_session(sess)))
+            except Exception as exc:  # noqa: BLE001 — recorded as a gap; the other accounts go on
+                c.gap(f"account {acct}: cannot assume {assume_role}: {describe_error(exc)}")
+
+    def one(item: tuple[str, Clients]) -> AccountData:
+        acct, clients = item
+        data = collect_account(c.within(gaps=f"account {acct}: ", progress=f"{acct}: "), acct, clients, regions)
+        if org is not None:
+            data.org_id = org.org_id
+            if acct != org.management:  # neither SCPs nor RCPs apply to the management account
+                read_org_policies(c, org, acct, data)
+        return data
+
+    with ThreadPoolExecutor(max_workers=min(max(1, max_workers), len(targets))) as pool:
+        return list(pool.map(one, targets))
+
+
+def read_organization(c: Collection, base: Clients) -> tuple[list[str], Organization | None]:
+    """Member accounts, and where and which SCPs/RCPs to read, when these credentials reach the organization
+    (not reaching it is no gap: client.AwsErrors calls it absent)."""
+    org = c.attempt("organizations:DescribeOrganization", lambda: get_organization(base), None, deadline=False)
+    if org is None:
+        return [], None
+    accounts = c.attempt("organizations:ListAccounts", lambda: [a["Id"] for a in get_accounts(base)
+                                                                 if a.get("Status", "ACTIVE") == "ACTIVE"],
+                         None, deadline=False)
+    if accounts is None:
+        return [], None
+    enabled = c.attempt("organizations:ListRoots", lambda: get_enabled_policy_types(base), set[str](),
+                        deadline=False, note="SCPs and RCPs evaluated as absent")
+    return accounts, Organization(clients=base, management=org["MasterAccountId"], org_id=org.get("Id"),
+                                  enabled=frozenset(enabled))
+
+
+def read_org_policies(c: Collection, org: Organization, acct: str, data: AccountData) -> None:
+    """The SCP and RCP levels of a member account, for the policy types enabled in the root; the account's
+    place in the organization is walked once for both."""
+    kinds = [(kind, attr) for kind, attr in (("SERVICE_CONTROL_POLICY", "scp_levels"),
+                                             ("RESOURCE_CONTROL_POLICY", "rcp_levels")) if kind in org.enabled]
+    if not kinds:
+        return
+
+    def unreadable(attr: str, exc: Exception) -> str:
+        return f"account {acct}: {attr[:3].upper()}s unreadable ({describe_error(exc)}); evaluated without them"
+
+    try:
+        path = get_org_path(org.clients, acct)
+    except Exception as exc:  # noqa: BLE001 — recorded as a gap for each policy type
+        for _, attr in kinds:
+            c.gap(unreadable(attr, exc))
+        return
+    for kind, attr in kinds:
+        try:
+            setattr(data, attr, get_policy_levels(org.clients, path, kind))
+        except Exception as exc:  # noqa: BLE001
+            c.gap(unreadable(attr, exc))
+
+
+def collect_account(c: Collection, acct: str, clients: Clients, regions: Sequence[str]) -> AccountData:
+    """One account's snapshot. Each call is one `attempt`: a refused one is a gap in `c`'s account scope."""
+    data = AccountData(account=acct)
+    data.gaad = c.attempt("iam:GetAccountAuthorizationDetails", lambda: get_authorization_details(clients), {})
+    local = {p["Arn"] for p in data.gaad.get("Policies", [])}
+    wanted = sorted({m["PolicyArn"] for kind in ("UserDetailList", "RoleDetailList", "GroupDetailList")
+                     for e in data.gaad.get(kind, []) for m in e.get("AttachedManagedPolicies", [])}
+                    | {e["PermissionsBoundary"]["PermissionsBoundaryArn"] for kind in ("UserDetailList", "RoleDetailList")
+                       for e in data.gaad.get(kind, []) if e.get("PermissionsBoundary")})
+    for arn in wanted:
+        if arn not in local:
+            doc = c.attempt(f"iam:GetPolicyVersion {arn}", lambda a=arn: get_managed_policy_document(clients, a), None)
+            if doc is not None:
+                data.managed_documents[arn] = doc
+    for u in data.gaad.get("UserDetailList", []):
+        data.access_keys[u["UserName"]] = c.attempt(f"iam:ListAccessKeys {u['UserName']}",
+                                                    lambda n=u["UserName"]: get_access_keys(clients, n), [])
+    data.zones = c.attempt("route53:ListHostedZones", lambda: get_hosted_zones(clients), [])
+    zone_ids = [z["Id"].rsplit("/", 1)[-1] for z in data.zones]
+    if zone_ids:
+        data.zone_tags = c.attempt("route53:ListTagsForResources hostedzone",
+                                   lambda: get_route53_tags(clients, "hostedzone", zone_ids), {})
+    for zid in zone_ids:
+        data.records[zid] = c.attempt(f"route53:ListResourceRecordSets {zid}",
+                                      lambda z=zid: get_record_sets(clients, z), [])
+    data.health_checks = c.attempt("route53:ListHealthChecks", lambda: get_health_checks(clients), [])
+    if data.health_checks:
+        data.health_check_tags = c.attempt(
+            "route53:ListTagsForResources healthcheck",
+            lambda: get_route53_tags(clients, "healthcheck", [h["Id"] for h in data.health_checks]), {})
+    for region in regions:
+        data.secrets[region] = c.attempt(f"secretsmanager:ListSecrets {region}",
+                                         lambda r=region: get_secrets(clients, r), [])
+        data.parameters[region] = c.attempt(f"ssm:DescribeParameters {region}",
+                                            lambda r=region: get_secure_parameters(clients, r), [])
+        data.authorities[region] = c.attempt(f"acm-pca:ListCertificateAuthorities {region}",
+                                             lambda r=region: get_certificate_authorities(clients, r), [])
+        data.certificates[region] = c.attempt(f"acm:ListCertificates {region}",
+                                              lambda r=region: get_certificates(clients, r), [])
+    return data

@@ -73,16 +73,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Final, NamedTuple, Union
 
-
-class Tri(enum.IntEnum):
-    """A three-valued answer, ordered so that `min` is AND and `max` is OR."""
-
-    NO = 0
-    MAYBE = 1
-    YES = 2
-
-    def __invert__(self) -> Tri:  # type: ignore[override]
-        return Tri(2 - int(self))
+from commonmode.kit import Decision, PolicyError, Tri
 
 
 def _tri(flag: bool) -> Tri:
@@ -123,10 +114,6 @@ class Statement:
     # IAM User Guide, "Variables and tags": `${…}` is a policy variable only in policies of Version
     # 2012-10-17; without it, it is literal text.
     variables: bool = True
-
-
-class PolicyError(ValueError):
-    """A policy document that is not valid JSON policy grammar."""
 
 
 #: "IAM JSON policy element reference", Version: the two versions of the policy language.
@@ -649,8 +636,8 @@ def _granted_to(st: Statement, p: Principal) -> str | None:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """The answer of one policy set, with the statements that gave it."""
+class AllowDeny:
+    """The strongest Allow and the strongest Deny of one policy set, with the statements that gave them."""
 
     allow: Tri
     deny: Tri
@@ -658,7 +645,7 @@ class Decision:
     deny_from: tuple[str, ...] = ()
 
 
-def decide(statements: Iterable[Statement], req: Request, *, check_principal: bool = False) -> Decision:
+def decide(statements: Iterable[Statement], req: Request, *, check_principal: bool = False) -> AllowDeny:
     """The strongest Allow and strongest Deny among `statements` for `req`."""
     allow, deny = Tri.NO, Tri.NO
     allow_from: list[str] = []
@@ -677,7 +664,7 @@ def decide(statements: Iterable[Statement], req: Request, *, check_principal: bo
                 allow, allow_from = t, []
             if t == allow:
                 allow_from.append(st.source)
-    return Decision(allow, deny, tuple(allow_from), tuple(deny_from))
+    return AllowDeny(allow, deny, tuple(allow_from), tuple(deny_from))
 
 
 def _strongest(*denies: tuple[Tri, Sequence[str]]) -> tuple[Tri, tuple[str, ...]]:
@@ -712,22 +699,6 @@ class Principal:
 #: Services whose resources RCPs cover (AWS Organizations User Guide, "Resource control policies": the launch
 #: set). Later additions cover services this connector decides no capability on. Route 53 is not among them.
 RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
-
-
-@dataclass(frozen=True)
-class Access:
-    """Whether a principal can make a request, and why."""
-
-    result: Tri
-    via: tuple[str, ...]
-
-    @property
-    def granted(self) -> bool:
-        return self.result is not Tri.NO
-
-    @property
-    def conditional(self) -> bool:
-        return self.result is Tri.MAYBE
 
 
 class _Guard(NamedTuple):
@@ -779,8 +750,8 @@ class _Outcome(NamedTuple):
     via: tuple[str, ...]
     unsettled: tuple[str, ...] = ()
 
-    def access(self) -> Access:
-        return Access(self.result, self.via)
+    def access(self) -> Decision:
+        return Decision(self.result, self.via)
 
 
 _CONDITIONAL = "conditional: rests on a condition the scanner cannot settle"
@@ -867,7 +838,7 @@ def _sources(p: Principal, req: Request, resource_policy: Sequence[Statement] | 
 
 def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | None = None,
              *, identity_policies: Sequence[Statement] | None = None,
-             rcp_levels: tuple[tuple[Statement, ...], ...] | None = None) -> Access:
+             rcp_levels: tuple[tuple[Statement, ...], ...] | None = None) -> Decision:
     """Can `p` make `req`? Identity policies ∩ boundary ∩ SCPs ∩ the resource account's RCPs, with the
     resource policy where there is one; over every case of the keys the scanner cannot settle.
 
@@ -876,7 +847,7 @@ def evaluate(p: Principal, req: Request, resource_policy: Sequence[Statement] | 
         req = replace(req, bounded=p.boundary is not None)  # a Request built by hand, not by `request`
     first = _evaluate_once(p, req, resource_policy, identity_policies, rcp_levels)
     if first.result is not Tri.MAYBE:
-        return Access(first.result, first.via)
+        return Decision(first.result, first.via)
 
     def once(r: Request) -> _Outcome:
         return _evaluate_once(p, r, resource_policy, identity_policies, rcp_levels)
@@ -958,7 +929,7 @@ def _assume_once(p: Principal, role_arn: str, role_account: str, trust: Sequence
 def can_assume(p: Principal, role_arn: str, role_account: str, trust: Sequence[Statement],
                context: Mapping[str, tuple[str, ...]] | None = None,
                rcp_levels: tuple[tuple[Statement, ...], ...] | None = None, *,
-               absent: Iterable[str] = ()) -> Access:
+               absent: Iterable[str] = ()) -> Decision:
     """sts:AssumeRole by `p` on a role: the trust policy and, unless it names `p` itself in the same
     account, an identity-policy allow too; the role account's RCPs cap both. The identity side is evaluated
     as a same-account request, since the trust policy plays the resource policy's part. Unsettled keys are
@@ -1002,7 +973,7 @@ _Comparison = tuple[str, str, tuple[str, ...]]
 
 
 def _in_every_case(p: Principal, req: Request, first: _Outcome, once: Callable[[Request], _Outcome],
-                   sources: Sequence[tuple[Sequence[Statement], bool]]) -> Access:
+                   sources: Sequence[tuple[Sequence[Statement], bool]]) -> Decision:
     """Re-decide a MAYBE in every combination of representative values of the unsettled keys the
     applicable statements mention: YES if allowed in all, NO if in none, MAYBE otherwise."""
     found = _unsettled_comparisons(req, sources)
@@ -1013,7 +984,7 @@ def _in_every_case(p: Principal, req: Request, first: _Outcome, once: Callable[[
     names = ", ".join(sorted(found[k][0] for k in domains))
     combinations = math.prod(len(d) for d in domains.values())
     if combinations > MAX_WORLDS:
-        return Access(Tri.MAYBE, (*first.via, f"{combinations} combinations of {names}: too many to check"))
+        return Decision(Tri.MAYBE, (*first.via, f"{combinations} combinations of {names}: too many to check"))
     seen: dict[Tri, list[_Outcome]] = {Tri.YES: [], Tri.NO: [], Tri.MAYBE: []}
     for values in itertools.product(*domains.values()):
         outcome = once(replace(req, assumed={**req.assumed, **dict(zip(domains, values))}))
@@ -1022,14 +993,14 @@ def _in_every_case(p: Principal, req: Request, first: _Outcome, once: Callable[[
             break  # the answer is MAYBE whatever the rest say
     allowed = _union(o.via for o in seen[Tri.YES])
     if not seen[Tri.NO] and not seen[Tri.MAYBE]:
-        return Access(Tri.YES, (*allowed, f"allowed whatever the value of {names} (each case checked)"))
+        return Decision(Tri.YES, (*allowed, f"allowed whatever the value of {names} (each case checked)"))
     if not seen[Tri.YES] and not seen[Tri.MAYBE]:
-        return Access(Tri.NO, (f"no access whatever the value of {names} (each case checked)",
+        return Decision(Tri.NO, (f"no access whatever the value of {names} (each case checked)",
                                *_union(o.via for o in seen[Tri.NO])))
     via = [v for v in (allowed or first.via) if not v.startswith(("conditional", "a Deny", "a trust-policy"))]
     via.extend(v for v in first.via if v.startswith(("a Deny", "a trust-policy")))
     via.append(f"conditional: depends on {names}")
-    return Access(Tri.MAYBE, tuple(via))
+    return Decision(Tri.MAYBE, tuple(via))
 
 
 def _union(vias: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from commonmode.model import Capability
-from commonmode_aws.build import (CAPABILITIES_FILE, AccountData, CapabilityTableError, Options, build, load_actions,
-                                  parse_actions)
+from commonmode_aws.actions import CAPABILITIES_FILE, CapabilityTableError, load_actions, parse_actions
+from commonmode_aws.build import Options, build
+from commonmode_aws.snapshot import AccountData
 
 A = "111111111111"
 TABLE = load_actions()

@@ -193,7 +193,7 @@ def _statements(doc: dict | None, name: str) -> tuple[P.Statement, ...]:
     return P.parse_policy(doc, name) if doc else ()
 
 
-def commonmode(case: dict) -> P.Access:
+def commonmode(case: dict) -> P.Decision:
     """commonmode's answer, called the way the connector calls the engine (build.py): the principal carries
     what the scan knows of it (ARN, kind, tags, organization), the request what the scan binds."""
     w: G.World = case["world"]
@@ -372,7 +372,7 @@ def simulation(case: dict, *, mapped: bool = True) -> dict:
     return sim
 
 
-def describe(case: dict, mine: P.Access, theirs: dict) -> str:
+def describe(case: dict, mine: P.Decision, theirs: dict) -> str:
     """A disagreement as a person would read it: the request, the keys the policies mention, every policy."""
     w: G.World = case["world"]
     text = json.dumps({k: v for k, v in case.items() if k != "world"})

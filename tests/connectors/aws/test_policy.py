@@ -159,7 +159,7 @@ PERIMETER = pol({"Effect": "Deny", "Principal": "*", "Action": ["secretsmanager:
                                "BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}}, name="org-perimeter")
 
 
-def rcp_can(p: P.Principal, action: str, resource: str, levels) -> P.Access:  # type: ignore[no-untyped-def]
+def rcp_can(p: P.Principal, action: str, resource: str, levels) -> P.Decision:  # type: ignore[no-untyped-def]
     return P.evaluate(p, P.request(p, action, resource, resource_account=A), rcp_levels=levels)
 
 
@@ -504,7 +504,7 @@ def guarded(*conditions: dict, kind: str = "role", base: dict | None = None) -> 
                kind=kind)
 
 
-def zone_access(p: P.Principal, **kw) -> P.Access:  # type: ignore[no-untyped-def]
+def zone_access(p: P.Principal, **kw) -> P.Decision:  # type: ignore[no-untyped-def]
     return P.evaluate(p, P.request(p, "route53:ChangeResourceRecordSets", ZONE, **kw))
 
 

@@ -1,0 +1,181 @@
+"""The client factory: one boto3 client per service and region with the endpoint override, timeouts and
+retries of the connector's CallPolicy, the read-only guard, and a count of every call made; and the
+connector's error hook (what a failed AWS call means for the run).
+
+Read-only by construction: the guard refuses, before it is sent, any operation that is not on
+READ_ONLY_OPERATIONS (and every operation that returns a secret value or key material is absent from it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from commonmode.errors import UsageError
+from commonmode.kit import CallCounter, CallPolicy, Errors, Failure, ReadOnlyViolation
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DENIED_CODES", "MAX_ATTEMPTS", "NEVER", "READ_ONLY_OPERATIONS", "AwsErrors", "Clients",
+           "ReadOnlyViolation", "assumed_session", "describe_error", "describe_first_failure", "error_code",
+           "session_for"]
+
+#: Every operation the connector may call, by service. Nothing here returns a secret value, key
+#: material or a token (no GetSecretValue, no GetParameter(s), no ExportCertificate); AssumeRole is used
+#: only to enter the configured audit role in member accounts. scanner-policy.json grants exactly these.
+READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
+    "sts": frozenset({"GetCallerIdentity", "AssumeRole"}),
+    "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion", "ListAccessKeys",
+                      "GetAccessKeyLastUsed"}),
+    "route53": frozenset({"ListHostedZones", "ListResourceRecordSets", "ListHealthChecks",
+                          "ListTagsForResources"}),
+    "secretsmanager": frozenset({"ListSecrets", "GetResourcePolicy"}),
+    "ssm": frozenset({"DescribeParameters", "ListTagsForResource"}),
+    "acm": frozenset({"ListCertificates", "DescribeCertificate"}),
+    "acm-pca": frozenset({"ListCertificateAuthorities", "ListTags", "GetPolicy"}),
+    "organizations": frozenset({"DescribeOrganization", "ListAccounts", "ListRoots", "ListParents",
+                                "ListPoliciesForTarget", "DescribePolicy"}),
+}
+
+#: Operations that must never be called, whatever a future edit adds above (tests check both lists).
+NEVER: frozenset[str] = frozenset({"GetSecretValue", "BatchGetSecretValue", "GetParameter", "GetParameters",
+                                   "GetParametersByPath", "GetParameterHistory", "ExportCertificate",
+                                   "CreateAccessKey", "IssueCertificate", "GetSessionToken", "GetFederationToken"})
+
+#: Attempts per call (the first included) for throttling, 5xx and connection errors.
+MAX_ATTEMPTS = 4
+
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                          "AuthorizationError", "UnrecognizedClientException", "InvalidClientTokenId"})
+
+
+@dataclass
+class Clients:
+    """One client factory per account: endpoint override, the CallPolicy's timeouts and attempts, the
+    read-only guard, and a count of every call made (reported in the connector's stats)."""
+
+    session: Any
+    endpoint_url: str | None
+    region: str
+    policy: CallPolicy = field(default_factory=lambda: CallPolicy(attempts=MAX_ATTEMPTS))
+    calls: CallCounter = field(default_factory=CallCounter)
+    _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def for_session(self, session: Any) -> Clients:
+        """A factory for another account's session: same endpoint, region, policy and call counter."""
+        return dataclasses.replace(self, session=session, _cache={})
+
+    def with_attempts(self, attempts: int) -> Clients:
+        """The same factory with fewer (or more) attempts per call, and its own clients; same counter."""
+        return dataclasses.replace(self, policy=self.policy.with_attempts(attempts), _cache={})
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The guarded client of `service` in `region` (default: the factory's), made once."""
+        key = (service, region or self.region)
+        if key not in self._cache:
+            # botocore's standard retry mode: exponential backoff with jitter on throttling, 5xx and connection
+            # errors, `max_attempts` including the first (Boto3 docs, "Retries")
+            cfg = Config(retries={"mode": "standard", "max_attempts": self.policy.attempts},
+                         connect_timeout=self.policy.connect_timeout, read_timeout=self.policy.read_timeout,
+                         user_agent_extra="commonmode")
+            c = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=cfg)
+            c.meta.events.register("before-call", self._guard)
+            self._cache[key] = c
+        return self._cache[key]
+
+    def _guard(self, model: Any, **_: Any) -> None:
+        service = model.service_model.endpoint_prefix
+        name = model.name
+        service = {"email": "ses"}.get(service, service)
+        allowed = READ_ONLY_OPERATIONS.get(service, frozenset())
+        if name in NEVER or name not in allowed:
+            raise ReadOnlyViolation(f"refused {service}:{name}: not a read-only operation commonmode may call")
+        self.calls.add(f"{service}:{name}")
+
+
+def session_for(profile: str | None, region: str, *, where: str = "aws") -> Any:
+    """A boto3 session from a profile name or the standard environment (never a key from the config).
+
+    An unknown profile is a config error naming the key, not the value: a profile key sometimes holds a
+    pasted key by mistake, and botocore's message would repeat it into stderr and the run's gaps."""
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound:
+        raise UsageError(f"{where}.profile: the profile it names is not in the AWS config or credentials "
+                         "files (the value is not shown)") from None
+
+
+def assumed_session(clients: Clients, role_arn: str, region: str) -> Any:
+    """A session in another account through the configured audit role."""
+    creds = clients.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="commonmode-scan")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                 aws_session_token=creds["SessionToken"], region_name=region)
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a failed call (the exception's type name when AWS sent none)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def describe_error(exc: Exception) -> str:
+    """One line: the AWS error code and message."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        text = f"{err.get('Code') or ''}: {err.get('Message') or ''}".strip(": ")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return text or f"HTTP {status} with an error body botocore could not parse"
+    if isinstance(exc, BotoCoreError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def describe_first_failure(exc: Exception, endpoint: str) -> str:
+    """One line for a connector whose first call failed: cannot connect, TLS, or credential refused."""
+    from botocore.exceptions import (ConnectTimeoutError, EndpointConnectionError, NoCredentialsError,
+                                     ReadTimeoutError, SSLError)
+
+    if isinstance(exc, SSLError):
+        return f"cannot connect to {endpoint}: TLS failure ({exc})"
+    if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError)):
+        cause = "timed out" if isinstance(exc, ConnectTimeoutError) else "connection refused or unreachable"
+        return f"cannot connect to {endpoint}: {cause}"
+    if isinstance(exc, ReadTimeoutError):
+        return f"no answer from {endpoint} within the timeout"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials found (profile, environment or instance role)"
+    if error_code(exc) in DENIED_CODES or error_code(exc) in ("ExpiredToken", "SignatureDoesNotMatch"):
+        return f"the credential was refused by sts:GetCallerIdentity: {describe_error(exc)}"
+    return f"sts:GetCallerIdentity failed: {describe_error(exc)}"
+
+
+#: Calls whose failure with one of these codes means "not there" rather than "not seen": these credentials
+#: do not reach an organization, so SCPs and RCPs are not evaluated (and no gap is recorded).
+_ABSENT_WHEN = {
+    "organizations:DescribeOrganization": frozenset({"AWSOrganizationsNotInUseException", *DENIED_CODES}),
+    "organizations:ListAccounts": DENIED_CODES,
+}
+
+
+class AwsErrors(Errors):
+    """The AWS connector's error hook: a read-only violation stops the connector; an organization these
+    credentials do not reach is absent; every other failure is a gap with AWS's code and message."""
+
+    def classify(self, what: str, exc: Exception) -> Failure:
+        if isinstance(exc, ReadOnlyViolation):
+            return Failure.FATAL
+        if what == "organizations:DescribeOrganization":
+            log.info("organization not readable (%s): SCPs and RCPs are not evaluated", describe_error(exc))
+        return Failure.ABSENT if error_code(exc) in _ABSENT_WHEN.get(what, ()) else Failure.GAP
+
+    def describe(self, what: str, exc: Exception) -> str:
+        return f"{what}: {describe_error(exc)}"
