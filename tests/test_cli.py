@@ -242,7 +242,8 @@ def test_config_from_environment_variable(estate_cfg, monkeypatch):
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["review", "-f", "csv"], "Invalid value for '--format' / '-f': 'csv' is not one of 'table', 'md', 'json'."),
+    (["review", "-f", "xml"],
+     "Invalid value for '--format' / '-f': 'xml' is not one of 'table', 'json', 'csv', 'markdown'"),
     (["findings", "--bogus"], "No such option: --bogus"),
     (["access"], "Missing argument 'resource_id'."),
     (["frobnicate"], "No such command 'frobnicate'."),

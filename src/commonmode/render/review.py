@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from commonmode.render.formats import when
 from commonmode.render.markdown import code, codes, text
 from commonmode.store import RunInfo, RunStore
 
@@ -15,12 +16,13 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
     """One entry per service (or just `service`), each with its recovery options and a verdict."""
     services = store.rows("SELECT * FROM services WHERE run_id = ? ORDER BY name", [run.id])
     if service is not None:
+        known = [s["name"] for s in services]
         services = [s for s in services if s["name"] == service]
         if not services:
             from commonmode.errors import UsageError
+            from commonmode.store.queries import did_you_mean
 
-            names = [r["name"] for r in store.rows("SELECT name FROM services WHERE run_id = ?", [run.id])]
-            raise UsageError(f"no service {service!r} in run {run.id} (services: {', '.join(names) or 'none'})")
+            raise UsageError(f"no service {service!r} in run {run.id}; {did_you_mean(service, known, what='services')}")
     identities = {r["id"]: r for r in store.rows("SELECT * FROM identities WHERE run_id = ?", [run.id])}
     creds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]):
@@ -44,8 +46,7 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
                 "owner": ident["owner"] if ident else None,
                 "independent": bool(r["independent"]),
                 "why": ("depends on nothing the primary path depends on" if r["independent"] else
-                        "needs " + ", ".join(shared[:6]) + (" …" if len(shared) > 6 else "") +
-                        ", which the primary path also depends on"),
+                        "needs " + ", ".join(shared) + ", which the primary path also depends on"),
                 "conditional": bool(r["conditional"]),
                 "changes": r["target"],
                 "chain": chain,
@@ -79,7 +80,7 @@ def _acting_identities(chain: list[str], first: str) -> list[str]:
 
 def to_markdown(entries: list[dict[str, Any]], run: RunInfo) -> str:
     """The review as a Markdown document (for a game-day wiki page). Estate values are inert (render.markdown)."""
-    lines = [f"# Recovery-permission review (run {run.id}, {run.started})", "",
+    lines = [f"# Recovery-permission review (run {run.id}, {when(run.started)})", "",
              "Who can fail each service over to its backup path, and does that still work when the primary "
              "path's fault domains are down?", ""]
     for e in entries:
@@ -103,3 +104,27 @@ def to_markdown(entries: list[dict[str, Any]], run: RunInfo) -> str:
                 lines.append("- fault domains: " + codes(o["fault_domains"]))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def credential_words(c: dict[str, Any]) -> str:
+    """One credential in words: `access-key AKIA…, kept in vault://…, expires 2026-12-04 12:00:00 UTC`."""
+    kept = f"kept in {c['stored_in']}" if c["stored_in"] else "no recorded store"
+    expires = f"expires {when(c['expires'])}" if c["expires"] else "no expiry"
+    return f"{c['kind']} {c['id']}, {kept}, {expires}"
+
+
+def rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The review flattened, one row per (service, identity that can fail it over), for tables and CSV; a
+    service nobody can fail over is one row with no identity."""
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        base = {"service": e["service"], "service_owner": e["owner"], "verdict": e["verdict"]}
+        if not e["can_fail_over"]:
+            out.append({**base, "identity": None, "independent": None, "why": "nobody can change the backup "
+                        "path's DNS or failover state", "owner": None, "changes": None, "conditional": None,
+                        "credentials": [], "shared_with_primary": [], "chain": []})
+        for o in e["can_fail_over"]:
+            out.append({**base, **{k: o[k] for k in ("identity", "independent", "why", "owner", "changes",
+                                                    "conditional", "shared_with_primary", "chain")},
+                        "credentials": [credential_words(c) for c in o["credentials"]]})
+    return out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from typing import Any
 
 from commonmode.errors import UsageError
@@ -11,6 +13,21 @@ from commonmode.model import STEERING, Severity
 from commonmode.store import RunInfo, RunStore
 
 _STEERING = tuple(c.value for c in STEERING)
+
+
+def did_you_mean(name: str, known: Iterable[str], *, what: str = "known", show_known: bool = True) -> str:
+    """`did you mean 'api'? known: api, login, payments` for a usage error: the closest names first (difflib),
+    then (unless not `show_known`) every known name, or the first 20 of them and how many more."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if not close:  # a name typed in another case, or a part of it (`dns-bot` for an ARN ending in it)
+        low = name.lower()
+        close = [n for n in names if n.lower() == low or n.lower().endswith(("/" + low, ":" + low))][:3]
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    if not show_known:
+        return hint.rstrip() or "no id like it"
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return f"{hint}{what}: {shown or 'none'}"
 
 
 def _finding(row: Any) -> dict[str, Any]:
@@ -78,14 +95,23 @@ def inventory(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
     return out
 
 
+#: Resource kinds that hold other resources: a zone its records, an issuer the roles and certificates under it.
+#: Every store (a Vault mount, a Secrets Manager account) holds its secrets.
+CONTAINER_KINDS = ("dns-zone", "cert-issuer")
+
+
 def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, Any]]:
-    """Who can do what to one resource: grants on it or on what contains it, and who can act as those holders."""
+    """Who can do what to one resource: grants on it, on what contains it, on everything inside it (a zone's
+    records, a mount's secrets), and who can act as those holders. Each row's `on` is the resource its grant
+    is on; containment comes from the resources' recorded `parents`, never from the shape of an id."""
     res = store.rows("SELECT * FROM resources WHERE run_id = ? AND id = ?", [run.id, resource_id])
-    known = res or store.rows("SELECT id FROM stores WHERE run_id = ? AND id = ?", [run.id, resource_id]) or \
-        store.rows("SELECT id FROM identities WHERE run_id = ? AND id = ?", [run.id, resource_id])
+    is_store = store.rows("SELECT id FROM stores WHERE run_id = ? AND id = ?", [run.id, resource_id])
+    known = res or is_store or store.rows("SELECT id FROM identities WHERE run_id = ? AND id = ?",
+                                          [run.id, resource_id])
     if not known:
-        raise UsageError(f"{resource_id}: no resource, store or identity with this id in run {run.id} "
-                         "(ids are listed by `commonmode inventory` and `commonmode services`)")
+        raise UsageError(f"{resource_id}: no resource, store or identity with this id in run {run.id}; "
+                         + did_you_mean(resource_id, _ids_like(store, run, resource_id), show_known=False)
+                         + " (ids are listed by `commonmode inventory` and `commonmode services`)")
     # the resource and its ancestors (a record's zone: dns.write on the zone changes the record)
     targets: dict[str, list[str]] = {resource_id: []}
     queue = deque([resource_id])
@@ -96,6 +122,17 @@ def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, An
                 if parent not in targets:
                     targets[parent] = [*targets[rid], f"{parent} contains or controls {rid}"]
                     queue.append(parent)
+    # everything inside it, when it is a container (a zone's records, a mount's secrets)
+    if is_store or (res and res[0]["kind"] in CONTAINER_KINDS):
+        queue = deque([resource_id])
+        while queue:
+            parent = queue.popleft()
+            for row in store.rows("SELECT r.id, r.kind FROM resources r, json_each(r.parents) p "
+                                  "WHERE r.run_id = ? AND p.value = ? ORDER BY r.id", [run.id, parent]):
+                if row["id"] not in targets:
+                    targets[row["id"]] = [f"{row['id']} is inside {parent}", *targets[parent]]
+                    if row["kind"] in CONTAINER_KINDS:
+                        queue.append(row["id"])
     names = {r["id"]: (r["name"], r["owner"]) for r in store.rows(
         "SELECT id, name, owner FROM identities WHERE run_id = ?", [run.id])}
     out: list[dict[str, Any]] = []
@@ -128,6 +165,17 @@ def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, An
             out.append(_access_row(who, cap, cond or bool(g["conditional"]), target, new_chain, False, names))
             frontier.append((who, cap, cond or bool(g["conditional"]), new_chain, target))
     return out
+
+
+def _ids_like(store: RunStore, run: RunInfo, wanted: str) -> list[str]:
+    """Ids of `run` to suggest for a mistyped one: those of its kind (the same first 8 characters) when there
+    are many, so that a suggestion stays quick in a large estate."""
+    ids = [r[0] for table in ("resources", "stores", "identities")
+           for r in store.rows(f"SELECT id FROM {table} WHERE run_id = ?", [run.id])]  # noqa: S608 — fixed names
+    if len(ids) > 5000:
+        same = [i for i in ids if i[:8] == wanted[:8]]
+        ids = same[:20000] if same else ids[:5000]
+    return ids
 
 
 def _access_row(identity: str, cap: str, cond: bool, on: str, chain: list[str], direct: bool,
