@@ -205,22 +205,25 @@ def _on(a: tuple[int, int], b: tuple[int, int], c: tuple[int, int]) -> bool:
 
 
 def _best_order(cols: dict[str, list[Item]], anchor: dict[str, dict[str, str]]) -> dict[str, list[Item]]:
-    order = {c: list(items) for c, items in cols.items()}
-    best = {c: list(items) for c, items in order.items()}
+    def around(shared: list[Item]) -> dict[str, list[Item]]:
+        """The side columns reordered (inside their groups) to follow an order of the shared column."""
+        return {"shared": shared, **{side: _within_groups(cols[side], shared, anchor[side])
+                                     for side in ("primary", "backup")}}
+
+    best = {c: list(items) for c, items in cols.items()}
     best_n = crossings(best, anchor)
-    for _ in range(8):
+    order = best
+    for _ in range(8):  # barycentre sweeps: shared by its ends' positions, then the sides by the shared ones
         if best_n == 0:
-            break
-        order["shared"] = _by_barycentre(order["shared"], [
-            lambda s, side=side: _rank(order[side], anchor[side].get(s.id)) for side in ("primary", "backup")])
-        for side in ("primary", "backup"):
-            order[side] = _within_groups(order[side], order["shared"], anchor[side])
+            return best
+        order = around(_by_barycentre(order["shared"], [
+            lambda s, side=side, o=order: _rank(o[side], anchor[side].get(s.id)) for side in ("primary", "backup")]))
         n = crossings(order, anchor)
         if n < best_n:
-            best, best_n = {c: list(items) for c, items in order.items()}, n
-    if best_n and len(best["shared"]) <= EXHAUSTIVE_UP_TO:
-        for perm in permutations(best["shared"]):
-            trial = {**best, "shared": list(perm)}
+            best, best_n = order, n
+    if len(cols["shared"]) <= EXHAUSTIVE_UP_TO:
+        for perm in permutations(cols["shared"]):
+            trial = around(list(perm))
             n = crossings(trial, anchor)
             if n < best_n:
                 best, best_n = trial, n

@@ -62,7 +62,7 @@ _KIND_WORDS = {
     "stored-credential": "stored credential", "secrets-manager": "Secrets Manager",
     "ssm-parameter-store": "SSM Parameter Store", "dns-zone": "DNS zone", "dns-record": "DNS record",
     "health-check": "health check", "routing-control": "routing control", "certificate": "certificate",
-    "cert-issuer": "certificate issuer",
+    "cert-issuer": "certificate issuer", "vault-mount": "Vault mount",
 }
 #: The first part of a fault-domain label (README, "Ids": `aws:account:…`, `vault:cluster:<id>`, …) and of a
 #: DNS control plane (`route53:account:…`), in words.
@@ -166,7 +166,9 @@ def entity(cat: dict[str, Entity], some_id: str) -> Entity:
 
 #: an id the store does not know but that has an id's shape: `scheme:rest` (ARNs, vault://, labels, actions)
 _ID_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?://)?[^\s:][^\s]*$")
-_HEADING = re.compile(r"^([A-Za-z][A-Za-z ]{0,40}): ")
+#: a label before the steps: `primary: …`, `backup: …`, `failover by <id>: …` (words, then at most one id)
+_HEADING = re.compile(r"^([A-Za-z][A-Za-z ]{0,40}?(?: [^\s:]+:?[^\s]*)?): ")
+_SIDES = {"primary": "primary path", "backup": "backup path"}
 _STEP = " ← "
 _VIA = " → "
 
@@ -281,17 +283,36 @@ def _step(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def chain(line: str, known: dict[str, Entity]) -> dict[str, Any]:
-    """One evidence line as `{heading, steps}`. The correlator writes a chain as steps joined by " ← ", from
-    the finding's subject to the path ("… ← X is in the primary path"), the policies that give a grant in
-    parentheses joined by " → ", and a chain inside a step in parentheses. Each step is `{parts, sub}`: its
-    text, ids (`code`) and parenthesised groups, and the chains nested in it (each a list of steps)."""
+    """One evidence line as `{heading, heading_parts, steps}`. A line may hold a whole chain, its steps joined
+    by " ← " from the finding's subject to the path ("… ← X is in the primary path"), or one step of it after a
+    label ("primary: …"); the policies that give a grant are in parentheses joined by " → ", and a chain inside
+    a step is in parentheses too. Each step is `{parts, sub}`: its text, ids (`code`) and parenthesised
+    groups, and the chains nested in it (each a list of steps)."""
     heading = None
     if m := _HEADING.match(line):
-        heading, line = m.group(1), line[m.end():]
-        heading = f"{heading} path" if heading in ("primary", "backup") else heading
+        heading, line = _SIDES.get(m.group(1), m.group(1)), line[m.end():]
     tree = _tree(line)
     pieces = [[s] for s in line.split(_STEP)] if tree is None else _split(tree, _STEP)
-    return {"heading": heading, "steps": [_step(_parts(s, known)) for s in pieces]}
+    return {"heading": heading, "heading_parts": _tokens(heading, known) if heading else [],
+            "steps": [_step(_parts(s, known)) for s in pieces]}
+
+
+def chains(evidence: list[str], known: dict[str, Entity]) -> list[dict[str, Any]]:
+    """A finding's evidence as chains: consecutive lines under the same label are the steps of one chain;
+    a label over a single step that is not a path's chain is kept in its line ("services affected: …")."""
+    out: list[dict[str, Any]] = []
+    for line in evidence:
+        c = chain(line, known)
+        if out and c["heading"] and out[-1]["heading"] == c["heading"]:
+            out[-1]["steps"] += c["steps"]
+        else:
+            out.append(c)
+    for c in out:
+        if c["heading"] and len(c["steps"]) == 1 and c["heading"] not in _SIDES.values():
+            step = c["steps"][0]
+            c["steps"] = [{**step, "parts": [*c["heading_parts"], {"t": "text", "v": ": "}, *step["parts"]]}]
+            c["heading"], c["heading_parts"] = None, []
+    return out
 
 
 def chain_ids(c: dict[str, Any]) -> list[str]:
@@ -318,7 +339,7 @@ def chain_ids(c: dict[str, Any]) -> list[str]:
 def chain_markdown(c: dict[str, Any]) -> str:
     """A chain as Markdown: its heading, then a numbered list, one step per line, ids as code spans (a claim
     of one step without a heading is a single bullet)."""
-    lines = [f"{markdown.text(c['heading'])}:", ""] if c["heading"] else []
+    lines = [f"{_md_inline(c['heading_parts'])}:", ""] if c["heading"] else []
     bullet = "-" if len(c["steps"]) == 1 and not c["heading"] else "1."
     lines += _md_steps(c["steps"], "", bullet)
     return "\n".join(lines)
@@ -412,7 +433,7 @@ def report_data(store: RunStore, run: RunInfo) -> dict[str, Any]:
         "changes": changes,
         "services": services,
         "findings": [{**f, "references": [r.id for r in references(f["rule"])],
-                      "chains": [chain(line, cat) for line in f["evidence"]]} for f in active],
+                      "chains": chains(f["evidence"], cat)} for f in active],
         "resolved": [f for f in findings if f["status"] == "resolved"],
         "standards": sorted(({**v, "rules": sorted(v["rules"])} for v in standards.values()),
                             key=lambda x: (x["framework"], x["id"])),
@@ -490,9 +511,12 @@ def picture(cat: dict[str, Entity], sides: dict[str, dict[str, Any]], relations:
         columns[side] = items
     middle = [item(i, entity(cat, i).css, 0) for i in shared_ids]
     links = []
-    evidence = {(subj, side): chain_ids(chain(line[len(side) + 2:], cat))
-                for f in pairwise for subj in f["subjects"] for line in f["evidence"] for side in ("primary", "backup")
-                if line.startswith(f"{side}: ")}
+    evidence: dict[tuple[str, str], list[str]] = defaultdict(list)  # (subject, side) -> ids along its chain
+    for f in pairwise:
+        for c in chains(f["evidence"], cat):
+            side = next((k for k, v in _SIDES.items() if v == c["heading"]), None)
+            for subj in f["subjects"] if side else ():
+                evidence[(subj, side)] += chain_ids(c)
     for s in shared_ids:
         for side in ("primary", "backup"):
             in_column = {it.id for it in columns[side]}
