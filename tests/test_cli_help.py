@@ -76,6 +76,8 @@ def test_help_paragraphs_are_filled_not_broken_mid_sentence(command, columns):
     """Each line of a prose paragraph is as full as the width allows: the next word would not have fitted."""
     text = help_text(command, columns)
     width = min(columns, 120) - 2
+    for line in text.splitlines():  # never inside a hyphenated word (`tickets-github.json`, `--fail-on`)
+        assert not re.search(r"\w-$", line), f"{command} --help at {columns} columns breaks a word: {line!r}"
     block: list[str] = []
     for line in [*text.splitlines(), ""]:
         if re.match(r"^  [^\s-]", line) and not re.match(r"^  \S+(\s{2,}|$)", line):  # prose, not a row

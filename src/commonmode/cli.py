@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from commonmode.errors import CommonmodeError, ExitCode, UsageError
 from commonmode.logs import OWN
@@ -59,7 +60,42 @@ def _epilog(command: str, note: str = "") -> str:
     return (note + "\n\n" if note else "") + f"Examples:\n\n\b\n{lines}"
 
 
-class _InOrder(TyperGroup):
+#: A hyphen click's wrapper does not break at (U+2011), put in for the wrapping and taken out after it.
+_KEEP = "\u2011"
+
+
+def _unbroken(text: str) -> str:
+    return re.sub(r"(?<=\w)-(?=\w)", _KEEP, text)
+
+
+class _HelpFormatter(typer.Context.formatter_class):  # type: ignore[misc,name-defined]
+    """click's formatter, except that it never breaks a line inside a hyphenated word (`tickets-github.json`,
+    `--fail-on`), which a reader would copy broken: textwrap breaks on hyphens by default (Python docs,
+    textwrap.TextWrapper.break_on_hyphens)."""
+
+    def write_text(self, text: str) -> None:
+        super().write_text(_unbroken(text))
+
+    def write_dl(self, rows: Sequence[tuple[str, str]], *args: Any, **kwargs: Any) -> None:
+        super().write_dl([(term, _unbroken(text)) for term, text in rows], *args, **kwargs)
+
+    def getvalue(self) -> str:
+        return super().getvalue().replace(_KEEP, "-")
+
+
+class _Context(typer.Context):
+    formatter_class = _HelpFormatter
+
+
+class _Command(TyperCommand):
+    context_class = _Context
+
+
+class _Group(TyperGroup):
+    context_class = _Context
+
+
+class _InOrder(_Group):
     """Commands listed in the order of a session (init, scan, findings, …), not in registration order."""
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -307,7 +343,7 @@ def _severity(value: str | None, flag: str):  # type: ignore[no-untyped-def]
 
 # --- init ---------------------------------------------------------------------------------------------------
 
-@app.command(short_help="Write a commented starter commonmode.toml.", epilog=_epilog(
+@app.command(cls=_Command, short_help="Write a commented starter commonmode.toml.", epilog=_epilog(
     "init", "With no provider flag the starter has a table for each provider; delete what you do not use."))
 @handles_errors
 def init(
@@ -367,7 +403,7 @@ def _override(cfg, flag: str, value: str):  # type: ignore[no-untyped-def]
     return dataclasses.replace(cfg, connectors=tuple(changed if c is one else c for c in cfg.connectors))
 
 
-@app.command(short_help="Run every configured connector, correlate, store the run.", epilog=_epilog(
+@app.command(cls=_Command, short_help="Run every configured connector, correlate, store the run.", epilog=_epilog(
     "scan", "Connector settings live in the config, one table per instance ([[aws]], [[vault]], [[declared]]; "
     "`commonmode init` writes a starter). --profile and --region set that key of the config's one [[aws]] table "
     "for this run only; with several [[aws]] tables they are refused."))
@@ -469,7 +505,7 @@ def scan(
 
 # --- findings -----------------------------------------------------------------------------------------------
 
-findings_app = typer.Typer(rich_markup_mode=None, context_settings=CONTEXT, add_completion=False)
+findings_app = typer.Typer(cls=_Group, rich_markup_mode=None, context_settings=CONTEXT, add_completion=False)
 app.add_typer(findings_app, name="findings", short_help="List a run's findings; `findings show ID` shows one whole.",
               epilog=_epilog("findings", "One line per finding, most severe first; `commonmode findings show "
                              "FINGERPRINT` (a prefix is enough) prints one whole, with its evidence chain and its "
@@ -542,7 +578,7 @@ def _service_names(store, run) -> list[str]:  # type: ignore[no-untyped-def]
     return [r["name"] for r in store.rows("SELECT name FROM services WHERE run_id = ? ORDER BY name", [run.id])]
 
 
-@findings_app.command("show", short_help="One finding whole: its evidence chain and its remediation.",
+@findings_app.command("show", cls=_Command, short_help="One finding whole: its evidence chain and its remediation.",
                       epilog=_epilog("findings show"))
 @handles_errors
 def findings_show(
@@ -642,7 +678,7 @@ def _credential_words(i: Mapping[str, Any]) -> str:
     return f"{len(creds)}" + (f", next expires {when(expiring[0])}" if expiring else ", no expiry")
 
 
-@app.command(short_help="Identities: what each can modify, whom it acts as, credentials.",
+@app.command(cls=_Command, short_help="Identities: what each can modify, whom it acts as, credentials.",
              epilog=_epilog("inventory", "The table counts what each identity can modify; --long, json and csv "
                             "list every grant and credential."))
 @handles_errors
@@ -703,7 +739,7 @@ def _acting_as(a: Mapping[str, Any]) -> str:
     return holders[-1] if holders else "direct"
 
 
-@app.command(short_help="Who can do what to one resource, and through which chain.", epilog=_epilog(
+@app.command(cls=_Command, short_help="Who can do what to one resource, and through which chain.", epilog=_epilog(
     "access", "On a container (a hosted zone, a Vault mount) it also lists the grants on everything inside it; "
     "ON names the resource each grant is on."))
 @handles_errors
@@ -740,7 +776,7 @@ def access(
     ])
 
 
-@app.command(short_help="Failover pairs, their paths, and who can recover them.",
+@app.command(cls=_Command, short_help="Failover pairs, their paths, and who can recover them.",
              epilog=_epilog("services"))
 @handles_errors
 def services(
@@ -775,7 +811,7 @@ def services(
     ])
 
 
-@app.command(short_help="What changed between two runs.", epilog=_epilog("diff"))
+@app.command(cls=_Command, short_help="What changed between two runs.", epilog=_epilog("diff"))
 @handles_errors
 def diff(
     from_run: Annotated[Optional[str], typer.Option("--from", metavar="<run>", help="Older run [default: the one before --to].",
@@ -829,7 +865,7 @@ def diff(
 
 # --- demo, report, review, tickets --------------------------------------------------------------------------
 
-@app.command(short_help="The whole job on a local sandbox estate (no cloud account).", epilog=_epilog("demo"))
+@app.command(cls=_Command, short_help="The whole job on a local sandbox estate (no cloud account).", epilog=_epilog("demo"))
 @handles_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the sandbox config, database and outputs go.")] = Path(
@@ -875,15 +911,14 @@ def _report_dir(config: Path | None, db: Path | None) -> Path:
 
 
 def _written(result: Any) -> list[Path]:
-    """The paths `render.report.write` returns (one path, or several: the run's file and the latest copy)."""
-    if isinstance(result, (str, Path)):
-        return [Path(result)]
-    if isinstance(result, Mapping):
-        return [Path(p) for p in result.values()]
-    return [Path(p) for p in result]
+    """Every file `render.report.write` wrote: the run's own `report-run-<id>.<ext>` and, for the newest run,
+    the latest copy `report.<ext>` (its ReportPath carries both); a plain path is one file."""
+    both = [getattr(result, "run_report", None), getattr(result, "latest", None)]
+    paths = [Path(p) for p in both if p is not None]
+    return list(dict.fromkeys(paths)) or [Path(result)]
 
 
-@app.command(short_help="Write the run report (HTML, Markdown, JSON or OCSF).", epilog=_epilog(
+@app.command(cls=_Command, short_help="Write the run report (HTML, Markdown, JSON or OCSF).", epilog=_epilog(
     "report", "Without --out the report goes next to the config (the config file's folder; with only --db, the "
     "database's folder)."))
 @handles_errors
@@ -916,9 +951,10 @@ def report(
             from commonmode.files import write_private
             from commonmode.render.ocsf import to_ocsf
 
-            body = json.dumps(to_ocsf(store, r), indent=2) + "\n"
-            paths = [write_private(target / f"report-{r.id}.ocsf.json", body),
-                     write_private(target / "report.ocsf.json", body)]
+            body = json.dumps(to_ocsf(store, r), indent=2) + "\n"  # named as render.report.write names files
+            paths = [write_private(target / f"report-run-{r.id}.ocsf.json", body)]
+            if store.runs()[-1].id == r.id:
+                paths.append(write_private(target / "report.ocsf.json", body))
         else:
             paths = _written(rp.write(store, r, {"markdown": "md"}.get(fmt, fmt), target))
     finally:
@@ -927,7 +963,7 @@ def report(
         typer.echo(f"report written to {p}")
 
 
-@app.command(short_help="Who can fail each service over when the primary is down.",
+@app.command(cls=_Command, short_help="Who can fail each service over when the primary is down.",
              epilog=_epilog("review", "The table has one block per service; csv has one row per service and "
                             "identity; json and markdown carry each identity's chain and fault domains."))
 @handles_errors
@@ -1016,7 +1052,7 @@ def _review_words(entries: list[dict[str, Any]], width: int | None) -> list[str]
     return out or ["(none)"]
 
 
-@app.command(short_help="Remediation tickets, one per owner's group of findings.", epilog=_epilog("tickets"))
+@app.command(cls=_Command, short_help="Remediation tickets, one per owner's group of findings.", epilog=_epilog("tickets"))
 @handles_errors
 def tickets(
     run: RunOpt = None,
@@ -1080,7 +1116,7 @@ def _estate_words(summary: Mapping[str, Any]) -> str:
     return ", ".join(words) + (f"; {', '.join(bad)}" if bad else "")
 
 
-@app.command(short_help="Stored runs with their status and counts.", epilog=_epilog("runs"))
+@app.command(cls=_Command, short_help="Stored runs with their status and counts.", epilog=_epilog("runs"))
 @handles_errors
 def runs(config: ConfigOpt = None, db: DbOpt = None, fmt: ListFormatOpt = "table", long: LongOpt = False,
          verbose: VerboseOpt = False, quiet: QuietOpt = False) -> None:
@@ -1102,7 +1138,7 @@ def runs(config: ConfigOpt = None, db: DbOpt = None, fmt: ListFormatOpt = "table
         Col("saw", lambda r: _estate_words(r["summary"]), "wrap", min=14)])
 
 
-@app.command(short_help="Installed connectors (nothing is imported).", epilog=_epilog("connectors"))
+@app.command(cls=_Command, short_help="Installed connectors (nothing is imported).", epilog=_epilog("connectors"))
 @handles_errors
 def connectors(fmt: ListFormatOpt = "table", verbose: VerboseOpt = False, quiet: QuietOpt = False) -> None:
     """Installed connectors (entry points in the `commonmode.connectors` group), without importing them."""
@@ -1123,7 +1159,7 @@ def connectors(fmt: ListFormatOpt = "table", verbose: VerboseOpt = False, quiet:
                               Col("entry point", lambda r: r["target"], "text", min=16)])
 
 
-@app.command(short_help="The rules findings come from, and how to fix each.", epilog=_epilog("rules"))
+@app.command(cls=_Command, short_help="The rules findings come from, and how to fix each.", epilog=_epilog("rules"))
 @handles_errors
 def rules(fmt: ListFormatOpt = "table", long: LongOpt = False, verbose: VerboseOpt = False,
           quiet: QuietOpt = False) -> None:
