@@ -3,8 +3,17 @@ every process it started is stopped; the committed report sample is current."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -102,6 +111,20 @@ def test_the_scan_was_complete_and_outputs_were_written(demo):
     assert "sandbox-placeholder" not in html and b"sandbox-placeholder" not in demo.database.read_bytes()
 
 
+def test_the_demo_writes_every_ticket_format_under_the_sample_s_names(demo):
+    from commonmode.sandbox.sample import FILES
+
+    jira, github = demo.outputs["tickets (jira csv)"], demo.outputs["tickets (github json)"]
+    assert jira.parent == github.parent == demo.config.parent
+    assert {jira.name, github.name} <= set(FILES)  # the names reports/sample uses
+    rows = list(csv.reader(io.StringIO(jira.read_text())))
+    issues = json.loads(github.read_text())
+    markdown = demo.outputs["tickets"].read_text().count("\n## CM-") + 1
+    assert rows[0][:4] == ["Summary", "Issue Type", "Priority", "Description"]
+    assert len(rows) - 1 == len(issues) == markdown > 0
+    assert all("commonmode" in i["labels"] for i in issues)
+
+
 def test_every_emulator_was_stopped(demo):
     pids = demo.started["pids"]
     assert len(pids) == 2
@@ -120,6 +143,66 @@ def test_demo_command_says_it_is_a_sandbox(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].startswith("commonmode demo: this is a SANDBOX")
     assert (tmp_path / "report.html").exists() and "scan: ok" in result.stdout
+
+
+def _lines(stream, into: queue.Queue, name: str) -> None:  # type: ignore[no-untyped-def]
+    for line in iter(stream.readline, ""):
+        into.put((name, line.rstrip("\n")))
+    into.put((name, None))
+
+
+def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulator(tmp_path):
+    from commonmode.sandbox.demo import WAITING
+
+    out = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    proc = subprocess.Popen([sys.executable, "-c", "from commonmode.cli import main; main()", "demo", "--keep",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: queue.Queue = queue.Queue()
+    for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+        threading.Thread(target=_lines, args=(stream, lines, name), daemon=True).start()
+    said: list[str] = []
+    pids: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 300
+        while not any(line.startswith(WAITING) for line in said):
+            assert time.monotonic() < deadline and proc.poll() is None, "\n".join(said)
+            try:
+                _, line = lines.get(timeout=5)
+            except queue.Empty:
+                continue
+            if line is not None:
+                said.append(line)
+        text = "\n".join(said)
+        # addresses and process ids, and they are live while it waits
+        aws = re.search(r"aws \(moto server\): (http://127\.0\.0\.1:\d+), in this process \(pid (\d+)\)", text)
+        assert aws and int(aws.group(2)) == proc.pid, text
+        vaults = re.findall(r"(vault-\w+) \(OpenBao dev server\): (http://127\.0\.0\.1:\d+), pid (\d+)", text)
+        assert {v[0] for v in vaults} == {"vault-east", "vault-west"}, text
+        pids = {name: int(pid) for name, _, pid in vaults}
+        for _, url, pid in vaults:
+            os.kill(int(pid), 0)  # running
+            assert urllib.request.urlopen(url + "/v1/sys/health", timeout=5).status == 200
+        urllib.request.urlopen(aws.group(1), timeout=5)
+        # the outputs, the config and how to use them, all said before the wait
+        for name in ("report.html", "review.md", "tickets.md", "tickets-jira.csv", "tickets-github.json",
+                     "commonmode.toml"):
+            assert str(out / name) in text and (out / name).exists(), name
+        assert "export AWS_ACCESS_KEY_ID=testing" in text and "export COMMONMODE_SANDBOX_VAULT_EAST_TOKEN=" in text
+        assert f"commonmode scan -c {out / 'commonmode.toml'}" in text
+        assert re.search(r"^scan: (ok|partial); \d+ findings$", text, re.M), text  # the run's outcome
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for name, pid in pids.items():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for url in (aws.group(1), *(v[1] for v in vaults)):
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=2)
 
 
 def test_committed_report_sample_is_current(tmp_path):

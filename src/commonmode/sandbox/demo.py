@@ -49,8 +49,13 @@ def start(sandbox: Sandbox, say: Callable[[str], None]) -> tuple[SeededEstate, s
     return est, east, west, tokens
 
 
-def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> DemoResult:
-    """The whole job on the sandbox: scan, store, report, review, tickets."""
+def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
+             tell: Callable[[str], None] | None = None) -> DemoResult:
+    """The whole job on the sandbox: scan, store, report, review, tickets (Markdown, Jira CSV, GitHub JSON).
+
+    `say` gets progress lines. With `keep`, the emulators stay up until Ctrl-C (or SIGTERM): before waiting,
+    `tell` (default: `say`) gets every line a user needs (`kept`): addresses, process ids, outputs, config,
+    and the shell exports; the last one starts with WAITING."""
     from commonmode.config import load_config
     from commonmode.connector import Registry, no_progress
     from commonmode.files import private_dir, write_private
@@ -84,7 +89,11 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> De
                 "report (markdown)": rp.write(store, run, "md", out),
             }
             outputs["review"] = write_private(out / "review.md", rv.to_markdown(rv.review(store, run), run))
-            outputs["tickets"] = write_private(out / "tickets.md", tk.to_markdown(tk.tickets(store, run)))
+            items = tk.tickets(store, run)
+            outputs["tickets"] = write_private(out / "tickets.md", tk.to_markdown(items))
+            # the same names as in reports/sample (sandbox/sample.py FILES)
+            outputs["tickets (jira csv)"] = write_private(out / "tickets-jira.csv", tk.to_jira_csv(items))
+            outputs["tickets (github json)"] = write_private(out / "tickets-github.json", tk.to_github_json(items))
         finally:
             store.close()
         result = DemoResult(config=cfg, database=db, outputs=outputs, run_status=run.status.value,
@@ -92,20 +101,42 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False) -> De
                             gaps=[g for r in outcome.results for g in r.gaps],
                             started={"aws": sandbox.aws, "vault": dict(sandbox.vaults), "pids": sandbox.pids})
         if keep:
-            _keep(tokens, cfg, say)
+            _keep(result, tokens, tell or say, say)
         return result
     finally:
         sandbox.close()
         signal.signal(signal.SIGTERM, previous)
 
 
-def _keep(tokens: dict[str, str], cfg: Path, say: Callable[[str], None]) -> None:
-    say("the emulators stay up until you press Ctrl-C. In another shell:")
-    for k, v in sandbox_env(tokens).items():
-        say(f"  export {k}={v}")
-    say(f"  commonmode scan -c {cfg}")
-    say(f"  commonmode review -c {cfg}")
-    say(f"  commonmode access -c {cfg} <resource id from `commonmode services -c {cfg}`>")
+#: The last line `demo --keep` says before it waits.
+WAITING = "the emulators stay up until you press Ctrl-C"
+
+
+def kept(result: DemoResult, tokens: dict[str, str]) -> list[str]:
+    """Everything a user needs while the emulators stay up: where each one listens and its process id,
+    the outputs, the config, and the shell lines to scan the sandbox by hand."""
+    vault_pids = dict(zip(result.started["vault"], result.started["pids"]))  # type: ignore[call-overload]
+    cfg = result.config
+    return [
+        "the sandbox is up (127.0.0.1 only):",
+        f"  aws (moto server): {result.started['aws']}, in this process (pid {os.getpid()})",
+        *(f"  {name} (OpenBao dev server): {url}, pid {vault_pids[name]}"
+          for name, url in result.started["vault"].items()),  # type: ignore[attr-defined]
+        *describe(result),
+        "to scan it by hand, in another shell:",
+        *(f"  export {k}={v}" for k, v in sandbox_env(tokens).items()),
+        f"  commonmode scan -c {cfg}",
+        f"  commonmode review -c {cfg}",
+        f"  commonmode access -c {cfg} <resource id from `commonmode services -c {cfg}`>",
+        f"{WAITING} (or SIGTERM to pid {os.getpid()}); then every one of them is stopped.",
+    ]
+
+
+def _keep(result: DemoResult, tokens: dict[str, str], tell: Callable[[str], None],
+          say: Callable[[str], None]) -> None:
+    """Say everything first, then wait for Ctrl-C (or SIGTERM, which run_demo turns into the same)."""
+    for line in kept(result, tokens):
+        tell(line)
     try:
         while True:
             time.sleep(3600)
@@ -121,4 +152,4 @@ def describe(result: DemoResult) -> list[str]:
             f"config: {result.config}", f"database: {result.database}"]
 
 
-__all__ = ["run_demo", "describe", "DemoResult"]
+__all__ = ["run_demo", "describe", "kept", "DemoResult", "WAITING"]
