@@ -43,10 +43,10 @@ class Geometry:
         return {"primary": 0, "shared": self.column_w + self.gap, "backup": 2 * (self.column_w + self.gap)}[column]
 
 
-#: 1200 units wide, scaled to the page (names in 15-unit bold, ~0.57 em a character: 34 fit in a box)
-WIDE = Geometry(name="wide", width=1200, column_w=320, name_chars=34, kind_chars=44)
+#: 1200 units wide, scaled to the page (names in 15-unit bold, up to ~0.6 em a character: 31 fit in a box)
+WIDE = Geometry(name="wide", width=1200, column_w=320, name_chars=31, kind_chars=44)
 #: 760 units wide, for an 800 px window (names in 14-unit bold)
-NARROW = Geometry(name="narrow", width=760, column_w=220, name_chars=24, kind_chars=32)
+NARROW = Geometry(name="narrow", width=760, column_w=220, name_chars=22, kind_chars=32)
 #: Brute-force the shared column's order up to this many items (7! = 5,040 orders, each a few comparisons).
 EXHAUSTIVE_UP_TO = 7
 

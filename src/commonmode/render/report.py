@@ -34,7 +34,8 @@ SCHEMA_VERSION = 1
 PATH_CAPABILITIES = ("dns.write", "dns.admin", "failover.write", "secret.read", "secret.write", "cert.issue")
 #: Keys of report_data that only the HTML and Markdown templates use; the JSON file leaves them out.
 RENDER_ONLY = ("picture", "chains", "subject_labels", "labels")
-EXTENSIONS = {"html": "html", "md": "md", "json": "json"}
+#: format -> file extension ("markdown" is the CLI's name for md)
+EXTENSIONS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
 
 
 # --- what an entity is called ------------------------------------------------------------------------
@@ -592,7 +593,7 @@ def write(store: RunStore, run: RunInfo, fmt: str, out: Path) -> ReportPath:
     is the store's newest run (a report of an older run never replaces the latest one; each run's named file
     is only ever rewritten by a report of that same run). Files are private (0600)."""
     ext = EXTENSIONS[fmt]
-    text = {"html": render_html, "md": render_markdown, "json": render_json}[fmt](report_data(store, run))
+    text = {"html": render_html, "md": render_markdown, "json": render_json}[ext](report_data(store, run))
     named = write_private(out / f"report-run-{run.id}.{ext}", text)
     newest = store.runs()[-1].id == run.id
     latest = write_private(out / f"report.{ext}", text) if newest else None
