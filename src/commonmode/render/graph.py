@@ -9,14 +9,16 @@ around the side items. The order of the shared column, and of each side column w
 identities, credential stores), is chosen to minimise edge crossings: barycentre sweeps as in Sugiyama-style
 layered drawing (each item moves to the mean position of its neighbours), and, for a small shared column, every
 order of it is tried. Columns are vertical lines, so two edges between the same two columns cross exactly when
-their ends are in opposite orders (`crossings`), and `segment_crossings` checks that on the coordinates drawn.
+their ends are in opposite orders: `crossings` counts them from the orders (tests/test_report.py checks the
+drawn coordinates with its own segment-intersection test).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import permutations
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Geometry:
@@ -37,9 +39,11 @@ class Geometry:
 
     @property
     def gap(self) -> int:
+        """The room for arrows between two columns."""
         return (self.width - 3 * self.column_w) // 2
 
     def x(self, column: str) -> int:
+        """The left edge of a column."""
         return {"primary": 0, "shared": self.column_w + self.gap, "backup": 2 * (self.column_w + self.gap)}[column]
 
 
@@ -55,7 +59,7 @@ EXHAUSTIVE_UP_TO = 7
 class Item:
     """One box: an entity (or a "+ N more" summary) in one column."""
 
-    id: str  # the entity's full id ("" for a summary box)
+    id: str  # the entity's full id (`more:<side>` for a summary box)
     css: str  # what it is, as a CSS class: resource, identity, store, label, more
     kind: str  # readable kind: "IAM user", "Vault cluster"
     name: str  # readable name: "dns-automation", "vault-east"
@@ -74,6 +78,8 @@ class Link:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Node:
+    """A placed box."""
+
     item: Item
     column: str  # primary, shared, backup
     x: int
@@ -85,11 +91,14 @@ class Node:
 
     @property
     def cy(self) -> int:
+        """Where arrows meet the box: its vertical middle."""
         return self.y + self.h // 2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Edge:
+    """A straight arrow from a side box's inner border to a shared box's border."""
+
     side: str
     source: str  # the side item's id
     target: str  # the shared item's id
@@ -101,6 +110,8 @@ class Edge:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Picture:
+    """Everything the template draws for one service in one geometry."""
+
     geometry: str  # wide or narrow
     width: int
     height: int
@@ -169,41 +180,6 @@ def crossings(order: dict[str, list[Item]], anchor: dict[str, dict[str, str]]) -
     return total
 
 
-def segment_crossings(edges: Sequence[Edge]) -> list[tuple[Edge, Edge]]:
-    """Pairs of edges whose segments intersect anywhere but at an end they share (a check on drawn coordinates)."""
-    out = []
-    for i, e in enumerate(edges):
-        for f in edges[i + 1:]:
-            if _intersect((e.x1, e.y1), (e.x2, e.y2), (f.x1, f.y1), (f.x2, f.y2)):
-                out.append((e, f))
-    return out
-
-
-def _intersect(p1: tuple[int, int], p2: tuple[int, int], q1: tuple[int, int], q2: tuple[int, int]) -> bool:
-    shared_ends = {p1, p2} & {q1, q2}
-    if shared_ends:
-        # two edges from one box: they meet only at that end, unless they overlap along a line
-        return _orient(p1, p2, q1) == 0 and _orient(p1, p2, q2) == 0 and len({p1, p2, q1, q2}) > 2
-
-    def side(a: tuple[int, int], b: tuple[int, int], c: tuple[int, int]) -> int:
-        v = _orient(a, b, c)
-        return (v > 0) - (v < 0)
-
-    d1, d2, d3, d4 = side(q1, q2, p1), side(q1, q2, p2), side(p1, p2, q1), side(p1, p2, q2)
-    if d1 * d2 < 0 and d3 * d4 < 0:
-        return True
-    return any(d == 0 and _on(a, b, c) for d, a, b, c in (
-        (d1, q1, q2, p1), (d2, q1, q2, p2), (d3, p1, p2, q1), (d4, p1, p2, q2)))
-
-
-def _orient(a: tuple[int, int], b: tuple[int, int], c: tuple[int, int]) -> int:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _on(a: tuple[int, int], b: tuple[int, int], c: tuple[int, int]) -> bool:
-    return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
-
-
 def _best_order(cols: dict[str, list[Item]], anchor: dict[str, dict[str, str]]) -> dict[str, list[Item]]:
     def around(shared: list[Item]) -> dict[str, list[Item]]:
         """The side columns reordered (inside their groups) to follow an order of the shared column."""
@@ -216,8 +192,8 @@ def _best_order(cols: dict[str, list[Item]], anchor: dict[str, dict[str, str]]) 
     for _ in range(8):  # barycentre sweeps: shared by its ends' positions, then the sides by the shared ones
         if best_n == 0:
             return best
-        order = around(_by_barycentre(order["shared"], [
-            lambda s, side=side, o=order: _rank(o[side], anchor[side].get(s.id)) for side in ("primary", "backup")]))
+        order = around(_by_barycentre(order["shared"], [_position(order[side], anchor[side]) for side in
+                                                        ("primary", "backup")]))
         n = crossings(order, anchor)
         if n < best_n:
             best, best_n = order, n
@@ -232,13 +208,18 @@ def _best_order(cols: dict[str, list[Item]], anchor: dict[str, dict[str, str]]) 
     return best
 
 
+def _position(column: list[Item], anchor: dict[str, str]) -> Callable[[Item], float | None]:
+    """A shared item's relative position in `column`: where the item it depends on through sits."""
+    return lambda s: _rank(column, anchor.get(s.id))
+
+
 def _rank(items: list[Item], item_id: str | None) -> float | None:
     if item_id is None:
         return None
     return next(i for i, it in enumerate(items) if it.id == item_id) / max(len(items) - 1, 1)
 
 
-def _by_barycentre(items: list[Item], positions: list) -> list[Item]:  # type: ignore[type-arg]
+def _by_barycentre(items: list[Item], positions: Sequence[Callable[[Item], float | None]]) -> list[Item]:
     """Sort by the mean of the neighbours' relative positions; an item without neighbours keeps its place."""
     def key(pair: tuple[int, Item]) -> tuple[float, int]:
         i, it = pair
@@ -292,5 +273,5 @@ def _node(it: Item, column: str, y: int, h: int, g: Geometry) -> Node:
                 kind_text=fit(it.kind, g.kind_chars), name_lines=lines)
 
 
-__all__ = ["Geometry", "WIDE", "NARROW", "Item", "Link", "Node", "Edge", "Picture", "layout", "crossings",
-           "segment_crossings", "fit", "wrap"]
+__all__ = ["Geometry", "WIDE", "NARROW", "Item", "Link", "Node", "Edge", "Picture", "layout", "crossings", "fit",
+           "wrap"]

@@ -33,7 +33,7 @@ SCHEMA_VERSION = 1
 #: The capabilities that put an identity on a path in the picture (changing it, or reading what it needs).
 PATH_CAPABILITIES = ("dns.write", "dns.admin", "failover.write", "secret.read", "secret.write", "cert.issue")
 #: Keys of report_data that only the HTML and Markdown templates use; the JSON file leaves them out.
-RENDER_ONLY = ("picture", "chains", "subject_labels", "labels")
+RENDER_ONLY = ("picture", "chains", "labels")
 #: format -> file extension ("markdown" is the CLI's name for md)
 EXTENSIONS = {"html": "html", "md": "md", "markdown": "md", "json": "json"}
 
@@ -413,10 +413,11 @@ def report_data(store: RunStore, run: RunInfo) -> dict[str, Any]:
     inventory = queries.inventory(store, run)
     changes = queries.diff(store, previous, run) if previous else None
     # what the templates show for ids: labels of every subject (findings, changes) and chains of evidence
-    prev_cat = catalogue(store, previous) if previous else {}
     mentioned = {x for f in findings for x in f["subjects"]}
     if changes:
         mentioned |= {x for f in changes["resolved_findings"] + changes["new_findings"] for x in f["subjects"]}
+    # a subject gone in this run (a resolved finding's) is named as the previous run knew it
+    prev_cat = catalogue(store, previous) if previous and not mentioned <= cat.keys() else {}
     labels = {i: entity(cat, i).label if i in cat else entity(prev_cat, i).label for i in sorted(mentioned)}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -470,18 +471,21 @@ def _side(store: RunStore, run: RunInfo, path: list[str]) -> tuple[dict[str, Any
                             [run.id, *ids]):
             keeps[c["stored_in"]].append(c["identity_id"])
     public = {
-        "resources": [{"id": r, "kind": kinds.get(r, ("unseen", r))[0], "name": kinds.get(r, ("", r))[1]} for r in path],
+        "resources": [{"id": r, "kind": kinds.get(r, ("unseen", r))[0], "name": kinds.get(r, ("", r))[1]}
+                      for r in path],
         "identities": [who[i] for i in ids],
         "credential_stores": sorted(keeps),
     }
     return public, {"reaches": dict(reaches), "keeps": dict(keeps)}
 
 
-def picture(cat: dict[str, Entity], sides: dict[str, dict[str, Any]], relations: dict[str, dict[str, dict[str, list[str]]]],
-            shared: list[dict[str, Any]], pairwise: list[dict[str, Any]]) -> dict[str, graph.Picture]:
-    """The service's picture, wide and narrow: each side's own resources, identities and credential stores; in the middle,
-    everything both paths share (what the pairwise findings name, and any item in both sides' lists); one
-    edge from each side to each shared item, from the side's item through which that side depends on it."""
+def picture(cat: dict[str, Entity], sides: dict[str, dict[str, Any]],
+            relations: dict[str, dict[str, dict[str, list[str]]]], shared: list[dict[str, Any]],
+            pairwise: list[dict[str, Any]]) -> dict[str, graph.Picture]:
+    """The service's picture, wide and narrow: each side's own resources, identities and credential stores;
+    in the middle, everything both paths share (what the pairwise findings name, and any item in both sides'
+    lists); one edge from each side to each shared item, from the side's item through which that side
+    depends on it."""
     side_ids = {side: [r["id"] for r in sides[side]["resources"]] + [i["id"] for i in sides[side]["identities"]]
                 + list(sides[side]["credential_stores"]) for side in ("primary", "backup")}
     rules: dict[str, list[str]] = defaultdict(list)
@@ -515,9 +519,9 @@ def picture(cat: dict[str, Entity], sides: dict[str, dict[str, Any]], relations:
     evidence: dict[tuple[str, str], list[str]] = defaultdict(list)  # (subject, side) -> ids along its chain
     for f in pairwise:
         for c in chains(f["evidence"], cat):
-            side = next((k for k, v in _SIDES.items() if v == c["heading"]), None)
-            for subj in f["subjects"] if side else ():
-                evidence[(subj, side)] += chain_ids(c)
+            on = next((k for k, v in _SIDES.items() if v == c["heading"]), None)
+            for subj in f["subjects"] if on else ():
+                evidence[(subj, str(on))] += chain_ids(c)
     for s in shared_ids:
         for side in ("primary", "backup"):
             in_column = {it.id for it in columns[side]}
