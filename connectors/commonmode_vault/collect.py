@@ -1,310 +1,213 @@
-"""The only module that talks to Vault. Every request goes through `ReadOnlyVault`, whose guard decides by
-ROUTE: which mount the path is under (the longest mount prefix from sys/mounts and sys/auth), that mount's
-type, and the API segment after it. Only the read-only metadata routes listed in `SECRET_ROUTES`,
-`AUTH_ROUTES` and `BUILTIN_ROUTES` are sent; everything else (a value, key material, a token, a mint, any
-write) is refused before the request leaves. What a secret is called never matters: `kv/metadata/x/token`
-is metadata on a KV v2 mount, `auth/token/create` is a mint.
+"""Narrow `get_*` functions, one per family of Vault API paths, and the collection loop (`collect`) that runs
+them through the kit's Collection into one typed raw snapshot (snapshot.ClusterData) for build.py.
+
+Every request goes through client.ReadOnlyVault and its route guard; a refused or failed one is one gap
+naming its path (client.VaultErrors), never an empty answer.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-import urllib.parse
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import hvac
-import requests
-from hvac import exceptions as hvac_exc
+from commonmode.kit import Collection
+from commonmode_vault.client import (DEADLINE, ReadOnlyVault, ReadOnlyViolation, VaultError, engine_of, refused)
+from commonmode_vault.snapshot import ClusterData
 
-# A route pattern is the API path after the mount: `{name}` is one segment, `{path}` one or more. LIST
-# patterns are matched without the trailing slash LIST requests carry.
-Routes = tuple[tuple[str, str], ...]
+# The client and the guard's exceptions stay importable from here (tests/safety imports them so).
+__all__ = ["AUTH_ROLE_PATHS", "ENGINE_ROLE_PATHS", "ReadOnlyVault", "ReadOnlyViolation", "VaultError", "collect",
+           "engine_of", "first_calls", "refused"]
 
-_ROLES = (("LIST", "role"), ("GET", "role/{name}"))
-#: Secret engines, by mount type (KV by version). Vault API docs for each engine: KV v2 "Read secret
-#: metadata"/"List secrets" (metadata/, never data/ or subkeys/); KV v1 "List secrets" (a GET returns the
-#: value); PKI "List roles"/"Read role", "List issuers"/"Read issuer" (the issuer's certificate, public),
-#: "Read issuers configuration" (which issuer is the default); aws/azure "Read role"; gcp "Read roleset",
-#: "Read static account", "Read impersonated account"; database "Read role"/"Read static role".
-SECRET_ROUTES: dict[str, Routes] = {
-    "kv2": (("LIST", "metadata"), ("LIST", "metadata/{path}"), ("GET", "metadata/{path}")),
-    "kv1": (("LIST", ""), ("LIST", "{path}")),
-    "pki": (("LIST", "roles"), ("GET", "roles/{name}"), ("LIST", "issuers"), ("GET", "issuer/{name}"),
-            ("GET", "config/issuers")),
-    "aws": (("LIST", "roles"), ("GET", "roles/{name}")),
-    "azure": (("LIST", "roles"), ("GET", "roles/{name}")),
-    "gcp": (("LIST", "rolesets"), ("GET", "roleset/{name}"), ("LIST", "static-accounts"),
-            ("GET", "static-account/{name}"), ("LIST", "impersonated-accounts"), ("GET", "impersonated-account/{name}")),
-    "database": (("LIST", "roles"), ("GET", "roles/{name}"), ("LIST", "static-roles"), ("GET", "static-roles/{name}")),
-}
-#: Auth methods, by type. AppRole: "Read AppRole role ID" returns the role_id, an identifier (the secret
-#: half of a login is the secret-id, which is never read: only accessor listings and accessor lookups,
-#: which return its metadata). Token: accessors and lookup by accessor (metadata, never a token).
-AUTH_ROUTES: dict[str, Routes] = {
-    "approle": (*_ROLES, ("GET", "role/{name}/role-id"), ("LIST", "role/{name}/secret-id"),
-                ("POST", "role/{name}/secret-id-accessor/lookup")),
-    "token": (("LIST", "accessors"), ("POST", "lookup-accessor")),
-    **{t: _ROLES for t in ("kubernetes", "jwt", "oidc", "aws", "azure", "gcp")},
-    "cert": (("LIST", "certs"), ("GET", "certs/{name}")),
-    "userpass": (("LIST", "users"), ("GET", "users/{name}")),
-}
-#: sys/ and identity/ are always mounted there; auth/token/ too (it cannot be moved or disabled).
-BUILTIN_ROUTES: dict[str, Routes] = {
-    # sys/capabilities-self answers which capabilities the caller's own token has on the paths it names:
-    # the connector's first authenticated call, which says whether the token is accepted at all.
-    "system": (("GET", "health"), ("GET", "auth"), ("GET", "mounts"), ("LIST", "policies/acl"),
-               ("GET", "policies/acl/{name}"), ("POST", "capabilities-self")),
-    "identity": (("LIST", "entity/id"), ("GET", "entity/id/{name}"), ("LIST", "group/id"), ("GET", "group/id/{name}")),
-}
-BUILTIN_MOUNTS = {"sys/": ("system", BUILTIN_ROUTES["system"]), "identity/": ("identity", BUILTIN_ROUTES["identity"]),
-                  "auth/token/": ("token", AUTH_ROUTES["token"])}
+#: Auth method types whose machine logins are listed, and the sub-path their roles live under.
+AUTH_ROLE_PATHS = {"approle": "role", "kubernetes": "role", "jwt": "role", "oidc": "role", "aws": "role",
+                   "azure": "role", "gcp": "role", "cert": "certs", "userpass": "users"}
+#: Secret engine types whose roles say which cloud identity or database account they mint credentials for.
+ENGINE_ROLE_PATHS = {"aws": ("roles",), "azure": ("roles",), "gcp": ("roleset", "static-account", "impersonated-account"),
+                     "database": ("roles", "static-roles")}
+#: Metadata paths read per batch of a KV walk (progress is shown after each).
+_KV_BATCH = 500
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
-    parts = [{"{name}": "[^/]+", "{path}": "[^/]+(?:/[^/]+)*"}.get(seg, re.escape(seg)) for seg in pattern.split("/")]
-    return re.compile("/".join(parts) if pattern else "")
+# --- narrow calls ---------------------------------------------------------------------------------------
 
 
-_COMPILED: dict[str, re.Pattern[str]] = {}
-
-
-def _route_allows(routes: Routes, method: str, rest: str) -> bool:
-    for m, pattern in routes:
-        if m == method:
-            rx = _COMPILED.get(pattern) or _COMPILED.setdefault(pattern, _compile(pattern))
-            if rx.fullmatch(rest):
-                return True
-    return False
-
-
-def engine_of(info: Mapping[str, Any]) -> str:
-    """The engine name of a sys/mounts or sys/auth entry: `kv1`/`kv2` for KV (type `kv` or `generic`, by
-    `options.version`, v1 when absent), else its `type`."""
-    kind = str(info.get("type") or "")
-    if kind in ("kv", "generic"):
-        return "kv2" if str((info.get("options") or {}).get("version") or "1") == "2" else "kv1"
-    return kind
-
-
-#: The status of a request not sent because the connector's deadline had passed.
-DEADLINE = "not read"
-
-
-class ReadOnlyViolation(RuntimeError):
-    """The guard refused a request: it is not a read-only metadata route."""
-
-    def __init__(self, method: str, path: str, reason: str) -> None:
-        self.method, self.path = method, path
-        super().__init__(f"{method} {path}: refused by the read-only guard: {reason}")
-
-
-class VaultError(RuntimeError):
-    """A request failed: the message names the method, the path and the server's answer."""
-
-    def __init__(self, method: str, path: str, status: int | str, detail: str) -> None:
-        self.method, self.path, self.status, self.detail = method, path, status, detail
-        super().__init__(f"{method} {path}: {status} {detail}".strip())
-
-
-class Mounts:
-    """Which mount a path is under (the longest mount prefix), and that mount's engine and routes."""
-
-    def __init__(self) -> None:
-        self._table: dict[str, tuple[str, Routes]] = dict(BUILTIN_MOUNTS)
-
-    def load(self, secret_mounts: Mapping[str, Any], auth_mounts: Mapping[str, Any]) -> None:
-        """Add the mounts of sys/mounts and sys/auth (auth paths under `auth/`). A type the connector has
-        no routes for gets none: everything under it is refused."""
-        for mount, info in secret_mounts.items():
-            if isinstance(info, dict) and mount not in BUILTIN_MOUNTS:
-                engine = engine_of(info)
-                self._table[_slash(mount)] = (engine, SECRET_ROUTES.get(engine, ()))
-        for mount, info in auth_mounts.items():
-            if isinstance(info, dict) and f"auth/{mount}" not in BUILTIN_MOUNTS:
-                engine = engine_of(info)
-                self._table[_slash(f"auth/{mount}")] = (engine, AUTH_ROUTES.get(engine, ()))
-
-    def resolve(self, path: str) -> tuple[str, str, Routes] | None:
-        """(mount, engine, routes) of the longest mount that `path` lies under, None when there is none."""
-        segments = path.rstrip("/").split("/")
-        for i in range(len(segments), 0, -1):
-            mount = "/".join(segments[:i]) + "/"
-            if mount in self._table:
-                return mount, *self._table[mount]
-        return None
-
-
-def _slash(mount: str) -> str:
-    return mount.lstrip("/").rstrip("/") + "/"
-
-
-class ReadOnlyVault:
-    """GET/LIST metadata client with retries (429/5xx with backoff), a route guard, and a count of calls."""
-
-    def __init__(self, url: str, token: str, namespace: str | None = None, verify: bool | str = True,
-                 timeout: int = 30, retries: int = 3, connect_timeout: int = 10,
-                 past_deadline: Callable[[], bool] = lambda: False) -> None:
-        # requests takes (connect, read) timeouts; hvac passes `timeout` through to it
-        self._args = dict(url=url, token=token, namespace=namespace, verify=verify,
-                          timeout=(min(connect_timeout, timeout), timeout))
-        self.url = url
-        self.past_deadline = past_deadline  # past it, nothing more is sent: each request is a DEADLINE error
-        self._local = threading.local()  # one HTTP session per thread: requests.Session is not thread-safe
-        self.retries = retries
-        self.calls: Counter[str] = Counter()
-        self.mounts = Mounts()
-        self._lock = threading.Lock()
-        self._pool: Any = None
-        self._pool_size = 0
-
-    def load_mounts(self, secret_mounts: Mapping[str, Any], auth_mounts: Mapping[str, Any]) -> None:
-        """Tell the guard which mounts exist (sys/mounts and sys/auth data): paths are judged by them."""
-        self.mounts.load(secret_mounts, auth_mounts)
-
-    def check(self, method: str, path: str) -> None:
-        """Raise ReadOnlyViolation unless `method path` is a read-only metadata route of the mount it is under."""
-        if method not in ("GET", "LIST", "POST"):
-            raise ReadOnlyViolation(method, path, "only GET, LIST and the POST lookups are sent")
-        rest = path[:-1] if method == "LIST" and path.endswith("/") else path
-        segments = rest.split("/") if rest else []
-        # The server cleans `.`/`..` and empty segments into another path (and redirects): judge only what
-        # is sent as it is. `?`/`#` are escaped when sent, so they cannot start a query.
-        if path.startswith("/") or any(s in ("", ".", "..") for s in segments) or any(ord(c) < 32 for c in path):
-            raise ReadOnlyViolation(method, path, "empty, '.' or '..' segments would name another path")
-        found = self.mounts.resolve(rest)
-        if found is None:
-            raise ReadOnlyViolation(method, path, "it is under no mount of sys/mounts or sys/auth")
-        mount, engine, routes = found
-        sub = rest[len(mount):]  # "" for the mount itself (LIST of a KV v1 mount's top level)
-        if not _route_allows(routes, method, sub):
-            raise ReadOnlyViolation(method, path, f"not a read-only metadata route of the {engine or 'unknown'} "
-                                                  f"mount {mount}")
-
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                retries: int | None = None) -> Any:
-        """Send one request the guard allows: the parsed `data` (None for Vault's empty answer). Raises
-        ReadOnlyViolation before sending anything else, VaultError when the server refuses or fails or
-        cannot be reached (after `retries` retries with backoff on 429, 5xx, connection errors, timeouts)."""
-        self.check(method, path)
-        retries = self.retries if retries is None else retries
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = hvac.Client(**self._args)
-        adapter = client.adapter
-        url = "/v1/" + urllib.parse.quote(path, safe="/")  # a key named `a?b` is that key, not a query
-        for attempt in range(retries + 1):
-            if self.past_deadline():
-                raise VaultError(method, path, DEADLINE, "the connector's deadline was reached")
-            try:
-                with self._lock:
-                    self.calls[method] += 1
-                if method == "GET":
-                    return _data(adapter.get(url))
-                if method == "LIST":
-                    return _data(adapter.list(url))
-                return _data(adapter.post(url, json=body or {}))
-            except hvac_exc.InvalidPath as exc:
-                # Vault answers 404 with an empty error list for a LIST with no keys (hashicorp/vault#1368,
-                # kept for compatibility; openbao/openbao#213) and for a key that is not there. Any other
-                # 404 (no handler for the route: a disabled mount, a wrong namespace; a proxy's page) means
-                # the scanner could not see what it expected: a gap, never "nothing there".
-                if exc.errors == []:
-                    return None
-                detail = (exc.errors or [str(exc) or "not found"])[0]
-                raise VaultError(method, path, 404, str(detail).splitlines()[0]) from exc
-            except (hvac_exc.RateLimitExceeded, hvac_exc.InternalServerError, hvac_exc.BadGateway,
-                    hvac_exc.VaultDown, requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == retries:
-                    raise VaultError(method, path, *_transport_failure(exc, self.url)) from exc
-                time.sleep(min(0.2 * 2 ** attempt, 5))
-            except hvac_exc.Forbidden as exc:
-                raise VaultError(method, path, 403, "permission denied") from exc
-            except hvac_exc.VaultError as exc:
-                raise VaultError(method, path, type(exc).__name__, (str(exc).splitlines() or [""])[0]) from exc
-        raise AssertionError("unreachable")
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        return self.request("GET", path)  # type: ignore[no-any-return]
-
-    def list(self, path: str) -> list[str]:
-        data = self.request("LIST", path) or {}
-        return list(data.get("keys", []))
-
-    def lookup(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        return self.request("POST", path, body)  # type: ignore[no-any-return]
-
-    def get_many(self, paths: Sequence[str], workers: int = 8) -> list[Any]:
-        """GET several metadata paths concurrently (bounded), in order. Each item is the path's data, or the
-        ReadOnlyViolation/VaultError that path met: one failed path never loses the others.
-
-        The worker threads (and their HTTP sessions) are kept for the next call until close()."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        if len(paths) < 2 or workers < 2:
-            return [self._get_or_error(p) for p in paths]
-        if self._pool is None or self._pool_size != workers:
-            self.close()
-            self._pool, self._pool_size = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault"), workers
-        return list(self._pool.map(self._get_or_error, paths))
-
-    def _get_or_error(self, path: str) -> Any:
-        try:
-            return self.get(path)
-        except (ReadOnlyViolation, VaultError) as exc:
-            return exc
-
-    def close(self) -> None:
-        """Stop the worker threads of get_many (if any)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def walk(self, base: str, errors: list[str] | None = None) -> Iterator[str]:
-        """Every leaf key under a LIST-able path, depth first (keys ending in / are folders). A folder that
-        cannot be listed is one entry in `errors` (raised when `errors` is None); the walk goes on."""
-        stack = [""]
-        while stack:
-            prefix = stack.pop()
-            try:
-                keys = self.list(f"{base}{prefix}")
-            except (ReadOnlyViolation, VaultError) as exc:
-                if errors is None:
-                    raise
-                errors.append(str(exc))
-                continue
-            for key in sorted(keys, reverse=True):
-                if key.endswith("/"):
-                    stack.append(prefix + key)
-                else:
-                    yield prefix + key
-
-
-def _transport_failure(exc: Exception, url: str) -> tuple[str, str]:
-    """(status, detail) of a request that got no usable answer, in words: cannot connect, TLS, timeout."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "cannot connect", f"to {url}: TLS failure"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "cannot connect", f"to {url}: timed out"
-    if isinstance(exc, requests.Timeout):
-        return "no answer", f"from {url} within the timeout"
-    if isinstance(exc, requests.ConnectionError):
-        return "cannot connect", f"to {url}: connection refused or unreachable"
-    if isinstance(exc, hvac_exc.VaultDown):
-        return "503", "Vault is sealed or in maintenance"
-    return type(exc).__name__, (str(exc).splitlines() or [""])[0]
-
-
-def _data(resp: Any) -> Any:
-    if resp is None:
-        return None
-    if isinstance(resp, dict):
-        return resp.get("data", resp)
+def first_calls(api: ReadOnlyVault) -> str | None:
+    """Whether the cluster can be scanned at all: it answers (not sealed), and it accepts the token
+    (sys/capabilities-self, or, where a policy leaves that out, the sys/auth read that the scanner policy
+    grants). One line saying why not, after one retry, or None."""
     try:
-        body = resp.json()
-    except ValueError:
+        api.request("POST", "sys/capabilities-self", {"paths": ["sys/auth"]}, attempts=2)
         return None
-    return body.get("data", body) if isinstance(body, dict) else body
+    except VaultError as exc:
+        if exc.status in ("cannot connect", "no answer", "503"):
+            return f"{exc.status} {exc.detail}"
+        if exc.status not in (401, 403):
+            return None  # an older server without the endpoint: the listings will tell
+    try:
+        api.request("GET", "sys/auth", attempts=2)
+    except VaultError as exc:
+        if exc.status in (401, 403):
+            return f"the token was refused ({exc.status} permission denied on sys/capabilities-self and sys/auth)"
+    return None
+
+
+def get_one(c: Collection, api: ReadOnlyVault, path: str) -> Any:
+    """GET one path: its data, or None (and a gap naming it)."""
+    return c.attempt(path, lambda: api.get(path), None)
+
+
+def list_keys(c: Collection, api: ReadOnlyVault, path: str) -> list[str]:
+    """LIST one path: its keys, or none (and a gap naming it)."""
+    return c.attempt(path, lambda: api.list(path), None) or []
+
+
+def get_each(c: Collection, api: ReadOnlyVault, paths: list[str]) -> list[Any]:
+    """GET every path (concurrently): each its data, or None with one gap for that path; what the deadline
+    left unread is one gap, not one per path."""
+    if paths and c.past_deadline(f"GET {paths[0]} and {len(paths) - 1} more" if len(paths) > 1 else paths[0]):
+        return [None] * len(paths)
+    out, late = [], []
+    for path, result in zip(paths, api.get_many(paths, _workers(c)) if paths else []):
+        if isinstance(result, VaultError) and result.status == DEADLINE:
+            late.append(path)
+            result = None
+        elif isinstance(result, (ReadOnlyViolation, VaultError)):
+            c.gap(str(result))
+            result = None
+        out.append(result)
+    if late:
+        c.deadline_gap(f"GET {late[0]}" + (f" and {len(late) - 1} more paths" if len(late) > 1 else ""))
+    return out
+
+
+def walk_keys(c: Collection, api: ReadOnlyVault, base: str, limit: int) -> list[str]:
+    """The keys under `base`; a folder that cannot be listed is one gap, and the walk goes on (until the
+    deadline: then what is left is one gap)."""
+    out: list[str] = []
+    for key in api.walk(base, c.gaps):
+        if len(out) >= limit:
+            c.gap(f"{base}: stopped after {limit} keys (max_kv_paths)")
+            break
+        if c.past_deadline(f"LIST {base} (after {len(out)} keys)"):
+            break
+        out.append(key)
+    return out
+
+
+def get_secret_id_metadata(api: ReadOnlyVault, mount: str, role: str) -> tuple[list[Any], list[str]]:
+    """An AppRole's secret-id accessors' metadata (accessor lookups: never a secret-id), and the errors met."""
+    metas, errors = [], []
+    try:
+        accessors = api.list(f"auth/{mount}role/{role}/secret-id")
+    except (ReadOnlyViolation, VaultError) as exc:
+        return [], [str(exc)]
+    for acc in accessors:
+        try:
+            meta = api.lookup(f"auth/{mount}role/{role}/secret-id-accessor/lookup", {"secret_id_accessor": acc})
+        except (ReadOnlyViolation, VaultError) as exc:
+            errors.append(str(exc))
+            continue
+        if meta is not None:
+            metas.append(meta)
+    return metas, errors
+
+
+def _workers(c: Collection) -> int:
+    return int(c.settings.options.get("max_workers") or 8)
+
+
+# --- the collection loop -----------------------------------------------------------------------------------
+
+
+def collect(c: Collection, api: ReadOnlyVault, values: Mapping[str, Any]) -> ClusterData:
+    """Everything the connector reads of one cluster, in one snapshot."""
+    data = ClusterData()
+    health = get_one(c, api, "sys/health") or {}
+    data.cluster_id = health.get("cluster_id") or c.name
+    data.cluster_name = health.get("cluster_name") or ""
+    auth = get_one(c, api, "sys/auth") or {}
+    mounts = get_one(c, api, "sys/mounts") or {}
+    data.auth = {k: v for k, v in auth.items() if isinstance(v, dict) and "type" in v}
+    data.mounts = {k: v for k, v in mounts.items() if isinstance(v, dict) and "type" in v}
+    api.load_mounts(data.mounts, data.auth)  # the guard judges every later path by these mounts
+    names = list_keys(c, api, "sys/policies/acl")
+    for name, doc in zip(names, get_each(c, api, [f"sys/policies/acl/{n}" for n in names])):
+        if doc is not None:
+            data.policies[name] = doc.get("policy", "")
+    for mount, info in sorted(data.auth.items()):
+        collect_auth_roles(c, api, data, mount, info["type"], read_role_ids=values["read_role_ids"] is not False)
+    for kind, table in (("entity", data.entities), ("group", data.groups)):
+        ids = list_keys(c, api, f"identity/{kind}/id")
+        table.extend(x for x in get_each(c, api, [f"identity/{kind}/id/{i}" for i in ids]) if x is not None)
+    for acc in list_keys(c, api, "auth/token/accessors"):
+        t = c.attempt("auth/token/lookup-accessor", lambda a=acc: api.lookup("auth/token/lookup-accessor",
+                                                                            {"accessor": a}), None)
+        if t is not None:
+            data.tokens.append(t)
+    limit = int(values["max_kv_paths"])
+    for mount, info in sorted(data.mounts.items()):
+        engine = engine_of(info)
+        if engine == "kv2":
+            names = walk_keys(c, api, f"{mount}metadata/", limit)
+            keys: list[tuple[str, Any]] = []
+            for start in range(0, len(names), _KV_BATCH):
+                chunk = names[start:start + _KV_BATCH]
+                c.say(f"{mount} metadata", start, len(names))
+                keys += list(zip(chunk, get_each(c, api, [f"{mount}metadata/{k}" for k in chunk])))
+            data.kv[mount] = (2, keys)
+        elif engine == "kv1":
+            data.kv[mount] = (1, [(k, None) for k in walk_keys(c, api, mount, limit)])
+        elif engine == "pki":
+            collect_pki(c, api, data, mount)
+        elif engine in ENGINE_ROLE_PATHS:
+            for sub in ENGINE_ROLE_PATHS[engine]:
+                list_path = f"{mount}{sub}s" if engine == "gcp" else f"{mount}{sub}"
+                names = list_keys(c, api, list_path)
+                for name, role in zip(names, get_each(c, api, [f"{mount}{sub}/{n}" for n in names])):
+                    if role is not None:
+                        data.engine_roles.append((mount, engine, sub, name, role))
+    return data
+
+
+def collect_auth_roles(c: Collection, api: ReadOnlyVault, data: ClusterData, mount: str, kind: str, *,
+                       read_role_ids: bool) -> None:
+    """An auth mount's roles; for AppRole also the role_ids (in memory only, to match entity aliases)
+    and the secret-id accessors' metadata."""
+    sub = AUTH_ROLE_PATHS.get(kind)
+    if sub is None:
+        return
+    names = list_keys(c, api, f"auth/{mount}{sub}")
+    for name, role in zip(names, get_each(c, api, [f"auth/{mount}{sub}/{n}" for n in names])):
+        if role is not None:
+            data.roles.append((mount, kind, sub, name, role))
+    if kind != "approle":
+        return
+    if read_role_ids:
+        # AppRole docs: the role_id identifies the role (the secret-id is the secret half of a login);
+        # an AppRole login's entity alias is named by it. Kept in ClusterData.role_ids only.
+        for name, rid in zip(names, get_each(c, api, [f"auth/{mount}role/{n}/role-id" for n in names])):
+            if rid and rid.get("role_id"):
+                data.role_ids[(mount, name)] = str(rid["role_id"])
+    c.say(f"auth/{mount}role/*/secret-id")
+    with ThreadPoolExecutor(max_workers=max(1, _workers(c))) as pool:
+        for name, (metas, errors) in zip(names, pool.map(lambda n: get_secret_id_metadata(api, mount, n), names)):
+            data.secret_ids.extend((mount, name, meta) for meta in metas)
+            for error in errors:
+                c.gap(error)
+
+
+def collect_pki(c: Collection, api: ReadOnlyVault, data: ClusterData, mount: str) -> None:
+    """A PKI mount's roles, its issuers, and which issuer is its default (`<mount>/config/issuers`)."""
+    names = list_keys(c, api, f"{mount}roles")
+    for name, role in zip(names, get_each(c, api, [f"{mount}roles/{n}" for n in names])):
+        if role is not None:
+            data.pki_roles.append((mount, name, role))
+    ids = list_keys(c, api, f"{mount}issuers")
+    for iid, issuer in zip(ids, get_each(c, api, [f"{mount}issuer/{i}" for i in ids])):
+        if issuer is not None:
+            data.pki_issuers.append((mount, iid, issuer))
+    if ids:  # which issuer a role's issuer_ref "default" means
+        config = get_one(c, api, f"{mount}config/issuers") or {}
+        if config.get("default"):
+            data.pki_defaults[mount] = str(config["default"])

@@ -87,8 +87,12 @@ class Collection:
         assert self.policy is not None
         if not self.policy.past_deadline():
             return False
-        self.gap(f"{what}: not read, the connector's deadline of {self.settings.deadline} s was reached")
+        self.deadline_gap(what)
         return True
+
+    def deadline_gap(self, what: str) -> None:
+        """Record that `what` was not read because the connector's deadline was reached."""
+        self.gap(f"{what}: not read, the connector's deadline of {self.settings.deadline} s was reached")
 
     def attempt(self, what: str, fn: Callable[[], T], default: T, *, deadline: bool = True, note: str = "") -> T:
         """`fn()`, or `default` when it fails (a gap naming `what`, or nothing when the hook calls it absent)

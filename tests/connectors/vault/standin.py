@@ -2,15 +2,15 @@
 and secret engines (they are plugins OpenBao's catalog lacks). It serves only the documented read endpoints
 the connector uses, with the documented response shapes (Vault API docs: auth/aws "Read role", auth/azure
 "Read role", auth/gcp "Read role", secret/aws "Read role", secret/gcp "Read roleset", secret/azure "Read
-role"), from a fixed estate. Everything OpenBao does have is tested against OpenBao itself.
+role"), from a fixed estate, through the shared stand-in (tests/connectors/standin.py). Everything OpenBao
+does have is tested against OpenBao itself.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.connectors.standin import StandIn as SharedStandIn
 
 ACCOUNT = "123456789012"
 ESTATE: dict[str, Any] = {
@@ -54,54 +54,10 @@ ESTATE: dict[str, Any] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _answer(self, method: str) -> None:
-        path = self.path.split("?", 1)[0].removeprefix("/v1/").rstrip("/")
-        if method == "GET" and "list=true" in self.path:
-            method = "LIST"
-        self.requests.append(f"{method} {path}")
-        key = f"LIST {path}" if method == "LIST" else path
-        body = ESTATE.get(key)
-        if body is None:
-            self.send_response(404)
-            payload = json.dumps({"errors": []}).encode()
-        else:
-            self.send_response(200)
-            payload = json.dumps(body).encode()
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._answer("GET")
-
-    def do_LIST(self) -> None:  # noqa: N802
-        self._answer("LIST")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._answer("POST")
+#: The POSTs the connector may send: lookups that only read (everything else is refused as a write).
+LOOKUPS = ("sys/capabilities-self", "auth/token/lookup-accessor", "secret-id-accessor/lookup")
 
 
-class StandIn:
-    """Start/stop the stand-in on 127.0.0.1 (a free port)."""
-
-    def __enter__(self) -> StandIn:
-        _Handler.requests = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def requests(self) -> list[str]:
-        return _Handler.requests
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def StandIn() -> SharedStandIn:  # noqa: N802 — reads as the class it makes
+    """The Vault stand-in on 127.0.0.1: ESTATE through the shared stand-in, LIST as Vault spells it."""
+    return SharedStandIn(routes=ESTATE, lookups=LOOKUPS, list_param="list", prefix="v1/")

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from commonmode_vault.acl import ACL, CAPABILITIES, PolicyError, Stanza, attached_policies, parse_policy, policy_name
+from commonmode.kit import Decision, Tri
+from commonmode_vault.policy import ACL, CAPABILITIES, PolicyError, Stanza, attached_policies, parse_policy, policy_name
 
 from .policygen import CANARY, KV1, KV2, PKI, Bao, ground_truth, probe_for, setup_engines
 
@@ -120,8 +121,8 @@ def test_policy_names_are_looked_up_as_the_server_attaches_them(server: Bao) -> 
         truth = server.capabilities(token, paths)
         assert {p: acl.capabilities(p) for p in paths} == truth
         assert truth["secret/data/rg2/root"] == {"deny"} and truth["secret/data/rg2/x"] == {"read"}
-        assert acl.allows("secret/data/rg2/root", "update")[0] is False
-        assert acl.allows("secret/data/rg2/x", "read")[:2] == (True, False)
+        assert acl.allows("secret/data/rg2/root", "update").result is Tri.NO
+        assert acl.allows("secret/data/rg2/x", "read").result is Tri.YES
 
 
 def test_root_and_default_in_any_spelling(server: Bao) -> None:
@@ -196,7 +197,8 @@ def test_parameter_constraints_per_engine(server: Bao, constraint: str, engine: 
     token, acl = _token(server, name, {"p": text})
     truth, statuses = ground_truth(server, token, probe_for(engine, path, cap, [text]))
     assert truth == expected, (statuses, "server")
-    ok, conditional, sources = acl.allows(path, cap, engine=engine, mount=path.split("/")[0] + "/")
+    answer = acl.allows(path, cap, engine=engine, mount=path.split("/")[0] + "/")
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     assert ("no" if not ok else "some" if conditional else "any") == expected, sources
     if conditional:
         assert len(sources) > 1, "a conditional answer says why"
@@ -218,9 +220,9 @@ def test_sys_policy_writes_under_constraints(server: Bao) -> None:
     assert server.call("GET", "sys/policies/acl/rg4-target", token).status_code == 403
     assert server.call("GET", "sys/policies/acl/rg4-target", token, params={"policy": good}).status_code == 200
     assert server.call("PUT", "sys/policies/acl/rg4-other", token, body={"policy": good}).status_code == 403
-    assert acl.allows("sys/policies/acl/rg4-target", "update", engine="system")[:2] == (True, True)
-    assert acl.allows("sys/policies/acl/rg4-target", "read", engine="system")[:2] == (True, True)
-    assert acl.allows("sys/policies/acl/rg4-other", "update", engine="system")[0] is False
+    assert acl.allows("sys/policies/acl/rg4-target", "update", engine="system").result is Tri.MAYBE
+    assert acl.allows("sys/policies/acl/rg4-target", "read", engine="system").result is Tri.MAYBE
+    assert acl.allows("sys/policies/acl/rg4-other", "update", engine="system").result is Tri.NO
 
 
 def test_list_and_delete_ignore_parameter_constraints(server: Bao) -> None:
@@ -233,9 +235,9 @@ def test_list_and_delete_ignore_parameter_constraints(server: Bao) -> None:
     assert server.call("LIST", f"{KV1}/rg4ld/", token).status_code == 200
     assert server.call("GET", f"{KV1}/rg4ld/x", token).status_code == 403
     assert server.call("DELETE", f"{KV1}/rg4ld/x", token).status_code == 204
-    assert acl.allows(f"{KV1}/rg4ld/", "list", engine="kv1")[:2] == (True, False)
-    assert acl.allows(f"{KV1}/rg4ld/x", "delete", engine="kv1")[:2] == (True, False)
-    assert acl.allows(f"{KV1}/rg4ld/x", "read", engine="kv1")[0] is False  # foo required, every parameter denied
+    assert acl.allows(f"{KV1}/rg4ld/", "list", engine="kv1").result is Tri.YES
+    assert acl.allows(f"{KV1}/rg4ld/x", "delete", engine="kv1").result is Tri.YES
+    assert acl.allows(f"{KV1}/rg4ld/x", "read", engine="kv1").result is Tri.NO  # foo required, every parameter denied
 
 
 def test_constraints_without_an_engine_stay_conditional() -> None:
@@ -245,12 +247,12 @@ def test_constraints_without_an_engine_stay_conditional() -> None:
         'path "x/req" { capabilities = ["read", "update"]\n required_parameters = ["foo"] }\n'
         'path "x/allow" { capabilities = ["read", "update"]\n allowed_parameters = { "foo" = [] } }\n'
         'path "x/never" { capabilities = ["update"]\n required_parameters = ["foo"]\n denied_parameters = { "*" = [] } }', "c")})
-    assert acl.allows("x/req", "read")[:2] == (True, True)
-    assert acl.allows("x/allow", "read")[:2] == (True, False)
-    assert acl.allows("x/allow", "update")[:2] == (True, True)
-    assert acl.allows("x/never", "update")[0] is False
-    assert acl.allows("x/req", "list")[0] is False  # not granted at all
-    assert acl.allows("x/allow", "update", "read")[:2] == (True, False)  # the strongest answer of the two
+    assert acl.allows("x/req", "read").result is Tri.MAYBE
+    assert acl.allows("x/allow", "read").result is Tri.YES
+    assert acl.allows("x/allow", "update").result is Tri.MAYBE
+    assert acl.allows("x/never", "update").result is Tri.NO
+    assert acl.allows("x/req", "list").result is Tri.NO  # not granted at all
+    assert acl.allows("x/allow", "update", "read").result is Tri.YES  # the strongest answer of the two
 
 
 def test_engine_semantics_pure() -> None:
@@ -258,7 +260,8 @@ def test_engine_semantics_pure() -> None:
     prove the same for KV and PKI)."""
     def allows(hcl: str, path: str, cap: str, engine: str, mount: str = "") -> tuple[bool, bool]:
         acl = ACL.build(["p"], {"p": parse_policy(f'path "{path}" {{ capabilities = ["{cap}"]\n {hcl} }}', "p")})
-        return acl.allows(path, cap, engine=engine, mount=mount)[:2]
+        answer = acl.allows(path, cap, engine=engine, mount=mount)
+        return answer.granted, answer.conditional
 
     deny_all = 'denied_parameters = { "*" = [] }'
     assert allows(deny_all, "auth/token/create", "update", "token") == (True, False)  # sends nothing
@@ -401,7 +404,8 @@ def test_block_form_constraints_are_enforced(server: Bao) -> None:
     assert server.call("POST", f"{KV1}/rg6/x", token, body={"value": "ab"}).status_code == 204
     assert server.call("POST", f"{KV1}/rg6/x", token, body={"value": "zz"}).status_code == 403
     assert server.call("POST", f"{KV1}/rg6/x", token, body={"other": "ab"}).status_code == 403
-    ok, conditional, sources = acl.allows(f"{KV1}/rg6/x", "update", engine="kv1")
+    answer = acl.allows(f"{KV1}/rg6/x", "update", engine="kv1")
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     assert ok and conditional and any("only the fields" in s for s in sources)
     assert dict(parse_policy(text, "p")[0].allowed or ()) == {"value": ("a*",)}
 
@@ -424,22 +428,25 @@ def test_templated_paths_are_conditional_both_ways() -> None:
         'path "secret/data/{{identity.entity.name}}/*" { capabilities = ["read"] }\n'
         'path "secret/data/shared/{{identity.entity.name}}" { capabilities = ["deny"] }\n'
         'path "secret/data/shared/*" { capabilities = ["read"] }', "t")})
-    ok, conditional, sources = acl.allows("secret/data/alice/db", "read")
+    answer = acl.allows("secret/data/alice/db", "read")
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     assert ok and conditional and any("caller's identity" in s for s in sources)
-    ok, conditional, _ = acl.allows("secret/data/shared/alice", "read")  # read unless the caller is alice
+    answer = acl.allows("secret/data/shared/alice", "read")  # read unless the caller is alice
+    ok, conditional = answer.granted, answer.conditional
     assert ok and conditional
-    assert acl.allows("secret/data/shared/a/b", "read")[:2] == (True, False)  # no template can match
-    assert acl.allows("secret/metadata/alice/db", "read")[0] is False
+    assert acl.allows("secret/data/shared/a/b", "read").result is Tri.YES  # no template can match
+    assert acl.allows("secret/metadata/alice/db", "read").result is Tri.NO
     assert acl.capability_cases("secret/data/shared/alice") == {frozenset({"read"}), frozenset({"deny"})}
     assert acl.capabilities("secret/data/shared/alice") == {"read"}  # sys/capabilities without an entity
 
 
 def test_deny_and_default_deny() -> None:
-    assert ACL.build(["root"], {}).allows("anything/at/all", "update")[0]
-    assert not ACL.build([], {}).allows("secret/x", "read")[0]
+    assert ACL.build(["root"], {}).allows("anything/at/all", "update").granted
+    assert not ACL.build([], {}).allows("secret/x", "read").granted
     acl = ACL.build(["a", "b"], {"a": parse_policy('path "s/x" { capabilities = ["read"] }', "a"),
                                  "b": parse_policy('path "s/x" { capabilities = ["deny"] }', "b")})
-    ok, _, sources = acl.allows("s/x", "read")
+    answer = acl.allows("s/x", "read")
+    ok, _, sources = answer.granted, answer.conditional, answer.via
     assert not ok and "denied" in sources
 
 
@@ -450,13 +457,16 @@ def test_wrapping_expiration_and_enterprise_gates() -> None:
         'path "c" { capabilities = ["read"]\n control_group { factor "ops" { controlled_capabilities = ["read"]\n'
         '  identity { group_names = ["ops"]\n approvals = 1 } } } }\n'
         'path "d" { capabilities = ["read"] }', "p")})
-    ok, conditional, sources = acl.allows("a", "read")
+    answer = acl.allows("a", "read")
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     assert ok and not conditional and any("response-wrapped" in s for s in sources)
-    ok, conditional, sources = acl.allows("b", "read")
+    answer = acl.allows("b", "read")
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     assert ok and not conditional and any("until 2999" in s for s in sources)
-    ok, conditional, sources = acl.allows("c", "read")
+    answer = acl.allows("c", "read")
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     assert ok and conditional and any("control-group approval" in s for s in sources)
-    assert acl.allows("d", "read") == (True, False, ('policy p path "d"',))
+    assert acl.allows("d", "read") == Decision(Tri.YES, ('policy p path "d"',))
     later = ACL.build(["p"], {"p": parse_policy(f'path "b" {{ capabilities = ["read"]\n {future} }}', "p")},
                       now=datetime(3000, 1, 1, tzinfo=timezone.utc))
     assert later.capabilities("b") == {"deny"}
@@ -474,7 +484,8 @@ def test_merged_constraints_follow_the_server() -> None:
     merged = ACL.build(["c", "d"], docs).decide("kv/x")
     assert merged is not None and dict(merged.allowed or ()) == {"a": ()} and merged.required == ("b",)
     # the merged rule requires b but allows only a: no read can pass
-    ok, _, sources = ACL.build(["c", "d"], docs).allows("kv/x", "read", engine="kv1")
+    answer = ACL.build(["c", "d"], docs).allows("kv/x", "read", engine="kv1")
+    ok, _, sources = answer.granted, answer.conditional, answer.via
     assert not ok and any("'b'" in s for s in sources)
 
 

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from commonmode_vault.acl import ACL, PolicyError, attached_policies, parse_policy
+from commonmode_vault.policy import ACL, PolicyError, attached_policies, parse_policy
 
 from .policygen import (KV1, KV2, NAMES, PKI, Bao, ground_truth, policy_path, probe_for, request_paths,
                         setup_engines, spell, stanza)
@@ -166,7 +166,8 @@ def test_parameter_constraints_agree_with_real_requests(server: Bao, case: dict[
     acl = ACL.build(names, documents)
     probe = probe_for(str(case["engine"]), str(case["target"]), str(case["cap"]),
                       [t for stanzas in case["policies"] for _, t in stanzas])  # type: ignore[attr-defined]
-    ok, conditional, sources = acl.allows(probe.path, probe.cap, engine=probe.engine, mount=str(case["mount"]))
+    answer = acl.allows(probe.path, probe.cap, engine=probe.engine, mount=str(case["mount"]))
+    ok, conditional, sources = answer.granted, answer.conditional, answer.via
     said = "no" if not ok else ("some" if conditional else "any")
     truth, statuses = ground_truth(server, token, probe)
     texts = "\n---\n".join("\n".join(t for _, t in s) for s in case["policies"])  # type: ignore[attr-defined]

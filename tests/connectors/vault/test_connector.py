@@ -195,14 +195,20 @@ def test_evaluated_grants_agree_with_the_server(bao, tmp_path, monkeypatch):
     root = hvac.Client(url=bao, token="root")
     paths = ["secret/data/dns/primary", "secret/data/dns/backup", "secret/data/dns/aws-dns-user",
              "secret/data/app/unrelated"]
+    held: set[str] = set()
+    verdicts: set[bool] = set()
     for role in ("deployer", "primary-sync", "bot-key", "careful", "cert-bot"):
         pols = root.auth.approle.read_role(role)["data"]["token_policies"]
+        held.update(pols)
         token = root.auth.token.create(policies=pols)["auth"]["client_token"]
         caps = root.sys.get_capabilities(paths=paths, token=token)
         for p in paths:
             server = "read" in (caps.get(p) or caps["data"][p])
+            verdicts.add(server)
             assert ((f"{V}/auth/approle/role/{role}", f"{V}/{p}") in granted) == server, (role, p)
-    assert set(POLICIES)  # the seeded policies are what the roles hold
+    # the roles hold the seeded policies (not only `default`), and the server both allows and refuses reads
+    assert held and held <= set(POLICIES), held
+    assert verdicts == {True, False}
 
 
 def test_missing_token_is_a_usage_error(bao, tmp_path, monkeypatch):
@@ -234,7 +240,7 @@ def test_cloud_auth_roles_and_secret_engines_link_cloud_identities(aws, tmp_path
         cfg.write_text(cfg.read_text() + f'\n[[aws]]\nname = "prod"\nendpoint_url = "{aws}"\n')
         result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"],
                                catch_exceptions=False)
-        requests = list(standin.requests)
+        requests, refused = list(standin.requests), list(standin.refused)
     assert result.exit_code == 0, result.output
     vault_role = "vault://vault-east/auth/aws/role/dns-failover"
     inv = {i["id"]: i for i in as_json(cfg, "inventory")}
@@ -251,6 +257,7 @@ def test_cloud_auth_roles_and_secret_engines_link_cloud_identities(aws, tmp_path
             "SELECT identity_id, resource_id FROM grants WHERE capability = 'identity.assume'")}
     # only metadata endpoints were asked for: no creds/, sts/, token or key
     assert requests and not [r for r in requests if "/creds/" in r or "/sts/" in r or r.endswith(("/token", "/key"))]
+    assert refused == []  # and nothing that writes
 
 
 def test_create_only_writes_are_conditional_on_existing_secrets(bao, tmp_path, monkeypatch):

@@ -206,12 +206,12 @@ def test_a_failed_path_is_one_gap_and_the_rest_of_the_cluster_is_inventoried(bao
 def test_a_refused_path_is_one_gap_and_the_rest_of_the_cluster_is_inventoried(bao, monkeypatch):
     """The guard of a stricter deployment refuses one metadata path: that path is one gap; the connector goes on."""
     from commonmode_vault import VaultConnector
-    from commonmode_vault.collect import ReadOnlyVault, ReadOnlyViolation
+    from commonmode_vault.collect import ReadOnlyVault, refused
 
     class Stricter(ReadOnlyVault):
         def check(self, method: str, path: str) -> None:
             if path == "kv-east/metadata/mail/creds":
-                raise ReadOnlyViolation(method, path, "not on this deployment's list")
+                raise refused(method, path, "not on this deployment's list")
             super().check(method, path)
 
     seed_credential_names(bao)
@@ -220,7 +220,7 @@ def test_a_refused_path_is_one_gap_and_the_rest_of_the_cluster_is_inventoried(ba
     connector = VaultConnector(settings)
     api = Stricter(bao, "root")
     try:
-        result = connector._collect(api, no_progress)
+        result = connector.collect_from(api, no_progress)
     finally:
         api.close()
     assert result.gaps == ("GET kv-east/metadata/mail/creds: refused by the read-only guard: not on this "
