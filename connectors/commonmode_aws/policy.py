@@ -2,7 +2,8 @@
 
 Implements the rules of the IAM User Guide ("Policy evaluation logic", "Cross-account policy evaluation
 logic", "IAM JSON policy elements: Condition operators", "… Resource", "IAM policy elements: Variables and
-tags", "Creating a condition with multiple keys or values"), as summarised in shared/DOMAIN.md §2.1. Answers
+tags", "Creating a condition with multiple keys or values"; from
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html). Answers
 are three-valued: YES, NO, and MAYBE when access depends on a value the scanner cannot know. The caller turns
 MAYBE into a `conditional` grant.
 

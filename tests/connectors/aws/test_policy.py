@@ -1,5 +1,6 @@
 """AWS evaluation rules, one positive and one negative case each (IAM User Guide, "Policy evaluation logic",
-"Condition operators", "Resource"; shared/DOMAIN.md §2.1). Pure: no SDK, no server."""
+"Condition operators", "Resource": https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+and the pages it links). Pure: no SDK, no server."""
 
 from __future__ import annotations
 
