@@ -3,12 +3,10 @@ writes are privilege escalation, and which compute actions make iam:PassRole one
 
 from __future__ import annotations
 
-import importlib.resources
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from commonmode.kit.tables import Table, TableError, read_table
 from commonmode.model import Capability
 
 CAPABILITIES_FILE = "capabilities.toml"
@@ -19,8 +17,8 @@ _ZONE_RESOURCES = frozenset({"hostedzone", "*"})
 _ENTRY_KEYS = frozenset({"capability", "resource", "actions", "zone_types"})
 
 
-class CapabilityTableError(ValueError):
-    """capabilities.toml cannot be read or is malformed; the message names the file and the entry's key."""
+#: capabilities.toml cannot be read or is malformed; the message names the file and the entry's key.
+CapabilityTableError = TableError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,44 +47,19 @@ class ActionTable:
 
 def load_actions() -> ActionTable:
     """Read capabilities.toml from the package (importlib.resources, never the working directory)."""
-    try:
-        text = importlib.resources.files("commonmode_aws").joinpath(CAPABILITIES_FILE).read_text()
-    except OSError as exc:
-        raise CapabilityTableError(f"{CAPABILITIES_FILE}: cannot be read ({exc})") from exc
-    return parse_actions(text)
+    return parse_actions(read_table("commonmode_aws", CAPABILITIES_FILE))
 
 
 def parse_actions(text: str, where: str = CAPABILITIES_FILE) -> ActionTable:
     """The action table in `text`, validated: known capability names, non-empty action lists, and
     `zone_types` (a list from "public", "private") on exactly the entries decided on hosted zones."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CapabilityTableError(f"{where}: not valid TOML ({exc})") from exc
-
-    def fail(key: str, expected: str) -> CapabilityTableError:
-        return CapabilityTableError(f"{where}: {key}: {expected}")
-
-    def strings(value: Any, key: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise fail(key, "expected a non-empty list of strings")
-        return tuple(value)
-
-    def tables(name: str) -> list[dict[str, Any]]:
-        items = data.get(name)
-        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
-            raise fail(name, f"expected one or more [[{name}]] tables")
-        return items
-
+    t = Table.parse(text, where)
+    fail, strings, tables = t.fail, t.strings, t.tables
     entries = []
     for i, e in enumerate(tables("capability")):
         key = f"capability[{i}]"
-        if set(e) - _ENTRY_KEYS:
-            raise fail(key, f"unknown keys {sorted(set(e) - _ENTRY_KEYS)} (expected {sorted(_ENTRY_KEYS)})")
-        try:
-            cap = Capability(e.get("capability"))
-        except ValueError:
-            raise fail(f"{key}.capability", "expected one of " + ", ".join(c.value for c in Capability)) from None
+        t.known_keys(e, key, _ENTRY_KEYS)
+        cap = t.capability(e.get("capability"), f"{key}.capability")
         resource = e.get("resource")
         if not isinstance(resource, str) or not resource:
             raise fail(f"{key}.resource", "expected a resource type (a string)")

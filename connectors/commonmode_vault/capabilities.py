@@ -3,11 +3,9 @@ validated on load (importlib.resources: never the working directory); build modu
 
 from __future__ import annotations
 
-import importlib.resources
-import tomllib
 from dataclasses import dataclass
-from typing import Any
 
+from commonmode.kit.tables import Table, TableError, read_table
 from commonmode.model import Capability
 from commonmode_vault.policy import CAPABILITIES
 
@@ -15,9 +13,9 @@ CAPABILITIES_FILE = "capabilities.toml"
 _KEYS = frozenset({"engine", "path", "capability", "vault_capabilities", "note", "roles"})
 
 
-class CapabilityTableError(ValueError):
-    """capabilities.toml cannot be read or is malformed (the message names the file and the entry), or the
-    connector asked for a route it does not list."""
+#: capabilities.toml cannot be read or is malformed (the message names the file and the entry), or the
+#: connector asked for a route it does not list.
+CapabilityTableError = TableError
 
 
 @dataclass(frozen=True)
@@ -64,53 +62,30 @@ class CapabilityTable:
 
 def load_capabilities() -> CapabilityTable:
     """Read capabilities.toml from the package."""
-    try:
-        text = importlib.resources.files("commonmode_vault").joinpath(CAPABILITIES_FILE).read_text()
-    except OSError as exc:
-        raise CapabilityTableError(f"{CAPABILITIES_FILE}: cannot be read ({exc})") from exc
-    return parse_capabilities(text)
+    return parse_capabilities(read_table("commonmode_vault", CAPABILITIES_FILE))
 
 
 def parse_capabilities(text: str, where: str = CAPABILITIES_FILE) -> CapabilityTable:
     """The table in `text`: known commonmode and Vault capability names, non-empty lists, no unknown keys.
     Entries with the same engine and path are one route, their ways in the file's order."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CapabilityTableError(f"{where}: not valid TOML ({exc})") from exc
-
-    def fail(key: str, expected: str) -> CapabilityTableError:
-        return CapabilityTableError(f"{where}: {key}: {expected}")
-
-    entries = data.get("route")
-    if set(data) != {"route"} or not isinstance(entries, list) or not entries or \
-            not all(isinstance(e, dict) for e in entries):
-        raise fail("route", "expected one or more [[route]] tables and nothing else")
+    t = Table.parse(text, where)
+    if set(t.data) != {"route"}:
+        raise t.fail("route", "expected one or more [[route]] tables and nothing else")
     grouped: dict[tuple[str, str, frozenset[str]], list[Way]] = {}
-    for i, e in enumerate(entries):
+    for i, e in enumerate(t.tables("route")):
         key = f"route[{i}]"
-        if set(e) - _KEYS:
-            raise fail(key, f"unknown keys {sorted(set(e) - _KEYS)} (expected {sorted(_KEYS)})")
-        for field in ("engine", "path"):
-            if not isinstance(e.get(field), str) or (field == "engine" and not e[field]):
-                raise fail(f"{key}.{field}", "expected a string")
-        try:
-            cap = Capability(e.get("capability"))
-        except ValueError:
-            raise fail(f"{key}.capability", "expected one of " + ", ".join(c.value for c in Capability)) from None
-        caps = _strings(e.get("vault_capabilities"), fail, f"{key}.vault_capabilities")
+        t.known_keys(e, key, _KEYS)
+        for name in ("engine", "path"):
+            if not isinstance(e.get(name), str) or (name == "engine" and not e[name]):
+                raise t.fail(f"{key}.{name}", "expected a string")
+        cap = t.capability(e.get("capability"), f"{key}.capability")
+        caps = t.strings(e.get("vault_capabilities"), f"{key}.vault_capabilities")
         if not set(caps) <= CAPABILITIES:
-            raise fail(f"{key}.vault_capabilities", f"expected Vault capabilities ({', '.join(sorted(CAPABILITIES))})")
+            raise t.fail(f"{key}.vault_capabilities", f"expected Vault capabilities ({', '.join(sorted(CAPABILITIES))})")
         note = e.get("note", "")
         if not isinstance(note, str):
-            raise fail(f"{key}.note", "expected a string")
-        roles = frozenset(_strings(e["roles"], fail, f"{key}.roles")) if "roles" in e else frozenset()
+            raise t.fail(f"{key}.note", "expected a string")
+        roles = frozenset(t.strings(e["roles"], f"{key}.roles")) if "roles" in e else frozenset()
         grouped.setdefault((e["engine"], e["path"], roles), []).append(Way(cap, caps, note))
     return CapabilityTable(routes=tuple(Route(engine=engine, path=path, ways=tuple(ways), roles=roles)
                                         for (engine, path, roles), ways in grouped.items()))
-
-
-def _strings(value: Any, fail: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise fail(key, "expected a non-empty list of strings")
-    return tuple(value)

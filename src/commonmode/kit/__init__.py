@@ -6,13 +6,14 @@
 - `Tri` and `Decision`: the three-valued answer of a permission engine, with its `via`.
 - `ReadOnlyViolation`, `PolicyError`; `parse_or_gap`, `parse_timestamp`, `owner_from`, `option_values`.
 - `ids`: native ids of every provider (ARNs, Azure and GCP ids, Vault paths, GitHub repositories).
+- `tables`: a connector's data tables (capabilities.toml) read as package data and checked, errors naming the key.
 
 The kit imports the core model and nothing of any connector; connectors import the kit.
 """
 
 from __future__ import annotations
 
-from commonmode.kit import ids
+from commonmode.kit import ids, tables
 from commonmode.kit.client import CallCounter, CallPolicy
 from commonmode.kit.collection import Collection, Errors, Failure
 from commonmode.kit.decision import Decision, Tri
@@ -20,4 +21,4 @@ from commonmode.kit.errors import PolicyError, ReadOnlyViolation
 from commonmode.kit.values import option_values, owner_from, parse_or_gap, parse_timestamp
 
 __all__ = ["CallCounter", "CallPolicy", "Collection", "Decision", "Errors", "Failure", "PolicyError",
-           "ReadOnlyViolation", "Tri", "ids", "option_values", "owner_from", "parse_or_gap", "parse_timestamp"]
+           "ReadOnlyViolation", "Tri", "ids", "tables", "option_values", "owner_from", "parse_or_gap", "parse_timestamp"]
