@@ -10,7 +10,7 @@ snapshot.py what it returns; build.py and the modules it names the inventory; po
 from __future__ import annotations
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
-from commonmode.kit import CallPolicy, Collection, option_values
+from commonmode.kit import CallPolicy, KitConnector
 
 __all__ = ["OPTIONS", "AwsConnector"]
 
@@ -34,15 +34,14 @@ OPTIONS: dict[str, Option] = {
 }
 
 
-class AwsConnector:
+class AwsConnector(KitConnector):
     """`[[aws]]`: one AWS account, or an organization's accounts through an audit role."""
 
     provider = "aws"
     options = OPTIONS
 
     def __init__(self, settings: ConnectorSettings) -> None:
-        self.settings = settings
-        self.values = option_values(settings, OPTIONS)
+        super().__init__(settings)
         self.region: str = self.values["region"]
         self.regions: list[str] = list(self.values.get("regions") or [self.region])
         self.endpoint_url: str | None = self.values.get("endpoint_url")
@@ -54,8 +53,7 @@ class AwsConnector:
         from commonmode_aws.collect import collect, get_account_id
         from commonmode_aws.grants import dedupe
 
-        c = Collection(self.settings, self.provider, progress, aws.AwsErrors(),
-                       CallPolicy.from_settings(self.settings, attempts=aws.MAX_ATTEMPTS))
+        c = self.collection(progress, aws.AwsErrors(), CallPolicy.from_settings(self.settings, attempts=aws.MAX_ATTEMPTS))
         session = aws.session_for(self.profile, self.region, where=self.settings.where or c.name)
         base = aws.Clients(session, self.endpoint_url, self.region, policy=c.policy, calls=c.calls)
         c.say("identifying the account")

@@ -17,7 +17,7 @@ from typing import Any
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
 from commonmode.errors import UsageError
-from commonmode.kit import Collection, option_values
+from commonmode.kit import Collection, KitConnector
 from commonmode.logs import register_secret
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,14 @@ OPTIONS: dict[str, Option] = {
 }
 
 
-class VaultConnector:
+class VaultConnector(KitConnector):
     """`[[vault]]`: one Vault or OpenBao cluster (optionally one namespace)."""
 
     provider = "vault"
     options = OPTIONS
 
     def __init__(self, settings: ConnectorSettings) -> None:
-        self.settings = settings
-        self.values = option_values(settings, OPTIONS)
+        super().__init__(settings)
         env = self.values["token_env"]
         token = os.environ.get(env)
         if not token:
@@ -72,7 +71,7 @@ class VaultConnector:
     def collect(self, progress: ProgressFn) -> ConnectorResult:
         from commonmode_vault.client import VaultErrors, connect
 
-        c = Collection(self.settings, self.provider, progress, VaultErrors())
+        c = self.collection(progress, VaultErrors())
         assert c.policy is not None
         api = connect(self.settings, self.token, namespace=self.values.get("namespace"),
                       ca_cert=self.values.get("ca_cert"), policy=c.policy, calls=c.calls)
@@ -88,7 +87,7 @@ class VaultConnector:
         from commonmode_vault.collect import collect, first_calls
 
         if not isinstance(c, Collection):
-            c = Collection(self.settings, self.provider, c, VaultErrors(), calls=api.calls)
+            c = Collection(self.settings, self.provider, c, VaultErrors(), calls=api.calls)  # the client's counter
         refused = first_calls(api)
         if refused:
             return c.failed(refused)

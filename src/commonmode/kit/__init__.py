@@ -1,5 +1,6 @@
 """The connector kit: what every connector shares, so that each one has the same shape (docs/connectors.md).
 
+- `KitConnector`: the class a connector subclasses (settings, option values, a new Collection per run).
 - `Collection`: one run: `attempt` (a failure becomes a recorded gap, classified by the connector's `Errors`
   hook: absent, gap or fatal), progress, call counting, the deadline, and `finish()` → ConnectorResult.
 - `CallPolicy`: timeouts, retries with backoff and the deadline for a client; `CallCounter`.
@@ -14,11 +15,12 @@ The kit imports the core model and nothing of any connector; connectors import t
 from __future__ import annotations
 
 from commonmode.kit import ids, tables
+from commonmode.kit.base import KitConnector
 from commonmode.kit.client import CallCounter, CallPolicy
 from commonmode.kit.collection import Collection, Errors, Failure
 from commonmode.kit.decision import Decision, Tri
 from commonmode.kit.errors import PolicyError, ReadOnlyViolation
 from commonmode.kit.values import option_values, owner_from, parse_or_gap, parse_timestamp
 
-__all__ = ["CallCounter", "CallPolicy", "Collection", "Decision", "Errors", "Failure", "PolicyError",
+__all__ = ["CallCounter", "CallPolicy", "Collection", "Decision", "Errors", "Failure", "KitConnector", "PolicyError",
            "ReadOnlyViolation", "Tri", "ids", "tables", "option_values", "owner_from", "parse_or_gap", "parse_timestamp"]

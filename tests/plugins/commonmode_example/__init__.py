@@ -8,8 +8,8 @@ lists zones, `GET /v1/tokens?page=N` lists API tokens with their scopes, a page 
 
 from __future__ import annotations
 
-from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
-from commonmode.kit import Collection, option_values
+from commonmode.connector import ConnectorResult, Option, ProgressFn
+from commonmode.kit import KitConnector
 
 __all__ = ["OPTIONS", "ExampleConnector"]
 
@@ -22,22 +22,18 @@ OPTIONS: dict[str, Option] = {
 }
 
 
-class ExampleConnector:
+class ExampleConnector(KitConnector):
     """`[[example]]`: one account of the example DNS provider."""
 
     provider = "example"
     options = OPTIONS
-
-    def __init__(self, settings: ConnectorSettings) -> None:
-        self.settings = settings
-        self.values = option_values(settings, OPTIONS)
 
     def collect(self, progress: ProgressFn) -> ConnectorResult:
         from commonmode_example.build import build
         from commonmode_example.client import ExampleErrors, connect
         from commonmode_example.collect import collect, get_account
 
-        c = Collection(self.settings, self.provider, progress, ExampleErrors())
+        c = self.collection(progress, ExampleErrors())
         api = connect(self.settings, self.values, c)
         try:
             account = get_account(api)  # the first call says whether we can connect and are let in
