@@ -2,36 +2,18 @@
 Manager, SSM Parameter Store and ACM metadata. Read-only (client.READ_ONLY_OPERATIONS); never reads a
 secret value. Config (`[[aws]]`): connectors/commonmode_aws/README.md.
 
-The shape every connector follows (docs/connectors.md): this module holds the options and the Connector
-class; client.py the client factory and error hook; collect.py the calls and the collection loop;
+The shape every connector follows (docs/connectors.md): this module holds the Connector class (its
+options in options.py); client.py the client factory and error hook; collect.py the calls and the collection loop;
 snapshot.py what it returns; build.py and the modules it names the inventory; policy.py the evaluation.
 """
 
 from __future__ import annotations
 
-from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
+from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn
 from commonmode.kit import CallPolicy, KitConnector
+from commonmode_aws.options import OPTIONS
 
 __all__ = ["OPTIONS", "AwsConnector"]
-
-#: `[[aws]]` keys; each default is written here once (the build reads them from here too).
-OPTIONS: dict[str, Option] = {
-    "profile": Option(type="string", help="AWS profile name (default: the standard credential chain)",
-                      names_a_secret=True),
-    "region": Option(type="string", help="region for regional APIs and STS", default="us-east-1"),
-    "regions": Option(type="strings", help="regions to read Secrets Manager and ACM in [default: region]"),
-    "endpoint_url": Option(type="string", help="endpoint override (private endpoints, emulators)", url=True),
-    "assume_role": Option(type="string", help="role name to assume in each member account"),
-    "accounts": Option(type="strings", help="account ids to scan through assume_role "
-                                            "[default: every account of the organization]"),
-    "max_workers": Option(type="integer", help="accounts scanned in parallel", default=4, minimum=1, maximum=64),
-    "owner_tags": Option(type="strings", help="tag keys that name an owner, first match wins",
-                         default=["owner", "Owner", "team", "Team", "owner-team"]),
-    "credential_tag": Option(type="string", help="secret tag naming the identity whose credential it holds",
-                             default="commonmode:credential-of"),
-    "discover_weighted": Option(type="boolean", help="also treat weighted record pairs as services",
-                                default=False),
-}
 
 
 class AwsConnector(KitConnector):

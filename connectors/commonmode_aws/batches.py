@@ -13,7 +13,7 @@ from typing import Any
 
 from commonmode.kit import Decision, Tri
 from commonmode.model import Capability
-from commonmode_aws import policy as P
+import commonmode_aws.policy as P
 from commonmode_aws.decide import CRRS, Asker, decide, grant
 from commonmode_aws.estate import Estate, Target
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from commonmode.kit import Decision, Tri
 from commonmode.model import Capability, Grant
-from commonmode_aws import policy as P
+import commonmode_aws.policy as P
 from commonmode_aws.estate import Estate, Target
 from commonmode_aws.policy import Principal
 

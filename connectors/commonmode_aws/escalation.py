@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from commonmode.kit import Decision, Tri
 from commonmode.model import Capability
-from commonmode_aws import policy as P
+import commonmode_aws.policy as P
 from commonmode_aws.decide import Asker, grant, may, named, strongest
 from commonmode_aws.estate import Estate
 from commonmode_aws.grants import capability_grants

@@ -12,8 +12,8 @@ from typing import Any
 from commonmode.connector import InventoryParts
 from commonmode.kit import parse_or_gap
 from commonmode.model import Resource
-from commonmode_aws import OPTIONS
-from commonmode_aws import policy as P
+from commonmode_aws.options import OPTIONS
+import commonmode_aws.policy as P
 from commonmode_aws.actions import ActionTable
 from commonmode_aws.policy import Principal
 

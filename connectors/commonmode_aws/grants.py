@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from commonmode.kit import Decision, ids
 from commonmode.model import Capability, Grant
-from commonmode_aws import policy as P
+import commonmode_aws.policy as P
 from commonmode_aws.actions import CapabilityEntry
 from commonmode_aws.batches import dns_write
 from commonmode_aws.decide import CRRS, Asker, decide, grant, may, named, strongest

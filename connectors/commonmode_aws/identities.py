@@ -8,7 +8,7 @@ from typing import Any
 
 from commonmode.kit import owner_from, parse_timestamp
 from commonmode.model import Credential, Identity
-from commonmode_aws import policy as P
+import commonmode_aws.policy as P
 from commonmode_aws.estate import Estate
 from commonmode_aws.policy import Principal
 from commonmode_aws.snapshot import AccountData, tags_of

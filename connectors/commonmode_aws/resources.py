@@ -10,7 +10,7 @@ from typing import Any
 
 from commonmode.kit import owner_from, parse_timestamp
 from commonmode.model import Credential, Resource, ResourceKind, Store
-from commonmode_aws import policy as P
+import commonmode_aws.policy as P
 from commonmode_aws.estate import RESOURCE_TAG, Estate, Target
 from commonmode_aws.ids import health_check_arn, parameter_arn, parameter_paths, record_id, record_name, unescape, zone_arn
 from commonmode_aws.services import failover_services

@@ -2,8 +2,8 @@
 PKI roles and issuers, and the roles of the aws/azure/gcp/database secret engines. Read-only; never reads a
 secret's value (client.ReadOnlyVault's route guard). Config and semantics: connectors/commonmode_vault/README.md.
 
-The shape every connector follows (docs/connectors.md): this module holds the options and the Connector
-class; client.py the client factory, guard and error hook; collect.py the calls and the collection loop;
+The shape every connector follows (docs/connectors.md): this module holds the Connector class (its
+options in options.py); client.py the client factory, guard and error hook; collect.py the calls and the collection loop;
 snapshot.py what it returns; build.py and the modules it names the inventory; policy.py (and hcl.py) the
 evaluation; capabilities.toml which Vault capabilities give which commonmode capability.
 """
@@ -15,38 +15,17 @@ import os
 import re
 from typing import Any
 
-from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
+from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn
 from commonmode.errors import UsageError
 from commonmode.kit import Collection, KitConnector
 from commonmode.logs import register_secret
+from commonmode_vault.options import OPTIONS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["OPTIONS", "VaultConnector"]
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-
-#: `[[vault]]` keys; each default is written here once (the build reads them from here too).
-OPTIONS: dict[str, Option] = {
-    "url": Option(type="string", required=True, help="cluster address, e.g. https://vault.example.com:8200",
-                  url=True),
-    "token_env": Option(type="string", help="name of the env var holding the scanner's token", default="VAULT_TOKEN",
-                        names_a_secret=True),
-    "namespace": Option(type="string", help="Vault Enterprise / OpenBao namespace"),
-    "ca_cert": Option(type="string", help="CA bundle file for TLS (relative to the config)"),
-    "owner_keys": Option(type="strings", help="metadata keys that name an owner, first match wins",
-                         default=["owner", "team"]),
-    "credential_keys": Option(type="strings", help="KV custom_metadata keys naming the identity whose credential "
-                                                   "the secret holds", default=["identity", "nhi"]),
-    "long_lived_days": Option(type="integer", help="tokens living longer than this are listed", default=30,
-                              minimum=0, maximum=36500),
-    "max_kv_paths": Option(type="integer", help="stop walking a KV mount after this many keys (a gap)",
-                           default=200000, minimum=1, maximum=100_000_000),
-    "max_workers": Option(type="integer", help="concurrent metadata requests", default=8, minimum=1, maximum=64),
-    "read_role_ids": Option(type="boolean", help="read each AppRole's role_id (an identifier, not the secret-id) "
-                                                 "to match the entity aliases named by it; kept in memory only, "
-                                                 "never stored", default=True),
-}
 
 
 class VaultConnector(KitConnector):

@@ -11,7 +11,7 @@ from typing import Any
 
 from commonmode.connector import InventoryParts
 from commonmode.model import Resource, Store
-from commonmode_vault import OPTIONS
+from commonmode_vault.options import OPTIONS
 from commonmode_vault.capabilities import CapabilityTable, Way
 
 

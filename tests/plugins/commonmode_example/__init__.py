@@ -8,18 +8,11 @@ lists zones, `GET /v1/tokens?page=N` lists API tokens with their scopes, a page 
 
 from __future__ import annotations
 
-from commonmode.connector import ConnectorResult, Option, ProgressFn
+from commonmode.connector import ConnectorResult, ProgressFn
 from commonmode.kit import KitConnector
+from commonmode_example.options import OPTIONS
 
 __all__ = ["OPTIONS", "ExampleConnector"]
-
-#: `[[example]]` keys; each default is written here once.
-OPTIONS: dict[str, Option] = {
-    "url": Option(type="string", required=True, help="API base URL", url=True),
-    "ca_cert": Option(type="string", help="CA bundle file for TLS (relative to the config)"),
-    "owner_keys": Option(type="strings", help="token labels that name an owner, first match wins",
-                         default=["owner", "team"]),
-}
 
 
 class ExampleConnector(KitConnector):
