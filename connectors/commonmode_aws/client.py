@@ -23,7 +23,7 @@ from commonmode.kit import CallCounter, CallPolicy, Errors, Failure, ReadOnlyVio
 log = logging.getLogger(__name__)
 
 __all__ = ["DENIED_CODES", "MAX_ATTEMPTS", "NEVER", "READ_ONLY_OPERATIONS", "AwsErrors", "Clients",
-           "ReadOnlyViolation", "assumed_session", "describe_error", "describe_first_failure", "error_code",
+           "ReadOnlyViolation", "describe_error", "describe_first_failure", "error_code",
            "session_for"]
 
 #: Every operation the connector may call, by service. Nothing here returns a secret value, key
@@ -111,13 +111,6 @@ def session_for(profile: str | None, region: str, *, where: str = "aws") -> Any:
     except ProfileNotFound:
         raise UsageError(f"{where}.profile: the profile it names is not in the AWS config or credentials "
                          "files (the value is not shown)") from None
-
-
-def assumed_session(clients: Clients, role_arn: str, region: str) -> Any:
-    """A session in another account through the configured audit role."""
-    creds = clients.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="commonmode-scan")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                                 aws_session_token=creds["SessionToken"], region_name=region)
 
 
 def error_code(exc: Exception) -> str:

@@ -13,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from commonmode.kit import Collection
 from commonmode.kit.ids import iam_role_arn
-from commonmode_aws.client import NEVER, READ_ONLY_OPERATIONS, Clients, ReadOnlyViolation, assumed_session, describe_error
+from commonmode_aws.client import NEVER, READ_ONLY_OPERATIONS, Clients, ReadOnlyViolation, describe_error
 from commonmode_aws.snapshot import AccountData
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,13 @@ def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any
 
 
 # --- STS / IAM ----------------------------------------------------------------------------------------
+
+
+def assumed_session(clients: Clients, role_arn: str, region: str) -> Any:
+    """A session in another account through the configured audit role."""
+    creds = clients.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="commonmode-scan")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                 aws_session_token=creds["SessionToken"], region_name=region)
 
 
 def get_account_id(clients: Clients) -> str:
