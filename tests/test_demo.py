@@ -141,7 +141,8 @@ def test_demo_command_says_it_is_a_sandbox(tmp_path, monkeypatch):
         monkeypatch.delenv(key, raising=False)
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0].startswith("commonmode demo: this is a SANDBOX")
+    # the first thing said (a note, on stderr since -q silences notes) is that this is a sandbox
+    assert result.output.splitlines()[0].startswith("commonmode demo: this is a SANDBOX")
     assert (tmp_path / "report.html").exists() and "scan: ok" in result.stdout
 
 

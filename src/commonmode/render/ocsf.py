@@ -56,7 +56,8 @@ STATUS = {"new": (1, "New"), "open": (1, "New"), "resolved": (4, "Resolved")}
 #: Cloud providers whose resources carry the cloud profile's attributes (OCSF cloud.provider captions).
 CLOUDS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
 #: Fault-domain label kinds that name an account-like container, per provider.
-_ACCOUNT_LABELS = {"aws:account": "aws", "azure:subscription": "azure", "gcp:project": "gcp"}
+_ACCOUNT_LABELS = {"aws:account": "aws", "route53:account": "aws", "azure:subscription": "azure",
+                   "gcp:project": "gcp"}
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*(:[^\s:/]+)+$")
 
 
