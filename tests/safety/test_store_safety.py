@@ -221,7 +221,8 @@ def test_database_reports_and_tickets_are_private_whatever_the_umask(tmp_path):
     reader.close()
     assert modes == {
         "state": 0o700, "state/cm.db": 0o600, "state/cm.db-wal": 0o600, "state/cm.db-shm": 0o600,
-        "state/cm.db.lock": 0o600, "out/r": 0o700, "out/r/report.html": 0o600, "out/t": 0o700,
+        "state/cm.db.lock": 0o600, "out/r": 0o700, "out/r/report.html": 0o600,
+        "out/r/report-run-1.html": 0o600, "out/t": 0o700,
         "out/t/tickets.md": 0o600,
     }
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
