@@ -164,6 +164,8 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path):
     assert target.read_text() == "# mine\n"
     assert cm("init", "--declared", "--out", str(tmp_path), "--force").exit_code == 0
     assert "declared" in tomllib.loads(target.read_text())
+    assert cm("init", "--aws", "--out", f"{tmp_path}/new/").exit_code == 0  # a folder still to be made
+    assert (tmp_path / "new" / "commonmode.toml").is_file()
 
 
 def aws_env() -> dict[str, str]:

@@ -193,6 +193,13 @@ def test_findings_show_prints_one_finding_whole(cfg):
     assert json.loads(cm("findings", "show", f["fingerprint"], "-c", str(cfg), "-f", "json").stdout) == f
 
 
+def test_findings_show_takes_the_group_options_too(cfg):
+    f = as_json(cfg, "findings")[0]
+    result = cm("findings", "-c", str(cfg), "--run", "1", "show", f["fingerprint"][:8])
+    assert result.exit_code == 0, result.output
+    assert f["fingerprint"] in result.stdout and "(this is run 1)" in result.stdout
+
+
 def test_findings_show_with_an_ambiguous_prefix_lists_the_candidates(cfg):
     prints = [f["fingerprint"] for f in as_json(cfg, "findings")]
     first = max({p[0] for p in prints}, key=lambda c: sum(p.startswith(c) for p in prints))

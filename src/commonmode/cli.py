@@ -351,8 +351,8 @@ def init(
     vault: Annotated[bool, typer.Option("--vault", help="A [[vault]] table (one Vault or OpenBao cluster).")] = False,
     declared: Annotated[bool, typer.Option("--declared", help="A [[declared]] table: a file for what no connector "
                                            "scans (a second DNS provider, a CI token).")] = False,
-    out: Annotated[Path, typer.Option("--out", help="File to write, or a folder to write commonmode.toml into.")] = Path(
-        "commonmode.toml"),
+    out: Annotated[str, typer.Option("--out", metavar="<path>", help="File to write, or a folder (existing, or "
+                                     "ending in /) to write commonmode.toml into.")] = "commonmode.toml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite the file if it exists.")] = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -367,7 +367,7 @@ def init(
     from commonmode.starter import starter_config
 
     _setup(verbose, quiet)
-    target = out / DEFAULT_CONFIG if out.is_dir() else out
+    target = Path(out) / DEFAULT_CONFIG if out.endswith(("/", os.sep)) or Path(out).is_dir() else Path(out)
     if target.exists() and not force:
         raise UsageError(f"{target}: already exists; pass --force to overwrite it, or --out another path")
     providers = {name for name, asked in (("aws", aws), ("vault", vault), ("declared", declared)) if asked}
@@ -505,7 +505,8 @@ def scan(
 
 # --- findings -----------------------------------------------------------------------------------------------
 
-findings_app = typer.Typer(cls=_Group, rich_markup_mode=None, context_settings=CONTEXT, add_completion=False)
+findings_app = typer.Typer(cls=_Group, rich_markup_mode=None, context_settings=CONTEXT, add_completion=False,
+                           subcommand_metavar="[show FINGERPRINT]")
 app.add_typer(findings_app, name="findings", short_help="List a run's findings; `findings show ID` shows one whole.",
               epilog=_epilog("findings", "One line per finding, most severe first; `commonmode findings show "
                              "FINGERPRINT` (a prefix is enough) prints one whole, with its evidence chain and its "
@@ -649,7 +650,7 @@ def _finding_words(f: Mapping[str, Any], width: int | None) -> list[str]:
         lines += wrap(value, " " * 14, f"{name:<12}  ")
     lines += ["", "Evidence"]
     for i, step in enumerate(f["evidence"], 1):
-        lines += wrap(step, "     ", f"  {i:>2}. ")
+        lines += wrap(step, "      ", f"  {i:>2}. ")
     lines += ["", "Remediation"]
     for para in str(f["remediation"] or "").split("\n"):
         lines += wrap(para, "  ")

@@ -92,8 +92,9 @@ def shorten_id(value: str, width: int) -> str:
     """`value` in at most `width` characters, the middle replaced by "…": its kind (`arn:aws:iam:`,
     `vault://`) and its name with the segment before it (`:role/dns-bot`) are kept, and the room left goes
     first to what follows the kind (an account, a cluster): `arn:aws:iam::1234…:role/dns-bot`. When both do
-    not fit the name and its segment win (`…:role/dns-bot`). A Route 53 record's name is its whole
-    `name./TYPE/set` (README, "Ids"), kept from its start when it alone is too long."""
+    not fit the name and its segment win (`…:role/dns-bot`); a name too long by itself (a UUID) keeps the kind
+    and its own end (`vault:…2766afe`). A Route 53 record's name is its whole `name./TYPE/set` (README,
+    "Ids"), kept from its start when it alone is too long."""
     if len(value) <= width:
         return value
     if width <= 1:
@@ -120,8 +121,10 @@ def shorten_id(value: str, width: int) -> str:
         return ELLIPSIS + value[len(value) - budget:]
     if record >= 0:
         return name[:budget] + ELLIPSIS
+    if len(head) < budget // 2:  # a long name (a UUID): the kind, then the name's end
+        return head + ELLIPSIS + value[len(value) - (budget - len(head)):]
     keep = budget // 2
-    return name[:budget - keep] + ELLIPSIS + name[len(name) - keep:]
+    return value[:budget - keep] + ELLIPSIS + value[len(value) - keep:]
 
 
 def shorten_ids(values: Sequence[str], width: int) -> str:
