@@ -544,3 +544,28 @@ def test_report_uses_the_width_and_never_scrolls_the_page(demo, tmp_path):
         subprocess.run([*base, f"--window-size={width},2200", f"--screenshot={shot}", report.as_uri()],
                        capture_output=True, timeout=120, check=False)
         assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_the_fix_is_the_rule_s_text_then_numbered_steps_in_html_and_markdown(two_runs, tmp_path):
+    """A finding's remediation (one source: the rule's text, then one specific step a line) is shown as a
+    paragraph and a numbered list of the steps, not run together into one paragraph."""
+    db = two_runs.parent / "commonmode.db"
+    data = json.loads(render(db, tmp_path, "json").read_text())
+    with_steps = [f for f in data["findings"] if len(f["remediation"].splitlines()) > 1]
+    assert with_steps, "the fixture has findings with specific steps"
+    tree = dom(render(db, tmp_path).read_text())
+    md = render(db, tmp_path, "md").read_text()
+    for f in with_steps:
+        first, *steps = [line.strip() for line in f["remediation"].splitlines() if line.strip()]
+        (el,) = tree.find_all("details", data_fingerprint=f["fingerprint"])
+        (ol,) = el.find_all("ol", cls="fix-steps")
+        items = [" ".join(li.text().split()) for li in ol.children if isinstance(li, El) and li.tag == "li"]
+        assert items == [" ".join(s.split()) for s in steps]
+        assert any(" ".join(first.split()) in " ".join(p.text().split()) for p in el.find_all("p"))
+    # Markdown: after each "Fix:" paragraph, its steps numbered 1..n, one a line
+    fixes = [block.split("\n### ", 1)[0].split("\n\n") for block in md.split("\nFix: ")[1:]]
+    numbered = [[line for line in (parts[1].splitlines() if len(parts) > 1 else []) if re.match(r"\d+\. ", line)]
+                for parts in fixes]
+    assert sorted(len(n) for n in numbered if n) == sorted(
+        len([x for x in f["remediation"].splitlines() if x.strip()]) - 1 for f in with_steps)
+    assert all(line.startswith(f"{i}. ") for n in numbered for i, line in enumerate(n, 1))
