@@ -301,6 +301,16 @@ def test_a_table_shortens_ids_only_to_fit(monkeypatch):
     assert out.getvalue().splitlines()[1] == "arn:aws:iam::123456789012:role/dns-bot  1"
 
 
+def test_a_wrapping_column_wraps_between_words_and_starts_each_item_on_a_line(monkeypatch):
+    rows = [{"c": "fake", "gaps": ["403 on ListRoles in account 111111111111", "404 on GetZone"]}]
+    cols = [Col("connector", lambda r: r["c"]), Col("gaps", lambda r: r["gaps"], "wrap", min=20)]
+    monkeypatch.setenv("COLUMNS", "40")
+    out = io.StringIO()
+    write_table(rows, cols, out)
+    assert [line.strip() for line in out.getvalue().splitlines()] == [
+        "CONNECTOR  GAPS", "fake       403 on ListRoles in account", "111111111111", "404 on GetZone"]
+
+
 def test_json_and_csv_are_never_shortened(cfg):
     review = as_json(cfg, "review")
     whys = [o["why"] for e in review for o in e["can_fail_over"]]

@@ -486,7 +486,7 @@ def scan(
              title=f"run {outcome.run.id}: {outcome.run.status.value}",
              compact=[Col("connector", lambda r: r["connector"], "text"), Col("type", lambda r: r["type"]),
                       Col("status", lambda r: r["status"]),
-                      Col("gaps", lambda r: "\n".join(r["gaps"]) or "none", "wrap", min=20)])
+                      Col("gaps", lambda r: r["gaps"] or "none", "wrap", min=20)])
         if fmt_ is ListFormat.table:
             t = summary["findings"]
             sev = ", ".join(f"{k} {v}" for k, v in summary["open_by_severity"].items())

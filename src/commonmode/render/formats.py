@@ -255,10 +255,10 @@ def _flat(value: Any) -> Any:
     return printable(str(value))
 
 
-def _natural(value: Any) -> int:
+def _natural(value: Any, fit: Fit) -> int:
     if isinstance(value, list):
-        return len(", ".join(value))
-    return max((len(line) for line in value.split("\n")), default=0)
+        return max(map(len, value), default=0) if fit == "wrap" else len(", ".join(value))
+    return len(value)
 
 
 def _widths(natural: list[int], cols: Sequence[Col], width: int | None) -> list[int]:
@@ -285,21 +285,24 @@ def _widths(natural: list[int], cols: Sequence[Col], width: int | None) -> list[
 
 
 def _lines(value: Any, col: Col, width: int) -> list[str]:
+    """A cell's lines: one, except in a wrapping column, where each item of a list starts a line and text
+    wraps between words (a word longer than the column, an id, is shortened in the middle)."""
     if isinstance(value, list):
         if col.fit == "wrap":
-            return [shorten_id(v, width) for v in value] or [""]
+            return [line for item in value for line in _wrapped(item, width)] or [""]
         return [shorten_ids(value, width) if col.fit == "id" else ", ".join(value)]
     if col.fit == "id":
         return [shorten_id(value, width)]
     if col.fit == "text":
         return [shorten_text(value, width)]
     if col.fit == "wrap":
-        out: list[str] = []
-        for para in value.split("\n"):
-            wrapped = textwrap.wrap(para, width, break_long_words=False, break_on_hyphens=False) or [""]
-            out += [line if len(line) <= width else shorten_id(line, width) for line in wrapped]
-        return out
-    return value.split("\n")
+        return _wrapped(value, width)
+    return [value]
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    lines = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
+    return [line if len(line) <= width else shorten_id(line, width) for line in lines]
 
 
 def write_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], out: TextIO, *,
@@ -313,7 +316,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], out: Tex
         return
     cells = [[_flat(c.get(r)) for c in cols] for r in rows]
     headers = [c.header.upper() for c in cols]
-    natural = [max([len(h)] + [_natural(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    natural = [max([len(h)] + [_natural(row[i], cols[i].fit) for row in cells]) for i, h in enumerate(headers)]
     widths = _widths(natural, cols, terminal_width(out))
     last = len(cols) - 1
 
