@@ -157,7 +157,7 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
 
     out = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    proc = subprocess.Popen([sys.executable, "-c", "from commonmode.cli import main; main()", "demo", "--keep",
+    proc = subprocess.Popen([sys.executable, "-c", "from commonmode.cli import main; main()", "demo", "--keep", "-q",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines: queue.Queue = queue.Queue()
     for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
@@ -194,6 +194,14 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
         assert re.search(r"^scan: (ok|partial); \d+ findings$", text, re.M), text  # the run's outcome
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 0
+        after = []  # what it said once stopped: nothing of the above again (-q: nothing at all on stdout)
+        while True:
+            name, line = lines.get(timeout=10)
+            if line is None and name == "stdout":
+                break
+            if line is not None and name == "stdout":
+                after.append(line)
+        assert not any(line.startswith("scan:") or "report.html" in line for line in after), after
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -888,10 +888,14 @@ def demo(
     _note("commonmode demo: this is a SANDBOX — local emulators on 127.0.0.1 and a fictional estate; "
           "no cloud account is touched.")
     try:
-        result = run_demo(out, _note, keep=keep)
+        # with --keep, what a user needs while the emulators run (addresses, pids, outputs, exports) is data:
+        # stdout, before the wait, and -q does not hide it; it is not printed again when they stop
+        result = run_demo(out, _note, keep=keep, tell=typer.echo)
     except KeyboardInterrupt:
         typer.echo("commonmode: interrupted; every emulator was stopped", err=True)
         raise typer.Exit(130) from None
+    if keep:
+        return
     for line in describe(result):
         typer.echo(line)
     _note(f"open {result.outputs['report']} in a browser; then: commonmode review -c {result.config}")
