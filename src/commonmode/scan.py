@@ -2,21 +2,27 @@
 
 A connector that raises is recorded as `failed` with a one-line reason; the others' data is still
 correlated and stored, and the run is `partial`. Nothing here turns a failure into an empty inventory.
+
+The remediation steps specific to a provider are its connector's data (`remediation.toml` beside the module
+of the Connector class, correlate.remediation): the scan reads them from the connector classes it loads and
+hands the correlator a mapping provider → steps, so the correlator never names a provider.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from commonmode.config import Config
 from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn, Registry
-from commonmode.correlate import Correlation, apply_declarations, correlate
+from commonmode.correlate import Correlation, ProviderSteps, apply_declarations, correlate, provider_steps
+from commonmode.correlate.remediation import RemediationError
 from commonmode.errors import UsageError
 from commonmode.model import Inventory, RunStatus, Service
 from commonmode.store import RunInfo, RunStore
@@ -140,6 +146,36 @@ def _stamp(result: ConnectorResult, settings: ConnectorSettings) -> ConnectorRes
         resources=lab(inv.resources)))
 
 
+def connector_package(cls: type) -> str | None:
+    """The package a connector class is defined in (where its data files are), or None for a lone module."""
+    module = sys.modules.get(cls.__module__)
+    return getattr(module, "__package__", None) or None
+
+
+def remediation_steps(registry: Registry, connector_types: Iterable[str]) -> dict[str, ProviderSteps]:
+    """provider → the remediation steps its connector ships, from the classes of `connector_types` (the first
+    of two connectors of one provider wins); a connector that ships none adds nothing."""
+    found: dict[str, ProviderSteps] = {}
+    for name in dict.fromkeys(connector_types):
+        cls = registry.load(name)
+        package = connector_package(cls)
+        try:
+            steps = provider_steps(package) if package is not None else None
+        except RemediationError as exc:
+            raise UsageError(f"connector {name!r}: {exc}") from None
+        if steps is not None:
+            found.setdefault(cls.provider, steps)
+    return found
+
+
+def builtin_remediation_steps(registry: Registry) -> dict[str, ProviderSteps]:
+    """The remediation steps of every built-in connector: for entities whose provider no configured connector
+    is (what a declared file or another provider's connector reports). Built-ins are our own code: no plugin
+    the config does not name is ever imported."""
+    names = [n for n in registry.names() if (e := registry.entry(n)) is not None and e.builtin]
+    return remediation_steps(registry, names)
+
+
 def resolve_aliases(service: Service, aliases: Mapping[str, str]) -> Service:
     """A declared service with the ids written in another accepted spelling replaced by the native id."""
     if not aliases:
@@ -161,6 +197,8 @@ def scan(
         raise UsageError(f"{config.path}: no connector configured; add an [[aws]], [[vault]] or [[declared]] table "
                          "(`commonmode connectors` lists the installed types)")
     started = datetime.now(timezone.utc)
+    # a malformed remediation.toml is said before anything is collected
+    steps = remediation_steps(registry, (c.connector_type for c in config.connectors))
     results = collect_all(registry, config.connectors, progress_for)
     status = run_status(results)
     correlation = None
@@ -169,8 +207,12 @@ def scan(
         declared = {d.subject: d.labels for d in config.fault_domains}
         inventory = apply_declarations(inventory, config.credentials, declared)
         services = tuple(resolve_aliases(s, inventory.aliases) for s in config.services)
+        providers = {e.provider for e in (*inventory.identities, *inventory.stores, *inventory.resources)}
+        if providers - set(steps):
+            steps = {**builtin_remediation_steps(registry), **steps}
         correlation = correlate(inventory, declared_services=services, now=now,
-                                expiry_days=config.expiry_days, unused_key_days=config.unused_key_days)
+                                expiry_days=config.expiry_days, unused_key_days=config.unused_key_days,
+                                remediation=steps)
     run = store.record_run(started=started, config=str(config.path), results=results,
                            correlation=correlation, status=status)
     return ScanOutcome(run=run, results=results, correlation=correlation)

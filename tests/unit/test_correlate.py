@@ -459,8 +459,16 @@ def test_recovery_evidence_is_never_truncated():
 
 # --- remediation: the rule's text first, then the finding's own steps --------------------------
 
+def builtin_steps():
+    """The remediation steps the built-in connectors ship, as a scan hands them to the correlator."""
+    from commonmode.connector import Registry
+    from commonmode.scan import builtin_remediation_steps
+
+    return builtin_remediation_steps(Registry.discover())
+
+
 def test_every_finding_remediation_starts_with_its_rule_s_and_adds_specific_steps():
-    corr = correlate(reference_estate(), declared_services=declared_services(), now=NOW)
+    corr = correlate(reference_estate(), declared_services=declared_services(), now=NOW, remediation=builtin_steps())
     for f in corr.findings:
         lines = remediation_lines(f.remediation)
         assert lines[0] == RULES[f.rule].remediation, f.rule

@@ -15,10 +15,12 @@ from datetime import datetime, timezone
 from commonmode.correlate.closure import Closure, compute_closure
 from commonmode.correlate.derive import derived_grants
 from commonmode.correlate.index import Index
-from commonmode.correlate.rules import RULES, Context, RecoveryOption, fingerprint, recovery_options
+from commonmode.correlate.remediation import ProviderSteps, load_steps
+from commonmode.correlate.rules import RULES, Context, RecoveryOption, data_rules, fingerprint, recovery_options
 from commonmode.model import Credential, Finding, Inventory, Service
 
-__all__ = ["RULES", "Correlation", "correlate", "fingerprint", "merge_services", "apply_declarations"]
+__all__ = ["RULES", "Correlation", "ProviderSteps", "correlate", "fingerprint", "merge_services", "apply_declarations",
+           "provider_steps"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ def apply_declarations(
     )
 
 
+def provider_steps(package: str) -> ProviderSteps | None:
+    """The remediation steps a connector package ships (its `remediation.toml`), or None when it ships none."""
+    return load_steps(package, data_rules())
+
+
 def correlate(
     inventory: Inventory,
     *,
@@ -77,8 +84,12 @@ def correlate(
     now: datetime | None = None,
     expiry_days: int = 30,
     unused_key_days: int = 90,
+    remediation: Mapping[str, ProviderSteps] | None = None,
 ) -> Correlation:
-    """Run every rule over `inventory` and return the findings, stable-sorted."""
+    """Run every rule over `inventory` and return the findings, stable-sorted.
+
+    `remediation` maps a provider (an entity's `provider` field) to the steps its connector ships; a finding
+    about an entity of a provider without them gets the rule's generic steps."""
     index = Index(inventory)
     extra = derived_grants(index)
     index.add_grants(extra)
@@ -96,6 +107,7 @@ def correlate(
         expiry_days=expiry_days,
         unused_key_days=unused_key_days,
         recovery={},
+        remediation=dict(remediation or {}),
     )
     for s in services:
         ctx.recovery[s.name] = recovery_options(ctx, s)

@@ -7,8 +7,9 @@ Every finding carries, complete (outputs shorten for display, the store never do
 - `evidence`: one step per entry, each path's chain in order from the identity (or the labelled entity) to
   the path resource, prefixed with the side it is on (`primary: `, `backup: `);
 - `remediation`: the rule's generic remediation (what `commonmode rules` prints) as its first line, then
-  one line per step specific to this finding's subject and provider. Plain text, ids as they are: each
-  renderer quotes them its own way.
+  one line per step specific to this finding's subject: the steps its provider's connector ships for the rule
+  (`remediation.toml`, correlate.remediation; chosen by the subject entity's own `provider` field), else the
+  rule's generic steps. Plain text, ids as they are: each renderer quotes them its own way.
 Each rule's severity follows the one sentence in its `severity_rule` (docs/severity.md says the same).
 """
 
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from commonmode.correlate.closure import Closure, SteeringPath
 from commonmode.correlate.index import Index
+from commonmode.correlate.remediation import SUBJECT_FIELDS, ProviderSteps, fill, placeholders
 from commonmode.model import Finding, ResourceKind, Service, Severity, has_owner
 
 NOT_DATA = frozenset({"correlator", "config"})
@@ -36,9 +38,16 @@ class RecoveryOption:
     independent: bool
     conditional: bool
     chain: tuple[str, ...]
+    identities: tuple[str, ...]  # the identity first, then each identity it acts as along the chain
     target: str
-    depends_on: tuple[str, ...]  # ids and labels it needs
-    shared_with_primary: tuple[str, ...]  # the subset of depends_on that is in the primary's closure
+    depends_on_entities: tuple[str, ...]  # ids it needs: identities, their credentials' stores, the target...
+    depends_on_fault_domains: tuple[str, ...]  # the fault-domain labels of all of those
+    shared_with_primary: tuple[str, ...]  # what of both the primary's closure also has (ids, then labels)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Everything it needs: the entity ids, then the fault-domain labels."""
+        return (*self.depends_on_entities, *self.depends_on_fault_domains)
 
 
 @dataclass
@@ -52,6 +61,8 @@ class Context:
     expiry_days: int
     unused_key_days: int
     recovery: dict[str, list[RecoveryOption]]
+    #: provider → the remediation steps its connector ships (correlate.remediation); none: the generic steps
+    remediation: Mapping[str, ProviderSteps] = field(default_factory=dict)
     by_name: dict[str, Service] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,6 +78,14 @@ class Rule:
     remediation: str  # generic: the first line of every finding's remediation
     severity_rule: str  # how the rule decides a finding's severity, in one sentence
     check: Callable[[Context], Iterable[Finding]]
+    #: the steps after `remediation` when the subject's provider ships none for the rule (correlate.remediation
+    #: placeholders: {subject}, {subjects}); None: the rule writes each finding's steps itself, from the finding
+    steps: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for step in self.steps or ():
+            if placeholders(step) - SUBJECT_FIELDS:
+                raise ValueError(f"rule {self.name}: generic step {step!r} may name only {sorted(SUBJECT_FIELDS)}")
 
 
 def fingerprint(rule: str, scope: str, subjects: Iterable[str], qualifier: str = "") -> str:
@@ -259,7 +278,7 @@ def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
         soft = any(not any(_hard_dependency(ctx, d) for d in o.shared_with_primary) for o in options)
         # it rests on every steering chain it judged, and on whatever in the primary each one needs
         rests = _rests_on(ctx, *((b, "steering", o.identity_id) for o in options if o.identity_id in b.steering))
-        rests |= {ctx.index.connector_of(d) or "" for o in options for d in o.depends_on}
+        rests |= {ctx.index.connector_of(d) or "" for o in options for d in o.depends_on_entities}
         yield _finding(ctx, "no-independent-recovery", Severity.HIGH if soft else Severity.CRITICAL, [svc.name],
                        b.path, evidence, scope=svc.name, rests_on=rests - {""})
 
@@ -359,71 +378,14 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
 # --- remediation steps specific to a finding's subject -----------------------------------------
 
 
-def _provider(ctx: Context, subject: str) -> str:
-    """The provider a subject lives in: the entity's own, or what its id or label says."""
-    entity = ctx.index.entity(subject)
-    if entity is not None:
-        return entity.provider
-    if subject.startswith(("arn:aws:", "route53:", "aws:")):
-        return "aws"
-    if subject.startswith(("vault://", "vault:")):
-        return "vault"
-    if subject.startswith(("//", "gcp:")):
-        return "gcp"
-    if subject.startswith(("/subscriptions/", "azure:")):
-        return "azure"
-    return ""
-
-
 def _remediation_steps(ctx: Context, rule: str, subjects: tuple[str, ...]) -> list[str]:
-    """Concrete steps for the provider the subject lives in (after the rule's generic remediation)."""
-    subject = ",".join(subjects)
-    p = _provider(ctx, subjects[0]) if subjects else ""
-    if rule == "shared-identity":
-        if p == "vault":
-            kind = subject.split("/auth/", 1)[1].split("/", 1)[0] if "/auth/" in subject else "auth"
-            return [f"Create a separate {kind} role for the backup path, with a policy limited to the backup path's "
-                    'secrets (e.g. path "secret/data/dns/backup" { capabilities = ["read"] }).',
-                    f"Remove the backup path's secrets from the policies attached to {subject}.",
-                    "Keep the backup role's login credential out of the primary path's stores."]
-        if p == "aws":
-            return ["Create a separate IAM role in the backup account (or a separate account altogether), allowed "
-                    "only route53:ChangeResourceRecordSets on the backup zone (use the "
-                    "route53:ChangeResourceRecordSetsNormalizedRecordNames condition key to pin the records).",
-                    f"Remove the backup zone and health checks from {subject}'s policies, or deny them there.",
-                    "Give each role its own credential source (a separate CI OIDC trust, or a separate Vault)."]
-        return [f"Remove {subject}'s access to one of the two paths."]
-    if rule == "shared-secret-store":
-        if p == "vault":
-            return [f"Move the backup path's credentials out of {subject} into a mount of a separate Vault cluster "
-                    "(one that does not run in the primary's region or account).",
-                    "Give the backup automation a separate auth role that cannot read the primary's mount."]
-        if p == "aws":
-            return [f"Keep the backup path's credentials in a Secrets Manager of another account and region than "
-                    f"{subject}.", "Limit each secret's resource policy to the one path's automation role."]
-        return [f"Move the backup path's credentials out of {subject}."]
-    if rule == "shared-certificate-path":
-        if p == "vault":
-            return [f"Create a separate PKI role for the backup hostnames (allowed_domains = the backup names only, "
-                    f"allow_subdomains off), ideally on a separate issuer, instead of {subject}.",
-                    f"Narrow the allowed_domains of {subject} to the primary path's names."]
-        return [f"Stop issuing the backup path's certificates from {subject}."]
-    if rule == "shared-dns-control-plane":
-        return [f"Move the backup path's records out of {subject}, into a zone whose provider account (or DNS "
-                "provider) the primary path does not use.",
-                "Make sure the backup zone's delegation and DNSSEC keys are not managed by the primary's identities."]
-    if rule == "no-independent-recovery":
-        return [f"Allow the break-glass identity to change only the backup path ({', '.join(subjects)}).",
-                "Store its credential where the primary's outage cannot reach it, and test a failover with it in "
-                "a game day."]
-    if rule == "owner-gap":
-        if p == "aws":
-            return [f"Tag {subject} with owner = \"<team>\", or delete it if nobody claims it."]
-        if p == "vault":
-            return [f"Record owner in the entity metadata (or KV custom_metadata, or secret-id metadata) of {subject},"
-                    " or remove it if nobody claims it."]
-        return [f"Record an accountable owner for {subject}, or remove it."]
-    return []
+    """Concrete steps (after the rule's generic remediation): those the subject's provider ships for the rule
+    (picked by the subject entity's own `provider` field), else the rule's generic steps."""
+    entity = ctx.index.entity(subjects[0]) if subjects else None
+    data = ctx.remediation.get(entity.provider) if entity is not None else None
+    if data is not None and rule in data.steps:
+        return fill(data.steps[rule], subjects, entity, data.values)
+    return fill(RULES[rule].steps or (), subjects)
 
 
 RULES: dict[str, Rule] = {
@@ -435,23 +397,30 @@ RULES: dict[str, Rule] = {
              "critical when the identity can change DNS or failover state of both paths (itself or by acting as "
              "another identity); high when one of the paths reaches it only otherwise (a secret it reads, a "
              "certificate it can issue).",
-             shared_identity),
+             shared_identity,
+             steps=("Remove {subject}'s access to one of the two paths.",)),
         Rule("shared-secret-store", "credentials or secrets both paths depend on live in the same store",
              "Keep the backup path's credentials in a separate store (another Vault cluster or mount, another "
              "account's secret manager) that does not depend on the primary's fault domains.",
              "always high: one outage, lockout or compromise of the store takes both paths' credentials.",
-             shared_secret_store),
+             shared_secret_store,
+             steps=("Move the backup path's credentials out of {subject}.",)),
         Rule("shared-certificate-path", "both paths' certificates come from the same issuing path or CA",
              "Issue the backup path's certificates from a separate issuer (another PKI role or CA), and narrow "
              "each issuer's allowed names to one path.",
              "always high: whoever controls the issuing path can obtain certificates for both paths' names.",
-             shared_certificate_path),
+             shared_certificate_path,
+             steps=("Stop issuing the backup path's certificates from {subject}.",)),
         Rule("shared-dns-control-plane", "both paths' DNS is controlled in the same provider account or zone",
              "Host the backup path's DNS in a separate zone and provider account (or a second DNS provider), "
              "so one account lockout or compromise cannot change both answers.",
              "high when both paths' records are in one zone; medium when they are in different zones of one "
              "provider account.",
-             shared_dns_control_plane),
+             shared_dns_control_plane,
+             steps=("Move the backup path's records out of {subject}, into a zone whose provider account (or "
+                    "DNS provider) the primary path does not use.",
+                    "Make sure the backup zone's delegation and DNSSEC keys are not managed by the primary's "
+                    "identities.")),
         Rule("shared-fault-domain", "another fault domain (account, region, cluster, identity provider) is "
              "common to both paths",
              "Move the backup path's dependency out of the shared fault domain, or document the accepted risk.",
@@ -467,13 +436,17 @@ RULES: dict[str, Rule] = {
              "resource of the primary's closure or one of its account-like or cluster fault domains; high when "
              "someone can fail over needing only wider fault domains of the primary (a region, the DNS "
              "provider).",
-             no_independent_recovery),
+             no_independent_recovery,
+             steps=("Allow the break-glass identity to change only the backup path ({subjects}).",
+                    "Store its credential where the primary's outage cannot reach it, and test a failover with it "
+                    "in a game day.")),
         Rule("owner-gap", "an identity, store or service that a path depends on has no accountable owner",
              "Record an accountable owner (a team: a tag such as owner or team, Vault entity metadata, Entra "
              "owners), or remove what nobody claims.",
              "high for an unowned identity that can change a path's DNS or failover state (itself or by acting "
              "as another identity); medium for any other unowned identity, and for an unowned store or service.",
-             owner_gap),
+             owner_gap,
+             steps=("Record an accountable owner for {subject}, or remove it.",)),
         Rule("credential-expiry", "a credential or certificate the backup path depends on expires soon, or a key "
              "has gone unused",
              "Renew or rotate the credential before it expires and automate its rotation; remove keys nobody "
@@ -492,18 +465,19 @@ def recovery_options(ctx: Context, service: Service) -> list[RecoveryOption]:
     options = []
     for iid in sorted(b.steering):
         sp: SteeringPath = b.steering_path(iid)
-        deps = _dependencies(ctx.index, sp)
-        shared = tuple(d for d in deps if d in primary_members or d in p.fault_domains)
+        entities, labels = _dependencies(ctx.index, sp)
+        shared = (*(e for e in entities if e in primary_members), *(d for d in labels if d in p.fault_domains))
         options.append(RecoveryOption(
             service=service.name, identity_id=iid, independent=not shared, conditional=sp.conditional,
-            chain=sp.chain, target=sp.target, depends_on=deps, shared_with_primary=shared,
+            chain=sp.chain, identities=sp.identities, target=sp.target, depends_on_entities=entities,
+            depends_on_fault_domains=labels, shared_with_primary=shared,
         ))
     return options
 
 
-def _dependencies(index: Index, sp: SteeringPath) -> tuple[str, ...]:
-    """Everything acting along `sp` needs: the identities, their credentials' stores, the changed resource
-    and its parents, and the fault domains of all of them."""
+def _dependencies(index: Index, sp: SteeringPath) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What acting along `sp` needs: the entities (the identities, their credentials' stores, the changed
+    resource and its parents), and the fault-domain labels of all of them."""
     ids: list[str] = []
     for iid in sp.identities:
         ids.append(iid)
@@ -527,4 +501,9 @@ def _dependencies(index: Index, sp: SteeringPath) -> tuple[str, ...]:
     for iid in sp.identities:
         for cred in index.credentials_of.get(iid, ()):
             labels.extend(cred.fault_domains)
-    return tuple(dict.fromkeys([*ids, *labels]))
+    return tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(labels))
+
+
+def data_rules() -> tuple[str, ...]:
+    """The rules whose specific steps a provider's remediation.toml may give (the others write their own)."""
+    return tuple(r.name for r in RULES.values() if r.steps is not None)
