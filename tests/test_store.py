@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from estate import NOW, declared_services, reference_estate
@@ -12,7 +15,11 @@ from commonmode.connector import ConnectorResult
 from commonmode.correlate import correlate
 from commonmode.errors import UsageError
 from commonmode.model import RunStatus
+from commonmode.render.review import review
 from commonmode.store import RunStore
+from commonmode.store.schema import RECOVERY_SPLIT, SCHEMA_VERSION
+
+V1_STORE = Path(__file__).resolve().parent / "data" / "store-v1.db"
 
 
 def _result() -> ConnectorResult:
@@ -62,7 +69,7 @@ def test_schema_has_foreign_keys_and_indexes(tmp_path):
         assert [(f[2], f[3], f[4]) for f in fks] == [("runs", "run_id", "id")], table
     grant_indexes = {r[1] for r in conn.execute("PRAGMA index_list(grants)")}
     assert {"idx_grants_run_id_resource_id", "idx_grants_run_id_identity_id"} <= grant_indexes
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def test_foreign_keys_are_enforced(tmp_path):
@@ -92,3 +99,66 @@ def test_not_a_database(tmp_path):
     bad.write_text("this is not sqlite" * 100)
     with pytest.raises(UsageError, match="not a commonmode database"):
         RunStore.open(bad)
+
+
+# --- recovery options: entity ids and fault-domain labels, stored as the correlator split them ---------------
+
+def _entity_ids(store: RunStore, run_id: int) -> set[str]:
+    return {r["id"] for t in ("identities", "credentials", "stores", "resources")
+            for r in store.rows(f"SELECT id FROM {t} WHERE run_id = ?", [run_id])}
+
+
+def _labels(store: RunStore, run_id: int) -> set[str]:
+    return {label for t in ("identities", "credentials", "stores", "resources")
+            for r in store.rows(f"SELECT fault_domains FROM {t} WHERE run_id = ?", [run_id])
+            for label in json.loads(r["fault_domains"])}
+
+
+def test_a_run_stores_each_recovery_option_s_entities_labels_and_acting_identities(tmp_path):
+    corr = correlate(reference_estate(), declared_services=declared_services(), now=NOW)
+    store = RunStore.open(tmp_path / "cm.db", create=True)
+    _record(store, corr)
+    rows = {(r["service"], r["identity_id"]): r for r in store.rows("SELECT * FROM recovery WHERE run_id = 1")}
+    assert rows and len(rows) == len(corr.recovery)
+    for o in corr.recovery:
+        r = rows[(o.service, o.identity_id)]
+        assert json.loads(r["depends_on_entities"]) == list(o.depends_on_entities)
+        assert json.loads(r["depends_on_fault_domains"]) == list(o.depends_on_fault_domains)
+        assert json.loads(r["identities"]) == list(o.identities) and o.identities[0] == o.identity_id
+        assert json.loads(r["depends_on"]) == [*o.depends_on_entities, *o.depends_on_fault_domains]
+    # the review renders what is stored: emptied, the mixed column no longer feeds it
+    store.conn.execute("UPDATE recovery SET depends_on = '[]'")
+    pay = next(e for e in review(store, store.latest_run()) if e["service"] == "payments")
+    backup = next(o for o in pay["can_fail_over"] if o["identity"].endswith("pay-dns-backup"))
+    assert backup["fault_domains"] == ["aws:account:333333333333", "vault:cluster:east-1"]
+    assert [c["id"] for c in backup["credentials"]] == ["AKIAPAYBACKUP", "AKIAPAYBACKUPOLD"]
+
+
+def _review_of_every_run(store: RunStore) -> list[list[dict]]:
+    return [review(store, run) for run in store.runs()]
+
+
+def test_a_version_1_store_s_recovery_options_are_split_by_the_run_s_data(tmp_path):
+    db = tmp_path / "cm.db"
+    shutil.copy(V1_STORE, db)
+    old = RunStore.open(db)
+    assert not set(RECOVERY_SPLIT) & {r[1] for r in old.conn.execute("PRAGMA table_info(recovery)")}
+    before = _review_of_every_run(old)
+    options = [(run.id, o) for run, entries in zip(old.runs(), before) for e in entries for o in e["can_fail_over"]]
+    assert options
+    for run_id, o in options:
+        labels, ids = _labels(old, run_id), _entity_ids(old, run_id)
+        assert o["fault_domains"] and set(o["fault_domains"]) <= labels and not set(o["fault_domains"]) & ids
+    pay = next(o for run_id, o in options if run_id == 1 and o["identity"].endswith("pay-dns-backup"))
+    assert pay["fault_domains"] == ["aws:account:333333333333", "vault:cluster:east-1"]
+    assert [c["id"] for c in pay["credentials"]] == ["AKIAPAYBACKUP", "AKIAPAYBACKUPOLD"]
+    old.close()
+    # migrated (scan opens it to write), the old rows read the same, and a new run fills the new columns
+    store = RunStore.open(db, create=True)
+    assert {r[1] for r in store.conn.execute("PRAGMA table_info(recovery)")} >= set(RECOVERY_SPLIT)
+    assert store.rows("SELECT count(*) FROM recovery WHERE depends_on_entities IS NOT NULL")[0][0] == 0
+    assert _review_of_every_run(store) == before
+    _record(store, correlate(reference_estate(), declared_services=declared_services(), now=NOW))
+    new = store.rows("SELECT * FROM recovery WHERE run_id = 3")
+    assert new and all(r[c] is not None for r in new for c in RECOVERY_SPLIT)
+    assert _review_of_every_run(store)[:2] == before

@@ -1,10 +1,17 @@
 """The recovery-permission review: for each service, who can fail it over, how, with what credentials,
-depending on which fault domains, and whether that still works when the primary's fault domains are down."""
+depending on which fault domains, and whether that still works when the primary's fault domains are down.
+
+Everything comes from the stored recovery options as the correlator computed them: the identities acting
+along each chain, the entity ids and the fault-domain labels each option needs. Rows written before schema 3
+have only the mixed `depends_on` list; they are split by the run's own data (a label is what some entity of
+the run carries, an acting identity is an identity of the run), never by the shape of an id.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from commonmode.render.formats import when
@@ -24,6 +31,7 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
 
             raise UsageError(f"no service {service!r} in run {run.id}; {did_you_mean(service, known, what='services')}")
     identities = {r["id"]: r for r in store.rows("SELECT * FROM identities WHERE run_id = ?", [run.id])}
+    run_labels = _labels_of_run(store, run)
     creds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]):
         creds[c["identity_id"]].append({"id": c["id"], "kind": c["kind"], "stored_in": c["stored_in"],
@@ -37,7 +45,7 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
         rows = []
         for r in options.get(s["name"], []):
             ident = identities.get(r["identity_id"])
-            depends = json.loads(r["depends_on"])
+            _, domains, acting = _needs(r, run_labels, identities)
             shared = json.loads(r["shared_with_primary"])
             chain = json.loads(r["chain"])
             rows.append({
@@ -50,8 +58,8 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
                 "conditional": bool(r["conditional"]),
                 "changes": r["target"],
                 "chain": chain,
-                "credentials": [c for i in _acting_identities(chain, r["identity_id"]) for c in creds.get(i, [])],
-                "fault_domains": [d for d in depends if ":" in d and not d.startswith(("arn:", "vault://", "//"))],
+                "credentials": [c for i in acting for c in creds.get(i, [])],
+                "fault_domains": domains,
                 "shared_with_primary": shared,
             })
         independent = [o["identity"] for o in rows if o["independent"]]
@@ -69,13 +77,46 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
     return out
 
 
-def _acting_identities(chain: list[str], first: str) -> list[str]:
-    """The identity and every identity it acts as along the chain ("X can act as Y (...)")."""
-    ids = [first]
-    for step in chain:
-        if " can act as " in step:
-            ids.append(step.split(" can act as ", 1)[1].split(" (", 1)[0])
-    return list(dict.fromkeys(ids))
+def _json_column(row: Any, column: str) -> list[str] | None:
+    """A JSON list column of `row`, or None where the store or the row predates it (schema < 3: no column;
+    a row written before the migration: NULL)."""
+    if column not in row.keys() or row[column] is None:
+        return None
+    return list(json.loads(row[column]))
+
+
+def _needs(row: Any, run_labels: Callable[[], set[str]],
+           identities: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """A recovery option's entity ids, fault-domain labels and acting identities (the identity first)."""
+    entities = _json_column(row, "depends_on_entities")
+    domains = _json_column(row, "depends_on_fault_domains")
+    acting = _json_column(row, "identities")
+    if entities is None or domains is None:
+        # depends_on holds the entity ids, then their labels; a label is what an entity of the run carries
+        depends = json.loads(row["depends_on"])
+        labels = run_labels()
+        entities = [d for d in depends if d not in labels]
+        domains = [d for d in depends if d in labels]
+    if acting is None:
+        # the acting identities are the identities among what it needs, in order, after the identity itself
+        acting = [row["identity_id"], *(d for d in entities if d in identities)]
+    return entities, domains, list(dict.fromkeys(acting))
+
+
+def _labels_of_run(store: RunStore, run: RunInfo) -> Callable[[], set[str]]:
+    """Every fault-domain label an entity of `run` carries, read once on first use (only older rows need it)."""
+    cache: list[set[str]] = []
+
+    def labels() -> set[str]:
+        if not cache:
+            found: set[str] = set()
+            for table in ("identities", "credentials", "stores", "resources"):
+                for r in store.rows(f"SELECT fault_domains FROM {table} WHERE run_id = ?", [run.id]):  # noqa: S608 — fixed names
+                    found.update(json.loads(r["fault_domains"] or "[]"))
+            cache.append(found)
+        return cache[0]
+
+    return labels
 
 
 def to_markdown(entries: list[dict[str, Any]], run: RunInfo) -> str:

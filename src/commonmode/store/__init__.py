@@ -200,10 +200,15 @@ class RunStore:
             ((run_id, s.name, s.owner, s.source, json.dumps(list(s.primary)), json.dumps(list(s.backup)),
               json.dumps(corr.missing(s.name))) for s in corr.services),
         )
+        # columns by name: a migrated table and a new one need not agree on their order
         c.executemany(
-            "INSERT INTO recovery VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO recovery (run_id, service, identity_id, independent, conditional, target, chain, depends_on, "
+            "shared_with_primary, depends_on_entities, depends_on_fault_domains, identities) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((run_id, o.service, o.identity_id, int(o.independent), int(o.conditional), o.target,
-              json.dumps(list(o.chain)), json.dumps(list(o.depends_on)), json.dumps(list(o.shared_with_primary)))
+              json.dumps(list(o.chain)), json.dumps(list(o.depends_on)), json.dumps(list(o.shared_with_primary)),
+              json.dumps(list(o.depends_on_entities)), json.dumps(list(o.depends_on_fault_domains)),
+              json.dumps(list(o.identities)))
              for o in corr.recovery),
         )
 

@@ -16,7 +16,7 @@ import sqlite_utils
 
 from commonmode.errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: `PRAGMA application_id` of a commonmode store ("cmde"): marks the file as ours (SQLite file format,
 #: "Application ID"); stores written before schema 2 are recognised by their `meta` and `runs` tables.
 APPLICATION_ID = 0x636D6465
@@ -66,9 +66,12 @@ TABLES: dict[str, dict] = {
                  "first_seen_run": int, "note": str},
         pk=("run_id", "fingerprint"),
     ),
+    # depends_on: everything the option needs, entity ids then fault-domain labels (schema 1 and 2 had only
+    # this); since 3 also split, as the correlator computed them (older rows: NULL), and the acting identities.
     "recovery": dict(
         columns={"run_id": int, "service": str, "identity_id": str, "independent": int, "conditional": int,
-                 "target": str, "chain": str, "depends_on": str, "shared_with_primary": str},
+                 "target": str, "chain": str, "depends_on": str, "shared_with_primary": str,
+                 "depends_on_entities": str, "depends_on_fault_domains": str, "identities": str},
         pk=("run_id", "service", "identity_id"),
     ),
 }
@@ -114,9 +117,24 @@ def _add_run_version(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
+#: The recovery columns schema 3 adds (JSON lists): what an option needs, split into entity ids and
+#: fault-domain labels, and the identities acting along its chain.
+RECOVERY_SPLIT = ("depends_on_entities", "depends_on_fault_domains", "identities")
+
+
+def _split_recovery_dependencies(conn: sqlite3.Connection) -> None:
+    """3: a recovery option's dependencies as the correlator split them (entity ids; fault-domain labels), and
+    the identities along its chain. Rows written before stay NULL there: readers split their `depends_on`."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(recovery)")}
+    for column in RECOVERY_SPLIT:
+        if column not in have:
+            conn.execute(f"ALTER TABLE recovery ADD COLUMN {column} TEXT")
+
+
 #: (the version a step brings the store to, the step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _add_run_version),
+    (3, _split_recovery_dependencies),
 ]
 
 
