@@ -9,12 +9,14 @@ import io
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 from estate import (
-    DNS_BOT, KEY_PAY_B_OLD, R_API_P, U_GOOD_B, VAULT_MOUNT, declared_services, reference_estate, write_config,
+    DNS_BOT, KEY_PAY_B_OLD, NOW, R_API_P, S_PAY_B, U_GOOD_B, VAULT_MOUNT, declared_services, reference_estate,
+    write_config,
 )
 from typer.testing import CliRunner
 
@@ -64,6 +66,132 @@ def test_review_verdicts(two_runs):
     assert md.startswith("# Recovery-permission review") and "## good" in md and "## api" not in md
     bad = runner.invoke(app, ["review", "nope", "-c", str(two_runs)])
     assert bad.exit_code == 2 and "no service 'nope'" in bad.output
+
+
+# The sample's status service: its backup DNS at NS1, written down for the declared connector, the key kept in
+# the Vault secret the payments backup uses. Its ids look like labels (`ns1:apikey:…`), and are entities.
+NS1_KEY, NS1_ZONE = "ns1:apikey:status-failover", "ns1:zone/acme-status.example"
+NS1_FILE = f"""
+[[identity]]
+id = "{NS1_KEY}"
+kind = "api-key"
+owner = "team-sre-dr"
+fault_domains = ["dns-provider:ns1"]
+
+[[resource]]
+id = "{NS1_ZONE}"
+kind = "dns-zone"
+names = ["acme-status.example"]
+control_plane = "ns1:account:acme"
+fault_domains = ["dns-provider:ns1"]
+
+[[resource]]
+id = "{NS1_ZONE}/status.acme-status.example/A"
+kind = "dns-record"
+names = ["status.acme-status.example"]
+parents = ["{NS1_ZONE}"]
+fault_domains = ["dns-provider:ns1"]
+
+[[grant]]
+identity = "{NS1_KEY}"
+capability = "dns.write"
+resource = "{NS1_ZONE}"
+via = ["NS1 API key with zone write access"]
+"""
+NS1_CONFIG = f"""
+[[declared]]
+name = "ns1"
+provider = "ns1"
+file = "ns1.toml"
+
+[[service]]
+name = "status"
+owner = "team-sre"
+primary = ["{R_API_P.id}"]
+backup = ["{NS1_ZONE}/status.acme-status.example/A"]
+
+[[credential]]
+identity = "{NS1_KEY}"
+stored_in = "{S_PAY_B.id}"
+"""
+
+
+def test_review_fault_domains_are_the_labels_the_correlator_found_never_entity_ids(tmp_path):
+    (tmp_path / "ns1.toml").write_text(NS1_FILE)
+    cfg = write_config(tmp_path, reference_estate(), services=declared_services(), extra=NS1_CONFIG)
+    cm(cfg, "scan", "--no-progress")
+    entries = json.loads(cm(cfg, "review", "--format", "json").stdout)
+    ids = {i["id"] for i in json.loads(cm(cfg, "inventory", "--format", "json").stdout)}
+    ids |= {f"{NS1_ZONE}/status.acme-status.example/A", NS1_ZONE, S_PAY_B.id, VAULT_MOUNT.id}
+    options = [o for e in entries for o in e["can_fail_over"]]
+    assert options and all(not set(o["fault_domains"]) & ids for o in options)
+    status = next(e for e in entries if e["service"] == "status")
+    key = next(o for o in status["can_fail_over"] if o["identity"] == NS1_KEY)
+    # its own label, its zone's, and the Vault secret's that holds its key: labels only
+    assert key["fault_domains"] == ["dns-provider:ns1", "vault:cluster:east-1"]
+    assert [c["stored_in"] for c in key["credentials"]] == [S_PAY_B.id]
+    md = cm(cfg, "review", "status", "--format", "markdown").stdout
+    listed = next(line for line in md.splitlines() if line.startswith("- fault domains: "))
+    assert NS1_KEY not in listed and NS1_ZONE not in listed and "dns-provider:ns1" in listed
+
+
+CONNECTOR = """
+from commonmode_fake import FakeConnector
+
+
+class RemediationTestConnector(FakeConnector):
+    provider = "aws"  # the estate it reads is AWS's (and Vault's): its steps are for the AWS entities
+"""
+
+
+def _scan_with_test_connector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remediation: str):
+    """A scan through a connector package of the test's own, shipping `remediation` as its remediation.toml."""
+    import importlib.metadata
+
+    from commonmode.config import load_config
+    from commonmode.connector import ENTRY_POINT_GROUP, Registry, no_progress
+    from commonmode.scan import scan
+    from commonmode.store import RunStore
+
+    name = f"commonmode_remtest_{tmp_path.name}"  # a package of its own: no other test's is imported already
+    package = tmp_path / "pkgs" / name
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(CONNECTOR)
+    (package / "remediation.toml").write_text(remediation)
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    ep = importlib.metadata.EntryPoint(name="remtest", value=f"{name}:RemediationTestConnector", group=ENTRY_POINT_GROUP)
+    registry = Registry.from_entry_points([*importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), ep])
+    cfg = write_config(tmp_path, reference_estate(), services=declared_services())
+    cfg.write_text(cfg.read_text().replace("[[fake]]", "[[remtest]]"))
+    config = load_config(cfg, registry)
+    store = RunStore.open(config.store_path, create=True)
+    try:
+        return scan(config, registry, store, progress_for=lambda name: no_progress, now=NOW)
+    finally:
+        store.close()
+
+
+def test_a_connector_s_remediation_file_gives_the_steps_of_its_provider_s_findings(tmp_path, monkeypatch):
+    outcome = _scan_with_test_connector(tmp_path, monkeypatch, """
+[steps]
+shared-identity = ["Test connector's step for {name} ({kind}): {subject}."]
+""")
+    assert outcome.correlation is not None
+    by_subject = {(f.rule, f.subjects[0]): f.remediation.split("\n")[1:] for f in outcome.correlation.findings}
+    assert by_subject[("shared-identity", DNS_BOT.id)] == [f"Test connector's step for dns-bot (iam-user): {DNS_BOT.id}."]
+    # the aws rules it does not give are the generic steps, not the built-in AWS connector's
+    assert by_subject[("owner-gap", DNS_BOT.id)] == [f"Record an accountable owner for {DNS_BOT.id}, or remove it."]
+    # Vault's entities: no configured connector is vault, so the built-in Vault connector's steps
+    assert "separate Vault cluster" in by_subject[("shared-secret-store", VAULT_MOUNT.id)][0]
+
+
+def test_a_malformed_remediation_file_stops_the_scan_naming_the_key(tmp_path, monkeypatch):
+    from commonmode.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^connector 'remtest': commonmode_remtest_\w+/remediation.toml: "
+                                         r"steps.shared-identity\[0\]: unknown placeholders \['secret'\]"):
+        _scan_with_test_connector(tmp_path, monkeypatch, '[steps]\nshared-identity = ["{secret}"]\n')
+    assert sqlite3.connect(tmp_path / "commonmode.db").execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
 def test_tickets_are_grouped_routed_and_deduplicated(two_runs):
