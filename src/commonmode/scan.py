@@ -207,7 +207,8 @@ def scan(
         declared = {d.subject: d.labels for d in config.fault_domains}
         inventory = apply_declarations(inventory, config.credentials, declared)
         services = tuple(resolve_aliases(s, inventory.aliases) for s in config.services)
-        providers = {e.provider for e in (*inventory.identities, *inventory.stores, *inventory.resources)}
+        providers = {*(i.provider for i in inventory.identities), *(s.provider for s in inventory.stores),
+                     *(r.provider for r in inventory.resources)}
         if providers - set(steps):
             steps = {**builtin_remediation_steps(registry), **steps}
         correlation = correlate(inventory, declared_services=services, now=now,

@@ -80,7 +80,7 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
 def _json_column(row: Any, column: str) -> list[str] | None:
     """A JSON list column of `row`, or None where the store or the row predates it (schema < 3: no column;
     a row written before the migration: NULL)."""
-    if column not in row.keys() or row[column] is None:
+    if column not in row.keys() or row[column] is None:  # noqa: SIM118 — `in` a sqlite3.Row tests its values
         return None
     return list(json.loads(row[column]))
 
