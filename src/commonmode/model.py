@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import TypeVar
 
 
 class Capability(str, enum.Enum):
@@ -180,6 +181,10 @@ class Resource:
         object.__setattr__(self, "names", tuple(normalize_dns_name(n) for n in self.names))
         object.__setattr__(self, "tags", _frozen_map(self.tags))
         object.__setattr__(self, "fault_domains", _labels(self.fault_domains))
+
+
+#: An entity that carries fault-domain labels (what config and connector instances may add labels to).
+Labelled = TypeVar("Labelled", Identity, Credential, Store, Resource)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -24,7 +24,7 @@ from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn,
 from commonmode.correlate import Correlation, ProviderSteps, apply_declarations, correlate, provider_steps
 from commonmode.correlate.remediation import RemediationError
 from commonmode.errors import UsageError
-from commonmode.model import Inventory, RunStatus, Service
+from commonmode.model import Inventory, Labelled, RunStatus, Service
 from commonmode.store import RunInfo, RunStore
 
 log = logging.getLogger(__name__)
@@ -137,13 +137,19 @@ def _stamp(result: ConnectorResult, settings: ConnectorSettings) -> ConnectorRes
         return result
     extra = settings.fault_domains
 
-    def lab(xs):  # type: ignore[no-untyped-def]
-        return tuple(dataclasses.replace(x, fault_domains=(*x.fault_domains, *extra)) for x in xs)
-
     inv = result.inventory
     return dataclasses.replace(result, inventory=dataclasses.replace(
-        inv, identities=lab(inv.identities), credentials=lab(inv.credentials), stores=lab(inv.stores),
-        resources=lab(inv.resources)))
+        inv, identities=_labelled(inv.identities, extra), credentials=_labelled(inv.credentials, extra),
+        stores=_labelled(inv.stores, extra), resources=_labelled(inv.resources, extra)))
+
+
+def _labelled(entities: tuple[Labelled, ...], labels: tuple[str, ...]) -> tuple[Labelled, ...]:
+    """The entities with `labels` added to their fault domains."""
+    out = []
+    for entity in entities:
+        own: tuple[str, ...] = entity.fault_domains
+        out.append(dataclasses.replace(entity, fault_domains=(*own, *labels)))
+    return tuple(out)
 
 
 def connector_package(cls: type) -> str | None:

@@ -17,7 +17,7 @@ from commonmode.correlate.derive import derived_grants
 from commonmode.correlate.index import Index
 from commonmode.correlate.remediation import ProviderSteps, load_steps
 from commonmode.correlate.rules import RULES, Context, RecoveryOption, data_rules, fingerprint, recovery_options
-from commonmode.model import Credential, Finding, Inventory, Service
+from commonmode.model import Credential, Finding, Inventory, Labelled, Service
 
 __all__ = ["RULES", "Correlation", "ProviderSteps", "correlate", "fingerprint", "merge_services", "apply_declarations",
            "provider_steps"]
@@ -57,8 +57,8 @@ def apply_declarations(
     """Add config-declared credential links, and config-declared fault-domain labels to the entities named."""
     extra = dict(fault_domains or {})
 
-    def label(entity):  # type: ignore[no-untyped-def]
-        more = extra.get(entity.id)
+    def label(entity: Labelled) -> Labelled:
+        more: Sequence[str] = extra.get(entity.id, ())
         return dataclasses.replace(entity, fault_domains=(*entity.fault_domains, *more)) if more else entity
 
     return Inventory(

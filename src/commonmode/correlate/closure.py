@@ -162,17 +162,17 @@ def compute_closure(index: Index, side: str, path: tuple[str, ...]) -> Closure:
 
     # Certificate-issuing paths of the path's own names, and issuing paths the path names itself.
     for rid in path:
-        res = index.resources.get(rid)
-        if res is not None and res.kind is ResourceKind.CERT_ISSUER:
+        named = index.resources.get(rid)
+        if named is not None and named.kind is ResourceKind.CERT_ISSUER:
             c.cert_paths.setdefault(rid, c.resources[rid])
-        if res is None or res.kind not in (ResourceKind.DNS_RECORD, ResourceKind.CERTIFICATE):
+        if named is None or named.kind not in (ResourceKind.DNS_RECORD, ResourceKind.CERTIFICATE):
             continue
-        for name in res.names:
+        for name in named.names:
             for issuer in index.issuers_for(name):
                 link = ((RESOURCES, rid), "issuer", issuer.id, name)
                 c.cert_paths.setdefault(issuer.id, link)
                 add(RESOURCES, issuer.id, link)
-            if res.kind is ResourceKind.CERTIFICATE:
+            if named.kind is ResourceKind.CERTIFICATE:
                 for zone in index.zones_containing(name):
                     if zone.public:
                         link = ((RESOURCES, rid), "dnsval", zone.id, name)

@@ -140,7 +140,8 @@ class RunStore:
                 "INSERT INTO runs (started, finished, status, config, summary, version) VALUES (?, ?, ?, ?, ?, ?)",
                 (started.isoformat(), finished.isoformat(), status.value, config, "{}", __version__),
             )
-            run_id = int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT into a rowid table sets it
+            run_id = cur.lastrowid
             c.executemany(
                 "INSERT INTO connector_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, r.connector, r.connector_type, r.provider, r.status.value,
@@ -222,7 +223,7 @@ class RunStore:
                          results: Sequence[ConnectorResult], j: _JsonCache) -> dict[str, Any]:
         before = self._active_findings(previous)
         healthy = {r.connector for r in results if r.status is RunStatus.OK}
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         tally = {"new": 0, "open": 0, "resolved": 0, "carried": 0}
         for f in corr.findings:
             old = before.pop(f.fingerprint, None)
@@ -292,7 +293,7 @@ class RunStore:
             assert info is not None
             return info
         try:
-            run_id = int(spec)  # type: ignore[arg-type]
+            run_id = int(spec)
         except ValueError:
             raise UsageError(f"run {spec!r}: expected a run id (a number), 'latest' or 'previous'") from None
         run = self.run(run_id)

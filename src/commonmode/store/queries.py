@@ -51,7 +51,8 @@ def _finding(row: Any) -> dict[str, Any]:
 def findings(store: RunStore, run: RunInfo, *, service: str | None = None, rule: str | None = None,
              severity: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
     """Findings of `run`, filtered. `severity` means "at least this severe"."""
-    sql, params = "SELECT * FROM findings WHERE run_id = ?", [run.id]
+    sql = "SELECT * FROM findings WHERE run_id = ?"
+    params: list[Any] = [run.id]
     if rule:
         sql += " AND rule = ?"
         params.append(rule)

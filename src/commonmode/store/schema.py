@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -23,7 +24,7 @@ APPLICATION_ID = 0x636D6465
 
 _RUN_FK = [("run_id", "runs", "id")]
 
-TABLES: dict[str, dict] = {
+TABLES: dict[str, dict[str, Any]] = {
     "connector_runs": dict(
         columns={"run_id": int, "connector": str, "type": str, "provider": str, "status": str, "gaps": str,
                  "stats": str},
@@ -90,10 +91,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA foreign_keys = ON")
     if "meta" not in db.table_names():
-        db["meta"].create({"key": str, "value": str}, pk="key")
-        db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        db.table("meta").create({"key": str, "value": str}, pk="key")
+        db.table("meta").insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
     if "runs" not in db.table_names():
-        db["runs"].create(
+        db.table("runs").create(
             {"id": int, "started": str, "finished": str, "status": str, "config": str, "summary": str,
              "version": str},
             pk="id",
@@ -102,12 +103,12 @@ def create_schema(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     for name, spec in TABLES.items():
         if name not in db.table_names():
-            kwargs = {"foreign_keys": _RUN_FK, "not_null": {"run_id"}}
+            kwargs: dict[str, Any] = {"foreign_keys": _RUN_FK, "not_null": {"run_id"}}
             if spec["pk"]:
                 kwargs["pk"] = spec["pk"]
-            db[name].create(spec["columns"], **kwargs)
+            db.table(name).create(spec["columns"], **kwargs)
         for cols in INDEXES.get(name, []):  # also adds indexes a newer version defines to an older database
-            db[name].create_index(cols, if_not_exists=True)
+            db.table(name).create_index(cols, if_not_exists=True)
 
 
 def _add_run_version(conn: sqlite3.Connection) -> None:
