@@ -16,30 +16,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import resource
 import sys
 import time
 
-from commonmode.sandbox.servers import free_port
+from commonmode_sandbox import servers
 from sizes import each_size
 
 
 def one(n_roles: int) -> dict:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from commonmode.connector import ConnectorSettings
     from commonmode_aws import AwsConnector
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = servers.start_moto(managed_policies=False)  # only the estate seeded below
+    endpoint = server.url
     try:
         kw = dict(endpoint_url=endpoint, region_name="us-east-1")
         iam, r53 = boto3.client("iam", **kw), boto3.client("route53", **kw)

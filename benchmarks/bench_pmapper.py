@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import re
@@ -30,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from commonmode.sandbox.servers import free_port
+from commonmode_sandbox import servers
 from sizes import each_size
 
 HERE = Path(__file__).resolve().parent
@@ -91,13 +90,8 @@ SKIP_PMAPPER = False
 
 def one(n: int) -> dict:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = servers.start_moto(managed_policies=False)  # only the estate seeded below
+    endpoint = server.url
     try:
         zone = seed(endpoint, n)
         from motowarm import warm_up

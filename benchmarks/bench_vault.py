@@ -26,10 +26,11 @@ def main() -> None:
     import hvac
 
     from commonmode.connector import ConnectorSettings
-    from commonmode.sandbox.servers import start_bao, stop_process
+    from commonmode_sandbox.servers import start_bao
     from commonmode_vault import VaultConnector
 
-    proc, url = start_bao("root")
+    server = start_bao("root")
+    url = server.url
     try:
         v = hvac.Client(url=url, token="root")
         for t in range(50):
@@ -55,7 +56,7 @@ def main() -> None:
         result = connector.collect(lambda *a: None)
         scan_s = time.perf_counter() - t1
     finally:
-        stop_process(proc)
+        server.stop()
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
           f"OpenBao dev server on 127.0.0.1 (seeding took {seed_s:.0f} s)\n")
     print("| roles | KV paths | API requests | scan wall s | grants | status | peak RSS MB |")

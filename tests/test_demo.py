@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import re
+import runpy
 import signal
 import subprocess
 import sys
@@ -25,11 +26,13 @@ from commonmode.cli import app
 pytest.importorskip("moto", reason="the demo extra is installed with the test extra")
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
+#: The maintainer's script that regenerates reports/sample (not part of the package).
+SAMPLE_SCRIPT = ROOT / "scripts" / "sample.py"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from commonmode.sandbox.demo import run_demo
+    from commonmode_sandbox.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     saved = dict(os.environ)
@@ -93,7 +96,7 @@ def test_every_planted_finding_and_nothing_else(demo):
 
 
 def test_status_can_be_failed_over_without_anything_the_primary_needs(demo):
-    from commonmode.sandbox.estate import NS1_KEY
+    from commonmode_sandbox.declared import NS1_KEY
 
     r = runner.invoke(app, ["review", "--db", str(demo.database), "--format", "json"], catch_exceptions=False)
     verdicts = {e["service"]: e["independent_via"] for e in json.loads(r.stdout)}
@@ -112,11 +115,11 @@ def test_the_scan_was_complete_and_outputs_were_written(demo):
 
 
 def test_the_demo_writes_every_ticket_format_under_the_sample_s_names(demo):
-    from commonmode.sandbox.sample import FILES
+    files = runpy.run_path(str(SAMPLE_SCRIPT))["FILES"]
 
     jira, github = demo.outputs["tickets (jira csv)"], demo.outputs["tickets (github json)"]
     assert jira.parent == github.parent == demo.config.parent
-    assert {jira.name, github.name} <= set(FILES)  # the names reports/sample uses
+    assert {jira.name, github.name} <= set(files)  # the names reports/sample uses
     rows = list(csv.reader(io.StringIO(jira.read_text())))
     issues = json.loads(github.read_text())
     markdown = demo.outputs["tickets"].read_text().count("\n## CM-") + 1
@@ -153,7 +156,7 @@ def _lines(stream, into: queue.Queue, name: str) -> None:  # type: ignore[no-unt
 
 
 def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulator(tmp_path):
-    from commonmode.sandbox.demo import WAITING
+    from commonmode_sandbox.demo import WAITING
 
     out = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
@@ -215,19 +218,18 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
 
 
 def test_committed_report_sample_is_current(tmp_path):
-    from commonmode.sandbox.sample import FILES, generate
-
-    saved = dict(os.environ)
-    try:
-        generate(tmp_path)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    for name in FILES:
+    # the maintainer's command itself, into a temporary folder: it writes every file it names and nothing else
+    made = subprocess.run([sys.executable, str(SAMPLE_SCRIPT), str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert made.returncode == 0, made.stderr
+    files = runpy.run_path(str(SAMPLE_SCRIPT))["FILES"]
+    assert made.stdout.split() == [str(tmp_path / name) for name in files]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+    for name in files:
         committed = ROOT / "reports" / "sample" / name
-        assert committed.exists(), f"missing {committed}: run python -m commonmode.sandbox.sample"
+        assert committed.exists(), f"missing {committed}: run python scripts/sample.py"
         import moto
 
         assert (tmp_path / name).read_text() == committed.read_text(), (
-            f"reports/sample/{name} is stale: run python -m commonmode.sandbox.sample (the sample depends on "
+            f"reports/sample/{name} is stale: run python scripts/sample.py (the sample depends on "
             f"the pinned moto's id sequence; this is moto {moto.__version__})")

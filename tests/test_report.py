@@ -137,7 +137,7 @@ def open_store(cfg: Path) -> RunStore:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's database (real moto and OpenBao, as tests/test_demo.py runs it)."""
     pytest.importorskip("moto", reason="the demo extra is installed with the test extra")
-    from commonmode.sandbox.demo import run_demo
+    from commonmode_sandbox.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     saved = dict(os.environ)

@@ -882,7 +882,7 @@ def demo(
     the real `scan` through the real connectors, writes the HTML report, the review and the tickets, and
     stops every process it started. Needs the demo extra: pip install -e '.[demo]'.
     """
-    from commonmode.sandbox.demo import describe, run_demo
+    from commonmode_sandbox.demo import describe, run_demo  # the sandbox: only this command imports it
 
     _setup(verbose, quiet)
     _note("commonmode demo: this is a SANDBOX — local emulators on 127.0.0.1 and a fictional estate; "

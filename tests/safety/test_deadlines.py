@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from commonmode.sandbox.servers import free_port
+from commonmode_sandbox.servers import free_port
 from tests.safety.conftest import ESTATE, aws_env, commonmode, proxy
 
 

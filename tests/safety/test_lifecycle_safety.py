@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from commonmode.sandbox.servers import free_port
+from commonmode_sandbox.servers import free_port
 from tests.safety.conftest import ESTATE, commonmode
 
 CONFIG = """

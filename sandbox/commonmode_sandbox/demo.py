@@ -8,12 +8,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
-from commonmode.sandbox.estate import DECLARED_FILE, SeededEstate, config_text, declared_text, seed_aws, seed_vault
-from commonmode.sandbox.servers import Sandbox
+from commonmode_sandbox import declared, estate
+from commonmode_sandbox.estate import SeededEstate
+from commonmode_sandbox.servers import Servers, require
 
-VAULT_TOKEN = "sandbox-root"  # the dev servers' root token, used only to seed; revoked before the scan
-TOKEN_ENVS = {"vault-east": "COMMONMODE_SANDBOX_VAULT_EAST_TOKEN", "vault-west": "COMMONMODE_SANDBOX_VAULT_WEST_TOKEN"}
+
+class Started(TypedDict):
+    """What the demo started: moto's endpoint, each OpenBao cluster's URL, and their process ids (in order)."""
+
+    aws: str
+    vault: dict[str, str]
+    pids: list[int]
 
 
 @dataclass
@@ -25,28 +32,8 @@ class DemoResult:
     findings: dict[str, int]
     estate: SeededEstate
     gaps: list[str]
-    started: dict[str, object]  # what was started: {"aws": endpoint, "vault": {name: url}, "pids": [...]}
-
-
-def sandbox_env(tokens: dict[str, str]) -> dict[str, str]:
-    """What a shell needs to scan the sandbox by hand (emulator credentials and the scanner tokens)."""
-    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            **{TOKEN_ENVS[name]: token for name, token in tokens.items()}}
-
-
-def start(sandbox: Sandbox, say: Callable[[str], None]) -> tuple[SeededEstate, str, str, dict[str, str]]:
-    say("starting moto's AWS server and two OpenBao dev servers on 127.0.0.1 …")
-    aws = sandbox.start_aws()
-    east = sandbox.start_vault("vault-east", VAULT_TOKEN)
-    west = sandbox.start_vault("vault-west", VAULT_TOKEN)
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(key, None)
-    os.environ.update(sandbox_env({}))
-    say("seeding Acme Parcel: an organization with 3 AWS accounts, 2 Vault clusters, 5 services …")
-    est = seed_aws(aws)
-    tokens = seed_vault(east, west, VAULT_TOKEN, est)
-    os.environ.update(sandbox_env(tokens))
-    return est, east, west, tokens
+    started: Started
+    env: dict[str, str]  # what a shell needs to scan the sandbox by hand
 
 
 def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
@@ -65,19 +52,21 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
     from commonmode.scan import scan
     from commonmode.store import RunStore
 
+    require(*estate.NEEDS)
     private_dir(out)
     db = out / "commonmode.db"
     for stale in (db, out / "commonmode.db-wal", out / "commonmode.db-shm"):
         stale.unlink(missing_ok=True)
-    sandbox = Sandbox()
+    servers = Servers()
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        est, east, west, tokens = start(sandbox, say)
+        running = estate.start(servers, say)
         cfg = out / "commonmode.toml"
-        write_private(cfg, config_text(sandbox.aws, east, west, est))
-        write_private(out / DECLARED_FILE, declared_text())
-        say(f"scanning with the real connectors (aws, vault ×2, and {DECLARED_FILE} for NS1, which has none) …")
+        write_private(cfg, running.config_text())
+        declared.write(out)
+        say(f"scanning with the real connectors (aws, vault ×2, and {declared.DECLARED_FILE} for NS1, which has "
+            "none) …")
         registry = Registry.discover()
         config = load_config(cfg, registry)
         store = RunStore.open(db, create=True)
@@ -91,20 +80,21 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
             outputs["review"] = write_private(out / "review.md", rv.to_markdown(rv.review(store, run), run))
             items = tk.tickets(store, run)
             outputs["tickets"] = write_private(out / "tickets.md", tk.to_markdown(items))
-            # the same names as in reports/sample (sandbox/sample.py FILES)
+            # the same names as in reports/sample (scripts/sample.py FILES)
             outputs["tickets (jira csv)"] = write_private(out / "tickets-jira.csv", tk.to_jira_csv(items))
             outputs["tickets (github json)"] = write_private(out / "tickets-github.json", tk.to_github_json(items))
         finally:
             store.close()
         result = DemoResult(config=cfg, database=db, outputs=outputs, run_status=run.status.value,
-                            findings=dict(run.summary.get("findings", {})), estate=est,
+                            findings=dict(run.summary.get("findings", {})), estate=running.estate,
                             gaps=[g for r in outcome.results for g in r.gaps],
-                            started={"aws": sandbox.aws, "vault": dict(sandbox.vaults), "pids": sandbox.pids})
+                            started={"aws": running.aws, "vault": dict(running.vaults), "pids": servers.pids},
+                            env=running.env())
         if keep:
-            _keep(result, tokens, tell or say, say)
+            _keep(result, tell or say, say)
         return result
     finally:
-        sandbox.close()
+        servers.close()
         signal.signal(signal.SIGTERM, previous)
 
 
@@ -112,19 +102,19 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
 WAITING = "the emulators stay up until you press Ctrl-C"
 
 
-def kept(result: DemoResult, tokens: dict[str, str]) -> list[str]:
+def kept(result: DemoResult) -> list[str]:
     """Everything a user needs while the emulators stay up: where each one listens and its process id,
     the outputs, the config, and the shell lines to scan the sandbox by hand."""
-    vault_pids = dict(zip(result.started["vault"], result.started["pids"]))  # type: ignore[call-overload]
+    vault_pids = dict(zip(result.started["vault"], result.started["pids"]))
     cfg = result.config
     return [
         "the sandbox is up (127.0.0.1 only):",
         f"  aws (moto server): {result.started['aws']}, in this process (pid {os.getpid()})",
         *(f"  {name} (OpenBao dev server): {url}, pid {vault_pids[name]}"
-          for name, url in result.started["vault"].items()),  # type: ignore[attr-defined]
+          for name, url in result.started["vault"].items()),
         *describe(result),
         "to scan it by hand, in another shell:",
-        *(f"  export {k}={v}" for k, v in sandbox_env(tokens).items()),
+        *(f"  export {k}={v}" for k, v in result.env.items()),
         f"  commonmode scan -c {cfg}",
         f"  commonmode review -c {cfg}",
         f"  commonmode access -c {cfg} <resource id from `commonmode services -c {cfg}`>",
@@ -132,10 +122,9 @@ def kept(result: DemoResult, tokens: dict[str, str]) -> list[str]:
     ]
 
 
-def _keep(result: DemoResult, tokens: dict[str, str], tell: Callable[[str], None],
-          say: Callable[[str], None]) -> None:
+def _keep(result: DemoResult, tell: Callable[[str], None], say: Callable[[str], None]) -> None:
     """Say everything first, then wait for Ctrl-C (or SIGTERM, which run_demo turns into the same)."""
-    for line in kept(result, tokens):
+    for line in kept(result):
         tell(line)
     try:
         while True:
@@ -152,4 +141,4 @@ def describe(result: DemoResult) -> list[str]:
             f"config: {result.config}", f"database: {result.database}"]
 
 
-__all__ = ["run_demo", "describe", "kept", "DemoResult", "WAITING"]
+__all__ = ["run_demo", "describe", "kept", "DemoResult", "Started", "WAITING"]
