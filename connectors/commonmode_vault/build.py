@@ -7,6 +7,8 @@ capabilities.toml says what a Vault capability on a path gives; estate.py holds 
 
 from __future__ import annotations
 
+from functools import partial
+
 from commonmode.connector import InventoryParts
 from commonmode.kit import ids, parse_or_gap
 from commonmode_vault.capabilities import CapabilityTable, load_capabilities
@@ -26,7 +28,7 @@ def build(data: ClusterData, opts: Options, table: CapabilityTable | None = None
                     cluster=[f"vault:cluster:{data.cluster_id}"] if data.cluster_id else [])
     documents: dict[str, list[Stanza]] = {}
     for name, text in data.policies.items():
-        doc = parse_or_gap(lambda t=text, n=name: parse_policy(t, n), None, estate.out.gaps,
+        doc = parse_or_gap(partial(parse_policy, text, name), None, estate.out.gaps,
                            "so the access it gives is missing")
         if doc is not None:
             documents[name] = doc

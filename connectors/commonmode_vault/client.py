@@ -11,6 +11,7 @@ The connector's error hook (`VaultErrors`) is here too: a refused or failed requ
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
 import time
@@ -150,9 +151,8 @@ class ReadOnlyVault:
     def __init__(self, url: str, token: str, namespace: str | None = None, verify: bool | str = True, *,
                  policy: CallPolicy | None = None, calls: CallCounter | None = None) -> None:
         self.policy = policy or CallPolicy()
-        # requests takes (connect, read) timeouts; hvac passes `timeout` through to it
-        self._args = dict(url=url, token=token, namespace=namespace, verify=verify, timeout=self.policy.timeouts)
         self.url = url
+        self._token, self._namespace, self._verify = token, namespace, verify
         self._local = threading.local()  # one HTTP session per thread: requests.Session is not thread-safe
         self.calls = CallCounter() if calls is None else calls
         self.mounts = Mounts()
@@ -192,7 +192,11 @@ class ReadOnlyVault:
         attempts = self.policy.attempts if attempts is None else attempts
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = hvac.Client(**self._args)
+            # requests takes (connect, read) timeouts and hvac passes `timeout` through to it (requests docs,
+            # "Advanced Usage: Timeouts": https://requests.readthedocs.io/en/latest/user/advanced/#timeouts)
+            client = self._local.client = hvac.Client(
+                url=self.url, token=self._token, namespace=self._namespace, verify=self._verify,
+                timeout=self.policy.timeouts)  # type: ignore[arg-type]  # types-hvac types timeout as int only
         adapter = client.adapter
         url = "/v1/" + urllib.parse.quote(path, safe="/")  # a key named `a?b` is that key, not a query
         for attempt in range(attempts):
@@ -212,7 +216,8 @@ class ReadOnlyVault:
                 # the scanner could not see what it expected: a gap, never "nothing there".
                 if exc.errors == []:
                     return None
-                detail = (exc.errors or [str(exc) or "not found"])[0]
+                errors = [exc.errors] if isinstance(exc.errors, str) else builtins.list(exc.errors or ())
+                detail = errors[0] if errors else (str(exc) or "not found")
                 raise VaultError(method, path, 404, str(detail).splitlines()[0]) from exc
             except (hvac_exc.RateLimitExceeded, hvac_exc.InternalServerError, hvac_exc.BadGateway,
                     hvac_exc.VaultDown, requests.ConnectionError, requests.Timeout) as exc:
@@ -226,16 +231,19 @@ class ReadOnlyVault:
         raise AssertionError("unreachable")
 
     def get(self, path: str) -> dict[str, Any] | None:
-        return self.request("GET", path)  # type: ignore[no-any-return]
+        data: dict[str, Any] | None = self.request("GET", path)  # a GET's `data` is a JSON object
+        return data
 
     def list(self, path: str) -> list[str]:
         data = self.request("LIST", path) or {}
         return list(data.get("keys", []))
 
     def lookup(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        return self.request("POST", path, body)  # type: ignore[no-any-return]
+        data: dict[str, Any] | None = self.request("POST", path, body)  # a lookup's `data` is a JSON object
+        return data
 
-    def get_many(self, paths: Sequence[str], workers: int = 8) -> list[Any]:
+    # `builtins.list` below: inside this class, `list` is the method above.
+    def get_many(self, paths: Sequence[str], workers: int = 8) -> builtins.list[Any]:
         """GET several metadata paths concurrently (bounded), in order. Each item is the path's data, or the
         ReadOnlyViolation/VaultError that path met: one failed path never loses the others.
 
@@ -261,7 +269,7 @@ class ReadOnlyVault:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def walk(self, base: str, errors: list[str] | None = None) -> Iterator[str]:
+    def walk(self, base: str, errors: builtins.list[str] | None = None) -> Iterator[str]:
         """Every leaf key under a LIST-able path, depth first (keys ending in / are folders). A folder that
         cannot be listed is one entry in `errors` (raised when `errors` is None); the walk goes on."""
         stack = [""]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
-from commonmode.kit import Collection
-from commonmode_vault.client import (DEADLINE, ReadOnlyVault, ReadOnlyViolation, VaultError, engine_of, refused)
+from commonmode.kit import Collection, ReadOnlyViolation
+from commonmode_vault.client import DEADLINE, ReadOnlyVault, VaultError, engine_of, refused
 from commonmode_vault.snapshot import ClusterData
 
 # The client and the guard's exceptions stay importable from here (tests/safety imports them so).
@@ -141,8 +142,8 @@ def collect(c: Collection, api: ReadOnlyVault, values: Mapping[str, Any]) -> Clu
         ids = list_keys(c, api, f"identity/{kind}/id")
         table.extend(x for x in get_each(c, api, [f"identity/{kind}/id/{i}" for i in ids]) if x is not None)
     for acc in list_keys(c, api, "auth/token/accessors"):
-        t = c.attempt("auth/token/lookup-accessor", lambda a=acc: api.lookup("auth/token/lookup-accessor",
-                                                                            {"accessor": a}), None)
+        t = c.attempt("auth/token/lookup-accessor", partial(api.lookup, "auth/token/lookup-accessor",
+                                                                {"accessor": acc}), None)
         if t is not None:
             data.tokens.append(t)
     limit = int(values["max_kv_paths"])

@@ -16,16 +16,20 @@ GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\
            "\u2028\u2029\u202f\u205f\u3000"
 
 
+#: A literal's decoded value: str (STRING, HEREDOC), int (NUMBER), float (FLOAT), bool (BOOL), None (NULL).
+Scalar = str | int | float | bool | None
+
+
 @dataclass(frozen=True)
 class Lit:
     kind: str  # STRING HEREDOC NUMBER FLOAT BOOL NULL
     text: str
-    value: object
+    value: Scalar
 
 
 @dataclass(frozen=True)
 class List:
-    items: tuple[object, ...]
+    items: tuple[Value, ...]
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,11 @@ class Obj:
 @dataclass(frozen=True)
 class Item:
     keys: tuple[str, ...]
-    value: object
+    value: Value
+
+
+#: What a key is assigned, or a list holds.
+Value = Lit | List | Obj
 
 
 _PUNCT = {"{": "LBRACE", "}": "RBRACE", "[": "LBRACK", "]": "RBRACK", ",": "COMMA", "=": "ASSIGN",
@@ -104,7 +112,8 @@ class _Lexer:
                 raise self.fail("illegal char")
 
     def string(self) -> str:
-        t, out, depth = self.text, [], 0
+        t, depth = self.text, 0
+        out: list[str] = []
         self.advance()
         while True:
             if self.i >= len(t) or (t[self.i] == "\n" and depth == 0):
@@ -150,7 +159,8 @@ class _Lexer:
         m = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\r?\n").match(t, self.i)
         if m is None:
             raise self.fail("heredoc expected marker")
-        lines, pos = [], m.end()
+        lines: list[str] = []
+        pos = m.end()
         while pos <= len(t):
             end = t.find("\n", pos)
             line = t[pos:] if end < 0 else t[pos:end]
@@ -185,7 +195,7 @@ class _Parser:
         return tok
 
     def object_list(self, nested: bool) -> tuple[Item, ...]:
-        items = []
+        items: list[Item] = []
         while not (self.tok[0] == "EOF" or (nested and self.tok[0] == "RBRACE")):
             items.append(self.item())
             if self.tok[0] == "COMMA":
@@ -212,7 +222,7 @@ class _Parser:
             raise self.fail(f"key {' '.join(keys)!r} expected start of object ('{{') or assignment ('=')")
         raise self.fail(f"expected: IDENT | STRING | ASSIGN | LBRACE got: {kind}")
 
-    def value(self) -> object:
+    def value(self) -> Value:
         kind, text = self.tok
         if kind in ("NUMBER", "FLOAT", "BOOL", "STRING", "HEREDOC"):
             self.take()
@@ -233,7 +243,7 @@ class _Parser:
 
     def list(self) -> List:
         self.take()
-        out: list[object] = []
+        out: list[Value] = []
         need_comma = False
         while True:
             kind = self.tok[0]
@@ -313,7 +323,7 @@ class _Json:
         return self.obj()
 
     def obj(self) -> Obj:
-        items = []
+        items: list[Item] = []
         while True:
             kind, text = self.take()
             if kind == "EOF" or text == "}":
@@ -326,7 +336,7 @@ class _Json:
             if self.peek()[1] == ",":
                 self.take()
 
-    def value(self, tok: tuple[str, str]) -> object:
+    def value(self, tok: tuple[str, str]) -> Value:
         kind, text = tok
         if text == "{":
             return self.obj()
@@ -340,8 +350,8 @@ class _Json:
             return Lit("NULL", "null", None) if text == "null" else Lit("BOOL", text, text == "true")
         raise self.fail(f"unexpected token {text or kind}")
 
-    def elements(self) -> list[object]:
-        out: list[object] = []
+    def elements(self) -> list[Value]:
+        out: list[Value] = []
         while True:
             tok = self.take()
             if tok[1] == "]":
@@ -355,7 +365,7 @@ class _Json:
             out.append(self.value(tok))
 
 
-def _flatten(node: object) -> object:
+def _flatten(node: Value) -> Value:
     """HCL1's JSON flattening (json/parser flatten.go): an object whose values are all objects becomes
     items with longer keys, and a list of objects becomes repeated items, so `{"path": {"x": {...}}}` is
     `path "x" {...}`."""
@@ -363,7 +373,8 @@ def _flatten(node: object) -> object:
         return List(tuple(_flatten(e) for e in node.items))
     if not isinstance(node, Obj):
         return node
-    out, frontier = [], list(node.items)
+    out: list[Item] = []
+    frontier = list(node.items)
     while frontier:
         item = frontier.pop()
         v = item.value

@@ -42,8 +42,8 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
     for e in data.entities:
         principals[f"{base}/identity/entity/id/{e['id']}"] = (entity_policies[e["id"]], "entity and group policies")
     secret_id_meta: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for mount, role, meta in data.secret_ids:
-        secret_id_meta[(mount, role)].append(meta)
+    for mount, role_name, meta in data.secret_ids:
+        secret_id_meta[(mount, role_name)].append(meta)
     for mount, atype, sub, name, role in data.roles:
         rid = f"{base}/auth/{mount}{sub}/{name}"
         pols = list(role.get("token_policies") or []) + list(role.get("policies") or [])

@@ -71,7 +71,7 @@ from itertools import islice, product
 from math import prod
 
 from commonmode.kit import Decision, PolicyError, Tri
-from commonmode_vault.hcl import GO_SPACE, Item, List, Lit, Obj, go_int, parse_text
+from commonmode_vault.hcl import GO_SPACE, Item, List, Lit, Obj, Value, go_int, parse_text
 
 CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny", "scan",
                           "subscribe", "recover"})
@@ -101,12 +101,16 @@ def _filter(items: Sequence[Item], key: str) -> list[Item]:
     return [Item(i.keys[1:], i.value) for i in items if i.keys and i.keys[0].lower() == key.lower()]
 
 
-def _field(items: Sequence[Item], key: str) -> list[object]:
+#: One value the decoder reads for a struct field: a literal, a list, or items (a block, or an object's).
+Field = Lit | List | tuple[Item, ...]
+
+
+def _field(items: Sequence[Item], key: str) -> list[Field]:
     """What the decoder reads for one struct field: the labelled items as one list, then each assigned
     value (an object's items count as a list), in order."""
     matches = _filter(items, key)
     labelled = [i for i in matches if i.keys]
-    out: list[object] = [tuple(labelled)] if labelled else []
+    out: list[Field] = [tuple(labelled)] if labelled else []
     out.extend(i.value.items if isinstance(i.value, Obj) else i.value for i in matches if not i.keys)
     return out
 
@@ -125,7 +129,7 @@ def _strings(items: Sequence[Item], key: str, where: str) -> list[str]:
         elements = node.items if isinstance(node, List) else node
         if isinstance(elements, Lit):
             raise PolicyError(f"{where}: {key}: unknown slice type")
-        out.extend(_string(e, f"{where}: {key}") for e in elements)  # type: ignore[union-attr]
+        out.extend(_string(e, f"{where}: {key}") for e in elements)
     return out
 
 
@@ -164,7 +168,7 @@ def _parameter_map(items: Sequence[Item], key: str, where: str) -> dict[str, tup
             name = item.keys[0]
             if name in done:
                 continue
-            value = item.value
+            value: Value | tuple[Item, ...] = item.value
             if len(item.keys) > 1:
                 done.add(name)
                 value = tuple(_filter(node, name))
@@ -190,8 +194,8 @@ _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, 
 
 def _seconds(node: object, where: str) -> float:
     """parseutil.ParseDurationSecond: a number of seconds, or a Go duration (with `d` for days)."""
-    if isinstance(node, Lit) and node.kind in ("NUMBER", "FLOAT"):
-        return float(node.value)  # type: ignore[arg-type]
+    if isinstance(node, Lit) and node.kind in ("NUMBER", "FLOAT") and isinstance(node.value, int | float):
+        return float(node.value)
     text = node.text.strip() if isinstance(node, Lit) and node.kind in ("STRING", "HEREDOC") else None
     if text is None:
         raise PolicyError(f"{where}: invalid duration")
@@ -325,8 +329,8 @@ def _pagination(body: Sequence[Item], where: str) -> int:
 
 def _int(node: object, where: str) -> int:
     """hcl decodeInt: an integer literal, or a string holding one (Go's base prefixes); nothing else."""
-    if isinstance(node, Lit) and node.kind == "NUMBER":
-        return int(node.value)  # type: ignore[call-overload]
+    if isinstance(node, Lit) and node.kind == "NUMBER" and isinstance(node.value, int):
+        return node.value
     if isinstance(node, Lit) and node.kind == "STRING" and re.fullmatch(r"[-+]?(0[xX][0-9a-fA-F]+|\d+)", node.text):
         return go_int(node.text)
     raise PolicyError(f"{where}: not an integer")
