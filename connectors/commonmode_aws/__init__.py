@@ -35,9 +35,10 @@ class AwsConnector(KitConnector):
         from commonmode_aws.collect import collect, get_account_id
         from commonmode_aws.grants import dedupe
 
-        c = self.collection(progress, aws.AwsErrors(), CallPolicy.from_settings(self.settings, attempts=aws.MAX_ATTEMPTS))
+        policy = CallPolicy.from_settings(self.settings, attempts=aws.MAX_ATTEMPTS)
+        c = self.collection(progress, aws.AwsErrors(), policy)
         session = aws.session_for(self.profile, self.region, where=self.settings.where or c.name)
-        base = aws.Clients(session, self.endpoint_url, self.region, policy=c.policy, calls=c.calls)
+        base = aws.Clients(session, self.endpoint_url, self.region, policy=policy, calls=c.calls)
         c.say("identifying the account")
         try:
             home = get_account_id(base.with_attempts(2))  # fewer attempts for the first call, counted with the rest

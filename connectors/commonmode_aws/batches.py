@@ -176,7 +176,8 @@ class BatchSearch:
             _KeyedCondition(statement=st, condition=c, every=c.operator.lower().startswith("forallvalues:"))
             for st in keyed for c in st.conditions
             if c.key.lower() in P.ROUTE53_RECORD_KEYS and c.operator.split(":")[-1].removesuffix("IfExists") != "Null"]
-        self.records = [(name, rtype, res.id) for res, name, rtype in t.records]
+        # (name, type, resource id): None for a record set the listing did not show
+        self.records: list[tuple[str, str, str | None]] = [(name, rtype, res.id) for res, name, rtype in t.records]
         present = {(n, r) for n, r, _ in self.records}
         # The apex SOA and NS always exist, whether or not the listing showed them.
         self.records += [(self.apex, r, None) for r in ("SOA", "NS") if (self.apex, r) not in present]
@@ -320,9 +321,9 @@ class BatchSearch:
         for i, first in enumerate(risky_classes):
             for second in [None, *risky_classes[i + 1:]]:
                 batch = [*harmless]
-                for members in (first, second):
-                    if members is not None:
-                        if (m := self._pick(members, [own, *batch])) is None:
+                for group in (first, second):
+                    if group is not None:
+                        if (m := self._pick(group, [own, *batch])) is None:
                             break
                         batch.append(m)
                 else:

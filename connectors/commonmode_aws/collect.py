@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import boto3
@@ -293,12 +294,12 @@ def collect_account(c: Collection, acct: str, clients: Clients, regions: Sequenc
                        for e in data.gaad.get(kind, []) if e.get("PermissionsBoundary")})
     for arn in wanted:
         if arn not in local:
-            doc = c.attempt(f"iam:GetPolicyVersion {arn}", lambda a=arn: get_managed_policy_document(clients, a), None)
+            doc = c.attempt(f"iam:GetPolicyVersion {arn}", partial(get_managed_policy_document, clients, arn), None)
             if doc is not None:
                 data.managed_documents[arn] = doc
     for u in data.gaad.get("UserDetailList", []):
         data.access_keys[u["UserName"]] = c.attempt(f"iam:ListAccessKeys {u['UserName']}",
-                                                    lambda n=u["UserName"]: get_access_keys(clients, n), [])
+                                                    partial(get_access_keys, clients, u["UserName"]), [])
     data.zones = c.attempt("route53:ListHostedZones", lambda: get_hosted_zones(clients), [])
     zone_ids = [z["Id"].rsplit("/", 1)[-1] for z in data.zones]
     if zone_ids:
@@ -306,7 +307,7 @@ def collect_account(c: Collection, acct: str, clients: Clients, regions: Sequenc
                                    lambda: get_route53_tags(clients, "hostedzone", zone_ids), {})
     for zid in zone_ids:
         data.records[zid] = c.attempt(f"route53:ListResourceRecordSets {zid}",
-                                      lambda z=zid: get_record_sets(clients, z), [])
+                                      partial(get_record_sets, clients, zid), [])
     data.health_checks = c.attempt("route53:ListHealthChecks", lambda: get_health_checks(clients), [])
     if data.health_checks:
         data.health_check_tags = c.attempt(
@@ -314,11 +315,11 @@ def collect_account(c: Collection, acct: str, clients: Clients, regions: Sequenc
             lambda: get_route53_tags(clients, "healthcheck", [h["Id"] for h in data.health_checks]), {})
     for region in regions:
         data.secrets[region] = c.attempt(f"secretsmanager:ListSecrets {region}",
-                                         lambda r=region: get_secrets(clients, r), [])
+                                         partial(get_secrets, clients, region), [])
         data.parameters[region] = c.attempt(f"ssm:DescribeParameters {region}",
-                                            lambda r=region: get_secure_parameters(clients, r), [])
+                                            partial(get_secure_parameters, clients, region), [])
         data.authorities[region] = c.attempt(f"acm-pca:ListCertificateAuthorities {region}",
-                                             lambda r=region: get_certificate_authorities(clients, r), [])
+                                             partial(get_certificate_authorities, clients, region), [])
         data.certificates[region] = c.attempt(f"acm:ListCertificates {region}",
-                                              lambda r=region: get_certificates(clients, r), [])
+                                              partial(get_certificates, clients, region), [])
     return data

@@ -169,7 +169,7 @@ def _parse_conditions(value: Any, where: str) -> tuple[Condition, ...]:
     # Grammar: an object of condition operators, each an object of keys to a value or an array of them.
     if not isinstance(value, dict):
         raise PolicyError(f"{where}: Condition is not an object")
-    out = []
+    out: list[Condition] = []
     for op, block in value.items():
         if not isinstance(block, dict) or not isinstance(op, str) or not all(isinstance(k, str) for k in block):
             raise PolicyError(f"{where}: condition {op!r} is not an object of condition keys")

@@ -65,13 +65,13 @@ def add_resources(estate: Estate, acct: AccountData) -> list[Target]:
         targets.append(zt)
         by_name: dict[tuple[str, str], list[tuple[dict[str, Any], Resource]]] = defaultdict(list)
         for rr in acct.records.get(zid, []):
-            parents = [zres.id]
+            record_parents = [zres.id]
             if rr.get("HealthCheckId") and rr["HealthCheckId"] in hc_by_id:
-                parents.append(health_check_arn(rr["HealthCheckId"]))
+                record_parents.append(health_check_arn(rr["HealthCheckId"]))
             name = record_name(rr["Name"])
             res = Resource(id=record_id(zid, rr), kind=ResourceKind.DNS_RECORD, provider="aws",
                            name=f"{name} {rr['Type']}" + (f" {rr['SetIdentifier']}" if rr.get("SetIdentifier") else ""),
-                           connector=c, parents=tuple(parents), names=(name.rstrip("."),), public=public,
+                           connector=c, parents=tuple(record_parents), names=(name.rstrip("."),), public=public,
                            control_plane=zres.control_plane, fault_domains=zres.fault_domains)
             out.resources.append(res)
             zt.records.append((res, P.normalize_record_name(unescape(name)), rr["Type"].upper()))

@@ -22,7 +22,7 @@ def failover_services(by_name: Mapping[tuple[str, str], list[tuple[dict[str, Any
             services.append(Service(name=f"{name.rstrip('.')} {rtype}", primary=tuple(r.id for r in primary),
                                     backup=tuple(r.id for r in backup), source=opts.connector, owner=zone.owner))
             continue
-        weighted = sorted(((rr.get("Weight"), r) for rr, r in members if rr.get("Weight") is not None),
+        weighted = sorted(((rr["Weight"], r) for rr, r in members if rr.get("Weight") is not None),
                           key=lambda x: (-x[0], x[1].id))
         if opts.discover_weighted and len(weighted) >= 2:
             services.append(Service(name=f"{name.rstrip('.')} {rtype}", primary=(weighted[0][1].id,),
