@@ -235,7 +235,7 @@ class Registry:
         if entry is None:
             raise UsageError(f"no connector named {name!r} is installed (installed: {', '.join(self.names()) or 'none'})")
         try:
-            cls = entry.entry_point.load()
+            cls: type[Connector] = entry.entry_point.load()  # checked below: it has what a Connector has
         except ImportError as exc:
             raise UsageError(
                 f"connector {name!r} cannot be imported ({exc}); install its extra: pip install 'commonmode[{name}]'"

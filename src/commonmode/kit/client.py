@@ -50,7 +50,7 @@ class CallPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (0 for the first) before the next one."""
-        return min(self.backoff * 2 ** attempt, self.max_backoff)
+        return min(self.backoff * 2.0 ** attempt, self.max_backoff)
 
 
 class CallCounter(Counter[str]):

@@ -14,7 +14,7 @@ class Tri(enum.IntEnum):
     MAYBE = 1
     YES = 2
 
-    def __invert__(self) -> Tri:  # type: ignore[override]  # three-valued NOT, not int's bitwise ~
+    def __invert__(self) -> Tri:  # three-valued NOT, not int's bitwise ~
         return Tri(2 - int(self))
 
 

@@ -15,7 +15,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commonmode import __version__
 from commonmode.files import write_private
@@ -24,6 +24,9 @@ from commonmode.render import graph, markdown
 from commonmode.render import review as rv
 from commonmode.standards import references
 from commonmode.store import RunInfo, RunStore, queries
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 PAIRWISE = ("shared-identity", "shared-secret-store", "shared-certificate-path", "shared-dns-control-plane",
             "shared-fault-domain")
@@ -546,7 +549,7 @@ def _related(item_id: str, rel: dict[str, dict[str, list[str]]], hidden: dict[st
 
 # --- rendering -------------------------------------------------------------------------------------
 
-def _env():  # type: ignore[no-untyped-def]
+def _env() -> Environment:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("commonmode", "render/templates"),
