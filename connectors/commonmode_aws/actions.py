@@ -76,7 +76,8 @@ def parse_actions(text: str, where: str = CAPABILITIES_FILE) -> ActionTable:
             raise fail(f"{key}.zone_types",
                        'only entries decided on hosted zones (resource "hostedzone" or "*") have one')
         entries.append(CapabilityEntry(capability=cap, resource=resource,
-                                       actions=strings(e.get("actions"), f"{key}.actions"), zone_types=frozenset(zones)))
+                                       actions=strings(e.get("actions"), f"{key}.actions"),
+                                       zone_types=frozenset(zones)))
     escalation = {}
     for i, e in enumerate(tables("escalation")):
         if not isinstance(e.get("target"), str):

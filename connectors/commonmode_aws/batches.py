@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import commonmode_aws.policy as P
 from commonmode.kit import Decision, Tri
 from commonmode.model import Capability
-import commonmode_aws.policy as P
 from commonmode_aws.decide import CRRS, Asker, decide, grant
 from commonmode_aws.estate import Estate, Target
 

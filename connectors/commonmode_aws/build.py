@@ -28,7 +28,8 @@ def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable |
     for acct in accounts:
         add_identities(estate, acct)
         estate.targets.extend(add_resources(estate, acct))
-    estate.rcps = {acct.account: tuple(tuple(s for name, content in level for s in estate.statements(content, f"RCP {name}"))
+    estate.rcps = {acct.account: tuple(tuple(s for name, content in level
+                                             for s in estate.statements(content, f"RCP {name}"))
                                        for level in acct.rcp_levels)
                    for acct in accounts if acct.rcp_levels is not None}
     for t in estate.targets:

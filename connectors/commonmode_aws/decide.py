@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import commonmode_aws.policy as P
 from commonmode.kit import Decision, Tri
 from commonmode.model import Capability, Grant
-import commonmode_aws.policy as P
 from commonmode_aws.estate import Estate, Target
 from commonmode_aws.policy import Principal
-
 
 CRRS = "route53:ChangeResourceRecordSets"
 #: A grant's `via` lists at most this many actions by name (the strongest ones); the rest are counted.

@@ -8,13 +8,12 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 
+import commonmode_aws.policy as P
 from commonmode.kit import Decision, Tri
 from commonmode.model import Capability
-import commonmode_aws.policy as P
 from commonmode_aws.decide import Asker, grant, may, named, strongest
 from commonmode_aws.estate import Estate
 from commonmode_aws.grants import capability_grants
-
 
 _NOT_SELF_ADMIN = frozenset({"iam:UpdateAssumeRolePolicy", "iam:CreateAccessKey", "iam:CreateLoginProfile",
                              "iam:UpdateLoginProfile"})
@@ -38,7 +37,8 @@ def escalation_edges(estate: Estate) -> None:
     """IAM writes that let a principal act as (or rewrite) another identity become identity.assume edges;
     rewriting its own permissions makes it as powerful as its boundary and SCPs allow. Each edge, and each
     self-escalation, takes the strongest answer over every action that gives it."""
-    principals, actions, attached, group_members = estate.principals, estate.actions, estate.attached, estate.group_members
+    principals, actions = estate.principals, estate.actions
+    attached, group_members = estate.attached, estate.group_members
     esc_actions = [a for acts in actions.escalation.values() for a in acts]
     self_admin: dict[str, _Escalation] = {}
     boundary_off: dict[str, _Escalation] = {}

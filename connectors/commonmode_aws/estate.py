@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import commonmode_aws.policy as P
 from commonmode.connector import InventoryParts
 from commonmode.kit import parse_or_gap
 from commonmode.model import Resource
-from commonmode_aws.options import OPTIONS
-import commonmode_aws.policy as P
 from commonmode_aws.actions import ActionTable
+from commonmode_aws.options import OPTIONS
 from commonmode_aws.policy import Principal
 
 
@@ -69,7 +69,8 @@ class Estate:
     attached: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # managed policy → holders
     group_members: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # group ARN → users
     group_policies: dict[str, tuple[P.Statement, ...]] = field(default_factory=dict)  # group ARN → statements
-    iam_targets: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))  # account → [(type, ARN)]
+    # account → [(type, ARN)]
+    iam_targets: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
     targets: list[Target] = field(default_factory=list)
     rcps: dict[str, tuple[tuple[P.Statement, ...], ...]] = field(default_factory=dict)  # account → RCP levels
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+import commonmode_aws.policy as P
 from commonmode.kit import Decision, ids
 from commonmode.model import Capability, Grant
-import commonmode_aws.policy as P
 from commonmode_aws.actions import CapabilityEntry
 from commonmode_aws.batches import dns_write
 from commonmode_aws.decide import CRRS, Asker, decide, grant, may, named, strongest

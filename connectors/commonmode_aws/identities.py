@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import commonmode_aws.policy as P
 from commonmode.kit import owner_from, parse_timestamp
 from commonmode.model import Credential, Identity
-import commonmode_aws.policy as P
 from commonmode_aws.estate import Estate
 from commonmode_aws.policy import Principal
 from commonmode_aws.snapshot import AccountData, tags_of
@@ -42,7 +42,8 @@ def add_identities(estate: Estate, acct: AccountData) -> None:
     groups: dict[str, tuple[str, list[P.Statement]]] = {}
     for g in acct.gaad.get("GroupDetailList", []):
         sts = [s for ip in g.get("GroupPolicyList", [])
-               for s in estate.statements(ip["PolicyDocument"], f"group {g['GroupName']} inline policy {ip['PolicyName']}")]
+               for s in estate.statements(ip["PolicyDocument"],
+                                          f"group {g['GroupName']} inline policy {ip['PolicyName']}")]
         sts += managed(g.get("AttachedManagedPolicies", []), g["Arn"])
         groups[g["GroupName"]] = (g["Arn"], sts)
         group_policies[g["Arn"]] = tuple(sts)
@@ -54,7 +55,8 @@ def add_identities(estate: Estate, acct: AccountData) -> None:
     for u in acct.gaad.get("UserDetailList", []):
         arn, tags = u["Arn"], tags_of(u.get("Tags"))
         sts = [s for ip in u.get("UserPolicyList", [])
-               for s in estate.statements(ip["PolicyDocument"], f"user {u['UserName']} inline policy {ip['PolicyName']}")]
+               for s in estate.statements(ip["PolicyDocument"],
+                                          f"user {u['UserName']} inline policy {ip['PolicyName']}")]
         sts += managed(u.get("AttachedManagedPolicies", []), arn)
         for gname in u.get("GroupList", []):
             garn, gsts = groups.get(gname, ("", []))
@@ -80,7 +82,8 @@ def add_identities(estate: Estate, acct: AccountData) -> None:
     for r in acct.gaad.get("RoleDetailList", []):
         arn, tags = r["Arn"], tags_of(r.get("Tags"))
         sts = [s for ip in r.get("RolePolicyList", [])
-               for s in estate.statements(ip["PolicyDocument"], f"role {r['RoleName']} inline policy {ip['PolicyName']}")]
+               for s in estate.statements(ip["PolicyDocument"],
+                                          f"role {r['RoleName']} inline policy {ip['PolicyName']}")]
         sts += managed(r.get("AttachedManagedPolicies", []), arn)
         service_linked = r.get("Path", "/").startswith("/aws-service-role/")
         trust[arn] = estate.statements(r.get("AssumeRolePolicyDocument") or {}, f"role {r['RoleName']} trust policy")
@@ -96,7 +99,8 @@ def add_identities(estate: Estate, acct: AccountData) -> None:
         iam_targets[a].append(("role", arn))
 
 
-def boundary_of(entity: Mapping[str, Any], docs: Mapping[str, tuple[P.Statement, ...]]) -> tuple[P.Statement, ...] | None:
+def boundary_of(entity: Mapping[str, Any],
+                docs: Mapping[str, tuple[P.Statement, ...]]) -> tuple[P.Statement, ...] | None:
     """A user's or role's permissions boundary (None: it has none; empty: its document is unreadable)."""
     pb = entity.get("PermissionsBoundary")
     if not pb:

@@ -11,6 +11,7 @@ from typing import Any
 
 from commonmode.kit import ids
 
+
 def parameter_arn(region: str, account: str, name: str) -> str:
     """An SSM parameter's (or path's) ARN: the name without its leading slash after `parameter/`."""
     return ids.arn("ssm", f"parameter/{name.lstrip('/')}", account=account, region=region)

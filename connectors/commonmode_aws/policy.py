@@ -60,6 +60,7 @@ MAYBE into a `conditional` grant.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import ipaddress
 import itertools
@@ -70,9 +71,9 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final, NamedTuple, Union
+from typing import Any, Final, NamedTuple
 
 from commonmode.kit import Decision, PolicyError, Tri
 
@@ -89,7 +90,7 @@ class _Unknown(enum.Enum):
 
 _UNKNOWN: Final = _Unknown.UNKNOWN
 #: A key's state in a request: its values, None when it is absent, or _UNKNOWN.
-KeyState = Union[tuple[str, ...], None, _Unknown]
+KeyState = tuple[str, ...] | None | _Unknown
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ def _template(text: str) -> tuple[str | tuple[str, str | None], ...]:
     return tuple(p for p in parts if p != "")
 
 
-def _resolve(text: str, req: Request | None) -> str | None | _Unknown:
+def _resolve(text: str, req: Request | None) -> str | _Unknown | None:
     """`text` with its policy variables substituted: None when one has no value and no default (IAM User
     Guide, "Policy variables with no value" and "Specifying default values"), _UNKNOWN when one rests on a
     key the scanner cannot settle."""
@@ -427,7 +428,7 @@ def _epoch(text: str) -> float | None:
         when = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @lru_cache(maxsize=4096)
@@ -463,7 +464,7 @@ def _arn_matches(pattern: str, arn: str) -> bool:
     # IAM User Guide, ARN condition operators: "Each of the six colon-delimited components of the ARN is
     # checked separately", so a wildcard does not run past a colon (except in the resource part).
     p, a = pattern.split(":", 5), arn.split(":", 5)
-    return len(p) == len(a) and all(_glob(x, False).fullmatch(y) for x, y in zip(p, a))
+    return len(p) == len(a) and all(_glob(x, False).fullmatch(y) for x, y in zip(p, a, strict=True))
 
 
 def _value_matches(base: str, have: str, want: str) -> Tri:
@@ -506,14 +507,14 @@ def _condition(cond: Condition, req: Request, variables: bool = True) -> Tri:
     if set_op not in ("", "ForAnyValue", "ForAllValues"):
         return Tri.MAYBE
     present = _lookup(cond.key.lower(), req)
-    if present is _UNKNOWN:
+    if isinstance(present, _Unknown):  # _UNKNOWN, its only member
         return Tri.MAYBE
     empty = not present
     if base == "Null":
         # "Condition operator to check existence of condition keys": true = absent (an empty set counts, as
         # "Multivalued context key examples" shows for Null false); values are ORed; a set operator adds nothing.
         return _tri(any(v.lower() == ("true" if empty else "false") for v in cond.values))
-    if empty:
+    if not present:  # empty
         # "Creating a condition with multiple keys or values": ForAnyValue is false "for no matching key or a
         # null dataset" and ForAllValues true — whatever the operator, negated or …IfExists (re:Post
         # "ForAnyValue:StringEqualsIfExists behaving unexpectedly" shows the IfExists form false too).
@@ -521,7 +522,7 @@ def _condition(cond: Condition, req: Request, variables: bool = True) -> Tri:
         if set_op:
             return _tri(set_op == "ForAllValues")
         return _tri(if_exists or base in _NEGATED)
-    if not set_op and len(present) > 1:  # type: ignore[arg-type]
+    if not set_op and len(present) > 1:
         return Tri.MAYBE  # "Multivalued context keys require a condition set operator"; no rule without one
     wants = _condition_values(cond, base, req, variables)
     negated = base in _NEGATED
@@ -530,7 +531,7 @@ def _condition(cond: Condition, req: Request, variables: bool = True) -> Tri:
         hit = max((_value_matches(base, have, w) if isinstance(w, str) else w for w in wants), default=Tri.NO)
         return ~hit if negated else hit
 
-    results = [one(v) for v in present]  # type: ignore[union-attr]
+    results = [one(v) for v in present]
     return min(results) if set_op == "ForAllValues" else max(results)
 
 
@@ -988,7 +989,7 @@ def _in_every_case(p: Principal, req: Request, first: _Outcome, once: Callable[[
         return Decision(Tri.MAYBE, (*first.via, f"{combinations} combinations of {names}: too many to check"))
     seen: dict[Tri, list[_Outcome]] = {Tri.YES: [], Tri.NO: [], Tri.MAYBE: []}
     for values in itertools.product(*domains.values()):
-        outcome = once(replace(req, assumed={**req.assumed, **dict(zip(domains, values))}))
+        outcome = once(replace(req, assumed={**req.assumed, **dict(zip(domains, values, strict=True))}))
         seen[outcome.result].append(outcome)
         if seen[Tri.YES] and (seen[Tri.NO] or seen[Tri.MAYBE]):
             break  # the answer is MAYBE whatever the rest say
@@ -1091,7 +1092,7 @@ def _ordered_candidates(tests: tuple[tuple[str, str], ...]) -> list[str]:
                      if (x := (_number(v) if base.startswith("Numeric") else _epoch(v))) is not None})
     if not bounds:
         return ["0"]
-    points = [bounds[0] - 1, *bounds, *((a + b) / 2 for a, b in zip(bounds, bounds[1:])), bounds[-1] + 1]
+    points = [bounds[0] - 1, *bounds, *((a + b) / 2 for a, b in itertools.pairwise(bounds)), bounds[-1] + 1]
     return [repr(float(x)) for x in points]
 
 
@@ -1100,7 +1101,7 @@ def _ip_candidates(tests: tuple[tuple[str, str], ...]) -> list[str]:
     CIDR blocks nest or are disjoint, so any set of blocks an address can be in (and no other) holds one of
     these: the first address after a covered stretch, or an end of the innermost block."""
     points: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [
-        ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("255.255.255.255"),
+        ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("255.255.255.255"),  # noqa: S104 — a value, not a bind
         ipaddress.ip_address("::"), ipaddress.ip_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]
     for _, v in tests:
         net = _network(v)
@@ -1108,10 +1109,8 @@ def _ip_candidates(tests: tuple[tuple[str, str], ...]) -> list[str]:
             continue
         for addr, step in ((net.network_address, 0), (net.broadcast_address, 0),
                            (net.network_address, -1), (net.broadcast_address, 1)):
-            try:
+            with contextlib.suppress(ipaddress.AddressValueError, ValueError):  # past the end of the address space
                 points.append(addr + step)
-            except (ipaddress.AddressValueError, ValueError):
-                pass  # past the end of the address space
     return [str(a) for a in points]
 
 
@@ -1157,7 +1156,7 @@ def _step(tokens: tuple[_Token, ...], state: frozenset[int], c: str) -> frozense
         if i == len(tokens):
             continue
         kind, arg = tokens[i]
-        if kind == "lit" and c == arg or kind == "ci" and c.lower() == arg or kind == "any" and (arg or c != ":"):
+        if (kind == "lit" and c == arg) or (kind == "ci" and c.lower() == arg) or (kind == "any" and (arg or c != ":")):
             nxt.append(i + 1)
         elif kind == "star" and (arg or c != ":"):
             nxt.append(i)
@@ -1176,14 +1175,14 @@ def _string_candidates(tests: tuple[tuple[str, str], ...]) -> tuple[str, ...] | 
             if kind in ("lit", "ci"):
                 chars |= {c for c in (arg, arg.lower(), arg.upper()) if len(c) == 1}
     fresh = next(c for c in itertools.chain("~#%!^&|`", map(chr, itertools.count(0xE100))) if c not in chars)
-    alphabet = sorted(chars) + [fresh]
+    alphabet = [*sorted(chars), fresh]
     start = tuple(_closure(t, (0,)) for t in machines)
     reached = {start: ""}
     queue = deque([start])
     while queue:
         state = queue.popleft()
         for c in alphabet:
-            nxt = tuple(_step(t, s, c) for t, s in zip(machines, state))
+            nxt = tuple(_step(t, s, c) for t, s in zip(machines, state, strict=True))
             if nxt not in reached:
                 if len(reached) >= _MAX_STRING_STATES:
                     return None
@@ -1315,4 +1314,4 @@ def normalize_record_name(name: str) -> str:
     """Route 53's normalisation for `route53:ChangeResourceRecordSetsNormalizedRecordNames`: lower-case, no
     trailing dot, characters outside a-z 0-9 - _ . as a backslash and three octal digits."""
     name = name.lower().rstrip(".")
-    return "".join(c if c.isalnum() and c.isascii() or c in "-_." else f"\\{ord(c):03o}" for c in name)
+    return "".join(c if (c.isalnum() and c.isascii()) or c in "-_." else f"\\{ord(c):03o}" for c in name)

@@ -8,11 +8,19 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+import commonmode_aws.policy as P
 from commonmode.kit import owner_from, parse_timestamp
 from commonmode.model import Credential, Resource, ResourceKind, Store
-import commonmode_aws.policy as P
 from commonmode_aws.estate import RESOURCE_TAG, Estate, Target
-from commonmode_aws.ids import health_check_arn, parameter_arn, parameter_paths, record_id, record_name, unescape, zone_arn
+from commonmode_aws.ids import (
+    health_check_arn,
+    parameter_arn,
+    parameter_paths,
+    record_id,
+    record_name,
+    unescape,
+    zone_arn,
+)
 from commonmode_aws.services import failover_services
 from commonmode_aws.snapshot import AccountData, tags_of
 
@@ -45,8 +53,9 @@ def add_resources(estate: Estate, acct: AccountData) -> list[Target]:
         tags = acct.health_check_tags.get(h["Id"], {})
         # Health checks are changed through Route 53's control plane too (UpdateHealthCheck).
         res = Resource(id=health_check_arn(h["Id"]), kind=ResourceKind.HEALTH_CHECK, provider="aws",
-                       name=tags.get("Name", h["Id"]), connector=c, parents=parents, owner=owner_from(tags, opts.owner_tags),
-                       tags=tags, fault_domains=(acct_fd, "dns-provider:route53"))
+                       name=tags.get("Name", h["Id"]), connector=c, parents=parents,
+                       owner=owner_from(tags, opts.owner_tags), tags=tags,
+                       fault_domains=(acct_fd, "dns-provider:route53"))
         out.resources.append(res)
         targets.append(Target(res, "healthcheck", res.id, a, absent_prefixes=(RESOURCE_TAG,)))
     for z in acct.zones:
@@ -79,7 +88,8 @@ def add_resources(estate: Estate, acct: AccountData) -> list[Target]:
         out.services.extend(failover_services(by_name, zres, opts))
     for region, secrets in acct.secrets.items():
         store = Store(id=f"aws:secretsmanager:{a}:{region}", provider="aws", kind="secrets-manager",
-                      name=f"Secrets Manager {a} {region}", connector=c, fault_domains=(acct_fd, f"aws:region:{region}"))
+                      name=f"Secrets Manager {a} {region}", connector=c,
+                      fault_domains=(acct_fd, f"aws:region:{region}"))
         if secrets:
             out.stores.append(store)
         for s in secrets:
@@ -91,7 +101,8 @@ def add_resources(estate: Estate, acct: AccountData) -> list[Target]:
             kms = s.get("KmsKeyId")
             note = (f"reading it also needs kms:Decrypt on {kms} (key policy not evaluated)"
                     if kms and not kms.endswith("alias/aws/secretsmanager") else None)
-            rp = estate.statements(s["ResourcePolicy"], f"secret {s['Name']} resource policy") if s.get("ResourcePolicy") else ()
+            rp = (estate.statements(s["ResourcePolicy"], f"secret {s['Name']} resource policy")
+                  if s.get("ResourcePolicy") else ())
             targets.append(Target(res, "secret", s["ARN"], a, policy=rp, note=note, context=tag_context(tags),
                                    absent_prefixes=(RESOURCE_TAG,)))
             holder = tags.get(opts.credential_tag)
@@ -132,8 +143,8 @@ def add_resources(estate: Estate, acct: AccountData) -> list[Target]:
             subject = (ca.get("CertificateAuthorityConfiguration") or {}).get("Subject") or {}
             res = Resource(id=ca["Arn"], kind=ResourceKind.CERT_ISSUER, provider="aws",
                            name=subject.get("CommonName") or ca["Arn"].rsplit("/", 1)[-1], connector=c,
-                           expires=parse_timestamp(ca.get("NotAfter")), owner=owner_from(tags, opts.owner_tags), tags=tags,
-                           fault_domains=(acct_fd, f"aws:region:{region}"))
+                           expires=parse_timestamp(ca.get("NotAfter")), owner=owner_from(tags, opts.owner_tags),
+                           tags=tags, fault_domains=(acct_fd, f"aws:region:{region}"))
             out.resources.append(res)
             rp = estate.statements(ca["Policy"], f"CA {res.name} resource policy") if ca.get("Policy") else ()
             targets.append(Target(res, "certificate-authority", ca["Arn"], a, policy=rp, context=tag_context(tags),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from commonmode.config import check_table, parse_date
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
@@ -54,7 +54,7 @@ class DeclaredConnector:
     """`[[declared]]`: identities, resources and grants read from a TOML file (no network)."""
 
     provider = "declared"
-    options = {
+    options: ClassVar[Mapping[str, Option]] = {
         "file": Option(type="string", required=True, help="the TOML file to read, relative to the config"),
         "provider": Option(type="string", help="provider label of what the file describes, e.g. ns1",
                            default="declared"),
@@ -95,7 +95,8 @@ class DeclaredConnector:
         tables = {key: self._entries(where, key, raw.get(key, [])) for key in ENTRY_KEYS}
         name, prov = self.settings.name, self.provider_label
         identities = tuple(Identity(id=t["id"], provider=prov, kind=t["kind"], name=t.get("name") or t["id"],
-                                    connector=name, owner=t.get("owner"), fault_domains=tuple(t.get("fault_domains", ())))
+                                    connector=name, owner=t.get("owner"),
+                                    fault_domains=tuple(t.get("fault_domains", ())))
                            for _, t in tables["identity"])
         resources = []
         for dotted, t in tables["resource"]:

@@ -3,9 +3,9 @@ PKI roles and issuers, and the roles of the aws/azure/gcp/database secret engine
 secret's value (client.ReadOnlyVault's route guard). Config and semantics: connectors/commonmode_vault/README.md.
 
 The shape every connector follows (docs/connectors.md): this module holds the Connector class (its
-options in options.py); client.py the client factory, guard and error hook; collect.py the calls and the collection loop;
-snapshot.py what it returns; build.py and the modules it names the inventory; policy.py (and hcl.py) the
-evaluation; capabilities.toml which Vault capabilities give which commonmode capability.
+options in options.py); client.py the client factory, guard and error hook; collect.py the calls and the
+collection loop; snapshot.py what it returns; build.py and the modules it names the inventory; policy.py
+(and hcl.py) the evaluation; capabilities.toml which Vault capabilities give which commonmode capability.
 """
 
 from __future__ import annotations

@@ -3,8 +3,17 @@ outside the connector (tests/safety) import `commonmode_vault.acl`."""
 
 from __future__ import annotations
 
-from commonmode_vault.policy import (ACL, CAPABILITIES, WRITES, PolicyError, Rule, Stanza, attached_policies,
-                                     parse_policy, policy_name)
+from commonmode_vault.policy import (
+    ACL,
+    CAPABILITIES,
+    WRITES,
+    PolicyError,
+    Rule,
+    Stanza,
+    attached_policies,
+    parse_policy,
+    policy_name,
+)
 
-__all__ = ["ACL", "CAPABILITIES", "PolicyError", "Rule", "Stanza", "WRITES", "attached_policies", "parse_policy",
+__all__ = ["ACL", "CAPABILITIES", "WRITES", "PolicyError", "Rule", "Stanza", "attached_policies", "parse_policy",
            "policy_name"]

@@ -57,7 +57,8 @@ class CapabilityTable:
 
     def for_engine(self, engine: str, role_kind: str | None = None) -> list[Route]:
         """The routes of `engine` (serving `role_kind`, for secret-engine roles), in the file's order."""
-        return [r for r in self.routes if r.engine == engine and (role_kind is None or not r.roles or role_kind in r.roles)]
+        return [r for r in self.routes
+                if r.engine == engine and (role_kind is None or not r.roles or role_kind in r.roles)]
 
 
 def load_capabilities() -> CapabilityTable:
@@ -81,7 +82,8 @@ def parse_capabilities(text: str, where: str = CAPABILITIES_FILE) -> CapabilityT
         cap = t.capability(e.get("capability"), f"{key}.capability")
         caps = t.strings(e.get("vault_capabilities"), f"{key}.vault_capabilities")
         if not set(caps) <= CAPABILITIES:
-            raise t.fail(f"{key}.vault_capabilities", f"expected Vault capabilities ({', '.join(sorted(CAPABILITIES))})")
+            raise t.fail(f"{key}.vault_capabilities",
+                         f"expected Vault capabilities ({', '.join(sorted(CAPABILITIES))})")
         note = e.get("note", "")
         if not isinstance(note, str):
             raise t.fail(f"{key}.note", "expected a string")

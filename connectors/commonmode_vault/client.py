@@ -1,9 +1,9 @@
 """The client factory: the only code that talks to Vault. Every request goes through `ReadOnlyVault` (endpoint,
 namespace, CA bundle, the CallPolicy's timeouts, retries with backoff and deadline, a call counter), whose
-guard decides by ROUTE: which mount the path is under (the longest mount prefix from sys/mounts and sys/auth), that mount's
-type, and the API segment after it. Only the read-only metadata routes listed in `SECRET_ROUTES`,
-`AUTH_ROUTES` and `BUILTIN_ROUTES` are sent; everything else (a value, key material, a token, a mint, any
-write) is refused before the request leaves. What a secret is called never matters: `kv/metadata/x/token`
+guard decides by ROUTE: which mount the path is under (the longest mount prefix from sys/mounts and
+sys/auth), that mount's type, and the API segment after it. Only the read-only metadata routes listed in
+`SECRET_ROUTES`, `AUTH_ROUTES` and `BUILTIN_ROUTES` are sent; everything else (a value, key material, a token,
+a mint, any write) is refused before the request leaves. What a secret is called never matters: `kv/metadata/x/token`
 is metadata on a KV v2 mount, `auth/token/create` is a mint. scanner-policy.hcl grants exactly these routes.
 
 The connector's error hook (`VaultErrors`) is here too: a refused or failed request is a gap naming it.
@@ -44,7 +44,8 @@ SECRET_ROUTES: dict[str, Routes] = {
     "aws": (("LIST", "roles"), ("GET", "roles/{name}")),
     "azure": (("LIST", "roles"), ("GET", "roles/{name}")),
     "gcp": (("LIST", "rolesets"), ("GET", "roleset/{name}"), ("LIST", "static-accounts"),
-            ("GET", "static-account/{name}"), ("LIST", "impersonated-accounts"), ("GET", "impersonated-account/{name}")),
+            ("GET", "static-account/{name}"), ("LIST", "impersonated-accounts"),
+            ("GET", "impersonated-account/{name}")),
     "database": (("LIST", "roles"), ("GET", "roles/{name}"), ("LIST", "static-roles"), ("GET", "static-roles/{name}")),
 }
 #: Auth methods, by type. AppRole: "Read AppRole role ID" returns the role_id, an identifier (the secret
@@ -54,7 +55,7 @@ AUTH_ROUTES: dict[str, Routes] = {
     "approle": (*_ROLES, ("GET", "role/{name}/role-id"), ("LIST", "role/{name}/secret-id"),
                 ("POST", "role/{name}/secret-id-accessor/lookup")),
     "token": (("LIST", "accessors"), ("POST", "lookup-accessor")),
-    **{t: _ROLES for t in ("kubernetes", "jwt", "oidc", "aws", "azure", "gcp")},
+    **dict.fromkeys(("kubernetes", "jwt", "oidc", "aws", "azure", "gcp"), _ROLES),
     "cert": (("LIST", "certs"), ("GET", "certs/{name}")),
     "userpass": (("LIST", "users"), ("GET", "users/{name}")),
 }

@@ -24,7 +24,8 @@ __all__ = ["AUTH_ROLE_PATHS", "ENGINE_ROLE_PATHS", "ReadOnlyVault", "ReadOnlyVio
 AUTH_ROLE_PATHS = {"approle": "role", "kubernetes": "role", "jwt": "role", "oidc": "role", "aws": "role",
                    "azure": "role", "gcp": "role", "cert": "certs", "userpass": "users"}
 #: Secret engine types whose roles say which cloud identity or database account they mint credentials for.
-ENGINE_ROLE_PATHS = {"aws": ("roles",), "azure": ("roles",), "gcp": ("roleset", "static-account", "impersonated-account"),
+ENGINE_ROLE_PATHS = {"aws": ("roles",), "azure": ("roles",),
+                     "gcp": ("roleset", "static-account", "impersonated-account"),
                      "database": ("roles", "static-roles")}
 #: Metadata paths read per batch of a KV walk (progress is shown after each).
 _KV_BATCH = 500
@@ -69,7 +70,7 @@ def get_each(c: Collection, api: ReadOnlyVault, paths: list[str]) -> list[Any]:
     if paths and c.past_deadline(f"GET {paths[0]} and {len(paths) - 1} more" if len(paths) > 1 else paths[0]):
         return [None] * len(paths)
     out, late = [], []
-    for path, result in zip(paths, api.get_many(paths, _workers(c)) if paths else []):
+    for path, result in zip(paths, api.get_many(paths, _workers(c)) if paths else [], strict=True):
         if isinstance(result, VaultError) and result.status == DEADLINE:
             late.append(path)
             result = None
@@ -133,7 +134,7 @@ def collect(c: Collection, api: ReadOnlyVault, values: Mapping[str, Any]) -> Clu
     data.mounts = {k: v for k, v in mounts.items() if isinstance(v, dict) and "type" in v}
     api.load_mounts(data.mounts, data.auth)  # the guard judges every later path by these mounts
     names = list_keys(c, api, "sys/policies/acl")
-    for name, doc in zip(names, get_each(c, api, [f"sys/policies/acl/{n}" for n in names])):
+    for name, doc in zip(names, get_each(c, api, [f"sys/policies/acl/{n}" for n in names]), strict=True):
         if doc is not None:
             data.policies[name] = doc.get("policy", "")
     for mount, info in sorted(data.auth.items()):
@@ -155,7 +156,7 @@ def collect(c: Collection, api: ReadOnlyVault, values: Mapping[str, Any]) -> Clu
             for start in range(0, len(names), _KV_BATCH):
                 chunk = names[start:start + _KV_BATCH]
                 c.say(f"{mount} metadata", start, len(names))
-                keys += list(zip(chunk, get_each(c, api, [f"{mount}metadata/{k}" for k in chunk])))
+                keys += list(zip(chunk, get_each(c, api, [f"{mount}metadata/{k}" for k in chunk]), strict=True))
             data.kv[mount] = (2, keys)
         elif engine == "kv1":
             data.kv[mount] = (1, [(k, None) for k in walk_keys(c, api, mount, limit)])
@@ -165,7 +166,7 @@ def collect(c: Collection, api: ReadOnlyVault, values: Mapping[str, Any]) -> Clu
             for sub in ENGINE_ROLE_PATHS[engine]:
                 list_path = f"{mount}{sub}s" if engine == "gcp" else f"{mount}{sub}"
                 names = list_keys(c, api, list_path)
-                for name, role in zip(names, get_each(c, api, [f"{mount}{sub}/{n}" for n in names])):
+                for name, role in zip(names, get_each(c, api, [f"{mount}{sub}/{n}" for n in names]), strict=True):
                     if role is not None:
                         data.engine_roles.append((mount, engine, sub, name, role))
     return data
@@ -179,7 +180,7 @@ def collect_auth_roles(c: Collection, api: ReadOnlyVault, data: ClusterData, mou
     if sub is None:
         return
     names = list_keys(c, api, f"auth/{mount}{sub}")
-    for name, role in zip(names, get_each(c, api, [f"auth/{mount}{sub}/{n}" for n in names])):
+    for name, role in zip(names, get_each(c, api, [f"auth/{mount}{sub}/{n}" for n in names]), strict=True):
         if role is not None:
             data.roles.append((mount, kind, sub, name, role))
     if kind != "approle":
@@ -187,12 +188,13 @@ def collect_auth_roles(c: Collection, api: ReadOnlyVault, data: ClusterData, mou
     if read_role_ids:
         # AppRole docs: the role_id identifies the role (the secret-id is the secret half of a login);
         # an AppRole login's entity alias is named by it. Kept in ClusterData.role_ids only.
-        for name, rid in zip(names, get_each(c, api, [f"auth/{mount}role/{n}/role-id" for n in names])):
+        for name, rid in zip(names, get_each(c, api, [f"auth/{mount}role/{n}/role-id" for n in names]), strict=True):
             if rid and rid.get("role_id"):
                 data.role_ids[(mount, name)] = str(rid["role_id"])
     c.say(f"auth/{mount}role/*/secret-id")
     with ThreadPoolExecutor(max_workers=max(1, _workers(c))) as pool:
-        for name, (metas, errors) in zip(names, pool.map(lambda n: get_secret_id_metadata(api, mount, n), names)):
+        found = pool.map(lambda n: get_secret_id_metadata(api, mount, n), names)
+        for name, (metas, errors) in zip(names, found, strict=True):
             data.secret_ids.extend((mount, name, meta) for meta in metas)
             for error in errors:
                 c.gap(error)
@@ -201,11 +203,11 @@ def collect_auth_roles(c: Collection, api: ReadOnlyVault, data: ClusterData, mou
 def collect_pki(c: Collection, api: ReadOnlyVault, data: ClusterData, mount: str) -> None:
     """A PKI mount's roles, its issuers, and which issuer is its default (`<mount>/config/issuers`)."""
     names = list_keys(c, api, f"{mount}roles")
-    for name, role in zip(names, get_each(c, api, [f"{mount}roles/{n}" for n in names])):
+    for name, role in zip(names, get_each(c, api, [f"{mount}roles/{n}" for n in names]), strict=True):
         if role is not None:
             data.pki_roles.append((mount, name, role))
     ids = list_keys(c, api, f"{mount}issuers")
-    for iid, issuer in zip(ids, get_each(c, api, [f"{mount}issuer/{i}" for i in ids])):
+    for iid, issuer in zip(ids, get_each(c, api, [f"{mount}issuer/{i}" for i in ids]), strict=True):
         if issuer is not None:
             data.pki_issuers.append((mount, iid, issuer))
     if ids:  # which issuer a role's issuer_ref "default" means

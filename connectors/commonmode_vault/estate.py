@@ -11,8 +11,8 @@ from typing import Any
 
 from commonmode.connector import InventoryParts
 from commonmode.model import Resource, Store
-from commonmode_vault.options import OPTIONS
 from commonmode_vault.capabilities import CapabilityTable, Way
+from commonmode_vault.options import OPTIONS
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,9 @@ class Strongest:
         return self._best.items()
 
 
-def reaches(estate: Estate, acl: ACL, by_path: Mapping[str, Sequence[Target]], paths: Sequence[str], memo: dict[str, list[str]],
-             holders: Mapping[str, Sequence[str]], approles: Sequence[tuple[str, str, str]]) -> list[Reach]:
+def reaches(estate: Estate, acl: ACL, by_path: Mapping[str, Sequence[Target]], paths: Sequence[str],
+            memo: dict[str, list[str]], holders: Mapping[str, Sequence[str]],
+            approles: Sequence[tuple[str, str, str]]) -> list[Reach]:
     """Everything one policy set reaches, path by path (the strongest is chosen per identity afterwards)."""
     out: list[Reach] = []
     for path in candidate_paths(acl, paths, memo):

@@ -317,7 +317,7 @@ class _Json:
         return tok
 
     def root(self) -> Obj:
-        kind, text = self.take()
+        _, text = self.take()
         if text != "{":
             raise self.fail("does not contain a root object")
         return self.obj()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commonmode.kit import ids, owner_from, parse_timestamp
@@ -62,15 +62,16 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
             ename = entity.get("name", entity["id"])
             pols += entity_policies.get(entity["id"], [])
             origin = f"token policies of {mount}{sub}/{name} and the policies of its entity {ename} and groups"
-            out.grants.append(Grant(identity_id=rid, capability=Capability.IDENTITY_ASSUME, resource_id=eid, connector=c,
-                                    via=(f"logins through {mount}{sub}/{name} are entity {ename} "
+            out.grants.append(Grant(identity_id=rid, capability=Capability.IDENTITY_ASSUME, resource_id=eid,
+                                    connector=c, via=(f"logins through {mount}{sub}/{name} are entity {ename} "
                                          f"(entity alias on {accessor})",)))
         for meta in secret_id_meta.get((mount, name), []):
             owner = owner or owner_from(meta.get("metadata"), opts.owner_keys)
             acc = meta.get("secret_id_accessor", "")
             out.credentials.append(Credential(
                 id=f"{rid}/secret-id-accessor/{acc}", identity_id=rid, kind="approle-secret-id", connector=c,
-                created=parse_timestamp(meta.get("creation_time")), expires=parse_timestamp(meta.get("expiration_time")),
+                created=parse_timestamp(meta.get("creation_time")),
+                expires=parse_timestamp(meta.get("expiration_time")),
                 last_used=parse_timestamp(meta.get("last_updated_time")), fault_domains=tuple(cluster)))
         tags = {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in role.items()
                 if k.startswith("bound_") and v}
@@ -85,13 +86,13 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
             continue
         principals[rid] = (pols, origin)
         for who, why in bound_identities(atype, role):
-            out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid, connector=c,
-                                    via=(f"{atype} auth role {mount}{name} binds {why}",)))
+            out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid,
+                                    connector=c, via=(f"{atype} auth role {mount}{name} binds {why}",)))
             github = ids.parse_github_id(who)
             if github is not None:
                 out.identities.append(Identity(id=who, provider="github", kind="ci-workload", name=github[1],
                                                connector=c))
-    now = opts.now or datetime.now(timezone.utc)
+    now = opts.now or datetime.now(UTC)
     for t in data.tokens:
         pols = list(t.get("policies") or [])
         expires = parse_timestamp(t.get("expire_time"))
@@ -105,8 +106,8 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
                                        connector=c, owner=owner_from(meta, opts.owner_keys), tags=dict(meta or {}),
                                        fault_domains=tuple(cluster)))
         out.credentials.append(Credential(id=f"{tid}/token", identity_id=tid, kind="vault-token" + (
-            " (root)" if "root" in pols else ""), connector=c, created=parse_timestamp(t.get("creation_time")), expires=expires,
-            fault_domains=tuple(cluster)))
+            " (root)" if "root" in pols else ""), connector=c, created=parse_timestamp(t.get("creation_time")),
+            expires=expires, fault_domains=tuple(cluster)))
         if t.get("entity_id"):
             pols += entity_policies.get(t["entity_id"], [])
         principals[tid] = (pols, f"policies of token {t.get('display_name') or acc}")
@@ -139,7 +140,8 @@ def bound_identities(atype: str, role: Mapping[str, Any]) -> list[tuple[str, str
         for key in ("bound_iam_principal_arn", "bound_iam_role_arn", "bound_iam_instance_profile_arn"):
             out += [(arn, f"{key} = {arn}") for arn in many(key)]
     elif atype == "azure":
-        out += [(ids.azure_object_id(sp), f"bound_service_principal_ids = {sp}") for sp in many("bound_service_principal_ids")]
+        out += [(ids.azure_object_id(sp), f"bound_service_principal_ids = {sp}")
+                for sp in many("bound_service_principal_ids")]
     elif atype == "gcp":
         out += [(ids.gcp_service_account(e), f"bound_service_accounts = {e}") for e in many("bound_service_accounts")]
     elif atype in ("jwt", "oidc"):

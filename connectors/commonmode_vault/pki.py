@@ -46,8 +46,9 @@ def add_pki(estate: Estate, data: ClusterData) -> list[Target]:
     def signer(mount: str, iid: str) -> str:
         rid = f"{base}/{mount}issuer/{iid}/sign-verbatim"
         lazy.setdefault(rid, Resource(
-            id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}issuer/{labels[(mount, iid)]}/sign-verbatim",
-            connector=c, parents=(f"{base}/{mount}issuer/{iid}",), names=("*",), fault_domains=tuple(cluster)))
+            id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault",
+            name=f"{mount}issuer/{labels[(mount, iid)]}/sign-verbatim", connector=c,
+            parents=(f"{base}/{mount}issuer/{iid}",), names=("*",), fault_domains=tuple(cluster)))
         return rid
 
     verbatim = "sign-verbatim signs the CSR as it is: any name"
@@ -55,8 +56,9 @@ def add_pki(estate: Estate, data: ClusterData) -> list[Target]:
         rid = f"{base}/{mount}issue/{name}"
         names = pki_names(role)
         own = refs[mount].get(str(role.get("issuer_ref") or "default"))
-        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault", name=f"{mount}roles/{name}",
-                                      connector=c, parents=(f"{base}/{mount}issuer/{own}",) if own else (), names=names,
+        out.resources.append(Resource(id=rid, kind=ResourceKind.CERT_ISSUER, provider="vault",
+                                      name=f"{mount}roles/{name}", connector=c,
+                                      parents=(f"{base}/{mount}issuer/{own}",) if own else (), names=names,
                                       fault_domains=tuple(cluster)))
         route(mount, "issue/{role}", rid, role=name)
         route(mount, "sign/{role}", rid, role=name)
@@ -67,8 +69,8 @@ def add_pki(estate: Estate, data: ClusterData) -> list[Target]:
             if at != rid:
                 lazy.setdefault(at, Resource(
                     id=at, kind=ResourceKind.CERT_ISSUER, provider="vault", connector=c, names=names,
-                    name=f"{mount}roles/{name} from issuer {labels[(mount, iid)]}", parents=(f"{base}/{mount}issuer/{iid}",),
-                    fault_domains=tuple(cluster)))
+                    name=f"{mount}roles/{name} from issuer {labels[(mount, iid)]}",
+                    parents=(f"{base}/{mount}issuer/{iid}",), fault_domains=tuple(cluster)))
             why = f"the issuer in the path ({labels[(mount, iid)]}) signs, whatever the role's issuer_ref"
             route(mount, "issuer/{ref}/issue/{role}", at, why, ref=ref, role=name)
             route(mount, "issuer/{ref}/sign/{role}", at, why, ref=ref, role=name)
@@ -87,7 +89,7 @@ def pki_names(role: Mapping[str, Any]) -> tuple[str, ...]:
     names: list[str] = []
     for d in role.get("allowed_domains") or []:
         d = str(d).lower()
-        if role.get("allow_bare_domains") or role.get("allow_glob_domains") and "*" in d:
+        if role.get("allow_bare_domains") or (role.get("allow_glob_domains") and "*" in d):
             names.append(d)
         if role.get("allow_subdomains"):
             names.append(f"*.{d}")

@@ -65,7 +65,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from itertools import islice, product
 from math import prod
@@ -213,7 +213,7 @@ def _seconds(node: object, where: str) -> float:
 def _expiration(text: str, where: str) -> datetime:
     """parseutil.ParseAbsoluteTime: RFC 3339 (with a zone) or seconds since the epoch."""
     if re.fullmatch(r"\d+", text.strip()):
-        return datetime.fromtimestamp(int(text.strip()), tz=timezone.utc)
+        return datetime.fromtimestamp(int(text.strip()), tz=UTC)
     m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})", text.strip())
     if m is None:
         raise PolicyError(f"{where}: invalid expiration time {text!r}")
@@ -263,7 +263,7 @@ def parse_policy(text: str, name: str, *, now: datetime | None = None) -> list[S
             if item.keys[0] not in ("name", "path"):
                 raise PolicyError(f"invalid key {item.keys[0]!r}")
         _last_string(items, "name", "root.name")
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return [s for s in (_stanza(i, now) for i in _filter(items, "path")) if s is not None]
     except PolicyError as exc:
         raise PolicyError(f"policy {name}: {exc}") from None
@@ -732,7 +732,7 @@ class ACL:
         if names == ("root",):
             return cls(root=True)
         docs = {policy_name(k): v for k, v in documents.items()}
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         rules: dict[str, Rule] = {}
         for name in names:
             for s in docs.get(name, ()):
@@ -778,9 +778,10 @@ class ACL:
 
     def allows(self, path: str, *caps: str, engine: str = "", mount: str = "") -> Decision:
         """Whether a request needing any of `caps` on `path` can pass: YES, MAYBE (only some requests pass,
-        or it depends on the caller) or NO, with the deciding rule's sources plus explanations as `via`. `engine` is what serves the path ("kv1", "kv2", or the mount
-        type sys/mounts or sys/auth reports: "pki", "system", "token", "approle", …; "" = unknown) and
-        decides what parameter constraints do; `mount` (e.g. "secret/") pins where its API starts."""
+        or it depends on the caller) or NO, with the deciding rule's sources plus explanations as `via`.
+        `engine` is what serves the path ("kv1", "kv2", or the mount type sys/mounts or sys/auth reports:
+        "pki", "system", "token", "approle", …; "" = unknown) and decides what parameter constraints do;
+        `mount` (e.g. "secret/") pins where its API starts."""
         if self.root:
             return Decision(Tri.YES, ("the root policy",))
         path = path.lstrip("/")
@@ -900,14 +901,14 @@ def _fillings(rule: Rule, path: str) -> list[str]:
     body, prefix = (rule.path[:-1], True) if rule.is_prefix else (rule.path, False)
     if not prefix:
         want, have = body.split("/"), path.split("/")
-        return ["/".join(h if _TEMPLATE.search(w) else w for w, h in zip(want, have))]
+        return ["/".join(h if _TEMPLATE.search(w) else w for w, h in zip(want, have, strict=False))]
     regex = re.compile(_pattern_regex(body, "segment" if _is_segmented(rule.path) else "prefix"))
     out = []
     for n in range(len(path) + 1):
         if regex.fullmatch(path[:n]):
             stem = path[:n]
             if _is_segmented(rule.path):  # keep its `+` segments
-                stem = "/".join("+" if w == "+" else h for w, h in zip(body.split("/"), stem.split("/")))
+                stem = "/".join("+" if w == "+" else h for w, h in zip(body.split("/"), stem.split("/"), strict=False))
             out.append(stem + "*")
     return out
 
@@ -916,5 +917,5 @@ def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-__all__ = ["ACL", "CAPABILITIES", "PolicyError", "Rule", "Stanza", "WRITES", "attached_policies", "parse_policy",
+__all__ = ["ACL", "CAPABILITIES", "WRITES", "PolicyError", "Rule", "Stanza", "attached_policies", "parse_policy",
            "policy_name"]

@@ -35,7 +35,8 @@ def desc_meta(description: Any) -> dict[str, str]:
 def add_resources(estate: Estate, data: ClusterData) -> list[Target]:
     """KV secrets (with the credentials their metadata names) and secret-engine roles, and the paths grants
     are decided on: theirs and PKI's."""
-    opts, out, c, base, cluster, stores = estate.opts, estate.out, estate.opts.connector, estate.base, estate.cluster, estate.stores
+    opts, out, c, base = estate.opts, estate.out, estate.opts.connector, estate.base
+    cluster, stores = estate.cluster, estate.stores
     targets: list[Target] = []
     for mount, (version, keys) in sorted(data.kv.items()):
         store = stores[mount]
@@ -55,7 +56,8 @@ def add_resources(estate: Estate, data: ClusterData) -> list[Target]:
                 if custom.get(k):
                     out.credentials.append(Credential(
                         id=f"{custom[k]}@{rid}", identity_id=str(custom[k]), kind="stored-credential", connector=c,
-                        stored_in=rid, created=parse_timestamp((meta or {}).get("created_time")), fault_domains=tuple(cluster)))
+                        stored_in=rid, created=parse_timestamp((meta or {}).get("created_time")),
+                        fault_domains=tuple(cluster)))
     targets += add_pki(estate, data)
     for mount, kind, sub, name, role in data.engine_roles:
         minted: list[tuple[str, str]] = []
@@ -72,7 +74,7 @@ def add_resources(estate: Estate, data: ClusterData) -> list[Target]:
         rid = f"{base}/{paths[0]}"
         out.resources.append(Resource(id=rid, kind=ResourceKind.SECRET, provider="vault", name=f"{mount}{sub}/{name}",
                                       connector=c, parents=(stores[mount].id,), fault_domains=tuple(cluster)))
-        for p, route in zip(paths, routes):
+        for p, route in zip(paths, routes, strict=True):
             targets.append(Target(p, rid, kind, mount, route.ways,
                                   assumes=tuple(f"{who}|{why}" for who, why in minted)))
     return targets

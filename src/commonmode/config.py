@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,8 @@ def load_config(path: Path, registry: Registry) -> Config:
     names: dict[str, str] = {}
     for c in connectors:
         if c.name in names:
-            raise ConfigError(where, f"{c.where.split(': ', 1)[1]}.name", f"duplicate connector name {c.name!r} (also {names[c.name]})")
+            raise ConfigError(where, f"{c.where.split(': ', 1)[1]}.name",
+                              f"duplicate connector name {c.name!r} (also {names[c.name]})")
         names[c.name] = c.where.split(": ", 1)[1]
 
     store = _table(where, "store", raw.get("store", {}))
@@ -232,7 +233,7 @@ def parse_date(where: str, dotted: str, value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ConfigError(where, dotted, f"expected an ISO 8601 date, got {value!r}") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _kind(value: object) -> str:

@@ -233,7 +233,8 @@ class Registry:
             return self._loaded[name]
         entry = self._entries.get(name)
         if entry is None:
-            raise UsageError(f"no connector named {name!r} is installed (installed: {', '.join(self.names()) or 'none'})")
+            installed = ", ".join(self.names()) or "none"
+            raise UsageError(f"no connector named {name!r} is installed (installed: {installed})")
         try:
             cls: type[Connector] = entry.entry_point.load()  # checked below: it has what a Connector has
         except ImportError as exc:

@@ -215,4 +215,4 @@ def starter_config(providers: set[str], registry: Registry | None = None) -> str
     return "\n".join(out) + "\n"
 
 
-__all__ = ["starter_config", "PLACEHOLDER", "providers_in_order"]
+__all__ = ["PLACEHOLDER", "providers_in_order", "starter_config"]

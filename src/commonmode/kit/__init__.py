@@ -23,4 +23,5 @@ from commonmode.kit.errors import PolicyError, ReadOnlyViolation
 from commonmode.kit.values import option_values, owner_from, parse_or_gap, parse_timestamp
 
 __all__ = ["CallCounter", "CallPolicy", "Collection", "Decision", "Errors", "Failure", "KitConnector", "PolicyError",
-           "ReadOnlyViolation", "Tri", "ids", "tables", "option_values", "owner_from", "parse_or_gap", "parse_timestamp"]
+           "ReadOnlyViolation", "Tri", "ids", "option_values", "owner_from", "parse_or_gap", "parse_timestamp",
+           "tables"]

@@ -72,7 +72,8 @@ class Collection:
     def within(self, *, gaps: str = "", progress: str = "") -> Collection:
         """A view for one part of the run (an account, a region) whose gaps and progress lines start with
         these prefixes; gaps, calls and policy are the same objects."""
-        return dataclasses.replace(self, gap_prefix=self.gap_prefix + gaps, progress_prefix=self.progress_prefix + progress)
+        return dataclasses.replace(self, gap_prefix=self.gap_prefix + gaps,
+                                   progress_prefix=self.progress_prefix + progress)
 
     def say(self, what: str, done: int = 0, total: int | None = None) -> None:
         """Show progress."""

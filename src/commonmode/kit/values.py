@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, MutableSequence, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from commonmode.connector import ConnectorSettings, Option
@@ -29,7 +29,7 @@ def parse_timestamp(value: object) -> datetime | None:
     if not value or value == _GO_ZERO_TIME:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     text = _NANOSECONDS.sub(r"\1", str(value)).replace("Z", "+00:00")
     try:
         return datetime.fromisoformat(text)

@@ -17,7 +17,7 @@ import shutil
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 
@@ -166,7 +166,7 @@ def when(value: Any) -> str:
             return text
     if moment.tzinfo is None:
         return moment.strftime("%Y-%m-%d %H:%M:%S")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def count(n: int, one: str, many: str | None = None) -> str:
@@ -322,7 +322,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], out: Tex
 
     def line(parts: list[str]) -> str:
         padded = []
-        for i, (text, col) in enumerate(zip(parts, cols)):
+        for i, (text, col) in enumerate(zip(parts, cols, strict=True)):
             if col.align == "right":
                 padded.append(text.rjust(widths[i]))
             else:
@@ -331,6 +331,6 @@ def write_table(rows: Sequence[Mapping[str, Any]], cols: Sequence[Col], out: Tex
 
     out.write(line([shorten_text(h, widths[i]) for i, h in enumerate(headers)]))
     for row in cells:
-        blocks = [_lines(v, c, w) for v, c, w in zip(row, cols, widths)]
+        blocks = [_lines(v, c, w) for v, c, w in zip(row, cols, widths, strict=True)]
         for k in range(max(len(b) for b in blocks)):
             out.write(line([b[k] if k < len(b) else "" for b in blocks]))

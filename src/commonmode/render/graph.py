@@ -273,5 +273,5 @@ def _node(it: Item, column: str, y: int, h: int, g: Geometry) -> Node:
                 kind_text=fit(it.kind, g.kind_chars), name_lines=lines)
 
 
-__all__ = ["Geometry", "WIDE", "NARROW", "Item", "Link", "Node", "Edge", "Picture", "layout", "crossings", "fit",
+__all__ = ["NARROW", "WIDE", "Edge", "Geometry", "Item", "Link", "Node", "Picture", "crossings", "fit", "layout",
            "wrap"]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from commonmode import __version__
@@ -67,7 +67,7 @@ def _ms(iso: str | None) -> int | None:
         return None
     t = datetime.fromisoformat(iso)
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return int(t.timestamp() * 1000)
 
 
@@ -303,4 +303,4 @@ def to_ocsf(store: RunStore, run: RunInfo, findings: list[dict[str, Any]] | None
     return out
 
 
-__all__ = ["to_ocsf", "OCSF_VERSION"]
+__all__ = ["OCSF_VERSION", "to_ocsf"]

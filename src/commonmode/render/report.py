@@ -120,7 +120,7 @@ def catalogue(store: RunStore, run: RunInfo) -> dict[str, Entity]:
         return domains
 
     for table, css in (("identities", "identity"), ("stores", "store"), ("resources", "resource")):
-        for r in store.rows(f"SELECT * FROM {table} WHERE run_id = ?", [run.id]):  # noqa: S608 (fixed names)
+        for r in store.rows(f"SELECT * FROM {table} WHERE run_id = ?", [run.id]):  # noqa: S608 — fixed names
             out[r["id"]] = Entity(id=r["id"], kind=kind_words(r["kind"], r["provider"]), name=r["name"] or r["id"],
                                   css=css, connector=r["connector"], domains=note(r))
             if table == "resources" and r["control_plane"]:
@@ -154,7 +154,7 @@ def _disambiguate(cat: dict[str, Entity]) -> dict[str, Entity]:
                         lambda e: graph.fit(e.id.rsplit("/", 1)[-1], 24)):
             tags = [qualify(e) for e in members]
             if all(tags) and len(set(tags)) == len(tags):
-                for e, tag in zip(members, tags):
+                for e, tag in zip(members, tags, strict=True):
                     cat[e.id] = Entity(id=e.id, kind=e.kind, name=f"{e.name} ({tag})", css=e.css,
                                        connector=e.connector, domains=e.domains)
                 break
@@ -452,7 +452,7 @@ def _side(store: RunStore, run: RunInfo, path: list[str]) -> tuple[dict[str, Any
     """One path: its resources, who can modify them, and where those identities' credentials are kept; and,
     for the picture, which path resources each identity reaches and whose credentials each store keeps."""
     kinds = {r["id"]: (r["kind"], r["name"]) for r in store.rows(
-        f"SELECT id, kind, name FROM resources WHERE run_id = ? AND id IN ({','.join('?' * len(path))})",  # noqa: S608
+        f"SELECT id, kind, name FROM resources WHERE run_id = ? AND id IN ({','.join('?' * len(path))})",  # noqa: S608 — only ? marks
         [run.id, *path])}
     who: dict[str, dict[str, Any]] = {}
     reaches: dict[str, list[str]] = defaultdict(list)
@@ -469,7 +469,7 @@ def _side(store: RunStore, run: RunInfo, path: list[str]) -> tuple[dict[str, Any
     keeps: dict[str, list[str]] = defaultdict(list)
     if ids:
         marks = ",".join("?" * len(ids))
-        for c in store.rows(f"SELECT stored_in, identity_id FROM credentials WHERE run_id = ? "  # noqa: S608
+        for c in store.rows(f"SELECT stored_in, identity_id FROM credentials WHERE run_id = ? "  # noqa: S608 — only ? marks
                             f"AND identity_id IN ({marks}) AND stored_in IS NOT NULL ORDER BY identity_id",
                             [run.id, *ids]):
             keeps[c["stored_in"]].append(c["identity_id"])
@@ -514,7 +514,7 @@ def picture(cat: dict[str, Entity], sides: dict[str, dict[str, Any]],
         if more:
             box = f"more:{side}"
             items.append(graph.Item(id=box, css="more", kind="and", name=f"{len(more)} more identities", group=1))
-            hidden[side] = {i: box for i in more}
+            hidden[side] = dict.fromkeys(more, box)
         items += [item(s, "store", 2) for s in sides[side]["credential_stores"] if s not in shared_set]
         columns[side] = items
     middle = [item(i, entity(cat, i).css, 0) for i in shared_ids]
@@ -609,5 +609,5 @@ def write(store: RunStore, run: RunInfo, fmt: str, out: Path) -> ReportPath:
     return result
 
 
-__all__ = ["report_data", "render_html", "render_markdown", "render_json", "write", "ReportPath", "catalogue",
-           "chain", "entity", "finding_order", "kind_words", "picture"]
+__all__ = ["ReportPath", "catalogue", "chain", "entity", "finding_order", "kind_words", "picture", "render_html",
+           "render_json", "render_markdown", "report_data", "write"]
