@@ -139,6 +139,18 @@ def test_every_emulator_was_stopped(demo):
             urllib.request.urlopen(url, timeout=2)
 
 
+def test_demo_without_the_demo_extra_is_one_usage_error_before_anything_starts(tmp_path, monkeypatch):
+    from commonmode_sandbox import estate
+
+    monkeypatch.setattr(estate, "NEEDS", ("moto", "commonmode_no_such_sdk"))
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (
+        "commonmode: error: the sandbox needs commonmode_no_such_sdk: pip install -e '.[demo]'")
+    assert not out.exists()  # nothing written, so nothing was started either
+
+
 def test_demo_command_says_it_is_a_sandbox(tmp_path, monkeypatch):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(key, raising=False)
@@ -194,7 +206,7 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
             assert str(out / name) in text and (out / name).exists(), name
         assert "export AWS_ACCESS_KEY_ID=testing" in text and "export COMMONMODE_SANDBOX_VAULT_EAST_TOKEN=" in text
         assert f"commonmode scan -c {out / 'commonmode.toml'}" in text
-        assert re.search(r"^scan: (ok|partial); \d+ findings$", text, re.M), text  # the run's outcome
+        assert re.search(r"^scan: (ok|partial); \d+ findings$", text, re.MULTILINE), text  # the run's outcome
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 0
         after = []  # what it said once stopped: nothing of the above again (-q: nothing at all on stdout)
@@ -220,7 +232,7 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
 def test_committed_report_sample_is_current(tmp_path):
     # the maintainer's command itself, into a temporary folder: it writes every file it names and nothing else
     made = subprocess.run([sys.executable, str(SAMPLE_SCRIPT), str(tmp_path)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, check=False)
     assert made.returncode == 0, made.stderr
     files = runpy.run_path(str(SAMPLE_SCRIPT))["FILES"]
     assert made.stdout.split() == [str(tmp_path / name) for name in files]

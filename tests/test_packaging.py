@@ -98,7 +98,7 @@ def test_plugin_is_discovered_by_entry_point_and_loaded_only_when_named(plugin_e
             "assert 'fake' in reg.names() and 'commonmode_fake' not in sys.modules\n"
             f"load_config(Path({str(tmp_path / 'commonmode.toml')!r}), reg)\n"
             "assert 'commonmode_fake' in sys.modules\nprint(reg.entry('fake').distribution)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin_env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=plugin_env, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "commonmode-fake"
 
@@ -168,7 +168,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, zipfile.ZipFi
     shutil.copytree(ROOT, tree, ignore=_not_copied)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                             "--check-build-dependencies", "--no-index", "-q", "-w", str(out), str(tree)],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, check=False)
     assert built.returncode == 0, built.stdout + built.stderr
     (path,) = out.glob("commonmode-*.whl")
     return tree, zipfile.ZipFile(path)

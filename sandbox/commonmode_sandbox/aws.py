@@ -8,6 +8,7 @@ the same calls in the same order give the same ids (see `start`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ def _doc(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def _session(endpoint: str, creds: dict[str, str] | None = None) -> dict[str, Any]:
+def _session(endpoint: str, creds: Mapping[str, Any] | None = None) -> dict[str, Any]:
     kw: dict[str, Any] = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     if creds:
         kw.update(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],

@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from commonmode_sandbox import declared, estate
 from commonmode_sandbox.estate import SeededEstate
-from commonmode_sandbox.servers import Servers, require
+from commonmode_sandbox.servers import Servers, bao_binary, require
 
 
 class Started(TypedDict):
@@ -52,7 +52,8 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
     from commonmode.scan import scan
     from commonmode.store import RunStore
 
-    require(*estate.NEEDS)
+    require(*estate.NEEDS)  # before anything starts or is written
+    bao_binary()
     private_dir(out)
     db = out / "commonmode.db"
     for stale in (db, out / "commonmode.db-wal", out / "commonmode.db-shm"):
@@ -73,7 +74,7 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
         try:
             outcome = scan(config, registry, store, progress_for=lambda name: no_progress)
             run = outcome.run
-            outputs = {
+            outputs: dict[str, Path] = {
                 "report": rp.write(store, run, "html", out),
                 "report (markdown)": rp.write(store, run, "md", out),
             }
@@ -141,4 +142,4 @@ def describe(result: DemoResult) -> list[str]:
             f"config: {result.config}", f"database: {result.database}"]
 
 
-__all__ = ["run_demo", "describe", "kept", "DemoResult", "Started", "WAITING"]
+__all__ = ["WAITING", "DemoResult", "Started", "describe", "kept", "run_demo"]

