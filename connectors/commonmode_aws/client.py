@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -19,6 +19,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from commonmode.errors import UsageError
 from commonmode.kit import CallCounter, CallPolicy, Errors, Failure, ReadOnlyViolation
+
+if TYPE_CHECKING:  # the SDK's stubs (types-boto3, the test extra): one typed client per service used
+    from types_boto3_acm import ACMClient
+    from types_boto3_acm_pca import ACMPCAClient
+    from types_boto3_iam import IAMClient
+    from types_boto3_organizations import OrganizationsClient
+    from types_boto3_route53 import Route53Client
+    from types_boto3_secretsmanager import SecretsManagerClient
+    from types_boto3_ssm import SSMClient
+    from types_boto3_sts import STSClient
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,22 @@ class Clients:
         """The same factory with fewer (or more) attempts per call, and its own clients; same counter."""
         return dataclasses.replace(self, policy=self.policy.with_attempts(attempts), _cache={})
 
+    @overload
+    def client(self, service: Literal["sts"], region: str | None = None) -> STSClient: ...
+    @overload
+    def client(self, service: Literal["iam"], region: str | None = None) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["route53"], region: str | None = None) -> Route53Client: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"], region: str | None = None) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["ssm"], region: str | None = None) -> SSMClient: ...
+    @overload
+    def client(self, service: Literal["acm"], region: str | None = None) -> ACMClient: ...
+    @overload
+    def client(self, service: Literal["acm-pca"], region: str | None = None) -> ACMPCAClient: ...
+    @overload
+    def client(self, service: Literal["organizations"], region: str | None = None) -> OrganizationsClient: ...
     def client(self, service: str, region: str | None = None) -> Any:
         """The guarded client of `service` in `region` (default: the factory's), made once."""
         key = (service, region or self.region)
@@ -134,8 +160,13 @@ def describe_error(exc: Exception) -> str:
 
 def describe_first_failure(exc: Exception, endpoint: str) -> str:
     """One line for a connector whose first call failed: cannot connect, TLS, or credential refused."""
-    from botocore.exceptions import (ConnectTimeoutError, EndpointConnectionError, NoCredentialsError,
-                                     ReadTimeoutError, SSLError)
+    from botocore.exceptions import (
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+        SSLError,
+    )
 
     if isinstance(exc, SSLError):
         return f"cannot connect to {endpoint}: TLS failure ({exc})"

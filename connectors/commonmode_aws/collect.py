@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.exceptions import ClientError
@@ -30,6 +30,8 @@ __all__ = ["NEVER", "READ_ONLY_OPERATIONS", "Clients", "Organization", "ReadOnly
 
 
 def _pages(client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    # Pages as the plain dicts boto3 returns: the snapshot keeps AWS's own records (the stubs' TypedDicts
+    # type each operation's page, which the build modules read by key).
     yield from client.get_paginator(operation).paginate(**kwargs)
 
 
@@ -62,11 +64,14 @@ def get_authorization_details(clients: Clients, on_page: Callable[[int], None] |
     return out
 
 
-def get_managed_policy_document(clients: Clients, arn: str) -> dict[str, Any]:
+def get_managed_policy_document(clients: Clients, arn: str) -> dict[str, Any] | str:
     """The default version's document of one managed policy (AWS managed ones are not in GAAD's filter)."""
     iam = clients.client("iam")
     version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-    return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    # botocore decodes IAM's URL-encoded JSON into a dict and leaves text that is not JSON as it is (its
+    # after-call handler json_decode_policies); policy.parse_policy reads both
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    return document if isinstance(document, str) else dict(document)
 
 
 def get_access_keys(clients: Clients, user_name: str) -> list[dict[str, Any]]:
@@ -97,7 +102,8 @@ def get_health_checks(clients: Clients) -> list[dict[str, Any]]:
     return [h for page in _pages(r53, "list_health_checks") for h in page["HealthChecks"]]
 
 
-def get_route53_tags(clients: Clients, resource_type: str, ids: list[str]) -> dict[str, dict[str, str]]:
+def get_route53_tags(clients: Clients, resource_type: Literal["healthcheck", "hostedzone"],
+                     ids: list[str]) -> dict[str, dict[str, str]]:
     """Tags of hosted zones or health checks, ten ids per call (the API's limit)."""
     r53 = clients.client("route53")
     out: dict[str, dict[str, str]] = {}
@@ -134,7 +140,7 @@ def get_secure_parameters(clients: Clients, region: str) -> list[dict[str, Any]]
 def get_certificates(clients: Clients, region: str) -> list[dict[str, Any]]:
     acm = clients.client("acm", region)
     arns = [c["CertificateArn"] for page in _pages(acm, "list_certificates") for c in page["CertificateSummaryList"]]
-    return [acm.describe_certificate(CertificateArn=a)["Certificate"] for a in arns]
+    return [dict(acm.describe_certificate(CertificateArn=a)["Certificate"]) for a in arns]
 
 
 def get_certificate_authorities(clients: Clients, region: str) -> list[dict[str, Any]]:
@@ -279,7 +285,7 @@ def read_org_policies(c: Collection, org: Organization, acct: str, data: Account
     for kind, attr in kinds:
         try:
             setattr(data, attr, get_policy_levels(org.clients, path, kind))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 — recorded as a gap; the other policy type is still read
             c.gap(unreadable(attr, exc))
 
 
@@ -290,7 +296,8 @@ def collect_account(c: Collection, acct: str, clients: Clients, regions: Sequenc
     local = {p["Arn"] for p in data.gaad.get("Policies", [])}
     wanted = sorted({m["PolicyArn"] for kind in ("UserDetailList", "RoleDetailList", "GroupDetailList")
                      for e in data.gaad.get(kind, []) for m in e.get("AttachedManagedPolicies", [])}
-                    | {e["PermissionsBoundary"]["PermissionsBoundaryArn"] for kind in ("UserDetailList", "RoleDetailList")
+                    | {e["PermissionsBoundary"]["PermissionsBoundaryArn"]
+                       for kind in ("UserDetailList", "RoleDetailList")
                        for e in data.gaad.get(kind, []) if e.get("PermissionsBoundary")})
     for arn in wanted:
         if arn not in local:
