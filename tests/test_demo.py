@@ -3,6 +3,7 @@ every process it started is stopped; the committed report sample is current."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -218,9 +219,16 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
                 after.append(line)
         assert not any(line.startswith("scan:") or "report.html" in line for line in after), after
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # the test failed while it waited: stop it, and what it started, by PID
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                for pid in pids.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
     for name, pid in pids.items():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
