@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
-for extra in (HERE, HERE / "plugins"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+HERE = Path(__file__).parent  # the repository root and tests/plugins are on sys.path through pytest's
+# `pythonpath` setting in pyproject.toml
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

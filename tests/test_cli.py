@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from estate import (
+from tests.estate import (
     DNS_BOT, KEY_PAY_B, KEY_PAY_B_OLD, R_API_B, R_API_P, Z_API, declared_services, reference_estate,
     write_config,
 )

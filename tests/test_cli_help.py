@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from estate import declared_services, reference_estate, write_config
+from tests.estate import declared_services, reference_estate, write_config
 from typer.testing import CliRunner
 
 from commonmode.cli import EXAMPLES, app

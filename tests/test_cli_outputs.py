@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from estate import declared_services, reference_estate, write_config
+from tests.estate import declared_services, reference_estate, write_config
 from typer.testing import CliRunner
 
 from commonmode.cli import TICKET_FILES, app

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from estate import (
+from tests.estate import (
     CI_ROLE, DNS_BOT, R_API_B, R_API_P, S_PAY_B, S_PAY_P, VAULT_MOUNT, Z_API, declared_services, grant,
     reference_estate, user, write_config,
 )

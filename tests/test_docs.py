@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import typer
-from estate import declared_services, reference_estate, write_config
+from tests.estate import declared_services, reference_estate, write_config
 from typer.testing import CliRunner
 
 from commonmode.cli import app

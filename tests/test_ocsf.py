@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from estate import DNS_BOT, KEY_PAY_B_OLD, R_API_B, R_API_P, reference_estate, write_config
+from tests.estate import DNS_BOT, KEY_PAY_B_OLD, R_API_B, R_API_P, reference_estate, write_config
 from test_outputs import cm, hostile, runner, two_runs  # noqa: F401 — two_runs is a fixture
 
 from commonmode.cli import app

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from estate import (
+from tests.estate import (
     DNS_BOT, KEY_PAY_B_OLD, NOW, R_API_P, S_PAY_B, U_GOOD_B, VAULT_MOUNT, declared_services, reference_estate,
     write_config,
 )

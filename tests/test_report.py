@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from estate import (
+from tests.estate import (
     CI_ROLE, DNS_BOT, KEY_PAY_B_OLD, R_API_B, R_API_P, VAULT_MOUNT, declared_services, reference_estate, write_config,
 )
 from typer.testing import CliRunner

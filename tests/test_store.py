@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from estate import NOW, declared_services, reference_estate
+from tests.estate import NOW, declared_services, reference_estate
 
 from commonmode.connector import ConnectorResult
 from commonmode.correlate import correlate

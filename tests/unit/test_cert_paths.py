@@ -4,7 +4,7 @@ same is proven on OpenBao in tests/connectors/vault/test_pki.py."""
 
 from __future__ import annotations
 
-from estate import DW, NOW, C, Resource, ResourceKind, grant, inventory, record, service, user, zone
+from tests.estate import DW, NOW, C, Resource, ResourceKind, grant, inventory, record, service, user, zone
 
 from commonmode.correlate import correlate
 from commonmode.correlate.closure import compute_closure

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from estate import (
+from tests.estate import (
     DW, NOW, SR, C, Credential, Identity, Resource, ResourceKind, Store, declared_services, grant, inventory,
     record, reference_estate, service, user, zone,
 )

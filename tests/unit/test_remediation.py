@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from estate import CI_ROLE, DNS_BOT, NOW, VAULT_MOUNT, declared_services, reference_estate
+from tests.estate import CI_ROLE, DNS_BOT, NOW, VAULT_MOUNT, declared_services, reference_estate
 
 from commonmode.connector import Registry
 from commonmode.correlate import RULES, correlate, provider_steps
