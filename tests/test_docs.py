@@ -132,6 +132,8 @@ def test_readme_test_command_is_what_ci_runs():
     test_command = blocks[1].strip()
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
+    # then the lint and type gate, whose configuration is in pyproject.toml
+    assert "python3 -m ruff check . && python3 -m mypy" in ci.splitlines()
 
 
 def test_readme_config_example_is_valid_toml_with_known_sections():
