@@ -7,7 +7,8 @@ Needs the [test] extra (moto). Each role has tags, a trust policy naming the acc
 (record writes on one of 20 zones, secret reads, or nothing DNS-related); one role in 20 may call
 sts:AssumeRole on any role. 20 users with one access key each. The scan's API calls are counted by the
 connector itself (its read-only guard sees every call). moto's services are warmed up first (motowarm.py), so
-its one-time backend start-up is not timed; peak RSS includes moto's server, which runs in this process. Note: moto answers GetAccountAuthorizationDetails
+its one-time backend start-up is not timed; peak RSS includes moto's server, which runs in this process.
+Note: moto answers GetAccountAuthorizationDetails
 in one page whatever its size, so against moto the IAM part is one call; against AWS it is one call per
 page of (at most) 1,000 entities.
 """
@@ -22,8 +23,9 @@ import resource
 import sys
 import time
 
-from commonmode_sandbox import servers
 from sizes import each_size
+
+from commonmode_sandbox import servers
 
 
 def one(n_roles: int) -> dict:

@@ -17,7 +17,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sizes import each_size
@@ -38,11 +38,11 @@ def one(n: int) -> dict:
     t0 = time.perf_counter()
     inv, services = build(n)
     t1 = time.perf_counter()
-    corr = correlate(inv, declared_services=services, now=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    corr = correlate(inv, declared_services=services, now=datetime(2026, 11, 24, tzinfo=UTC))
     t2 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore.open(Path(tmp) / "bench.db", create=True)
-        store.record_run(started=datetime.now(timezone.utc), config="bench", correlation=corr, status=RunStatus.OK,
+        store.record_run(started=datetime.now(UTC), config="bench", correlation=corr, status=RunStatus.OK,
                          results=[ConnectorResult(connector="synthetic", provider="synthetic", status=RunStatus.OK)])
         t3 = time.perf_counter()
         size = (Path(tmp) / "bench.db").stat().st_size + sum(
@@ -82,7 +82,7 @@ def main() -> None:
         xs = [math.log(r["identities"]) for r in rows]
         ys = [math.log(r["total_s"]) for r in rows]
         mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
         print(f"\nFitted growth exponent of correlate+store time vs identities: {slope:.2f} (1.0 = linear)")
 
 

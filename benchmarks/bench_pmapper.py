@@ -29,13 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from commonmode_sandbox import servers
 from sizes import each_size
+
+from commonmode_sandbox import servers
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE.parent / ".bench-venv" / "pmapper"
 SHIM = ("import collections, collections.abc, sys\n"
-        "for n in ('Mapping', 'MutableMapping', 'Iterable', 'Sequence'): setattr(collections, n, getattr(collections.abc, n))\n"
+        "for n in ('Mapping', 'MutableMapping', 'Iterable', 'Sequence'):\n"
+        "    setattr(collections, n, getattr(collections.abc, n))\n"
         "from principalmapper.__main__ import main\nsys.argv[0] = 'pmapper'\nsys.exit(main())\n")
 
 
@@ -125,8 +127,8 @@ def one(n: int) -> dict:
             if pm_create is not None:
                 pm_query, q = _timed([py, "-c", SHIM, "--account", "123456789012", "query",
                                       f"who can do route53:ChangeResourceRecordSets with {zone}"], env)
-        theirs = {f"arn:aws:iam::123456789012:{m}" for m in re.findall(r"^((?:role|user)/\S+) (?:IS authorized|CAN call)",
-                                                                       q, re.M)}
+        said = re.findall(r"^((?:role|user)/\S+) (?:IS authorized|CAN call)", q, re.M)
+        theirs = {f"arn:aws:iam::123456789012:{m}" for m in said}
     finally:
         server.stop()
     return {"roles": n, "cm_scan_s": cm_scan, "cm_query_s": cm_query, "api_calls": stats.get("api_calls"),
@@ -147,10 +149,11 @@ def main() -> None:
         print(json.dumps(one(args.one)))
         return
     if SKIP_PMAPPER:
-        print("| roles | commonmode scan s | commonmode access s | API calls | identities |\n|---:|---:|---:|---:|---:|")
+        print("| roles | commonmode scan s | commonmode access s | API calls | identities |\n"
+              "|---:|---:|---:|---:|---:|")
         for r in each_size(__file__, args.sizes, "--skip-pmapper"):
-            print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} | {r['cm_count']} |",
-                  flush=True)
+            print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} "
+                  f"| {r['cm_count']} |", flush=True)
         return
     pmapper_python()
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
@@ -169,8 +172,10 @@ def main() -> None:
                   f"{query} | > {at_least / cm:.0f}× | {r['cm_count']} / — | — |", flush=True)
             continue
         pm = r["pm_create_s"] + r["pm_query_s"]
-        same = "yes" if not r["only_cm"] and not r["only_pm"] else f"no: only commonmode {r['only_cm']}, only PMapper {r['only_pm']}"
-        print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} | {r['pm_create_s']:.1f} | "
+        same = ("yes" if not r["only_cm"] and not r["only_pm"]
+                else f"no: only commonmode {r['only_cm']}, only PMapper {r['only_pm']}")
+        print(f"| {r['roles']:,} | {r['cm_scan_s']:.1f} | {r['cm_query_s']:.1f} | {r['api_calls']} "
+              f"| {r['pm_create_s']:.1f} | "
               f"{r['pm_query_s']:.1f} | {pm / cm:.1f}× | {r['cm_count']} / {r['pm_count']} | {same} |", flush=True)
 
 

@@ -34,7 +34,8 @@ def main() -> None:
     try:
         v = hvac.Client(url=url, token="root")
         for t in range(50):
-            v.sys.create_or_update_acl_policy(name=f"team{t}", policy=f'path "secret/data/team{t}/*" {{ capabilities = ["read"] }}')
+            v.sys.create_or_update_acl_policy(name=f"team{t}",
+                                              policy=f'path "secret/data/team{t}/*" {{ capabilities = ["read"] }}')
         v.sys.enable_auth_method("approle")
         t0 = time.perf_counter()
 

@@ -4,6 +4,7 @@ service either tool calls, so neither commonmode nor PMapper pays moto's start-u
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 CALLS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -20,7 +21,6 @@ def warm_up(endpoint: str, region: str = "us-east-1") -> None:
     import boto3
 
     for service, (op, kwargs) in CALLS.items():
-        try:
+        # any error is fine (e.g. organizations before an organization exists): the backend is warmed either way
+        with contextlib.suppress(Exception):
             getattr(boto3.client(service, endpoint_url=endpoint, region_name=region), op)(**kwargs)
-        except Exception:  # noqa: BLE001 — e.g. organizations before an organization exists: still warmed
-            pass

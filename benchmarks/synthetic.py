@@ -10,10 +10,18 @@ roles read (so those roles can act as the users).
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from commonmode.model import (
-    Capability, Credential, Grant, Identity, Inventory, Resource, ResourceKind, Service, Store,
+    Capability,
+    Credential,
+    Grant,
+    Identity,
+    Inventory,
+    Resource,
+    ResourceKind,
+    Service,
+    Store,
 )
 
 C = "synthetic"
@@ -29,7 +37,7 @@ CAPS = {
 def build(n_identities: int, grants_per_identity: int = 10, seed: int = 1) -> tuple[Inventory, tuple[Service, ...]]:
     """An estate of `n_identities` identities, about `grants_per_identity` grants each, one service per 100."""
     rng = random.Random(seed)
-    now = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, tzinfo=UTC)
     n_services = max(1, n_identities // 100)
     n_accounts = max(2, n_identities // 1000)
     accounts = [f"{100000000000 + i}" for i in range(n_accounts)]

@@ -75,7 +75,8 @@ def seed(endpoint: str) -> AwsEstate:
     def zone(account: str, name: str, owner: str) -> tuple[Any, str]:
         r53 = boto3.client("route53", **where[account])
         zid = r53.create_hosted_zone(Name=name + ".", CallerReference=name)["HostedZone"]["Id"].rsplit("/", 1)[-1]
-        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "owner", "Value": owner}])
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                     AddTags=[{"Key": "owner", "Value": owner}])
         est.zones[name] = f"arn:aws:route53:::hostedzone/{zid}"
         return r53, zid
 
@@ -118,7 +119,8 @@ def seed(endpoint: str) -> AwsEstate:
     for svc, ip in (("pay", "192.0.2.20"), ("login", "192.0.2.30"), ("status", "192.0.2.40"), ("docs", "192.0.2.50")):
         est.records[f"{svc}/primary"] = record(r53p, zp, f"{svc}.acme-prod.example", ip)
         if svc != "status":
-            est.records[f"{svc}/backup"] = record(r53d, zd, f"{svc}.acme-dr.example", ip.replace("192.0.2", "203.0.113"))
+            backup_ip = ip.replace("192.0.2", "203.0.113")
+            est.records[f"{svc}/backup"] = record(r53d, zd, f"{svc}.acme-dr.example", backup_ip)
     owners = {"pay": "team-payments", "login": "team-identity", "status": "team-sre"}
     for svc, owner in owners.items():
         user("prod", f"{svc}-dns", record_writer(est.zones["acme-prod.example"], f"{svc}.acme-prod.example"), owner)

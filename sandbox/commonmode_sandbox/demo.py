@@ -106,7 +106,7 @@ WAITING = "the emulators stay up until you press Ctrl-C"
 def kept(result: DemoResult) -> list[str]:
     """Everything a user needs while the emulators stay up: where each one listens and its process id,
     the outputs, the config, and the shell lines to scan the sandbox by hand."""
-    vault_pids = dict(zip(result.started["vault"], result.started["pids"]))
+    vault_pids = dict(zip(result.started["vault"], result.started["pids"], strict=True))  # one pid per OpenBao server
     cfg = result.config
     return [
         "the sandbox is up (127.0.0.1 only):",

@@ -48,16 +48,20 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
     keep(w, "dns/docs-dr", "docs-dns-dr", "team-docs")
     for client in (e, w):
         client.sys.enable_auth_method("approle")
-    e.sys.create_or_update_acl_policy(name="pay-dns-sync", policy='path "secret/data/dns/pay-*" { capabilities = ["read"] }')
+    e.sys.create_or_update_acl_policy(name="pay-dns-sync",
+                                      policy='path "secret/data/dns/pay-*" { capabilities = ["read"] }')
     e.auth.approle.create_or_update_approle("pay-dns-sync", token_policies=["pay-dns-sync"], secret_id_ttl="240h")
     e.auth.approle.generate_secret_id("pay-dns-sync", metadata={"owner": "team-payments"})
-    e.sys.create_or_update_acl_policy(name="automation", policy='path "secret/data/dns/automation" { capabilities = ["read"] }')
+    e.sys.create_or_update_acl_policy(name="automation",
+                                      policy='path "secret/data/dns/automation" { capabilities = ["read"] }')
     e.auth.approle.create_or_update_approle("automation", token_policies=["automation"])
     e.auth.approle.generate_secret_id("automation")
-    e.sys.create_or_update_acl_policy(name="status-sync", policy='path "secret/data/dns/status-primary" { capabilities = ["read"] }')
+    e.sys.create_or_update_acl_policy(name="status-sync",
+                                      policy='path "secret/data/dns/status-primary" { capabilities = ["read"] }')
     e.auth.approle.create_or_update_approle("status-sync", token_policies=["status-sync"])
     e.auth.approle.generate_secret_id("status-sync", metadata={"owner": "team-sre"})
-    w.sys.create_or_update_acl_policy(name="status-dr-sync", policy='path "secret/data/dns/status-dr" { capabilities = ["read"] }')
+    w.sys.create_or_update_acl_policy(name="status-dr-sync",
+                                      policy='path "secret/data/dns/status-dr" { capabilities = ["read"] }')
     w.auth.approle.create_or_update_approle("status-dr-sync", token_policies=["status-dr-sync"])
     w.auth.approle.generate_secret_id("status-dr-sync", metadata={"owner": "team-sre-dr"})
     # one PKI role issues for both login hostnames

@@ -19,15 +19,27 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+try:  # typer 0.2x vendors click as typer._click; older releases use click itself
+    from typer._click.exceptions import UsageError as ClickUsageError
+    from typer._click.formatting import HelpFormatter
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import UsageError as ClickUsageError  # type: ignore[assignment]  # click's own name
+    from click.formatting import HelpFormatter  # type: ignore[assignment]  # the same class, click's own name
+
 from commonmode.errors import CommonmodeError, ExitCode, UsageError
-from commonmode.logs import OWN
+from commonmode.logs import OWN, debugging
 from commonmode.logs import configure as configure_logging
-from commonmode.logs import debugging
+
+if TYPE_CHECKING:  # these modules are imported lazily, by the commands that need them
+    from commonmode.config import Config
+    from commonmode.connector import Registry
+    from commonmode.model import Severity
+    from commonmode.store import RunInfo, RunStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
 
@@ -68,7 +80,7 @@ def _unbroken(text: str) -> str:
     return re.sub(r"(?<=\w)-(?=\w)", _KEEP, text)
 
 
-class _HelpFormatter(typer.Context.formatter_class):  # type: ignore[misc,name-defined]
+class _HelpFormatter(HelpFormatter):
     """click's formatter, except that it never breaks a line inside a hyphenated word (`tickets-github.json`,
     `--fail-on`), which a reader would copy broken: textwrap breaks on hyphens by default (Python docs,
     textwrap.TextWrapper.break_on_hyphens)."""
@@ -158,11 +170,11 @@ def _format_option(choices: Sequence[str], help: str = "Output format.",
     return typer.Option("--format", "-f", parser=_choice(choices, aliases), metavar=_metavar(choices), help=help)
 
 
-ConfigOpt = Annotated[Optional[Path], typer.Option(
+ConfigOpt = Annotated[Path | None, typer.Option(
     "-c", "--config", help="Config file [default: $COMMONMODE_CONFIG or ./commonmode.toml].", show_default=False)]
-DbOpt = Annotated[Optional[Path], typer.Option(
+DbOpt = Annotated[Path | None, typer.Option(
     "--db", help="SQLite database to use instead of the one the config's [store] path names.", show_default=False)]
-RunOpt = Annotated[Optional[str], typer.Option(
+RunOpt = Annotated[str | None, typer.Option(
     "--run", metavar="<id|latest|previous>", help="Run id, 'latest' or 'previous' (see `commonmode runs`) "
     "[default: latest].", show_default=False)]
 VerboseOpt = Annotated[bool, typer.Option(
@@ -218,7 +230,7 @@ def handles_errors(fn: F) -> F:
             typer.echo(f"commonmode: internal error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
             raise typer.Exit(int(ExitCode.FAILED)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature; mypy sees (*args, **kwargs)
 
 
 @contextmanager
@@ -252,13 +264,13 @@ def _stdout_closed() -> None:
     os.close(devnull)
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> Registry:
     from commonmode.connector import Registry
 
     return Registry.discover()
 
 
-def _open_store(config: Path | None, db: Path | None, *, create: bool = False):  # type: ignore[no-untyped-def]
+def _open_store(config: Path | None, db: Path | None, *, create: bool = False) -> RunStore:
     """The store named by --db, else by the config's [store] path, else ./commonmode.db."""
     from commonmode.config import DEFAULT_DB, load_config, resolve_config_path
     from commonmode.store import RunStore
@@ -286,7 +298,7 @@ def _runs_named(ids: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
-def _run(store, spec: str | int | None, flag: str = "--run"):  # type: ignore[no-untyped-def]
+def _run(store: RunStore, spec: str | int | None, flag: str = "--run") -> RunInfo:
     """The run a flag names; an unknown one is a usage error naming the flag and the stored runs."""
     try:
         return store.resolve_run(spec)
@@ -329,7 +341,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str], Callable[[str, int, int
         yield for_connector
 
 
-def _severity(value: str | None, flag: str):  # type: ignore[no-untyped-def]
+def _severity(value: str | None, flag: str) -> Severity | None:
     """The Severity a flag names; a usage error naming that flag otherwise."""
     from commonmode.model import Severity
 
@@ -383,7 +395,7 @@ def init(
 OVERRIDES: dict[str, tuple[str, str]] = {"--profile": ("aws", "profile"), "--region": ("aws", "region")}
 
 
-def _override(cfg, flag: str, value: str):  # type: ignore[no-untyped-def]
+def _override(cfg: Config, flag: str, value: str) -> Config:
     """`cfg` with `flag`'s key set on its one instance of the connector type the flag belongs to; a usage
     error when there is no such instance or more than one (then the setting lives in the config)."""
     import dataclasses
@@ -411,17 +423,17 @@ def _override(cfg, flag: str, value: str):  # type: ignore[no-untyped-def]
 def scan(
     config: ConfigOpt = None,
     db: DbOpt = None,
-    fail_on: Annotated[Optional[str], typer.Option(
+    fail_on: Annotated[str | None, typer.Option(
         "--fail-on", metavar=_metavar(SEVERITIES), help="Exit 4 when open findings at or above this severity exist.",
         show_default=False)] = None,
     fmt: ListFormatOpt = "table",
-    profile: Annotated[Optional[str], typer.Option(
+    profile: Annotated[str | None, typer.Option(
         "--profile", metavar="<name>", help="AWS profile for the config's one [[aws]] table (its `profile` key).",
         show_default=False)] = None,
-    region: Annotated[Optional[str], typer.Option(
+    region: Annotated[str | None, typer.Option(
         "--region", metavar="<region>", help="AWS region for the config's one [[aws]] table (its `region` key).",
         show_default=False)] = None,
-    progress: Annotated[Optional[bool], typer.Option(
+    progress: Annotated[bool | None, typer.Option(
         "--progress/--no-progress", help="Progress bars [default: on when stderr is a terminal, off with -q].",
         show_default=False)] = None,
     wait: Annotated[float, typer.Option(
@@ -521,11 +533,13 @@ def _subject(f: Mapping[str, Any]) -> list[str]:
 @handles_errors
 def findings(
     ctx: typer.Context,
-    service: Annotated[Optional[str], typer.Option("--service", metavar="<name>", help="Only findings about this service.")] = None,
-    rule: Annotated[Optional[str], typer.Option("--rule", metavar="<rule>", help="Only this rule (see `commonmode rules`).")] = None,
-    severity: Annotated[Optional[str], typer.Option(
+    service: Annotated[str | None, typer.Option("--service", metavar="<name>",
+                                                help="Only findings about this service.")] = None,
+    rule: Annotated[str | None, typer.Option("--rule", metavar="<rule>",
+                                             help="Only this rule (see `commonmode rules`).")] = None,
+    severity: Annotated[str | None, typer.Option(
         "--severity", metavar=_metavar(SEVERITIES), help="Only findings at least this severe.")] = None,
-    status: Annotated[Optional[str], typer.Option(
+    status: Annotated[str | None, typer.Option(
         "--status", parser=_choice(("new", "open", "resolved")), metavar="<new|open|resolved>",
         help="Only findings in this state.")] = None,
     run: RunOpt = None,
@@ -575,7 +589,7 @@ def findings(
     ])
 
 
-def _service_names(store, run) -> list[str]:  # type: ignore[no-untyped-def]
+def _service_names(store: RunStore, run: RunInfo) -> list[str]:
     return [r["name"] for r in store.rows("SELECT name FROM services WHERE run_id = ? ORDER BY name", [run.id])]
 
 
@@ -684,12 +698,13 @@ def _credential_words(i: Mapping[str, Any]) -> str:
                             "list every grant and credential."))
 @handles_errors
 def inventory(
-    kind: Annotated[Optional[str], typer.Option("--kind", metavar="<kind>", help="Only identities of this kind (iam-role, "
+    kind: Annotated[str | None, typer.Option("--kind", metavar="<kind>", help="Only identities of this kind (iam-role, "
                                                 "vault-role, …).")] = None,
-    connector: Annotated[Optional[str], typer.Option("--connector", metavar="<name>", help="Only identities this connector "
-                                                     "instance saw.")] = None,
-    can: Annotated[Optional[str], typer.Option("--can", metavar="<capability>", help="Only identities with this capability on something "
-                                               "(see README, Capabilities).")] = None,
+    connector: Annotated[str | None, typer.Option("--connector", metavar="<name>",
+                                                  help="Only identities this connector instance saw.")] = None,
+    can: Annotated[str | None, typer.Option("--can", metavar="<capability>",
+                                            help="Only identities with this capability on something "
+                                            "(see README, Capabilities).")] = None,
     run: RunOpt = None, config: ConfigOpt = None, db: DbOpt = None,
     fmt: ListFormatOpt = "table",
     long: LongOpt = False,
@@ -815,9 +830,10 @@ def services(
 @app.command(cls=_Command, short_help="What changed between two runs.", epilog=_epilog("diff"))
 @handles_errors
 def diff(
-    from_run: Annotated[Optional[str], typer.Option("--from", metavar="<run>", help="Older run [default: the one before --to].",
-                                                    show_default=False)] = None,
-    to_run: Annotated[Optional[str], typer.Option("--to", metavar="<run>", help="Newer run [default: latest].",
+    from_run: Annotated[str | None, typer.Option("--from", metavar="<run>",
+                                                 help="Older run [default: the one before --to].",
+                                                 show_default=False)] = None,
+    to_run: Annotated[str | None, typer.Option("--to", metavar="<run>", help="Newer run [default: latest].",
                                                   show_default=False)] = None,
     config: ConfigOpt = None, db: DbOpt = None,
     fmt: ListFormatOpt = "table",
@@ -866,7 +882,8 @@ def diff(
 
 # --- demo, report, review, tickets --------------------------------------------------------------------------
 
-@app.command(cls=_Command, short_help="The whole job on a local sandbox estate (no cloud account).", epilog=_epilog("demo"))
+@app.command(cls=_Command, short_help="The whole job on a local sandbox estate (no cloud account).",
+             epilog=_epilog("demo"))
 @handles_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the sandbox config, database and outputs go.")] = Path(
@@ -933,7 +950,7 @@ def report(
     db: DbOpt = None,
     fmt: Annotated[str, _format_option(REPORT_FORMATS, "Report format (md is accepted for markdown).",
                                        MARKDOWN_ALIAS)] = "html",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Directory to write the report into [default: the "
+    out: Annotated[Path | None, typer.Option("--out", help="Directory to write the report into [default: the "
                                                 "config file's folder].", show_default=False)] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -973,7 +990,7 @@ def report(
                             "identity; json and markdown carry each identity's chain and fault domains."))
 @handles_errors
 def review(
-    service: Annotated[Optional[str], typer.Argument(help="One service [default: every service].",
+    service: Annotated[str | None, typer.Argument(help="One service [default: every service].",
                                                      show_default=False)] = None,
     run: RunOpt = None,
     config: ConfigOpt = None,
@@ -990,9 +1007,8 @@ def review(
     credentials live, the fault domains it needs, and whether it works without anything the primary path
     depends on. Ends with a verdict per service.
     """
-    from commonmode.render.formats import ListFormat, emit, printable, terminal_width
-
     from commonmode.render import review as rv
+    from commonmode.render.formats import ListFormat, emit, printable, terminal_width
 
     _setup(verbose, quiet)
     store = _open_store(config, db)
@@ -1057,7 +1073,8 @@ def _review_words(entries: list[dict[str, Any]], width: int | None) -> list[str]
     return out or ["(none)"]
 
 
-@app.command(cls=_Command, short_help="Remediation tickets, one per owner's group of findings.", epilog=_epilog("tickets"))
+@app.command(cls=_Command, short_help="Remediation tickets, one per owner's group of findings.",
+             epilog=_epilog("tickets"))
 @handles_errors
 def tickets(
     run: RunOpt = None,
@@ -1065,12 +1082,13 @@ def tickets(
     db: DbOpt = None,
     fmt: Annotated[str, _format_option(TICKET_FORMATS, "Ticket format (md is accepted for markdown).",
                                        MARKDOWN_ALIAS)] = "markdown",
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", help="Write into this directory instead of stdout: tickets.md (markdown), tickets-jira.csv "
         "(jira-csv), tickets-github.json (github-json) or tickets.json (json).", show_default=False)] = None,
-    min_severity: Annotated[Optional[str], typer.Option(
+    min_severity: Annotated[str | None, typer.Option(
         "--min-severity", metavar=_metavar(SEVERITIES), help="Only tickets at least this severe.")] = None,
-    include_open: Annotated[bool, typer.Option("--all", help="Also list tickets already filed by an earlier run.")] = False,
+    include_open: Annotated[bool, typer.Option(
+        "--all", help="Also list tickets already filed by an earlier run.")] = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -1159,7 +1177,8 @@ def connectors(fmt: ListFormatOpt = "table", verbose: VerboseOpt = False, quiet:
     rows += [{"name": s, "distribution": "", "builtin": False, "target": "shadowed: not loaded"} for s in reg.shadowed]
     emit(rows, ListFormat(fmt), [("name", lambda r: r["name"]), ("distribution", lambda r: r["distribution"]),
                                  ("built-in", lambda r: r["builtin"]), ("entry point", lambda r: r["target"])],
-         sys.stdout, compact=[Col("name", lambda r: r["name"]), Col("distribution", lambda r: r["distribution"], "text"),
+         sys.stdout, compact=[Col("name", lambda r: r["name"]),
+                              Col("distribution", lambda r: r["distribution"], "text"),
                               Col("built-in", lambda r: r["builtin"]),
                               Col("entry point", lambda r: r["target"], "text", min=16)])
 
@@ -1201,11 +1220,6 @@ def main() -> None:
     stderr starting `commonmode: error:` and exit 2, as every other usage error is (README, "Exit codes"):
     click's own boxed message is not shown. A reader that goes away (`commonmode --help | head`) ends it
     quietly with 0."""
-    try:  # typer 0.2x vendors click; older releases use click itself
-        from typer._click.exceptions import UsageError as ClickUsageError
-    except ImportError:  # pragma: no cover - depends on the installed typer
-        from click.exceptions import UsageError as ClickUsageError
-
     try:
         code = app(standalone_mode=False)
         sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not in the interpreter's final flush

@@ -21,8 +21,8 @@ class Capability(str, enum.Enum):
     DNS_WRITE = "dns.write"
     DNS_ADMIN = "dns.admin"
     FAILOVER_WRITE = "failover.write"
-    SECRET_READ = "secret.read"
-    SECRET_WRITE = "secret.write"
+    SECRET_READ = "secret.read"  # noqa: S105 - a capability name, not a password
+    SECRET_WRITE = "secret.write"  # noqa: S105 - a capability name, not a password
     CERT_ISSUE = "cert.issue"
     IDENTITY_ASSUME = "identity.assume"
 
@@ -68,7 +68,7 @@ class ResourceKind(str, enum.Enum):
     DNS_RECORD = "dns-record"
     HEALTH_CHECK = "health-check"
     ROUTING_CONTROL = "routing-control"  # traffic/routing policy, ARC routing control, traffic manager
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a resource kind, not a password
     CERTIFICATE = "certificate"
     CERT_ISSUER = "cert-issuer"  # PKI role, ACM PCA, Key Vault issuer
 
@@ -203,8 +203,10 @@ class Grant:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "capability", Capability(self.capability))
-        if not self.via or not all(isinstance(step, str) and step for step in self.via):
-            raise ValueError(f"grant {self.identity_id} {self.capability.value} {self.resource_id}: via must explain it")
+        steps: tuple[object, ...] = self.via  # checked as data: a connector may hand over anything
+        if not steps or not all(isinstance(step, str) and step for step in steps):
+            raise ValueError(f"grant {self.identity_id} {self.capability.value} {self.resource_id}: "
+                             "via must explain it")
         _require(self, "identity_id", "resource_id", "connector")
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from commonmode.config import Config
 from commonmode.connector import ConnectorResult, ConnectorSettings, ProgressFn, Registry
@@ -82,7 +82,7 @@ def collect_one(registry: Registry, settings: ConnectorSettings, progress: Progr
 class _Job:
     settings: ConnectorSettings
     thread: threading.Thread | None = None
-    result: ConnectorResult | None = None
+    result: ConnectorResult | BaseException | None = None  # or the exception to re-raise in the main thread
     give_up_at: float = 0.0
 
 
@@ -119,14 +119,15 @@ def collect_all(registry: Registry, connectors: Sequence[ConnectorSettings],
     for job in jobs:
         if isinstance(job.result, BaseException):
             raise job.result
-    return tuple(job.result for job in jobs if job.result is not None)
+    return tuple(job.result for job in jobs if isinstance(job.result, ConnectorResult))
 
 
 def _run(job: _Job, registry: Registry, progress: ProgressFn) -> None:
+    result: ConnectorResult | BaseException
     try:
         result = collect_one(registry, job.settings, progress)
-    except BaseException as exc:  # a UsageError (or worse) is re-raised in the main thread
-        result = exc  # type: ignore[assignment]
+    except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it there
+        result = exc
     if job.result is None:  # not already given up on
         job.result = result
 
@@ -202,7 +203,7 @@ def scan(
     if not config.connectors:
         raise UsageError(f"{config.path}: no connector configured; add an [[aws]], [[vault]] or [[declared]] table "
                          "(`commonmode connectors` lists the installed types)")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     # a malformed remediation.toml is said before anything is collected
     steps = remediation_steps(registry, (c.connector_type for c in config.connectors))
     results = collect_all(registry, config.connectors, progress_for)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from commonmode.correlate.closure import Closure, compute_closure
 from commonmode.correlate.derive import derived_grants
@@ -19,8 +19,16 @@ from commonmode.correlate.remediation import ProviderSteps, load_steps
 from commonmode.correlate.rules import RULES, Context, RecoveryOption, data_rules, fingerprint, recovery_options
 from commonmode.model import Credential, Finding, Inventory, Labelled, Service
 
-__all__ = ["RULES", "Correlation", "ProviderSteps", "correlate", "fingerprint", "merge_services", "apply_declarations",
-           "provider_steps"]
+__all__ = [
+    "RULES",
+    "Correlation",
+    "ProviderSteps",
+    "apply_declarations",
+    "correlate",
+    "fingerprint",
+    "merge_services",
+    "provider_steps",
+]
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ def correlate(
         index=index,
         services=services,
         closures=closures,
-        now=now or datetime.now(timezone.utc),
+        now=now or datetime.now(UTC),
         expiry_days=expiry_days,
         unused_key_days=unused_key_days,
         recovery={},

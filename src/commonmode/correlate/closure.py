@@ -19,6 +19,7 @@ memory is linear in the members however deep the chains are; `chain()` renders t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,7 +186,8 @@ def compute_closure(index: Index, side: str, path: tuple[str, ...]) -> Closure:
         here = (table, eid)
         if table == RESOURCES:
             res = index.resources[eid]
-            issuing = res.kind is ResourceKind.CERTIFICATE or (res.kind is ResourceKind.CERT_ISSUER and eid in c.cert_paths)
+            issuing = res.kind is ResourceKind.CERTIFICATE or (
+                res.kind is ResourceKind.CERT_ISSUER and eid in c.cert_paths)
             for parent in res.parents:
                 if issuing and parent in index.resources and index.resources[parent].kind is ResourceKind.CERT_ISSUER:
                     c.cert_paths.setdefault(parent, (here, "issued", eid, parent))
@@ -214,7 +216,7 @@ def compute_closure(index: Index, side: str, path: tuple[str, ...]) -> Closure:
     return c
 
 
-def _grants_into_identities(index: Index, target: str, here: Key, add,  # type: ignore[no-untyped-def]
+def _grants_into_identities(index: Index, target: str, here: Key, add: Callable[[str, str, Any], None],
                             only: Capability | None = None) -> None:
     for g in index.grants_on.get(target, ()):
         if only is None or g.capability is only:

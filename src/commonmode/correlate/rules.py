@@ -259,7 +259,7 @@ def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
     """Nobody can fail over to the backup without depending on the primary path's closure."""
     for svc in ctx.services:
         options = ctx.recovery[svc.name]
-        p, b = ctx.closures[svc.name]
+        _, b = ctx.closures[svc.name]
         if any(o.independent for o in options) or b.missing:
             # "nobody can" is only said of a backup path whose every resource was seen: resources a failed
             # connector did not report would otherwise read as "nobody can steer them".

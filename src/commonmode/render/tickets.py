@@ -60,7 +60,8 @@ def tickets(store: RunStore, run: RunInfo, *, min_severity: str | None = None,
     now = [f for f in queries.findings(store, run) if f["status"] != "resolved"]
     before = [f for f in queries.findings(store, previous) if f["status"] != "resolved"] if previous else []
     owners = _owners(store, run)
-    service_owner = {r["name"]: r["owner"] for r in store.rows("SELECT name, owner FROM services WHERE run_id = ?", [run.id])}
+    service_owner = {r["name"]: r["owner"]
+                     for r in store.rows("SELECT name, owner FROM services WHERE run_id = ?", [run.id])}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for f in now:
         groups[group_key(f)].append(f)
@@ -82,7 +83,8 @@ def tickets(store: RunStore, run: RunInfo, *, min_severity: str | None = None,
             severity = max((Severity(f["severity"]) for f in fs), key=lambda s: s.rank)
             if severity.rank >= floor:
                 t = _ticket(key, fs, severity, "can be closed", owners, service_owner)
-                t["body"] = (f"All findings of this ticket are resolved in run {run.id}: it can be closed.\n\n" + t["body"])
+                t["body"] = (f"All findings of this ticket are resolved in run {run.id}: it can be closed.\n\n"
+                             + t["body"])
                 closed.append(t)
     return sorted(out, key=order) + sorted(closed, key=order)
 
@@ -96,8 +98,8 @@ def _ticket(key: tuple[str, str], fs: list[dict[str, Any]], severity: Severity, 
             owners: dict[str, str | None], service_owner: dict[str, str | None]) -> dict[str, Any]:
     rule, subject = key
     services = sorted({s for f in fs for s in f["services"]})
-    owner = next((owners.get(s) for s in subject.split(",") if owners.get(s)), None) if rule != "no-independent-recovery" \
-        else None
+    owner = (None if rule == "no-independent-recovery"
+             else next((owners.get(s) for s in subject.split(",") if owners.get(s)), None))
     owner_from = "the finding's subject"
     if not owner:
         owner = next((service_owner.get(s) for s in services if service_owner.get(s)), None)

@@ -13,15 +13,15 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from commonmode import __version__
 from commonmode.connector import ConnectorResult
 from commonmode.errors import UsageError
-from commonmode.model import FindingStatus, RunStatus
 from commonmode.files import create_private
+from commonmode.model import FindingStatus, RunStatus
 from commonmode.store.lock import ScanLock
 from commonmode.store.schema import check_store, create_schema, foreign_tables, migrate
 
@@ -30,7 +30,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Seconds a reader or writer waits for another connection's lock before giving up.
 BUSY_TIMEOUT = 60.0
 
-__all__ = ["RunStore", "RunInfo", "ScanLock"]
+__all__ = ["RunInfo", "RunStore", "ScanLock"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,8 @@ class RunStore:
             conn.row_factory = sqlite3.Row
             foreign = foreign_tables(conn)
             if foreign:
-                raise UsageError(f"{path}: not a commonmode database (it holds tables {', '.join(sorted(foreign)[:5])}); "
+                held = ", ".join(sorted(foreign)[:5])
+                raise UsageError(f"{path}: not a commonmode database (it holds tables {held}); "
                                  "commonmode creates a store only in a new or empty file (pass --db with another path)")
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
                 check_store(conn, path)  # an existing store: refuse one newer than this release before touching it
@@ -130,7 +131,7 @@ class RunStore:
     def record_run(self, *, started: datetime, config: str, results: Sequence[ConnectorResult],
                    correlation: Any | None, status: RunStatus, finished: datetime | None = None) -> RunInfo:
         """Store a whole run in one transaction and settle the finding lifecycle against the previous run."""
-        finished = finished or datetime.now(timezone.utc)
+        finished = finished or datetime.now(UTC)
         j = _JsonCache()
         c = self.conn
         c.execute("BEGIN IMMEDIATE")

@@ -84,7 +84,8 @@ def inventory(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
                 {"resource": g["resource_id"], "resource_kind": kinds.get(g["resource_id"]), **item})
     creds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]):
-        creds[c["identity_id"]].append({k: c[k] for k in ("id", "kind", "created", "expires", "last_used", "stored_in")})
+        creds[c["identity_id"]].append(
+            {k: c[k] for k in ("id", "kind", "created", "expires", "last_used", "stored_in")})
     out = []
     for i in store.rows("SELECT * FROM identities WHERE run_id = ? ORDER BY id", [run.id]):
         out.append({
@@ -150,7 +151,8 @@ def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, An
             if key in seen:
                 continue
             seen.add(key)
-            out.append(_access_row(g["identity_id"], g["capability"], bool(g["conditional"]), target, chain, True, names))
+            out.append(_access_row(g["identity_id"], g["capability"], bool(g["conditional"]), target, chain, True,
+                                   names))
             frontier.append((g["identity_id"], g["capability"], bool(g["conditional"]), chain, target))
     reached = {row["identity"] for row in out}
     while frontier:
@@ -221,7 +223,7 @@ def diff(store: RunStore, old: RunInfo, new: RunInfo) -> dict[str, Any]:
     marks = ",".join("?" * len(_STEERING))
     unsure = ",".join("?" * len(skip))
     keep = f" AND connector NOT IN ({unsure})" if skip else ""
-    power_sql = (f"SELECT DISTINCT identity_id, capability, resource_id FROM grants WHERE run_id = ? "
+    power_sql = (f"SELECT DISTINCT identity_id, capability, resource_id FROM grants WHERE run_id = ? "  # noqa: S608 - only "?" placeholders are formatted in; every value is a bound parameter
                  f"AND capability IN ({marks}){keep} EXCEPT SELECT DISTINCT identity_id, capability, resource_id "
                  f"FROM grants WHERE run_id = ? AND capability IN ({marks}){keep} ORDER BY 1, 3, 2")
 
