@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from commonmode.model import (
-    Capability, Credential, Grant, Identity, Inventory, Resource, ResourceKind, Service, Store,
+    Capability,
+    Credential,
+    Grant,
+    Identity,
+    Inventory,
+    Resource,
+    ResourceKind,
+    Service,
+    Store,
 )
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 C = "fake"  # connector instance name used throughout
 
 

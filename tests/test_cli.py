@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 from tests.estate import (
-    DNS_BOT, KEY_PAY_B, KEY_PAY_B_OLD, R_API_B, R_API_P, Z_API, declared_services, reference_estate,
+    DNS_BOT,
+    KEY_PAY_B,
+    KEY_PAY_B_OLD,
+    R_API_B,
+    R_API_P,
+    Z_API,
+    declared_services,
+    reference_estate,
     write_config,
 )
 from typer.testing import CliRunner

@@ -8,6 +8,7 @@ description and examples for every command.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import subprocess
@@ -83,7 +84,7 @@ def test_help_paragraphs_are_filled_not_broken_mid_sentence(command, columns):
         if re.match(r"^  [^\s-]", line) and not re.match(r"^  \S+(\s{2,}|$)", line):  # prose, not a row
             block.append(line)
             continue
-        for current, following in zip(block, block[1:]):
+        for current, following in itertools.pairwise(block):
             nxt = following.split()[0]
             assert len(current.rstrip()) + 1 + len(nxt) > width, (
                 f"{command} --help at {columns} columns breaks a line early: {current!r} / {following!r}")

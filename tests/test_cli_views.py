@@ -16,8 +16,19 @@ from pathlib import Path
 
 import pytest
 from tests.estate import (
-    CI_ROLE, DNS_BOT, R_API_B, R_API_P, S_PAY_B, S_PAY_P, VAULT_MOUNT, Z_API, declared_services, grant,
-    reference_estate, user, write_config,
+    CI_ROLE,
+    DNS_BOT,
+    R_API_B,
+    R_API_P,
+    S_PAY_B,
+    S_PAY_P,
+    VAULT_MOUNT,
+    Z_API,
+    declared_services,
+    grant,
+    reference_estate,
+    user,
+    write_config,
 )
 from typer.testing import CliRunner
 
@@ -114,7 +125,7 @@ def test_findings_table_is_one_line_per_finding_most_severe_first(cfg):
     ranks = {"critical": 4, "high": 3, "medium": 2, "low": 1}
     severities = [line.split()[0] for line in body]
     assert severities == sorted(severities, key=lambda s: -ranks[s])
-    for line, f in zip(body, rows):
+    for line, f in zip(body, rows, strict=True):
         assert line.split()[-1] == f["fingerprint"][:8] and f["rule"] in line and f["status"] in line
 
 

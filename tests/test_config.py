@@ -76,14 +76,17 @@ def test_good_config_is_typed(tmp_path):
     ('[[azurre]]\nname = "x"\n', "commonmode.toml: azurre: unknown key; expected one of"),
     ('[store]\npath = 1\n', "commonmode.toml: store.path: expected a string"),
     ('[[service]]\nname = "s"\nprimary = ["a"]\n', "commonmode.toml: service[0].backup: missing"),
-    ('[[service]]\nname = "s"\nprimary = []\nbackup = ["b"]\n', "commonmode.toml: service[0].primary: expected a non-empty"),
-    ('[[service]]\nname = "s"\nprimary = ["a"]\nbackup = ["b"]\n[[service]]\nname = "s"\nprimary = ["a"]\nbackup = ["b"]\n',
+    ('[[service]]\nname = "s"\nprimary = []\nbackup = ["b"]\n',
+     "commonmode.toml: service[0].primary: expected a non-empty"),
+    ('[[service]]\nname = "s"\nprimary = ["a"]\nbackup = ["b"]\n'
+     '[[service]]\nname = "s"\nprimary = ["a"]\nbackup = ["b"]\n',
      "commonmode.toml: service[1].name: duplicate service name 's'"),
     ('[[fake]]\nname = "x"\nestate = "e"\n[[fake]]\nname = "x"\nestate = "f"\n',
      "commonmode.toml: fake[1].name: duplicate connector name 'x'"),
     ('[[credential]]\nidentity = "i"\nstored_in = "s"\nexpires = "soon"\n',
      "commonmode.toml: credential[0].expires: expected an ISO 8601 date"),
-    ('[correlate]\nexpiry_days = 0\n', "commonmode.toml: correlate.expiry_days: expected an integer from 1 to 36500, got an integer 0"),
+    ('[correlate]\nexpiry_days = 0\n',
+     "commonmode.toml: correlate.expiry_days: expected an integer from 1 to 36500, got an integer 0"),
     ('fake = "x"\n', "commonmode.toml: fake: expected an array of tables ([[fake]])"),
     ('[store\n', "commonmode.toml: invalid TOML"),
 ])
@@ -94,7 +97,7 @@ def test_bad_input_names_file_key_and_expectation(tmp_path, text, expected):
 
 
 def test_missing_file_says_how_to_point_at_one(tmp_path):
-    with pytest.raises(UsageError, match="config file not found .*COMMONMODE_CONFIG"):
+    with pytest.raises(UsageError, match=r"config file not found .*COMMONMODE_CONFIG"):
         load_config(tmp_path / "nope.toml", Registry.discover())
 
 

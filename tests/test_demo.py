@@ -172,7 +172,8 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
     from commonmode_sandbox.demo import WAITING
 
     out = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     proc = subprocess.Popen([sys.executable, "-c", "from commonmode.cli import main; main()", "demo", "--keep", "-q",
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines: queue.Queue = queue.Queue()
@@ -229,7 +230,7 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
                 for pid in pids.values():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-    for name, pid in pids.items():
+    for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     for url in (aws.group(1), *(v[1] for v in vaults)):

@@ -111,7 +111,7 @@ def test_what_is_to_fill_in_is_an_obvious_placeholder_and_defaults_are_the_real_
 
 
 def test_an_unknown_provider_names_the_installed_ones(registry):
-    with pytest.raises(UsageError, match="no connector named 'azur'.*aws"):
+    with pytest.raises(UsageError, match=r"no connector named 'azur'.*aws"):
         starter_config({"azur"}, registry)
 
 

@@ -15,15 +15,18 @@ from typing import Any
 
 import pytest
 from tests.estate import DNS_BOT, KEY_PAY_B_OLD, R_API_B, R_API_P, reference_estate, write_config
-from test_outputs import cm, hostile, runner, two_runs  # noqa: F401 — two_runs is a fixture
 
+import test_outputs
 from commonmode.cli import app
 from commonmode.correlate import RULES
 from commonmode.render.ocsf import OCSF_VERSION, to_ocsf
 from commonmode.store import RunStore
+from test_outputs import cm, hostile, runner
+
+two_runs = test_outputs.two_runs  # the fixture, shared with test_outputs (pytest finds it by this name)
 
 ocsf_models = pytest.importorskip("py_ocsf_models", reason="py-ocsf-models is in the test extra")
-from py_ocsf_models.events.findings.detection_finding import DetectionFinding  # noqa: E402
+from py_ocsf_models.events.findings.detection_finding import DetectionFinding  # noqa: E402 — after the importorskip
 
 
 def _ms(iso: str) -> int:
@@ -50,7 +53,7 @@ def assert_valid(event: dict[str, Any]) -> None:
 
 
 def test_every_finding_of_a_realistic_store_is_a_valid_detection_finding(two_runs):
-    out, found, (run, runs) = events(two_runs)
+    out, found, _ = events(two_runs)
     assert len(out) == len(found) and {e["finding_info"]["uid"] for e in out} == set(found)
     assert {f["status"] for f in found.values()} == {"open", "resolved"}
     for e in out:
@@ -93,7 +96,7 @@ def test_resources_are_both_paths_and_the_shared_node_with_account_and_partition
     bot = next(e for e in out if e["unmapped"]["subjects"] == [DNS_BOT.id] and
                e["unmapped"]["rule"] == "shared-identity")
     by_uid = {r["uid"]: r for r in bot["resources"]}
-    assert list(by_uid)[0] == DNS_BOT.id and by_uid[DNS_BOT.id]["data"]["role"] == "shared"
+    assert next(iter(by_uid)) == DNS_BOT.id and by_uid[DNS_BOT.id]["data"]["role"] == "shared"
     assert by_uid[DNS_BOT.id]["type"] == "iam-user" and by_uid[DNS_BOT.id]["data"]["account"] == "111111111111"
     assert by_uid[DNS_BOT.id]["cloud_partition"] == "aws"
     assert by_uid[R_API_P.id]["data"]["role"] == "primary" and by_uid[R_API_B.id]["data"]["role"] == "backup"

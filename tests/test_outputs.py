@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from tests.estate import (
-    DNS_BOT, KEY_PAY_B_OLD, NOW, R_API_P, S_PAY_B, U_GOOD_B, VAULT_MOUNT, declared_services, reference_estate,
+    DNS_BOT,
+    KEY_PAY_B_OLD,
+    NOW,
+    R_API_P,
+    S_PAY_B,
+    U_GOOD_B,
+    VAULT_MOUNT,
+    declared_services,
+    reference_estate,
     write_config,
 )
 from typer.testing import CliRunner
@@ -159,7 +167,8 @@ def _scan_with_test_connector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, r
     (package / "__init__.py").write_text(CONNECTOR)
     (package / "remediation.toml").write_text(remediation)
     monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
-    ep = importlib.metadata.EntryPoint(name="remtest", value=f"{name}:RemediationTestConnector", group=ENTRY_POINT_GROUP)
+    ep = importlib.metadata.EntryPoint(name="remtest", value=f"{name}:RemediationTestConnector",
+                                       group=ENTRY_POINT_GROUP)
     registry = Registry.from_entry_points([*importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), ep])
     cfg = write_config(tmp_path, reference_estate(), services=declared_services())
     cfg.write_text(cfg.read_text().replace("[[fake]]", "[[remtest]]"))
@@ -178,7 +187,8 @@ shared-identity = ["Test connector's step for {name} ({kind}): {subject}."]
 """)
     assert outcome.correlation is not None
     by_subject = {(f.rule, f.subjects[0]): f.remediation.split("\n")[1:] for f in outcome.correlation.findings}
-    assert by_subject[("shared-identity", DNS_BOT.id)] == [f"Test connector's step for dns-bot (iam-user): {DNS_BOT.id}."]
+    assert by_subject[("shared-identity", DNS_BOT.id)] == [
+        f"Test connector's step for dns-bot (iam-user): {DNS_BOT.id}."]
     # the aws rules it does not give are the generic steps, not the built-in AWS connector's
     assert by_subject[("owner-gap", DNS_BOT.id)] == [f"Record an accountable owner for {DNS_BOT.id}, or remove it."]
     # Vault's entities: no configured connector is vault, so the built-in Vault connector's steps
@@ -317,7 +327,8 @@ def test_report_renders_in_headless_chromium(two_runs, tmp_path):
         pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
     cm(two_runs, "report", "--out", str(tmp_path))
     page = (tmp_path / "report.html").as_uri()
-    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'p'}"]
+    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'p'}"]
     dom = subprocess.run([*base, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
     assert dom.count('class="service"') == 5
     assert dom.count('class="node shared') >= 3  # api's bot, payments' mount, login's PKI role...

@@ -58,7 +58,8 @@ def _sandbox_imports(tree: ast.AST) -> list[ast.AST]:
 
 def test_only_the_demo_command_imports_the_sandbox_and_only_when_it_runs():
     assert (SANDBOX / "__init__.py").exists() and not (CORE / "sandbox").exists()
-    importers = sorted(p.relative_to(ROOT).as_posix() for root in (CORE, ROOT / "connectors") for p in root.rglob("*.py")
+    importers = sorted(p.relative_to(ROOT).as_posix()
+                       for root in (CORE, ROOT / "connectors") for p in root.rglob("*.py")
                        if _sandbox_imports(ast.parse(p.read_text())))
     assert importers == ["src/commonmode/cli.py"]
     tree = ast.parse((CORE / "cli.py").read_text())

@@ -20,7 +20,15 @@ from typing import Any
 
 import pytest
 from tests.estate import (
-    CI_ROLE, DNS_BOT, KEY_PAY_B_OLD, R_API_B, R_API_P, VAULT_MOUNT, declared_services, reference_estate, write_config,
+    CI_ROLE,
+    DNS_BOT,
+    KEY_PAY_B_OLD,
+    R_API_B,
+    R_API_P,
+    VAULT_MOUNT,
+    declared_services,
+    reference_estate,
+    write_config,
 )
 from typer.testing import CliRunner
 
@@ -182,7 +190,7 @@ def test_nodes_show_kind_and_name_with_the_full_id_in_title(two_runs, tmp_path):
     html = render(two_runs.parent / "commonmode.db", tmp_path).read_text()
     store = open_store(two_runs)
     stored = {r["id"]: (r["kind"], r["name"]) for t in ("identities", "stores", "resources")
-              for r in store.rows(f"SELECT id, kind, name FROM {t} WHERE run_id = 2")}  # noqa: S608
+              for r in store.rows(f"SELECT id, kind, name FROM {t} WHERE run_id = 2")}  # noqa: S608 — t: constant
     store.close()
     services = services_in(html)
     api = {g.attrs["data-id"]: g for g in nodes(picture(services["api"]))}
@@ -206,7 +214,7 @@ def test_nodes_show_kind_and_name_with_the_full_id_in_title(two_runs, tmp_path):
                 if full in stored:  # the name drawn is the stored name (its start and end, when shortened)
                     name, want = node_text(g, "name").replace(" ", ""), stored[full][1].replace(" ", "")
                     head, _, tail = name.partition("…")
-                    assert want.startswith(head) and want.endswith(tail) or name.startswith(want), (full, name)
+                    assert (want.startswith(head) and want.endswith(tail)) or name.startswith(want), (full, name)
         # and the table of ids lists every box's full id, once
         ids = [c.text() for td in svc.find_all("td", cls="id") for c in td.find_all("code")]
         boxes = [g.attrs["data-id"] for g in nodes(picture(svc)) if "more" not in g.classes()]
@@ -366,7 +374,7 @@ def test_evidence_is_a_numbered_chain_of_steps_with_ids_as_code(two_runs, tmp_pa
     evidence = el.find_all("div", cls="evidence")[0]
     chains = evidence.find_all("ol", cls="chain")
     assert len(chains) == 2
-    for ol, side in zip(chains, ("primary", "backup")):
+    for ol, side in zip(chains, ("primary", "backup"), strict=True):
         # the correlator writes a side's chain as one line of steps joined by " ← " or as one line per step
         lines = [x for x in finding["evidence"] if x.startswith(f"{side}: ")]
         steps = [li for li in ol.children if isinstance(li, El) and li.tag == "li"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ def _result() -> ConnectorResult:
 
 
 def _record(store: RunStore, correlation) -> None:
-    store.record_run(started=datetime.now(timezone.utc), config="c.toml", results=[_result()],
+    store.record_run(started=datetime.now(UTC), config="c.toml", results=[_result()],
                      correlation=correlation, status=RunStatus.OK)
 
 
@@ -50,10 +50,11 @@ def test_an_interrupted_run_leaves_the_previous_one_intact(tmp_path):
     corr = correlate(reference_estate(), declared_services=declared_services(), now=NOW)
     store = RunStore.open(tmp_path / "cm.db", create=True)
     _record(store, corr)
-    counts = {t: store.rows(f"SELECT count(*) FROM {t}")[0][0] for t in ("runs", "grants", "findings", "identities")}
+    tables = ("runs", "grants", "findings", "identities")
+    counts = {t: store.rows(f"SELECT count(*) FROM {t}")[0][0] for t in tables}  # noqa: S608 — t: a constant name
     with pytest.raises(KeyboardInterrupt):
         _record(store, Interrupted(corr))
-    after = {t: store.rows(f"SELECT count(*) FROM {t}")[0][0] for t in counts}
+    after = {t: store.rows(f"SELECT count(*) FROM {t}")[0][0] for t in counts}  # noqa: S608 — t: a constant name
     assert after == counts and counts["grants"] > 0
     assert store.latest_run().id == 1
     _record(store, corr)  # the store is still usable and lifecycle continues from run 1
@@ -105,12 +106,13 @@ def test_not_a_database(tmp_path):
 
 def _entity_ids(store: RunStore, run_id: int) -> set[str]:
     return {r["id"] for t in ("identities", "credentials", "stores", "resources")
-            for r in store.rows(f"SELECT id FROM {t} WHERE run_id = ?", [run_id])}
+            for r in store.rows(f"SELECT id FROM {t} WHERE run_id = ?", [run_id])}  # noqa: S608 — t: a constant name
 
 
 def _labels(store: RunStore, run_id: int) -> set[str]:
     return {label for t in ("identities", "credentials", "stores", "resources")
-            for r in store.rows(f"SELECT fault_domains FROM {t} WHERE run_id = ?", [run_id])
+            for r in store.rows(f"SELECT fault_domains FROM {t} WHERE run_id = ?",  # noqa: S608 — t: constant
+                                [run_id])
             for label in json.loads(r["fault_domains"])}
 
 
@@ -144,7 +146,8 @@ def test_a_version_1_store_s_recovery_options_are_split_by_the_run_s_data(tmp_pa
     old = RunStore.open(db)
     assert not set(RECOVERY_SPLIT) & {r[1] for r in old.conn.execute("PRAGMA table_info(recovery)")}
     before = _review_of_every_run(old)
-    options = [(run.id, o) for run, entries in zip(old.runs(), before) for e in entries for o in e["can_fail_over"]]
+    options = [(run.id, o) for run, entries in zip(old.runs(), before, strict=True)
+               for e in entries for o in e["can_fail_over"]]
     assert options
     for run_id, o in options:
         labels, ids = _labels(old, run_id), _entity_ids(old, run_id)

@@ -37,7 +37,7 @@ class Request:
 
 
 @dataclass
-class paged:  # noqa: N801 — used like a function in route tables
+class paged:  # lower-case on purpose: used like a function in route tables
     """A list served `size` items a page: `?{cursor}=N` asks for page N (0 first); each page holds the items under
     `items_key` and, unless it is the last, the next page under `next_key` — a full URL (`style="link"`, as
     Azure's nextLink and Graph's @odata.nextLink) or the bare cursor (`style="token"`, as GCP's nextPageToken)."""
@@ -84,7 +84,7 @@ class StandIn:
             def _answer(self) -> None:
                 stand_in._serve(self)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_LIST = _answer  # noqa: N815
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_LIST = _answer  # http.server's method names
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         scheme = "http"
@@ -115,7 +115,8 @@ class StandIn:
         raw = h.rfile.read(length) if length else b""
         path = self._path(parts.path)
         self.requests.append(f"{method} {path}")
-        if method in WRITES or (method == "POST" and not any(path == p or path.endswith("/" + p) for p in self.lookups)):
+        lookup = any(path == p or path.endswith("/" + p) for p in self.lookups)
+        if method in WRITES or (method == "POST" and not lookup):
             self.refused.append(f"{method} {path}")
             return _send(h, 405, {"errors": [f"{method} is a write: the stand-in refuses it"]})
         route = self.routes.get(f"{method} {path}", self.routes.get(path) if method in ("GET", "POST") else None)
@@ -165,7 +166,7 @@ def _ca_with_cryptography(folder: Path) -> tuple[str, str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "commonmode test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

@@ -4,13 +4,27 @@ per test; the connectors' own tests prove them again against real backends."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from commonmode.connector import ConnectorSettings, InventoryParts, Option, no_progress
-from commonmode.kit import (CallCounter, CallPolicy, Collection, Decision, Errors, Failure, PolicyError,
-                            ReadOnlyViolation, Tri, ids, option_values, owner_from, parse_or_gap, parse_timestamp)
+from commonmode.kit import (
+    CallCounter,
+    CallPolicy,
+    Collection,
+    Decision,
+    Errors,
+    Failure,
+    PolicyError,
+    ReadOnlyViolation,
+    Tri,
+    ids,
+    option_values,
+    owner_from,
+    parse_or_gap,
+    parse_timestamp,
+)
 from commonmode.model import Identity, RunStatus
 
 
@@ -80,17 +94,19 @@ def test_call_policy_from_settings_and_backoff() -> None:
 
 
 def test_decision_is_three_valued() -> None:
-    assert (~Tri.YES, ~Tri.MAYBE, min(Tri.YES, Tri.MAYBE), max(Tri.NO, Tri.MAYBE)) == (Tri.NO, Tri.MAYBE, Tri.MAYBE, Tri.MAYBE)
+    assert ((~Tri.YES, ~Tri.MAYBE, min(Tri.YES, Tri.MAYBE), max(Tri.NO, Tri.MAYBE))
+            == (Tri.NO, Tri.MAYBE, Tri.MAYBE, Tri.MAYBE))
     yes, maybe, no = Decision(Tri.YES, ("p",)), Decision(Tri.MAYBE, ("p",)), Decision(Tri.NO, ())
-    assert (yes.granted, yes.conditional, maybe.granted, maybe.conditional, no.granted) == (True, False, True, True, False)
+    assert ((yes.granted, yes.conditional, maybe.granted, maybe.conditional, no.granted)
+            == (True, False, True, True, False))
 
 
 @pytest.mark.parametrize("value,expected", [
     (None, None), ("", None), ("0001-01-01T00:00:00Z", None), ("not a date", None),
-    ("2026-01-02T03:04:05.123456789Z", datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)),
-    ("2026-01-02T03:04:05+00:00", datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
-    (1767323045, datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
-    (datetime(2026, 1, 2, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)),
+    ("2026-01-02T03:04:05.123456789Z", datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)),
+    ("2026-01-02T03:04:05+00:00", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    (1767323045, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    (datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)),
 ])
 def test_parse_timestamp(value: object, expected: datetime | None) -> None:
     assert parse_timestamp(value) == expected
@@ -117,17 +133,21 @@ def test_ids_build_and_parse_every_providers_native_ids() -> None:
     role = ids.iam_role_arn("111122223333", "ci")
     assert role == "arn:aws:iam::111122223333:role/ci" and ids.account_of(role) == "111122223333"
     assert ids.arn("route53", "hostedzone/Z1") == "arn:aws:route53:::hostedzone/Z1"
-    assert ids.parse_arn("arn:aws:ssm:eu-west-1:1:parameter/a:b") == ids.Arn("aws", "ssm", "eu-west-1", "1", "parameter/a:b")
+    assert (ids.parse_arn("arn:aws:ssm:eu-west-1:1:parameter/a:b")
+            == ids.Arn("aws", "ssm", "eu-west-1", "1", "parameter/a:b"))
     assert ids.parse_arn("nope") is None and ids.account_of("111122223333") == "111122223333"
     rid = ids.azure_resource_id("s1", "rg", "Microsoft.Network", "dnszones", "example.com")
     assert rid == "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/dnszones/example.com"
-    assert ids.parse_azure_resource_id(rid) == ids.AzureResourceId("s1", "rg", "Microsoft.Network", "dnszones", "example.com")
+    assert (ids.parse_azure_resource_id(rid)
+            == ids.AzureResourceId("s1", "rg", "Microsoft.Network", "dnszones", "example.com"))
     assert ids.parse_azure_resource_id("/subscriptions/s1") == ids.AzureResourceId("s1")
     assert ids.is_azure_object_id("11111111-2222-3333-4444-555555555555") and not ids.is_azure_object_id("x")
     assert ids.gcp_service_account("a@p-1.iam.gserviceaccount.com") == \
         "//iam.googleapis.com/projects/p-1/serviceAccounts/a@p-1.iam.gserviceaccount.com"
-    assert ids.gcp_service_account("123-compute@developer.gserviceaccount.com").startswith("//iam.googleapis.com/projects/-/")
-    assert ids.parse_gcp_resource_name("//dns.googleapis.com/projects/p/managedZones/z") == ("dns", "projects/p/managedZones/z")
+    assert ids.gcp_service_account("123-compute@developer.gserviceaccount.com").startswith(
+        "//iam.googleapis.com/projects/-/")
+    assert (ids.parse_gcp_resource_name("//dns.googleapis.com/projects/p/managedZones/z")
+            == ("dns", "projects/p/managedZones/z"))
     assert ids.vault_id("ops", "secret/data/x") == "vault://ops/secret/data/x" and ids.vault_id("ops") == "vault://ops"
     assert ids.parse_vault_id("vault://ops/secret/data/x") == ("ops", "secret/data/x")
     assert ids.github_repository("acme/dns") == "github:repository:acme/dns"

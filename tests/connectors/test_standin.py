@@ -4,20 +4,22 @@ routes and nothing else, pages lists, logs every request, refuses writes, and sp
 from __future__ import annotations
 
 import requests
-
 from tests.connectors.standin import StandIn, paged
+
+T = 30  # seconds: every request has a timeout, so a stuck stand-in fails the test instead of hanging it
 
 
 def test_routes_log_and_write_refusal() -> None:
     routes = {"users/a": {"id": "a"}, "LIST keys": {"keys": ["x"]}, "POST lookup": {"ok": True}}
     with StandIn(routes=routes, lookups=("lookup",), list_param="list") as s:
-        assert requests.get(f"{s.url}/users/a").json() == {"id": "a"}
-        assert requests.get(f"{s.url}/keys?list=true").json() == {"keys": ["x"]}
-        assert requests.post(f"{s.url}/lookup", json={}).json() == {"ok": True}
-        assert requests.get(f"{s.url}/users/b").status_code == 404
-        assert requests.post(f"{s.url}/users/a", json={"id": "b"}).status_code == 405
-        assert requests.delete(f"{s.url}/users/a").status_code == 405
-        assert s.requests == ["GET users/a", "LIST keys", "POST lookup", "GET users/b", "POST users/a", "DELETE users/a"]
+        assert requests.get(f"{s.url}/users/a", timeout=T).json() == {"id": "a"}
+        assert requests.get(f"{s.url}/keys?list=true", timeout=T).json() == {"keys": ["x"]}
+        assert requests.post(f"{s.url}/lookup", json={}, timeout=T).json() == {"ok": True}
+        assert requests.get(f"{s.url}/users/b", timeout=T).status_code == 404
+        assert requests.post(f"{s.url}/users/a", json={"id": "b"}, timeout=T).status_code == 405
+        assert requests.delete(f"{s.url}/users/a", timeout=T).status_code == 405
+        assert s.requests == ["GET users/a", "LIST keys", "POST lookup", "GET users/b", "POST users/a",
+                              "DELETE users/a"]
         assert s.refused == ["POST users/a", "DELETE users/a"]
 
 
@@ -28,13 +30,13 @@ def test_paging_by_link_and_by_token() -> None:
     with StandIn(routes=routes) as s:
         seen, url = [], f"{s.url}/azure"
         while url:
-            body = requests.get(url).json()
+            body = requests.get(url, timeout=T).json()
             seen += body["value"]
             url = body.get("nextLink")
         assert seen == items
         seen, token = [], ""
         while True:
-            body = requests.get(f"{s.url}/gcp", params={"pageToken": token} if token else {}).json()
+            body = requests.get(f"{s.url}/gcp", params={"pageToken": token} if token else {}, timeout=T).json()
             seen += body["accounts"]
             token = body.get("nextPageToken", "")
             if not token:
@@ -45,9 +47,9 @@ def test_paging_by_link_and_by_token() -> None:
 def test_tls_under_a_test_ca() -> None:
     with StandIn(routes={"x": {"ok": True}}, tls=True) as s:
         assert s.url.startswith("https://127.0.0.1:") and s.ca_file
-        assert requests.get(f"{s.url}/x", verify=s.ca_file).json() == {"ok": True}
+        assert requests.get(f"{s.url}/x", verify=s.ca_file, timeout=T).json() == {"ok": True}
         try:
-            requests.get(f"{s.url}/x")  # the system's trust store does not know the test CA
+            requests.get(f"{s.url}/x", timeout=T)  # the system's trust store does not know the test CA
         except requests.exceptions.SSLError:
             pass
         else:

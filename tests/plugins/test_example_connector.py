@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.connectors.standin import StandIn, paged
 from typer.testing import CliRunner
 
 from commonmode.cli import app
 from commonmode.connector import ConnectorSettings, Registry, no_progress
 from commonmode.kit import ReadOnlyViolation
 from commonmode.model import RunStatus
-from tests.connectors.standin import StandIn, paged
 
 runner = CliRunner()
 ACCOUNT = "acme"
@@ -58,7 +58,8 @@ def test_the_example_reads_tokens_and_zones_and_decides_grants(tmp_path: Path) -
     assert result.status is RunStatus.PARTIAL
     assert result.gaps == ("scope 'zone:x' is not zone:<pattern>:read|write: ignored, so what it allows is missing",)
     assert next(c for c in inv.credentials if c.identity_id == token("t1")).created.year == 2026
-    assert result.stats == {"api_calls": 4, "calls.GET v1/account": 1, "calls.GET v1/tokens": 2, "calls.GET v1/zones": 1}
+    assert result.stats == {"api_calls": 4, "calls.GET v1/account": 1, "calls.GET v1/tokens": 2,
+                            "calls.GET v1/zones": 1}
 
 
 def test_a_refused_call_is_a_gap_and_a_missing_list_is_absent(tmp_path: Path) -> None:
@@ -76,6 +77,7 @@ def test_a_refused_call_is_a_gap_and_a_missing_list_is_absent(tmp_path: Path) ->
 
 def test_the_guard_refuses_before_anything_is_sent(tmp_path: Path) -> None:
     from commonmode_example.client import Client
+
     from commonmode.kit import CallCounter, CallPolicy
 
     with StandIn(routes=ROUTES) as s:

@@ -19,9 +19,9 @@ import pytest
 
 # The real backends, shared with the connector tests: moto's server (`aws`), a fresh OpenBao dev server (`bao`)
 # and one with a file audit device (`audited`).
-from tests.connectors.conftest import aws, moto_server  # noqa: F401
-from tests.connectors.vault.conftest import bao  # noqa: F401
-from tests.connectors.vault.test_routes import audited  # noqa: F401
+from tests.connectors.conftest import aws, moto_server  # noqa: F401 — a fixture, found by its name
+from tests.connectors.vault.conftest import bao  # noqa: F401 — a fixture, found by its name
+from tests.connectors.vault.test_routes import audited  # noqa: F401 — a fixture, found by its name
 
 ESTATE = """
 [[identity]]
@@ -100,7 +100,7 @@ def commonmode(*args: str, cwd: Path | None = None, umask: int | None = None,
 
 #: What a misbehaving endpoint does with one request: None forwards it; "hang" reads it and never answers;
 #: (status, body) answers that instead.
-Behaviour = Callable[[str, str, int], "None | str | tuple[int, str]"]
+Behaviour = Callable[[str, str, int], "str | tuple[int, str] | None"]
 
 
 @contextmanager

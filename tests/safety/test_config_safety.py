@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from tests.safety.conftest import aws_env, commonmode
 from tests.safety.test_store_safety import one_error_line
 
@@ -26,9 +25,12 @@ def config(tmp_path: Path, text: str) -> Path:
     ("[correlate]\nunused_key_days = -3\n", "correlate.unused_key_days", "an integer from 1 to 36500"),
     ('[[aws]]\nname = "prod"\nmax_workers = -5\n', "aws[0].max_workers", "an integer from 1 to 64"),
     ('[[aws]]\nname = "prod"\nmax_workers = 0\n', "aws[0].max_workers", "an integer from 1 to 64"),
-    ('[[aws]]\nname = "prod"\nendpoint_url = "htp:/127.0.0.1:5000"\n', "aws[0].endpoint_url", "an http:// or https:// URL with a host"),
-    ('[[aws]]\nname = "prod"\nendpoint_url = "http://127.0.0.1:99999"\n', "aws[0].endpoint_url", "an http:// or https:// URL with a host"),
-    ('[[aws]]\nname = "prod"\nendpoint_url = "http:// spaced.example"\n', "aws[0].endpoint_url", "an http:// or https:// URL with a host"),
+    ('[[aws]]\nname = "prod"\nendpoint_url = "htp:/127.0.0.1:5000"\n', "aws[0].endpoint_url",
+     "an http:// or https:// URL with a host"),
+    ('[[aws]]\nname = "prod"\nendpoint_url = "http://127.0.0.1:99999"\n', "aws[0].endpoint_url",
+     "an http:// or https:// URL with a host"),
+    ('[[aws]]\nname = "prod"\nendpoint_url = "http:// spaced.example"\n', "aws[0].endpoint_url",
+     "an http:// or https:// URL with a host"),
     ('[[vault]]\nname = "ops"\nurl = "https://v:8200"\nmax_kv_paths = -1\n', "vault[0].max_kv_paths",
      "an integer from 1 to 100000000"),
     ('[[vault]]\nname = "ops"\nurl = "https://v:8200"\nmax_workers = -5\n', "vault[0].max_workers",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from tests.safety.conftest import ESTATE, aws_env, commonmode, proxy
 
 from commonmode_sandbox.servers import free_port
-from tests.safety.conftest import ESTATE, aws_env, commonmode, proxy
 
 
 def config(tmp: Path, endpoint: str, extra: str = "") -> Path:
@@ -83,7 +83,7 @@ def test_ctrl_c_stops_at_once_stores_nothing_and_exits_130(tmp_path, black_hole)
     time.sleep(3)  # the AWS connector now waits on a request that will never be answered
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 2
     assert proc.returncode == 130
     assert err.strip().splitlines() == ["commonmode: interrupted: this run was not stored"]

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import boto3
+from tests.safety.conftest import ESTATE, commonmode
 
 from commonmode_sandbox.servers import free_port
-from tests.safety.conftest import ESTATE, commonmode
 
 CONFIG = """
 [store]

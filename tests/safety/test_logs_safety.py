@@ -10,7 +10,6 @@ import re
 
 import boto3
 import pytest
-
 from tests.safety.conftest import commonmode
 
 SECRET_KEY = "canary-secret-access-key-91c2e7"  # the scanner's own secret key: never in a log

@@ -11,13 +11,13 @@ import urllib.request
 
 import boto3
 import pytest
+from tests.connectors.aws.seed import seed as seed_aws
+from tests.connectors.vault.seed import seed as seed_vault
+from tests.safety.conftest import aws_env, commonmode, proxy
 
 from commonmode_aws.collect import Clients, ReadOnlyViolation
 from commonmode_vault.collect import ReadOnlyVault
 from commonmode_vault.collect import ReadOnlyViolation as VaultRefused
-from tests.connectors.aws.seed import seed as seed_aws
-from tests.connectors.vault.seed import seed as seed_vault
-from tests.safety.conftest import aws_env, commonmode, proxy
 
 #: Vault requests a scan may make that are not reads or LISTs: the three documented lookups.
 VAULT_LOOKUPS = ("auth/token/lookup-accessor", "sys/capabilities-self", "secret-id-accessor/lookup")

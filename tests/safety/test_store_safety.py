@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.safety.conftest import CONFIG, ESTATE, commonmode
 
 from commonmode.store.schema import SCHEMA_VERSION
-from tests.safety.conftest import CONFIG, ESTATE, commonmode
 
 V1_STORE = Path(__file__).resolve().parent.parent / "data" / "store-v1.db"
 
@@ -37,7 +37,7 @@ def foreign_db(path: Path, *tables: str) -> Path:
     conn = sqlite3.connect(path)
     for t in tables:
         conn.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, note TEXT)")
-        conn.execute(f"INSERT INTO {t} (note) VALUES ('theirs')")
+        conn.execute(f"INSERT INTO {t} (note) VALUES ('theirs')")  # noqa: S608 — t: a table name the test chose
     conn.commit()
     conn.close()
     return path
@@ -199,7 +199,7 @@ def test_a_waiting_scan_goes_ahead_when_the_first_one_finishes(estate, tmp_path)
     assert waiting.poll() is None  # still waiting
     holder.kill()
     holder.wait()
-    out, err = waiting.communicate(timeout=120)
+    _, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, err
 
 
@@ -231,7 +231,8 @@ def test_database_reports_and_tickets_are_private_whatever_the_umask(tmp_path):
 # --- 15: a closed stdout ends quietly ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["findings"], ["inventory"], ["access", "r53:zone/acme/api.acme.example/A/primary"]])
+@pytest.mark.parametrize("command", [["findings"], ["inventory"],
+                                     ["access", "r53:zone/acme/api.acme.example/A/primary"]])
 def test_a_listing_piped_into_head_ends_quietly(estate, tmp_path, command):
     assert commonmode("scan", "-c", str(estate)).returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "commonmode.cli", *command, "-c", str(estate), "--format", "json"],

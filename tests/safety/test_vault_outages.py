@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from commonmode_sandbox.servers import free_port
 from tests.connectors.vault.seed import seed
 from tests.safety.conftest import commonmode, proxy
+
+from commonmode_sandbox.servers import free_port
 
 ACCOUNT_USER = "arn:aws:iam::123456789012:user/dns-bot"
 
@@ -73,7 +73,7 @@ def test_a_404_on_an_expected_listing_is_a_gap_and_resolves_nothing(bao, tmp_pat
     broken = {"LIST /v1/auth/approle/role", "LIST /v1/sys/policies/acl"}
     state = {"broken": False}
 
-    def behave(method: str, path: str, n: int) -> None | tuple[int, str]:
+    def behave(method: str, path: str, n: int) -> tuple[int, str] | None:
         return answer if state["broken"] and f"{method} {path.rstrip('/')}" in broken else None
 
     with proxy(bao, behave) as url:

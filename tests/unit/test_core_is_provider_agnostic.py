@@ -26,7 +26,8 @@ PROVIDER_WORDS = re.compile(
 ALLOWED: dict[tuple[str, str, str], str] = {
     # Prose a person reads, not a decision: the rules' generic remediation (`commonmode rules`, the first line
     # of every finding's remediation) names providers' stores and owner fields as examples.
-    ("correlate/rules.py", "vault", "(another Vault cluster or"): "example in shared-secret-store's generic remediation",
+    ("correlate/rules.py", "vault", "(another Vault cluster or"):
+        "example in shared-secret-store's generic remediation",
     ("correlate/rules.py", "vault", "owner or team, Vault entity metadata, Entra"): "example in owner-gap's generic "
                                                                                     "remediation",
     ("correlate/rules.py", "entra", "owner or team, Vault entity metadata, Entra"): "example in owner-gap's generic "

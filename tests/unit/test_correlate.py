@@ -9,10 +9,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from tests.estate import (
-    DW, NOW, SR, C, Credential, Identity, Resource, ResourceKind, Store, declared_services, grant, inventory,
-    record, reference_estate, service, user, zone,
+    DW,
+    NOW,
+    SR,
+    C,
+    Credential,
+    Identity,
+    Resource,
+    ResourceKind,
+    Store,
+    declared_services,
+    grant,
+    inventory,
+    record,
+    reference_estate,
+    service,
+    user,
+    zone,
 )
 
 from commonmode.correlate import RULES, correlate, merge_services
@@ -108,11 +122,12 @@ def test_same_zone_reports_the_zone_not_also_its_account():
 # --- shared-secret-store -----------------------------------------------------------------------
 
 def _vault(mount_ids: tuple[str, str]):
-    stores = [Store(id=m, provider="vault", kind="vault-mount", name=m, connector=C, owner="sec") for m in set(mount_ids)]
+    stores = [Store(id=m, provider="vault", kind="vault-mount", name=m, connector=C, owner="sec")
+              for m in set(mount_ids)]
     secrets = [Resource(id=f"{m}/data/dns/{side}", kind=ResourceKind.SECRET, provider="vault", name=side,
-                        connector=C, parents=(m,)) for m, side in zip(mount_ids, ("primary", "backup"))]
+                        connector=C, parents=(m,)) for m, side in zip(mount_ids, ("primary", "backup"), strict=True)]
     creds = [Credential(id=f"key-{u.id}", identity_id=u.id, kind="access-key", connector=C, stored_in=s.id)
-             for u, s in zip((UA, UB), secrets)]
+             for u, s in zip((UA, UB), secrets, strict=True)]
     return [*stores, *secrets, *creds]
 
 
@@ -133,7 +148,8 @@ def test_reading_a_stored_credential_is_acting_as_its_identity():
     secret_b = next(i for i in items if isinstance(i, Resource) and i.name == "backup")
     inv = inventory(*BASE, *items, reader, grant(reader.id, SR, secret_a.id), grant(reader.id, SR, secret_b.id))
     corr = correlate(inv, declared_services=[SVC], now=NOW)
-    derived = [g for g in corr.inventory.grants if g.connector == "correlator" and g.capability is Capability.IDENTITY_ASSUME]
+    derived = [g for g in corr.inventory.grants
+               if g.connector == "correlator" and g.capability is Capability.IDENTITY_ASSUME]
     assert {(g.identity_id, g.resource_id) for g in derived} == {(reader.id, UA.id), (reader.id, UB.id)}
     assert ("shared-identity", "web", (reader.id,)) in {(f.rule, f.services[0], f.subjects) for f in corr.findings}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import strategies as st
 
@@ -311,17 +311,17 @@ def draw_world(draw: st.DrawFn, leave_out: frozenset[str] = frozenset()) -> Worl
 # made generation cost ten times the comparison.
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sampled(values: tuple[str, ...]) -> st.SearchStrategy[str]:
     return st.sampled_from(values)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lists(values: tuple[str, ...], max_size: int) -> st.SearchStrategy[list[str]]:
     return st.lists(st.sampled_from(values), min_size=1, max_size=max_size, unique=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
     return st.integers(lo, hi)
 
@@ -346,7 +346,7 @@ def _glob(pattern: str, text: str, ignore_case: bool) -> bool:
     return re.fullmatch(body, text, re.S | (re.I if ignore_case else 0)) is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hitting(action: str, resource: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (tuple(a for a in ACTION_PATTERNS if _glob(a, action, True)),
             tuple(r for r in RESOURCE_PATTERNS if "${" not in r and _glob(r, resource, False)))
@@ -448,7 +448,8 @@ def _principal(draw: st.DrawFn, world: World, effect: str, trust: bool, not_prin
         return {"Principal": "*"}
     if effect == "Deny" and not trust and not_principal and _int(draw, 0, 5) == 0:
         return _not_principal(draw, world)
-    value = _some(draw, (me, f"arn:aws:iam::{A}:root", A, f"arn:aws:iam::{B}:root", other) + (("*",) if star else ()), 2)
+    value = _some(draw, (me, f"arn:aws:iam::{A}:root", A, f"arn:aws:iam::{B}:root", other) + (("*",) if star else ()),
+                  2)
     return {"Principal": {"AWS": value}}
 
 
@@ -532,8 +533,10 @@ def cases(draw: st.DrawFn, leave_out: frozenset[str] = frozenset()) -> dict:
     case["boundary"] = policy(draw, world, most=2) if boundary and _int(draw, 0, 1 if focus else 3) == 0 else None
     # None: the management account (no SCP applies) / RCPs not enabled or the resource in the management account.
     # (Guardrails half as often in `focus` cases: their random Denies would decide most of those.)
-    case["scps"] = [_scp_level(draw, world) for _ in range(_int(draw, 1, 3))] if _int(draw, 0, 3 if not focus else 1) else None
-    case["rcps"] = [_rcp_level(draw, world) for _ in range(_int(draw, 1, 2))] if _int(draw, 0, 2 if not focus else 1) else None
+    case["scps"] = ([_scp_level(draw, world) for _ in range(_int(draw, 1, 3))]
+                    if _int(draw, 0, 3 if not focus else 1) else None)
+    case["rcps"] = ([_rcp_level(draw, world) for _ in range(_int(draw, 1, 2))]
+                    if _int(draw, 0, 2 if not focus else 1) else None)
     case["resource_policy"] = None
     if world.action in RESOURCE_POLICY_ACTIONS and (focus or world.action == "sts:AssumeRole" or _int(draw, 0, 1)):
         # A role always has a trust policy, and a trust policy has no Resource element (IAM User Guide,

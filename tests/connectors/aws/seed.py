@@ -63,9 +63,13 @@ def seed(endpoint: str) -> Estate:
     iam, r53, sm = c["iam"], c["route53"], c["secretsmanager"]
     za = r53.create_hosted_zone(Name="example.com.", CallerReference="a")["HostedZone"]["Id"].rsplit("/", 1)[-1]
     zb = r53.create_hosted_zone(Name="example.net.", CallerReference="b")["HostedZone"]["Id"].rsplit("/", 1)[-1]
-    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=za, AddTags=[{"Key": "owner", "Value": "team-edge"}])
-    hc = lambda ref, ip: r53.create_health_check(CallerReference=ref, HealthCheckConfig={  # noqa: E731
-        "IPAddress": ip, "Port": 443, "Type": "HTTPS", "ResourcePath": "/health"})["HealthCheck"]["Id"]
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=za,
+                                 AddTags=[{"Key": "owner", "Value": "team-edge"}])
+
+    def hc(ref: str, ip: str) -> str:
+        return r53.create_health_check(CallerReference=ref, HealthCheckConfig={
+            "IPAddress": ip, "Port": 443, "Type": "HTTPS", "ResourcePath": "/health"})["HealthCheck"]["Id"]
+
     hc_api, hc_www = hc("hc-api", "192.0.2.10"), hc("hc-www", "198.51.100.10")
 
     def failover(zid: str, name: str, hc_id: str, primary_ip: str, secondary_ip: str) -> None:
@@ -80,8 +84,10 @@ def seed(endpoint: str) -> Estate:
 
     failover(za, "api.example.com.", hc_api, "192.0.2.10", "192.0.2.20")
     failover(zb, "www.example.net.", hc_www, "198.51.100.10", "198.51.100.20")
-    r53.change_resource_record_sets(HostedZoneId=za, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
-        "Name": "_acme-challenge.api.example.com.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": '"x"'}]}}]})
+    r53.change_resource_record_sets(HostedZoneId=za, ChangeBatch={"Changes": [{
+        "Action": "CREATE", "ResourceRecordSet": {
+            "Name": "_acme-challenge.api.example.com.", "Type": "TXT", "TTL": 60,
+            "ResourceRecords": [{"Value": '"x"'}]}}]})
 
     def role(name: str, trust: str | None = None, *, managed: tuple[str, ...] = (), inline: str | None = None,
              boundary: str | None = None, owner: str | None = "team-platform") -> str:

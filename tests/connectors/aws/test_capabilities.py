@@ -73,7 +73,7 @@ def estate(users=(), roles=(), groups=(), policies=()) -> AccountData:  # type: 
                                     "CertificateAuthorityConfiguration": {"Subject": {"CommonName": "Acme Issuing"}}}]},
         certificates={"us-east-1": [
             {"CertificateArn": CERT, "DomainName": "api.example.com", "CertificateAuthorityArn": PCA,
-             "NotAfter": datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)}]},
+             "NotAfter": datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC)}]},
     )
 
 
@@ -153,7 +153,8 @@ ESCALATIONS = [(t, a) for t, acts in TABLE.escalation.items() for a in acts]
 
 @pytest.mark.parametrize("target,action", ESCALATIONS, ids=[a for _, a in ESCALATIONS])
 def test_each_escalation_is_an_assume_edge(target, action):
-    victim_role = role("victim-role", {"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "*"},
+    victim_role = role("victim-role",
+                       {"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "*"},
                        managed=(f"arn:aws:iam::{A}:policy/dns",))
     victim_user = user("victim-user", groups=("dns-team",))
     policies = [{"Arn": f"arn:aws:iam::{A}:policy/dns", "PolicyName": "dns", "PolicyVersionList": [
@@ -269,7 +270,8 @@ def test_every_zone_entry_of_the_shipped_table_names_its_zone_types():
     assert by_action["route53:AssociateVPCWithHostedZone"] == {"private"}
     assert by_action["route53:DisassociateVPCFromHostedZone"] == {"private"}
     assert by_action["route53:EnableHostedZoneDNSSEC"] == by_action["route53:CreateKeySigningKey"] == {"public"}
-    assert by_action["route53:DeleteHostedZone"] == by_action["route53:ChangeResourceRecordSets"] == {"public", "private"}
+    assert (by_action["route53:DeleteHostedZone"] == by_action["route53:ChangeResourceRecordSets"]
+            == {"public", "private"})
     assert by_action["route53domains:UpdateDomainNameservers"] == {"public"}
 
 
@@ -293,7 +295,7 @@ def test_a_valid_table_parses_and_a_broken_one_is_refused():
     assert parse_actions(table("secret", None)).capabilities[0].zone_types == frozenset()
     with pytest.raises(CapabilityTableError, match="unknown keys"):
         parse_actions(table().replace("zone_types", "zone_type"))
-    with pytest.raises(CapabilityTableError, match="capability\\[0\\].capability: expected one of"):
+    with pytest.raises(CapabilityTableError, match=r"capability\[0\].capability: expected one of"):
         parse_actions(table().replace('"dns.admin"', '"dns.own"'))
     with pytest.raises(CapabilityTableError, match="not valid TOML"):
         parse_actions("[[capability]\n")
@@ -339,8 +341,10 @@ def test_a_registrar_action_can_make_dns_admin_unconditional_and_a_zone_action_c
 
 def test_passrole_takes_the_strongest_compute_action_and_a_conditional_trust_caps_it():
     target = role("runner", {"Effect": "Allow", "Action": "route53:*", "Resource": "*"},
-                  trust=doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
-    dev = user("dev", {"Effect": "Allow", "Action": ["iam:PassRole", "ec2:AssociateIamInstanceProfile"], "Resource": "*"},
+                  trust=doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                             "Action": "sts:AssumeRole"}))
+    dev = user("dev",
+               {"Effect": "Allow", "Action": ["iam:PassRole", "ec2:AssociateIamInstanceProfile"], "Resource": "*"},
                {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*", "Condition": OFFICE})
     g = grant_map(estate(users=[dev], roles=[target]))[("dev", "identity.assume", target["Arn"])]
     assert not g.conditional and "ec2:AssociateIamInstanceProfile" in g.via[0], g.via
@@ -367,7 +371,8 @@ def test_escalating_only_under_a_condition_makes_what_it_gives_conditional():
                  {"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "*"})}]}
     joiner = user("joiner", {"Effect": "Allow", "Action": "iam:AddUserToGroup", "Resource": group["Arn"],
                              "Condition": mfa})
-    assert grant_map(estate(users=[joiner], groups=[group]))[("joiner", "dns.write", RESOURCE_OF["hostedzone"])].conditional
+    joined = grant_map(estate(users=[joiner], groups=[group]))
+    assert joined[("joiner", "dns.write", RESOURCE_OF["hostedzone"])].conditional
 
 
 # --- NotAction pre-filters (issue 11, item 15) ----------------------------------------------------------

@@ -12,13 +12,15 @@ import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from .seed import ACCOUNT, CANARY, arn, seed
 from typer.testing import CliRunner
 
 from commonmode.cli import app
 from commonmode_aws.collect import NEVER, READ_ONLY_OPERATIONS
+
+from .seed import ACCOUNT, CANARY, arn, seed
 
 runner = CliRunner()
 
@@ -125,7 +127,7 @@ def test_failover_services_are_discovered_and_findings_raised(scanned):
 
 
 def test_scan_is_read_only_and_never_touches_a_secret_value(scanned, aws):
-    e, cfg, _ = scanned
+    _, cfg, _ = scanned
     before = urllib.request.urlopen(f"{aws}/moto-api/data.json").read()
     result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 0
@@ -181,10 +183,10 @@ class _Throttler(BaseHTTPRequestHandler):
     error, as AWS does under load; everything else is forwarded unchanged."""
 
     upstream = ""
-    throttle: set[str] = set()
-    throttled: list[str] = []
-    deny: set[str] = set()
-    seen: list[str] = []  # every operation received
+    throttle: ClassVar[set[str]] = set()
+    throttled: ClassVar[list[str]] = []
+    deny: ClassVar[set[str]] = set()
+    seen: ClassVar[list[str]] = []  # every operation received
 
     def log_message(self, *args: object) -> None:
         pass
@@ -203,7 +205,8 @@ class _Throttler(BaseHTTPRequestHandler):
         self.seen.append(op)
         key = f"{op} {self.path}"
         if op in self.deny:
-            payload = json.dumps({"__type": "AccessDeniedException", "message": f"not authorized to perform {op}"}).encode()
+            payload = json.dumps({"__type": "AccessDeniedException",
+                                  "message": f"not authorized to perform {op}"}).encode()
             self.send_response(400)
             self.send_header("Content-Type", "application/x-amz-json-1.1")
             self.send_header("Content-Length", str(len(payload)))
@@ -269,7 +272,8 @@ def test_throttling_is_retried_and_no_page_is_lost(aws, tmp_path):
     records = [r for r in as_json(cfg, "inventory") if r["name"] == "admin"]
     assert records  # identities survived the throttled GAAD
     conn = __import__("sqlite3").connect(cfg.parent / "cm.db")
-    hosts = conn.execute("SELECT count(*) FROM resources WHERE id LIKE ?", [f"{e.zone_a}/recordset/host%"]).fetchone()[0]
+    hosts = conn.execute("SELECT count(*) FROM resources WHERE id LIKE ?",
+                         [f"{e.zone_a}/recordset/host%"]).fetchone()[0]
     assert hosts == 650
 
 
@@ -313,7 +317,8 @@ SCANNER_POLICY = Path(__file__).resolve().parents[3] / "connectors" / "commonmod
 
 def test_scanner_policy_lists_exactly_the_operations_the_connector_may_call():
     policy = json.loads(SCANNER_POLICY.read_text())
-    granted = {a for st in policy["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    granted = {a for st in policy["Statement"]
+               for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
     needed = {f"{svc}:{op}" for svc, ops in READ_ONLY_OPERATIONS.items() for op in ops}
     # sts:GetCallerIdentity needs no permission (AWS answers it for any valid credentials)
     assert granted == needed - {"sts:GetCallerIdentity"}
@@ -330,9 +335,12 @@ def test_a_scan_under_exactly_the_scanner_policy_succeeds(aws, tmp_path, monkeyp
     key = iam.create_access_key(UserName="commonmode-scanner")["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
-    enforce = lambda count: urllib.request.urlopen(urllib.request.Request(  # noqa: E731
-        f"{aws}/moto-api/reset-auth", data=count.encode(), method="POST",
-        headers={"Content-Type": "text/plain"})).read()
+
+    def enforce(count: str) -> bytes:
+        return urllib.request.urlopen(urllib.request.Request(
+            f"{aws}/moto-api/reset-auth", data=count.encode(), method="POST",
+            headers={"Content-Type": "text/plain"})).read()
+
     enforce("0")  # from here on moto checks every request against the caller's IAM policies
     try:
         cfg = write_config(tmp_path, aws)
@@ -365,7 +373,8 @@ def test_a_scan_under_exactly_the_scanner_policy_succeeds(aws, tmp_path, monkeyp
     enforce("0")
     try:
         admin = boto3.client("route53", endpoint_url=aws, region_name="us-east-1",
-                             aws_access_key_id=admin_key["AccessKeyId"], aws_secret_access_key=admin_key["SecretAccessKey"])
+                             aws_access_key_id=admin_key["AccessKeyId"],
+                             aws_secret_access_key=admin_key["SecretAccessKey"])
         with pytest.raises(admin.exceptions.ClientError):
             admin.list_hosted_zones()
     finally:
@@ -462,7 +471,8 @@ def test_rcps_of_a_member_account_cap_secret_reads_only_while_the_policy_type_is
         assert result.exit_code == 0, result.output
         inventory = {i["id"]: i for i in as_json(cfg, "inventory")}
         return {(acct, m["resource"]) for acct in (ACCOUNT, member)
-                for m in inventory[f"arn:aws:iam::{acct}:role/dns-sync"]["can_modify"] if m["capability"] == "secret.read"}
+                for m in inventory[f"arn:aws:iam::{acct}:role/dns-sync"]["can_modify"]
+                if m["capability"] == "secret.read"}
 
     # RCPs never apply in the management account; the member's RCP denies the read (the perimeter RCP is
     # settled by aws:PrincipalOrgID: both roles are in the organization)
@@ -494,7 +504,8 @@ def test_ssm_secure_strings_are_secrets_and_readonly_policies_read_them(aws, tmp
     result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     param = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/dns/prod/route53-key"
-    readers = {r["identity"].rsplit("/", 1)[-1] for r in as_json(cfg, "access", param) if r["capability"] == "secret.read"}
+    readers = {r["identity"].rsplit("/", 1)[-1] for r in as_json(cfg, "access", param)
+               if r["capability"] == "secret.read"}
     # "read-only" policies that read secrets (ssm:Get* under the aws/ssm key, and the usual EC2 instance
     # profile policy); SecurityAudit does not
     assert readers == {"readonlyaccess", "amazonssmreadonlyaccess", "amazonssmmanagedinstancecore", "by-path"}

@@ -71,6 +71,7 @@ failing once the engine is fixed.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -80,7 +81,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -130,10 +131,8 @@ def _install() -> Path:
         if done.returncode != 0:
             pytest.skip(f"npm ci of the simulator failed (no npm registry?): {done.stderr.strip()[-600:]}")
         (work / ".complete").write_text("installed by tests/connectors/aws/test_differential.py\n")
-        try:
+        with contextlib.suppress(OSError):  # another run finished first: use its copy
             work.rename(target)
-        except OSError:  # another run finished first: use its copy
-            pass
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target / "node_modules"
@@ -143,7 +142,7 @@ class Simulator:
     """The node process: one JSON request per line in, one JSON answer per line out."""
 
     def __init__(self, node_modules: Path) -> None:
-        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 — open while node runs; close() shuts it
         env = {**os.environ, "NODE_PATH": str(node_modules)}
         self._proc = subprocess.Popen(["node", str(SIMULATOR / "simulate.cjs")], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
@@ -269,14 +268,15 @@ def _same_date_form(doc: dict | None, w: G.World) -> dict | None:
                 have = w.context.get(key.lower())
                 if not have:
                     continue
-                vals = [_date_as(v, epoch=have[0].isdigit()) for v in (values if isinstance(values, list) else [values])]
+                vals = [_date_as(v, epoch=have[0].isdigit())
+                        for v in (values if isinstance(values, list) else [values])]
                 block[key] = vals if isinstance(values, list) else vals[0]
     return out
 
 
 def _date_as(value: str, *, epoch: bool) -> str:
     if value.isdigit():
-        return value if epoch else datetime.fromtimestamp(int(value), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value if epoch else datetime.fromtimestamp(int(value), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())) if epoch else value
 
 
@@ -546,7 +546,8 @@ SIMULATOR_ERRORS = {
     "rcp-on-any-service": (case(
         G.CRRS, G.ZONE, identity=([allow("route53:*")],), context={
             "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["www.example.com"],
-            "route53:ChangeResourceRecordSetsRecordTypes": ["A"], "route53:ChangeResourceRecordSetsActions": ["UPSERT"]},
+            "route53:ChangeResourceRecordSetsRecordTypes": ["A"],
+            "route53:ChangeResourceRecordSetsActions": ["UPSERT"]},
         rcps=[[{"Effect": "Deny", "Principal": "*", "Action": "route53:*", "Resource": "*"}]]),
         "ExplicitlyDenied", "Allowed"),
     # A role has no aws:username: StringNotEquals against ${aws:username} matches the null value.
@@ -557,7 +558,8 @@ SIMULATOR_ERRORS = {
     # ${aws:PrincipalAccount} in the account segment of an ArnEquals value.
     "arn-operator-variable": (case(
         "route53:UpdateHealthCheck", G.HEALTH_CHECK, kind="role", name="deployer", identity=([allow(
-            "route53:*", Condition={"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:role/deployer"}})],)),
+            "route53:*",
+            Condition={"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:role/deployer"}})],)),
         "ImplicitlyDenied", "Allowed"),
     # A NotResource of every secret (a trailing * runs past colons) does not exclude a hosted zone.
     "short-arn": (case(
@@ -566,7 +568,8 @@ SIMULATOR_ERRORS = {
         "ImplicitlyDenied", "Allowed"),
     # A wildcard service segment is not a pattern IAM matches.
     "service-wildcard": (case(
-        "secretsmanager:GetSecretValue", SECRET, identity=([allow("secretsmanager:*", f"arn:aws:*:us-east-1:{G.A}:secret:*")],)),
+        "secretsmanager:GetSecretValue", SECRET,
+        identity=([allow("secretsmanager:*", f"arn:aws:*:us-east-1:{G.A}:secret:*")],)),
         "Allowed", "ImplicitlyDenied"),
     # An epoch (seconds) Date value against an ISO request time: 1767225600 is 2026-01-01T00:00:00Z.
     "epoch-date": (case(
@@ -576,7 +579,8 @@ SIMULATOR_ERRORS = {
     # In a 2008-10-17 policy ${aws:username} is the literal text, which no user ARN holds.
     "version-2008-variables": (case(
         "route53:UpdateHealthCheck", G.HEALTH_CHECK, identity=({"Version": "2008-10-17", "Statement": [allow(
-            "route53:*", Condition={"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{G.A}:user/${{aws:username}}"}})]},)),
+            "route53:*",
+            Condition={"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{G.A}:user/${{aws:username}}"}})]},)),
         "Allowed", "ImplicitlyDenied"),
     # The secret's policy denies everyone but alice, named with her account: bob is denied.
     "notprincipal-account": (case(

@@ -99,7 +99,8 @@ def test_unsettled_denies_make_access_conditional_and_complementary_ones_remove_
     # conditional: denied without MFA, allowed with it; the Deny is named in via
     e.role("mfa-guarded", records, deny("*", Sid="NoMFA", Condition={"BoolIfExists": {MFA: "false"}}))
     e.user("mfa-guarded-user", records, deny("*", Sid="NoMFA", Condition={"BoolIfExists": {MFA: "false"}}))
-    e.role("office-deny", records, deny("*", Sid="NotOffice", Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    e.role("office-deny", records,
+           deny("*", Sid="NotOffice", Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
     # no access: absent or false is denied by the first, true by the second
     e.role("mfa-both", records, deny("*", Condition={"BoolIfExists": {MFA: "false"}}),
            deny("*", Condition={"Bool": {MFA: "true"}}))
@@ -199,7 +200,10 @@ def test_conditions_that_contradict_along_one_evaluation_mean_no_access(aws, tmp
     e = Estate(aws)
     z = zone_arn(e.zone("example.com."))
     hc = e.health_check("hc")
-    wants = lambda v: {"Bool": {MFA: v}}  # noqa: E731
+
+    def wants(v):
+        return {"Bool": {MFA: v}}
+
     boundary = e.managed("mfa-boundary", allow("route53:*", Condition=wants("true")), allow("sts:AssumeRole"))
     e.role("split", allow("route53:ChangeResourceRecordSets", z, Condition=wants("false")), boundary=boundary)
     e.role("agree", allow("route53:ChangeResourceRecordSets", z, Condition=wants("true")), boundary=boundary)
@@ -288,7 +292,8 @@ def test_principal_star_in_a_same_account_resource_or_trust_policy_needs_no_iden
     e.role("root-role", trust=trust_account())
     # its only sts:AssumeRole Allow is on a third role: "*" lets it into open-role, root-role needs that Allow
     e.user("assumer", allow("sts:AssumeRole", arn("role", "elsewhere")))
-    e.user("refused", allow("sts:AssumeRole", arn("role", "elsewhere")), deny("sts:AssumeRole", arn("role", "open-role")))
+    e.user("refused", allow("sts:AssumeRole", arn("role", "elsewhere")),
+           deny("sts:AssumeRole", arn("role", "open-role")))
     e.user("no-assume-policy")  # no identity policy at all: "*" in the trust policy is enough
     inv = scan(aws, tmp_path)
     for name in ("no-policy", "bounded"):
@@ -317,7 +322,8 @@ def test_a_trust_policy_naming_a_role_is_capped_by_that_roles_boundary(aws, tmp_
     e.role("unbounded")  # yes
     e.user("named-user")  # yes (its boundary would not cap it: test_policy.py, moto keeps no user boundary)
     e.user("other-user", allow("route53:*"))  # not named, and no identity Allow of sts:AssumeRole: no
-    named = [arn("role", "capped-deployer"), arn("role", "deployer"), arn("role", "unbounded"), arn("user", "named-user")]
+    named = [arn("role", "capped-deployer"), arn("role", "deployer"), arn("role", "unbounded"),
+             arn("user", "named-user")]
     e.role("target", trust=doc({"Effect": "Allow", "Principal": {"AWS": named}, "Action": "sts:AssumeRole"}))
     inv = scan(aws, tmp_path)
     target = arn("role", "target")

@@ -9,6 +9,8 @@ import json
 import urllib.parse
 
 import pytest
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
 from commonmode_aws import policy as P
 from commonmode_aws.policy import Tri
@@ -46,7 +48,8 @@ def can(p: P.Principal, action: str, resource: str, rp=(), **kw) -> Tri:  # type
 
 def test_default_deny():
     assert can(who(), "route53:ChangeResourceRecordSets", ZONE) is Tri.NO
-    assert can(who(allow("route53:ChangeResourceRecordSets", ZONE)), "route53:ChangeResourceRecordSets", ZONE) is Tri.YES
+    allowed = who(allow("route53:ChangeResourceRecordSets", ZONE))
+    assert can(allowed, "route53:ChangeResourceRecordSets", ZONE) is Tri.YES
 
 
 def test_explicit_deny_wins_only_where_it_applies():
@@ -57,7 +60,8 @@ def test_explicit_deny_wins_only_where_it_applies():
 
 def test_unsettled_deny_makes_access_conditional_and_names_the_deny():
     # issue 11 item 12: the access depends on the key the Deny rests on
-    p = who(allow("route53:*"), deny("route53:*", Sid="NoMFA", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}))
+    p = who(allow("route53:*"),
+            deny("route53:*", Sid="NoMFA", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}))
     acc = P.evaluate(p, P.request(p, "route53:ChangeResourceRecordSets", ZONE))
     assert acc.result is Tri.MAYBE
     assert any("may remove it" in v and "p statement NoMFA" in v for v in acc.via)
@@ -398,7 +402,8 @@ def test_a_trust_naming_a_role_is_capped_by_its_boundary_and_one_naming_a_user_i
     allowing = who(boundary=pol(allow("sts:AssumeRole"), name="b"))
     assert P.can_assume(allowing, ROLE, A, trust({"AWS": allowing.arn})).result is Tri.YES
     assert P.can_assume(who(), ROLE, A, trust({"AWS": who().arn})).result is Tri.YES
-    mfa = who(boundary=pol(allow("sts:AssumeRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}), name="b"))
+    mfa = who(boundary=pol(allow("sts:AssumeRole", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+                           name="b"))
     assert P.can_assume(mfa, ROLE, A, trust({"AWS": mfa.arn})).result is Tri.MAYBE
     user = who(kind="user", boundary=R53_ONLY)
     assert P.can_assume(user, ROLE, A, trust({"AWS": user.arn})).result is Tri.YES
@@ -496,7 +501,8 @@ COVERING_DENIES = {
     "ignore-case-and-exact": [{"StringEqualsIgnoreCase": {ENV: "PROD"}}, {"StringNotEquals": {ENV: "prod"}}],
     "any-and-all-values": [{"ForAnyValue:StringEquals": {TAG_KEYS: ["owner"]}},
                            {"ForAllValues:StringNotEquals": {TAG_KEYS: ["owner"]}}],
-    "arn-like-and-not": [{"ArnLike": {SOURCE_ARN: "arn:aws:s3:::b-*"}}, {"ArnNotLike": {SOURCE_ARN: "arn:aws:s3:::b-*"}}],
+    "arn-like-and-not": [{"ArnLike": {SOURCE_ARN: "arn:aws:s3:::b-*"}},
+                         {"ArnNotLike": {SOURCE_ARN: "arn:aws:s3:::b-*"}}],
 }
 
 
@@ -542,7 +548,9 @@ def test_allows_that_cover_every_value_give_unconditional_access():
 
 def test_identity_policy_and_boundary_wanting_opposite_values_mean_no_access():
     # issue 11 item 19, within one request: the identity policy needs MFA false, the boundary MFA true
-    needs = lambda v, name: pol(allow("route53:*", Condition={"Bool": {MFA: v}}), name=name)  # noqa: E731
+    def needs(v, name):
+        return pol(allow("route53:*", Condition={"Bool": {MFA: v}}), name=name)
+
     split = P.Principal(arn=f"arn:aws:iam::{A}:role/split", account=A, kind="role",
                         policies=needs("false", "identity"), boundary=needs("true", "boundary"))
     assert zone_access(split).result is Tri.NO
@@ -552,17 +560,25 @@ def test_identity_policy_and_boundary_wanting_opposite_values_mean_no_access():
 
 def test_identity_policy_and_scp_deny_on_the_same_values_mean_no_access():
     dev_only = allow("route53:*", Condition={"StringLike": {ENV: "dev*"}})
-    scp = lambda pattern: (pol(allow("*"), deny("*", Condition={"StringLike": {ENV: pattern}}), name="SCP"),)  # noqa: E731
+
+    def scp(pattern):
+        return (pol(allow("*"), deny("*", Condition={"StringLike": {ENV: pattern}}), name="SCP"),)
+
     assert zone_access(who(dev_only, scps=scp("dev*"))).result is Tri.NO
     assert zone_access(who(dev_only, scps=scp("prod*"))).result is Tri.MAYBE
     assert zone_access(who(dev_only, scps=scp("d*"))).result is Tri.NO  # every dev* value is also d*
 
 
 def test_can_assume_reasons_over_the_trust_policy_and_the_callers_policy_together():
-    mfa = lambda v: {"Bool": {MFA: v}}  # noqa: E731
+    def mfa(v):
+        return {"Bool": {MFA: v}}
+
     root = pol({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "sts:AssumeRole",
                 "Condition": mfa("true")}, name="trust")
-    caller = lambda v: who(allow("sts:AssumeRole", Condition=mfa(v)))  # noqa: E731
+
+    def caller(v):
+        return who(allow("sts:AssumeRole", Condition=mfa(v)))
+
     assert P.can_assume(caller("false"), ROLE, A, root).result is Tri.NO
     assert P.can_assume(caller("true"), ROLE, A, root).result is Tri.MAYBE
     # trust naming the caller: its own Deny of the only value the trust accepts leaves nothing
@@ -632,7 +648,9 @@ def test_for_all_values_on_an_absent_or_empty_key_is_true_whatever_the_operator(
 
 def test_null_tests_presence_whatever_set_operator_is_written():
     # "Condition operator to check existence of condition keys": true = the key is absent (or null)
-    p = lambda op, v: who(allow("route53:*", Condition={op: {TAG_KEYS: v}}))  # noqa: E731
+    def p(op, v):
+        return who(allow("route53:*", Condition={op: {TAG_KEYS: v}}))
+
     for op in ("Null", "ForAnyValue:Null", "ForAllValues:Null"):
         assert P.evaluate(p(op, "true"), P.request(p(op, "true"), "route53:DeleteHostedZone", ZONE,
                                                    absent={"aws:tagkeys"})).result is Tri.YES
@@ -708,15 +726,18 @@ def test_userid_is_bound_for_users_with_a_known_id_and_unsettled_for_role_sessio
 def test_a_variable_with_no_value_matches_nothing_and_negated_operators_pass():
     # "Policy variables with no value": StringEquals/StringLike do not match; StringNotEquals does
     ctx = {"aws:resourcetag/team": ("dns",)}
-    same = allow("secretsmanager:GetSecretValue", Condition={"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
-    other = allow("secretsmanager:GetSecretValue", Condition={"StringNotEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
+    same = allow("secretsmanager:GetSecretValue",
+                 Condition={"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
+    other = allow("secretsmanager:GetSecretValue",
+                  Condition={"StringNotEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
     assert reads(user(same, tags={"team": "dns"}), "x-AbCdEf", context=ctx) is Tri.YES
     assert reads(user(same, tags={"team": "db"}), "x-AbCdEf", context=ctx) is Tri.NO
     assert reads(user(same), "x-AbCdEf", context=ctx) is Tri.NO
     assert reads(user(other), "x-AbCdEf", context=ctx) is Tri.YES
     assert reads(user(other, tags={"team": "dns"}), "x-AbCdEf", context=ctx) is Tri.NO
     # in NotResource, an element with no value excludes nothing
-    p = user({"Effect": "Allow", "Action": "route53:*", "NotResource": "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone}"})
+    p = user({"Effect": "Allow", "Action": "route53:*",
+              "NotResource": "arn:aws:route53:::hostedzone/${aws:PrincipalTag/zone}"})
     assert can(p, "route53:DeleteHostedZone", ZONE) is Tri.YES
     assert can(dataclasses.replace(p, tags={"zone": "Z1"}), "route53:DeleteHostedZone", ZONE) is Tri.NO
 
@@ -793,8 +814,6 @@ def test_arn_operators_match_each_component_separately():
 # keys unsettled, then with each key bound to a concrete value (or absent) drawn from a wider pool than the
 # policies use. A YES or NO on the unsettled request must be the answer of every concrete request.
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 #: key → (operators, policy values, concrete request values); a tuple of values marks a multivalued key.
 VOCABULARY: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple]] = {
@@ -953,7 +972,6 @@ def test_string_comparisons_over_every_spare_character_still_evaluate():
 # junk), with a fixed seed: parse_policy lets only PolicyError out, and whatever parses evaluates without
 # raising, as identity policy, boundary, SCP, resource policy and trust policy.
 
-from hypothesis import HealthCheck, seed  # noqa: E402
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=6),

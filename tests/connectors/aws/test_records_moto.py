@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from typer.testing import CliRunner
 
 from commonmode.cli import app
@@ -151,8 +150,10 @@ def test_a_record_level_deny_in_an_scp_applies_in_a_member_account(aws, tmp_path
 def test_for_any_value_scoping_is_escaped_by_adding_a_change_to_the_batch(aws, tmp_path):
     c = {s: boto3.client(s, **kw(aws)) for s in ("iam", "route53")}
     r = zone_with_records(c["route53"])
-    role(c["iam"], "any-acme", allow(CRRS, r["zone"], Condition={"ForAnyValue:StringLike": {NAMES: ["_acme-challenge.*"]}}))
-    role(c["iam"], "all-acme", allow(CRRS, r["zone"], Condition={"ForAllValues:StringLike": {NAMES: ["_acme-challenge.*"]}}))
+    role(c["iam"], "any-acme",
+         allow(CRRS, r["zone"], Condition={"ForAnyValue:StringLike": {NAMES: ["_acme-challenge.*"]}}))
+    role(c["iam"], "all-acme",
+         allow(CRRS, r["zone"], Condition={"ForAllValues:StringLike": {NAMES: ["_acme-challenge.*"]}}))
     # a Deny written with ForAllValues covers only batches made of NS changes alone
     role(c["iam"], "all-ns-deny", allow(CRRS), deny(CRRS, {"ForAllValues:StringEquals": {TYPES: ["NS"]}}))
     role(c["iam"], "types-any-txt", allow(CRRS, Condition={"ForAnyValue:StringEquals": {TYPES: ["TXT"]}}))
@@ -235,7 +236,8 @@ def test_an_allow_with_not_action_grants_every_action_it_does_not_list(aws, tmp_
     assert set(grants(inv, arn("role", "not-delete"), "dns.write")) == {r["zone"]}
     hc_grant = grants(inv, arn("role", "not-update"), "failover.write")
     assert set(hc_grant) == {hc_arn} and any("route53:DeleteHealthCheck" in v for v in hc_grant[hc_arn]["via"])
-    assert not [m for m in inv[arn("role", "not-route53")]["can_modify"] if m["capability"].startswith(("dns", "failover"))]
+    assert not [m for m in inv[arn("role", "not-route53")]["can_modify"]
+                if m["capability"].startswith(("dns", "failover"))]
     takeover = [a for a in inv[arn("user", "not-put")]["can_assume"] if a["identity"] == arn("role", "victim")]
     assert takeover, inv[arn("user", "not-put")]["can_assume"]
     assert "iam:AttachRolePolicy" in takeover[0]["via"][0] and "iam:PutRolePolicy" not in takeover[0]["via"][0]
@@ -251,11 +253,13 @@ def test_vpc_association_is_admin_of_private_zones_and_dnssec_of_public_ones(aws
     private = "arn:aws:route53:::hostedzone/" + c["route53"].create_hosted_zone(
         Name="internal.example.", CallerReference="internal", HostedZoneConfig={"PrivateZone": True},
         VPC={"VPCRegion": "us-east-1", "VPCId": vpc})["HostedZone"]["Id"].rsplit("/", 1)[-1]
-    role(c["iam"], "vpc-associate", allow(["route53:AssociateVPCWithHostedZone", "route53:DisassociateVPCFromHostedZone"]))
+    role(c["iam"], "vpc-associate",
+         allow(["route53:AssociateVPCWithHostedZone", "route53:DisassociateVPCFromHostedZone"]))
     role(c["iam"], "dnssec", allow(["route53:EnableHostedZoneDNSSEC", "route53:CreateKeySigningKey"]))
     role(c["iam"], "deleter", allow("route53:DeleteHostedZone"))
     role(c["iam"], "registrar", allow("route53domains:UpdateDomainNameservers"))
     inv = scan(aws, tmp_path)
-    admin = {n: set(grants(inv, arn("role", n), "dns.admin")) for n in ("vpc-associate", "dnssec", "deleter", "registrar")}
+    admin = {n: set(grants(inv, arn("role", n), "dns.admin"))
+             for n in ("vpc-associate", "dnssec", "deleter", "registrar")}
     assert admin == {"vpc-associate": {private}, "dnssec": {public}, "deleter": {public, private},
                      "registrar": {public}}

@@ -39,7 +39,8 @@ class Bao:
 
     def policy(self, name: str, text: str) -> int:
         """Write a policy as root; the status (204 when the server accepts it)."""
-        return self.call("PUT", f"sys/policies/acl/{requests.utils.quote(name, safe='')}", body={"policy": text}).status_code
+        path = f"sys/policies/acl/{requests.utils.quote(name, safe='')}"
+        return self.call("PUT", path, body={"policy": text}).status_code
 
     def policy_text(self, name: str) -> str:
         return str(self.call("GET", f"sys/policies/acl/{name}").json()["data"]["policy"])
@@ -109,8 +110,8 @@ def value_classes(patterns: Iterable[object]) -> tuple[str, ...]:
     "**" is among them, a value that is not a string, which no string pattern matches (OpenBao compares
     other types by equality)."""
     mentioned = set(patterns)
-    out = tuple(v for v, pat in (("a", "a"), ("bq", "b*")) if pat in mentioned) + ("zz",)
-    return out + (NOT_A_STRING,) if "**" in mentioned else out
+    out = (*(v for v, pat in (("a", "a"), ("bq", "b*")) if pat in mentioned), "zz")
+    return (*out, NOT_A_STRING) if "**" in mentioned else out
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ class Probe:
         """Every request: each name absent or one value class; for KV v2 data also `data` absent or an
         object."""
         other = ["zz", "zz"] if self.cap == "read" else 7
-        dims: list[list[tuple[str, Any]]] = [[("", None)] + [(n, other if v == NOT_A_STRING else v) for v in self.classes]
-                                             for n in self.names]
+        dims: list[list[tuple[str, Any]]] = [
+            [("", None)] + [(n, other if v == NOT_A_STRING else v) for v in self.classes] for n in self.names]
         if self.kv2_data and self.cap != "read":
             dims.append([("", None), ("data", {"value": CANARY})])
         out = []
@@ -220,7 +221,7 @@ def policy_path(draw: st.DrawFn) -> str:
     """A policy path under s/: literal segments, `+` segments, a literal `*` or `+` inside a segment, a
     template, an optional trailing `*` (on a segment or alone), trailing `/`, and leading slashes."""
     n = draw(st.integers(1, 3))
-    segs = [draw(st.sampled_from(SEGMENTS + ("+", "+", "a*b", "+b", TEMPLATE))) for _ in range(n)]
+    segs = [draw(st.sampled_from((*SEGMENTS, "+", "+", "a*b", "+b", TEMPLATE))) for _ in range(n)]
     head = draw(st.sampled_from(("s", "s", "s", "+")))
     path = "/".join([head, *segs])
     tail = draw(st.sampled_from(("", "", "*", "/*", "/", "x*")))
@@ -235,7 +236,8 @@ def _param_block(draw: st.DrawFn, key: str, names: Sequence[str]) -> str:
     entries = []
     for name in chosen:
         values = [] if name == "*" else draw(st.lists(st.sampled_from(VALUE_PATTERNS), max_size=2, unique=True))
-        entries.append(f'"{draw(st.sampled_from((name, name.upper()))) if name != "*" else name}" = {json.dumps(values)}')
+        spelt = draw(st.sampled_from((name, name.upper()))) if name != "*" else name
+        entries.append(f'"{spelt}" = {json.dumps(values)}')
     sep = draw(st.sampled_from(("\n    ", ", ")))
     if draw(st.booleans()):  # HCL1 block form
         return f"  {key} {{\n    {sep.join(entries)}\n  }}"

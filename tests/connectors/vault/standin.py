@@ -27,8 +27,10 @@ ESTATE: dict[str, Any] = {
         "azure/": {"type": "azure", "options": None},
     }},
     "LIST sys/policies/acl": {"data": {"keys": ["ci-dns", "default"]}},
-    "sys/policies/acl/ci-dns": {"data": {"name": "ci-dns", "policy": 'path "aws/creds/dns-writer" { capabilities = ["read"] }'}},
-    "sys/policies/acl/default": {"data": {"name": "default", "policy": 'path "auth/token/lookup-self" { capabilities = ["read"] }'}},
+    "sys/policies/acl/ci-dns": {"data": {
+        "name": "ci-dns", "policy": 'path "aws/creds/dns-writer" { capabilities = ["read"] }'}},
+    "sys/policies/acl/default": {"data": {
+        "name": "default", "policy": 'path "auth/token/lookup-self" { capabilities = ["read"] }'}},
     "LIST auth/aws/role": {"data": {"keys": ["dns-failover"]}},
     "auth/aws/role/dns-failover": {"data": {
         "auth_type": "iam", "bound_iam_principal_arn": [f"arn:aws:iam::{ACCOUNT}:role/ci-runner"],
@@ -58,6 +60,6 @@ ESTATE: dict[str, Any] = {
 LOOKUPS = ("sys/capabilities-self", "auth/token/lookup-accessor", "secret-id-accessor/lookup")
 
 
-def StandIn() -> SharedStandIn:  # noqa: N802 — reads as the class it makes
+def StandIn() -> SharedStandIn:  # capitalised on purpose: reads as the class it makes
     """The Vault stand-in on 127.0.0.1: ESTATE through the shared stand-in, LIST as Vault spells it."""
     return SharedStandIn(routes=ESTATE, lookups=LOOKUPS, list_param="list", prefix="v1/")

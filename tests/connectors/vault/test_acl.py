@@ -6,7 +6,7 @@ evaluator before the fix."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -60,7 +60,8 @@ CASES = {
          "c": 'path "secret/db" { capabilities = ["read"] }', "d": 'path "secret/db" { capabilities = ["deny"] }'},
         [("secret/app", {"read", "update"}), ("secret/db", {"deny"})]),
     "later first wildcard wins": (
-        {"a": 'path "secret/+/app/*" { capabilities = ["read"] }\npath "secret/team/+/*" { capabilities = ["update"] }'},
+        {"a": 'path "secret/+/app/*" { capabilities = ["read"] }\n'
+              'path "secret/team/+/*" { capabilities = ["update"] }'},
         [("secret/team/app/x", {"update"}), ("secret/other/app/x", {"read"})]),
     "a pattern not ending in * beats one that does": (
         {"a": 'path "secret/team/+" { capabilities = ["read"] }\npath "secret/team/*" { capabilities = ["update"] }'},
@@ -106,7 +107,8 @@ def test_policy_names_are_looked_up_as_the_server_attaches_them(server: Bao) -> 
     """Issue 11 item 2. The server trims and lower-cases names when it stores and when it attaches them;
     a deny in such a policy must be honoured. Failed before: documents keyed "rg2-team-a" were never
     found for "RG2-TEAM-A", so the read came back deny (and the deny was lost elsewhere)."""
-    text = 'path "secret/data/rg2/*" { capabilities = ["read"] }\npath "secret/data/rg2/root" { capabilities = ["deny"] }'
+    text = ('path "secret/data/rg2/*" { capabilities = ["read"] }\n'
+            'path "secret/data/rg2/root" { capabilities = ["deny"] }')
     other = 'path "secret/data/rg2/root" { capabilities = ["read", "update"] }'
     assert server.policy(" RG2-TEAM-A ", text) == 204
     assert server.policy("rg2-Other", other) == 204
@@ -246,7 +248,8 @@ def test_constraints_without_an_engine_stay_conditional() -> None:
     acl = ACL.build(["c"], {"c": parse_policy(
         'path "x/req" { capabilities = ["read", "update"]\n required_parameters = ["foo"] }\n'
         'path "x/allow" { capabilities = ["read", "update"]\n allowed_parameters = { "foo" = [] } }\n'
-        'path "x/never" { capabilities = ["update"]\n required_parameters = ["foo"]\n denied_parameters = { "*" = [] } }', "c")})
+        'path "x/never" { capabilities = ["update"]\n required_parameters = ["foo"]\n'
+        ' denied_parameters = { "*" = [] } }', "c")})
     assert acl.allows("x/req", "read").result is Tri.MAYBE
     assert acl.allows("x/allow", "read").result is Tri.YES
     assert acl.allows("x/allow", "update").result is Tri.MAYBE
@@ -273,10 +276,12 @@ def test_engine_semantics_pure() -> None:
     assert allows('allowed_parameters = { "value" = [] }', "secret/metadata/a", "update", "kv2") == (True, True)
     assert allows('denied_parameters = { "versions" = [] }', "secret/destroy/a", "update", "kv2") == (False, False)
     # the mount pins where the API starts: this secret is literally called data/...
-    assert allows('allowed_parameters = { "data" = [] }', "team/data/data/x", "update", "kv2", "team/data/") == (True, False)
+    assert allows('allowed_parameters = { "data" = [] }', "team/data/data/x", "update", "kv2",
+                  "team/data/") == (True, False)
     assert allows('allowed_parameters = { "value" = [] }', "pki/issuer/i1/issue/web", "update", "pki") == (True, True)
     assert allows('denied_parameters = { "csr" = [] }', "pki/sign/web", "update", "pki") == (False, False)
-    assert allows('denied_parameters = { "policy" = [] }', "sys/policy/x", "update", "system") == (True, False)  # rules=
+    assert allows('denied_parameters = { "policy" = [] }', "sys/policy/x", "update",
+                  "system") == (True, False)  # rules=
     assert allows('denied_parameters = { "policy" = [] }', "sys/policies/acl/x", "update", "system") == (False, False)
 
 
@@ -288,7 +293,8 @@ FORMS = {
     "block_ident": 'path "s/x" { capabilities = ["read"]\n allowed_parameters { value = [] } }',
     "block_star": 'path "s/x" { capabilities = ["read"]\n denied_parameters { "*" = [] } }',
     "block_two_keys": 'path "s/x" { capabilities = ["read"]\n allowed_parameters { "a" = ["x"]\n "b" = [] } }',
-    "block_repeated": 'path "s/x" { capabilities = ["read"]\n allowed_parameters { "a" = ["x"] }\n allowed_parameters { "b" = [] } }',
+    "block_repeated": 'path "s/x" { capabilities = ["read"]\n allowed_parameters { "a" = ["x"] }\n'
+                      ' allowed_parameters { "b" = [] } }',
     "labelled_block": 'path "s/x" { capabilities = ["read"]\n allowed_parameters "value" { } }',
     "map_colon": 'path "s/x" { capabilities = ["read"]\n allowed_parameters = { "value": [] } }',
     "nested_label_assign": 'path "s/x" { capabilities = ["read"]\n allowed_parameters { a "b" = [] } }',
@@ -306,7 +312,8 @@ FORMS = {
     "path_heredoc": 'path <<EOT\ns/x\nEOT\n{ capabilities = ["read"] }',
     "two_blocks_same": 'path "s/x" { capabilities = ["read"] }\npath "s/x" { capabilities = ["update"] }',
     "capabilities_twice": 'path "s/x" { capabilities = ["read"]\n capabilities = ["update"] }',
-    "commas": 'path "s/x" { capabilities = [,"read",,"update",] },\npath "s/y" { capabilities = ["read"], comment = "c" }',
+    "commas": 'path "s/x" { capabilities = [,"read",,"update",] },\n'
+              'path "s/y" { capabilities = ["read"], comment = "c" }',
     "no_comma_in_list": 'path "s/x" { capabilities = ["read" "update"] }',
     "comments": '# c\n// d\n/* e */ path "s/x" { capabilities = ["read"] }',
     "crlf": 'path "s/x" {\r\n capabilities = ["read"]\r\n}',
@@ -352,7 +359,8 @@ FORMS = {
                                   ' controlled_capabilities = ["read"]\n identity { group_names = ["g"] } } } }',
     "mfa_methods": 'path "s/x" { capabilities = ["read"]\n mfa_methods = ["m"] }',
     "expired_not_checked": 'path "s/+*" { capabilities = ["fly"]\n expiration = "2001-01-01T00:00:00Z" }',
-    "expired_still_decoded": 'path "s/x" { capabilities = ["read"]\n expiration = "2001-01-01T00:00:00Z"\n pagination_limit = "x" }',
+    "expired_still_decoded": 'path "s/x" { capabilities = ["read"]\n expiration = "2001-01-01T00:00:00Z"\n'
+                             ' pagination_limit = "x" }',
     "deny_still_decoded": 'path "s/x" { capabilities = ["deny"]\n allowed_parameters = ["a"] }',
     "deny_not_checked": 'path "s/x" { capabilities = ["deny"]\n max_wrapping_ttl = "abc" }',
     "legacy_deny_hides_bad_capability": 'path "s/x" { capabilities = ["fly"]\n policy = "deny" }',
@@ -399,7 +407,8 @@ def test_policy_forms_are_read_like_the_server(server: Bao, label: str) -> None:
 def test_block_form_constraints_are_enforced(server: Bao) -> None:
     """Issue 11 item 6: the block form is enforced like the map form (real requests), and the evaluator
     reads it. Failed before: PolicyError, so the policy (and its write grant) was missing."""
-    text = f'path "{KV1}/rg6/*" {{ capabilities = ["create", "update", "read"]\n  allowed_parameters {{ "value" = ["a*"] }} }}'
+    text = (f'path "{KV1}/rg6/*" {{ capabilities = ["create", "update", "read"]\n'
+            '  allowed_parameters { "value" = ["a*"] } }')
     token, acl = _token(server, "rg6block", {"p": text})
     assert server.call("POST", f"{KV1}/rg6/x", token, body={"value": "ab"}).status_code == 204
     assert server.call("POST", f"{KV1}/rg6/x", token, body={"value": "zz"}).status_code == 403
@@ -453,7 +462,8 @@ def test_deny_and_default_deny() -> None:
 def test_wrapping_expiration_and_enterprise_gates() -> None:
     future = 'expiration = "2999-01-01T00:00:00Z"'
     acl = ACL.build(["p"], {"p": parse_policy(
-        f'path "a" {{ capabilities = ["read"]\n min_wrapping_ttl = "1s" }}\npath "b" {{ capabilities = ["read"]\n {future} }}\n'
+        'path "a" { capabilities = ["read"]\n min_wrapping_ttl = "1s" }\n'
+        f'path "b" {{ capabilities = ["read"]\n {future} }}\n'
         'path "c" { capabilities = ["read"]\n control_group { factor "ops" { controlled_capabilities = ["read"]\n'
         '  identity { group_names = ["ops"]\n approvals = 1 } } } }\n'
         'path "d" { capabilities = ["read"] }', "p")})
@@ -468,7 +478,7 @@ def test_wrapping_expiration_and_enterprise_gates() -> None:
     assert ok and conditional and any("control-group approval" in s for s in sources)
     assert acl.allows("d", "read") == Decision(Tri.YES, ('policy p path "d"',))
     later = ACL.build(["p"], {"p": parse_policy(f'path "b" {{ capabilities = ["read"]\n {future} }}', "p")},
-                      now=datetime(3000, 1, 1, tzinfo=timezone.utc))
+                      now=datetime(3000, 1, 1, tzinfo=UTC))
     assert later.capabilities("b") == {"deny"}
 
 

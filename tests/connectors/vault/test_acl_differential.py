@@ -27,8 +27,20 @@ from hypothesis import strategies as st
 
 from commonmode_vault.policy import ACL, PolicyError, attached_policies, parse_policy
 
-from .policygen import (KV1, KV2, NAMES, PKI, Bao, ground_truth, policy_path, probe_for, request_paths,
-                        setup_engines, spell, stanza)
+from .policygen import (
+    KV1,
+    KV2,
+    NAMES,
+    PKI,
+    Bao,
+    ground_truth,
+    policy_path,
+    probe_for,
+    request_paths,
+    setup_engines,
+    spell,
+    stanza,
+)
 
 pytest.importorskip("hvac")  # the session server fixture comes with the test extra
 
@@ -171,7 +183,8 @@ def test_parameter_constraints_agree_with_real_requests(server: Bao, case: dict[
     said = "no" if not ok else ("some" if conditional else "any")
     truth, statuses = ground_truth(server, token, probe)
     texts = "\n---\n".join("\n".join(t for _, t in s) for s in case["policies"])  # type: ignore[attr-defined]
-    detail = f"{probe.cap} {probe.path} ({probe.engine}): evaluator {said} {sources}, server {truth}\n{texts}\n{statuses}"
+    detail = (f"{probe.cap} {probe.path} ({probe.engine}): evaluator {said} {sources}, server {truth}\n"
+              f"{texts}\n{statuses}")
     if probe.essential() is None:  # an API the test does not model: only "can some request pass"
         assert ok == (truth != "no"), detail
     elif said == "some" and truth == "no" and probe.engine == "pki" and statuses.get("{}") == 400:

@@ -35,8 +35,10 @@ def seed_approle_entity(url: str) -> hvac.Client:
     accessor = v.sys.list_auth_methods()["approle/"]["accessor"]
     for path in ("mail/creds", "mail/relay"):
         v.secrets.kv.v2.create_or_update_secret(path=path, secret={"value": canary(path)})
-    v.sys.create_or_update_acl_policy(name="entity-reads", policy='path "secret/data/mail/creds" { capabilities = ["read"] }')
-    v.sys.create_or_update_acl_policy(name="group-reads", policy='path "secret/data/mail/relay" { capabilities = ["read"] }')
+    v.sys.create_or_update_acl_policy(name="entity-reads",
+                                      policy='path "secret/data/mail/creds" { capabilities = ["read"] }')
+    v.sys.create_or_update_acl_policy(name="group-reads",
+                                      policy='path "secret/data/mail/relay" { capabilities = ["read"] }')
     v.auth.approle.create_or_update_approle("mailer", token_policies=["default"])
     v.write("auth/approle/role/mailer/role-id", role_id=ROLE_ID)
     v.auth.approle.generate_secret_id("mailer", metadata={"owner": "team-from-secret-id"})

@@ -133,7 +133,8 @@ def test_the_scanner_policy_grants_every_route_the_guard_allows(where: str, engi
                                                                 pattern: str) -> None:
     if (engine, method, pattern) in UNAUTHENTICATED:
         return
-    mount = {"secret": "m/", "auth": "auth/a/", "builtin": {"system": "sys/", "identity": "identity/"}.get(engine, "")}[where]
+    builtin = {"system": "sys/", "identity": "identity/"}.get(engine, "")
+    mount = {"secret": "m/", "auth": "auth/a/", "builtin": builtin}[where]
     if where == "auth" and engine == "token":
         mount = "auth/token/"
     path = mount + _sample(pattern)

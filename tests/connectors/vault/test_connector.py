@@ -47,7 +47,8 @@ def seed_aws(endpoint: str) -> dict[str, str]:
 
 def write_config(tmp: Path, vault_url: str, aws_url: str | None, aws: dict[str, str] | None, extra: str = "") -> Path:
     cfg = tmp / "commonmode.toml"
-    text = f'[store]\npath = "cm.db"\n\n[[vault]]\nname = "vault-east"\nurl = "{vault_url}"\nfault_domains = ["aws:region:us-east-1"]\n{extra}\n'
+    text = (f'[store]\npath = "cm.db"\n\n[[vault]]\nname = "vault-east"\nurl = "{vault_url}"\n'
+            f'fault_domains = ["aws:region:us-east-1"]\n{extra}\n')
     if aws_url and aws:
         text += f'\n[[aws]]\nname = "prod"\nendpoint_url = "{aws_url}"\n'
         text += ('\n[[service]]\nname = "api"\nowner = "team-sre"\n'
@@ -86,7 +87,8 @@ def test_roles_reading_both_dns_secrets_are_shared_identities_and_the_mount_a_sh
     assert f"{V}/auth/approle/role/primary-sync" not in shared
     # careful: the exact deny on dns/backup beats its dns/* read (it still reads dns/primary)
     inv = {i["id"]: i for i in as_json(cfg, "inventory")}
-    reads = {m["resource"] for m in inv[f"{V}/auth/approle/role/careful"]["can_modify"] if m["capability"] == "secret.read"}
+    reads = {m["resource"] for m in inv[f"{V}/auth/approle/role/careful"]["can_modify"]
+             if m["capability"] == "secret.read"}
     assert f"{V}/secret/data/dns/primary" in reads and f"{V}/secret/data/dns/backup" not in reads
     assert [x["subjects"] for x in f["shared-secret-store"]] == [[f"{V}/secret"]]
 

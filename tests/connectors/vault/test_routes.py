@@ -224,9 +224,10 @@ def test_a_key_named_like_a_query_is_read_as_itself(bao):
 
     headers = {"X-Vault-Token": "root"}
     for path, owner in (("mail/odd%3Fname%25x%20y", "team-odd"), ("mail/odd", "team-plain")):
-        requests.post(f"{bao}/v1/secret/data/{path}", headers=headers, json={"data": {"v": canary(path)}}).raise_for_status()
+        requests.post(f"{bao}/v1/secret/data/{path}", headers=headers, json={"data": {"v": canary(path)}},
+                      timeout=30).raise_for_status()
         requests.post(f"{bao}/v1/secret/metadata/{path}", headers=headers,
-                      json={"custom_metadata": {"owner": owner}}).raise_for_status()
+                      json={"custom_metadata": {"owner": owner}}, timeout=30).raise_for_status()
     api = ReadOnlyVault(bao, "root")
     api.load_mounts(api.get("sys/mounts") or {}, api.get("sys/auth") or {})
     assert api.list("secret/metadata/mail/") == ["odd", "odd?name%x y"]

@@ -13,7 +13,8 @@ def build(s: Snapshot, *, connector: str, owner_keys: tuple[str, ...]) -> Invent
     out = InventoryParts()
     domain = f"dns-provider:example:{s.account}"
     zones = [Resource(id=f"example:{s.account}:zone/{z['name']}", kind=ResourceKind.DNS_ZONE, provider="example",
-                      name=z["name"], connector=connector, names=(z["name"],), control_plane=f"example:account:{s.account}",
+                      name=z["name"], connector=connector, names=(z["name"],),
+                      control_plane=f"example:account:{s.account}",
                       fault_domains=(domain,)) for z in s.zones]
     out.resources.extend(zones)
     for t in s.tokens:

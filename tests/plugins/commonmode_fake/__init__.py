@@ -10,9 +10,10 @@ so the tests exercise real entry-point discovery and lazy loading. Options:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, Option, ProgressFn
 from commonmode.model import Credential, Grant, Identity, Inventory, Resource, RunStatus, Service, Store
@@ -22,7 +23,7 @@ _DATES = ("created", "expires", "last_used")
 
 class FakeConnector:
     provider = "fake"
-    options = {
+    options: ClassVar[Mapping[str, Option]] = {
         "estate": Option(type="string", required=True, help="JSON estate file"),
         "fail": Option(type="boolean", help="raise during collection", default=False),
         "gaps": Option(type="strings", help="gaps to report (makes the result partial)"),
