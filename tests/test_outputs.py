@@ -63,6 +63,8 @@ def test_review_verdicts(two_runs):
     entries = {e["service"]: e for e in json.loads(cm(two_runs, "review", "--format", "json").stdout)}
     assert entries["good"]["verdict"] == f"independent recovery possible via {U_GOOD_B.id}"
     assert entries["api"]["verdict"] == "no independent recovery"
+    for e in entries.values():  # the verdict names every identity that can fail over independently, never "N more"
+        assert all(i in e["verdict"] for i in e["independent_via"]) and " more" not in e["verdict"]
     option = next(o for o in entries["api"]["can_fail_over"] if o["identity"] == DNS_BOT.id)
     assert option["independent"] is False and option["owner"] is None
     assert "which the primary path also depends on" in option["why"]

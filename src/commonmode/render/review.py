@@ -67,8 +67,7 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
         if missing:
             verdict = f"unknown: {len(missing)} path resource(s) were not seen by any connector"
         elif independent:
-            verdict = "independent recovery possible via " + ", ".join(independent[:3]) + (
-                f" and {len(independent) - 3} more" if len(independent) > 3 else "")
+            verdict = "independent recovery possible via " + ", ".join(independent)  # whole: tables shorten
         else:
             verdict = "no independent recovery"
         out.append({"service": s["name"], "owner": s["owner"], "source": s["source"],
