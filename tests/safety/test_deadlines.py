@@ -61,17 +61,18 @@ def test_a_black_holed_endpoint_fails_within_its_timeout(tmp_path, black_hole):
 def test_a_hang_after_the_first_calls_stops_at_the_deadline_and_the_run_is_partial(tmp_path, aws,
                                                                                   hangs_after_first_calls):
     boto3.client("iam", endpoint_url=aws, region_name="us-east-1").create_user(UserName="dns-bot")
-    # moto loads a service's backend on its first request, which on a busy machine can take longer than the
-    # 1 s timeout below; warm STS (the connector's first call) directly, so that what this test measures is
-    # the proxy's hang and not moto's cold start (CI once saw the first call time out twice: a failed run).
+    # moto loads a service's backend on its first request; warm STS (the connector's first call) directly.
+    # The timeout is 4 s, not 1 s: CI twice saw both attempts of the first call take over 1 s on a busy
+    # machine, and a first call that fails fails the connector (correctly), which is not what this test is
+    # about. What it measures is the proxy's hang after the first answers, bounded by the 12 s deadline.
     boto3.client("sts", endpoint_url=aws, region_name="us-east-1").get_caller_identity()
-    cfg = config(tmp_path, hangs_after_first_calls, "timeout = 1\ndeadline = 6\n")
+    cfg = config(tmp_path, hangs_after_first_calls, "timeout = 4\ndeadline = 12\n")
     proc, took = timed("scan", "-c", str(cfg), "--no-progress", "--format", "json")
-    assert proc.returncode == 3, (proc.stderr, proc.stdout[:2000])
+    assert proc.returncode == 3, (proc.stderr, json.loads(proc.stdout or "{}").get("connectors"))
     (connector,) = json.loads(proc.stdout)["connectors"]
     assert connector["status"] == "partial"
-    assert any("deadline of 6 s was reached" in g for g in connector["gaps"]), connector["gaps"]
-    assert took < 6 + 30, took
+    assert any("deadline of 12 s was reached" in g for g in connector["gaps"]), connector["gaps"]
+    assert took < 12 + 30, took
 
 
 def test_ctrl_c_stops_at_once_stores_nothing_and_exits_130(tmp_path, black_hole):

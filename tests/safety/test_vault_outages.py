@@ -103,7 +103,9 @@ def test_vaults_own_empty_answer_is_still_nothing_there(bao, tmp_path):
 def test_a_cluster_that_hangs_after_its_first_answers_stops_at_the_deadline(bao, tmp_path):
     seed(bao, ACCOUNT_USER)
     with proxy(bao, lambda method, path, n: None if n < 8 else "hang") as url:
-        code, summary, took = scan(config(tmp_path, url, "timeout = 1\ndeadline = 6\n"))
-    assert code == 3 and summary["connectors"][0]["status"] == "partial"
-    assert any("deadline of 6 s was reached" in g for g in gaps(summary)), gaps(summary)
-    assert took < 6 + 30, took
+        # 3 s, not 1 s: a first call slower than the timeout on a busy CI machine fails the connector, which
+        # is not what this test is about (the AWS twin of this test failed in CI that way)
+        code, summary, took = scan(config(tmp_path, url, "timeout = 3\ndeadline = 9\n"))
+    assert code == 3 and summary["connectors"][0]["status"] == "partial", gaps(summary)
+    assert any("deadline of 9 s was reached" in g for g in gaps(summary)), gaps(summary)
+    assert took < 9 + 30, took
