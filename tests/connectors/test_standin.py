@@ -1,10 +1,11 @@
-"""The shared HTTP stand-in (tests/connectors/standin.py) does what connector tests rely on: it serves its
+"""The shared HTTP stand-in (sandbox/commonmode_sandbox/standin.py) does what connector tests rely on: it serves its
 routes and nothing else, pages lists, logs every request, refuses writes, and speaks TLS under a test CA."""
 
 from __future__ import annotations
 
 import requests
-from tests.connectors.standin import StandIn, paged
+
+from commonmode_sandbox.standin import StandIn, paged
 
 T = 30  # seconds: every request has a timeout, so a stuck stand-in fails the test instead of hanging it
 

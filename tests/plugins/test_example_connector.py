@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.connectors.standin import StandIn, paged
 from typer.testing import CliRunner
 
 from commonmode.cli import app
 from commonmode.connector import ConnectorSettings, Registry, no_progress
 from commonmode.kit import ReadOnlyViolation
 from commonmode.model import RunStatus
+from commonmode_sandbox.standin import StandIn, paged
 
 runner = CliRunner()
 ACCOUNT = "acme"

@@ -2,7 +2,7 @@
 and secret engines (they are plugins OpenBao's catalog lacks). It serves only the documented read endpoints
 the connector uses, with the documented response shapes (Vault API docs: auth/aws "Read role", auth/azure
 "Read role", auth/gcp "Read role", secret/aws "Read role", secret/gcp "Read roleset", secret/azure "Read
-role"), from a fixed estate, through the shared stand-in (tests/connectors/standin.py). Everything OpenBao
+role"), from a fixed estate, through the shared stand-in (commonmode_sandbox.standin). Everything OpenBao
 does have is tested against OpenBao itself.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.connectors.standin import StandIn as SharedStandIn
+from commonmode_sandbox.standin import StandIn as SharedStandIn
 
 ACCOUNT = "123456789012"
 ESTATE: dict[str, Any] = {
