@@ -21,6 +21,7 @@ from commonmode_azure.policy import (
     Scopes,
     access_policy_allows,
     applicable,
+    denied,
     evaluate,
     uses_rbac,
 )
@@ -194,20 +195,58 @@ def grants_on(resource: Resource, principals: Collection[str], *, table: Capabil
               denies: Iterable[DenyAssignment], scopes: Scopes) -> list[Access]:
     """What one identity (`principals`: its object id and every group it is a member of, nested ones included)
     can do to `resource`: one Access per capability it holds, the strongest way (YES before MAYBE, direct
-    before escalation), in the order of Capability. Role definitions by `policy.role_key` (`index_roles`)."""
+    before escalation), in the order of Capability. Role definitions by `policy.role_key` (`index_roles`).
+
+    An escalation that makes the identity itself more powerful here (a role it assigns itself, an access
+    policy it writes) still meets the deny assignments that block it: it gives a capability only if one of
+    that capability's operations is not denied to it (an access policy never is: deny assignments are RBAC's)."""
     mine = list(applicable(principals, resource.id, assignments, scopes))
     above = set(scopes.ancestors(resource.id))
     near = [d for d in denies if d.at in above]
+    checks = table.checks(resource)
+    direct: dict[Capability, list[Check]] = {}
+    for c in checks:
+        if c.escalation is None:
+            direct.setdefault(c.capabilities[0], []).append(c)
+    blocks: dict[Capability, Decision] = {}
     best: dict[Capability, Access] = {}
-    for check in table.checks(resource):
+    for check in checks:
         decision = _decide(check, resource, principals, mine, roles, near, scopes)
         if not decision.granted:
             continue
         for cap in check.capabilities:
-            got = Access(capability=cap, decision=decision, operation=check.operation, escalation=check.escalation)
-            if cap not in best or _rank(got) > _rank(best[cap]):
-                best[cap] = got
+            got = decision
+            if check.escalation is not None:
+                if cap not in blocks:
+                    blocks[cap] = _blocked(direct.get(cap, []), resource, principals, near, scopes)
+                block = blocks[cap]
+                if block.result is Tri.YES:
+                    continue
+                if block.result is Tri.MAYBE:
+                    got = Decision(Tri.MAYBE, (*decision.via, *block.via))
+            access = Access(capability=cap, decision=got, operation=check.operation, escalation=check.escalation)
+            if cap not in best or _rank(access) > _rank(best[cap]):
+                best[cap] = access
     return [best[c] for c in Capability if c in best]
+
+
+def _blocked(checks: list[Check], resource: Resource, principals: Collection[str], denies: list[DenyAssignment],
+             scopes: Scopes) -> Decision:
+    """Whether deny assignments block every direct way to a capability: YES, MAYBE, or NO (some way is open)."""
+    found: list[Decision] = []
+    for c in checks:
+        if c.plane == "access-policy":
+            return Decision(Tri.NO, ())
+        d = denied(principals, c.operation, ROOT if c.at_root else resource.id, data=c.plane == "data",
+                   denies=denies, scopes=scopes)
+        if d.result is Tri.NO:
+            return d
+        found.append(d)
+    if not found:
+        return Decision(Tri.NO, ())
+    if all(d.result is Tri.YES for d in found):
+        return found[0]
+    return Decision(Tri.MAYBE, tuple(dict.fromkeys(s for d in found for s in d.via)))
 
 
 def _decide(check: Check, resource: Resource, principals: Collection[str], assignments: list[RoleAssignment],

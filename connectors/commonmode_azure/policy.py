@@ -443,17 +443,34 @@ def applicable(principals: Collection[str], scope: str, assignments: Iterable[Ro
     return (a for a in assignments if a.principal_id.lower() in ids and a.at in above)
 
 
+def denied(principals: Collection[str], action: str, scope: str, *, data: bool, denies: Iterable[DenyAssignment],
+           scopes: Scopes) -> Decision:
+    """Whether a deny assignment blocks `action` (a data action when `data`) at `scope` for one of `principals`:
+    YES (blocked; `via` names the deny), MAYBE (under a condition the scanner does not evaluate) or NO."""
+    chain = scopes.ancestors(scope)
+    here, in_chain = chain[0], set(chain)
+    maybe: list[str] = []
+    for d in denies:
+        if d.at not in in_chain or (d.do_not_apply_to_child_scopes and d.at != here) or not d.applies_to(principals):
+            continue
+        hit = _denial(d, action, data=data)
+        if hit is Tri.YES:
+            return Decision(Tri.YES, (f"deny assignment {d.name} at {d.scope}",))
+        if hit is Tri.MAYBE:
+            maybe.append(f"deny assignment {d.name} at {d.scope} applies under a condition the scanner does not "
+                         "evaluate")
+    return Decision(Tri.MAYBE, tuple(maybe)) if maybe else Decision(Tri.NO, ())
+
+
 def evaluate(principals: Collection[str], action: str, scope: str, *, data: bool,
              assignments: Iterable[RoleAssignment], roles: Mapping[str, RoleDefinition],
              denies: Iterable[DenyAssignment], scopes: Scopes) -> Decision:
     """Whether one of `principals` (an object id and the ids of every group it is a member of, nested ones
     included) may perform `action` (a data action when `data`) at `scope`. `roles` is keyed by `role_key`
     (`index_roles`); an applicable assignment whose role is missing raises PolicyError naming it."""
-    chain = scopes.ancestors(scope)
-    here = chain[0]
     granted: Tri = Tri.NO
     via: tuple[str, ...] = ()
-    for a in applicable(principals, here, assignments, scopes):
+    for a in applicable(principals, scope, assignments, scopes):
         role = _find_role(roles, a)
         got = role_allows(role, action, data=data)
         if got is Tri.NO:
@@ -468,25 +485,13 @@ def evaluate(principals: Collection[str], action: str, scope: str, *, data: bool
             granted, via = got, tuple(steps)
             if granted is Tri.YES:
                 break
-    in_chain = set(chain)
-    blocked = Tri.NO
-    why: list[str] = []
-    for d in denies:
-        if d.at not in in_chain or (d.do_not_apply_to_child_scopes and d.at != here):
-            continue
-        if not d.applies_to(principals):
-            continue
-        hit = _denial(d, action, data=data)
-        if hit is Tri.YES:
-            return Decision(Tri.NO, (f"deny assignment {d.name} at {d.scope}", *via))
-        if hit is Tri.MAYBE:
-            blocked = Tri.MAYBE
-            why.append(f"deny assignment {d.name} at {d.scope} applies under a condition the scanner does not "
-                       "evaluate")
+    block = denied(principals, action, scope, data=data, denies=denies, scopes=scopes)
+    if block.result is Tri.YES:
+        return Decision(Tri.NO, (*block.via, *via))
     if granted is Tri.NO:
         return Decision(Tri.NO, (f"no role assignment allows {action} at {scope}",))
-    if blocked is Tri.MAYBE:
-        return Decision(Tri.MAYBE, (*via, *why))
+    if block.result is Tri.MAYBE:
+        return Decision(Tri.MAYBE, (*via, *block.via))
     return Decision(granted, via)
 
 
