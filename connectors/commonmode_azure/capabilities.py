@@ -6,7 +6,7 @@ loops over identities × resources."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from commonmode.kit import Decision, Tri
@@ -143,6 +143,7 @@ class CapabilityTable:
 
     entries: tuple[Entry, ...]
     escalations: tuple[Escalation, ...]
+    _memo: dict[tuple[str | None, ...], list[Check]] = field(default_factory=dict, repr=False, compare=False)
 
     def _entries_for(self, r: Resource, *, any_model: bool = False) -> list[tuple[Entry, tuple[str, ...]]]:
         """The entries that apply to `r`, each with its operations for it (record types filled in)."""
@@ -175,7 +176,14 @@ class CapabilityTable:
         return tuple(c for c in Capability if c in caps)
 
     def checks(self, r: Resource) -> list[Check]:
-        """Every check that applies to `r`, direct ones first, in the file's order."""
+        """Every check that applies to `r`, direct ones first, in the file's order (the same list for every
+        resource of the same kind, zone type, record type and vault model)."""
+        key = (r.kind, r.zone_type, (r.record_type or "").upper(), r.vault_model)
+        if key not in self._memo:
+            self._memo[key] = self._checks(r)
+        return self._memo[key]
+
+    def _checks(self, r: Resource) -> list[Check]:
         out = [Check(capabilities=(e.capability,), plane=e.plane, operation=op, permission_kind=e.permission_kind,
                      note=e.note)
                for e, ops in self._entries_for(r) for op in ops]
