@@ -360,6 +360,8 @@ def _severity(value: str | None, flag: str) -> Severity | None:
 @handles_errors
 def init(
     aws: Annotated[bool, typer.Option("--aws", help="An [[aws]] table (one account, or an organization).")] = False,
+    azure: Annotated[bool, typer.Option("--azure", help="An [[azure]] table (one Entra tenant and its "
+                                        "subscriptions).")] = False,
     vault: Annotated[bool, typer.Option("--vault", help="A [[vault]] table (one Vault or OpenBao cluster).")] = False,
     declared: Annotated[bool, typer.Option("--declared", help="A [[declared]] table: a file for what no connector "
                                            "scans (a second DNS provider, a CI token).")] = False,
@@ -382,8 +384,9 @@ def init(
     target = Path(out) / DEFAULT_CONFIG if out.endswith(("/", os.sep)) or Path(out).is_dir() else Path(out)
     if target.exists() and not force:
         raise UsageError(f"{target}: already exists; pass --force to overwrite it, or --out another path")
-    providers = {name for name, asked in (("aws", aws), ("vault", vault), ("declared", declared)) if asked}
-    text = starter_config(providers or {"aws", "vault", "declared"})
+    asked_for = (("aws", aws), ("azure", azure), ("vault", vault), ("declared", declared))
+    providers = {name for name, asked in asked_for if asked}
+    text = starter_config(providers or {name for name, _ in asked_for})
     write_private(target, text)
     typer.echo(f"wrote {target}")
     _note(f"next: edit it (names of profiles and env vars, never secrets), then `commonmode scan -c {target}`")

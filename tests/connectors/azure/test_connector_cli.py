@@ -1,0 +1,202 @@
+"""Issue 15's "Done when", through the CLI: `commonmode scan` with the real management SDKs and a real
+azure-identity ClientSecretCredential against the local Azure stand-in (token endpoint, ARM and Graph on three
+HTTPS ports under a test CA), then `services`, `access`, `findings` and `inventory` on the stored run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commonmode_sandbox.servers import AzureServers, start_azure
+from tests.connectors.azure.estate import Names, build
+
+
+@dataclass
+class Scanned:
+    names: Names
+    servers: AzureServers
+    folder: Path
+    config: Path
+    env: dict[str, str]
+    scan: subprocess.CompletedProcess[str]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "commonmode.cli", *args, "-c", str(self.config)],
+                              capture_output=True, text=True, env=self.env, timeout=120)
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--format", "json").stdout)
+
+
+def write_config(folder: Path, servers: AzureServers, names: Names, extra: str = "", *, ca: bool = True) -> Path:
+    cred = names.estate.client_secret_for_scanner()
+    shutil.copy(servers.ca_file, folder / "ca.pem")
+    cfg = folder / "commonmode.toml"
+    cfg.write_text(f'[store]\npath = "cm.db"\n\n[[azure]]\nname = "corp"\ntenant_id = "{cred.tenant_id}"\n'
+                   f'credential = "client-secret"\nclient_id = "{cred.client_id}"\n'
+                   f'client_secret_env = "SCANNER_SECRET"\nauthority = "{servers.authority_url}"\n'
+                   f'arm_endpoint = "{servers.arm_url}"\ngraph_endpoint = "{servers.graph_url}"\n'
+                   + ('ca_bundle = "ca.pem"\n' if ca else "") + extra)
+    return cfg
+
+
+def scan(cfg: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "commonmode.cli", "scan", "-c", str(cfg), "--no-progress",
+                           "--format", "json", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def environment(names: Names) -> dict[str, str]:
+    # nothing from the machine's own CA settings: the config's ca_bundle must be what makes TLS work
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")}
+    return {**env, "SCANNER_SECRET": names.estate.client_secret_for_scanner().secret}
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
+    names = build()
+    servers = start_azure(names.estate, separate=True)
+    try:
+        folder = tmp_path_factory.mktemp("azure")
+        cfg = write_config(folder, servers, names)
+        env = environment(names)
+        proc = scan(cfg, env, "-v")
+        yield Scanned(names, servers, folder, cfg, env, proc)
+    finally:
+        servers.stop()
+
+
+def by_name(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["identity_name"], set()).add(r["capability"])
+    return out
+
+
+def test_the_scan_succeeds_with_the_real_sdks_and_credential(scanned: Scanned) -> None:
+    assert scanned.scan.returncode == 0, scanned.scan.stderr[-3000:]
+    (connector,) = json.loads(scanned.scan.stdout)["connectors"]
+    assert connector == {"name": "corp", "type": "azure", "status": "ok", "gaps": []}
+    # the credential asked the token endpoint for exactly the two audiences, never anything else
+    asked = set(scanned.names.estate.scopes_requested)
+    assert asked == {f"{scanned.servers.arm_url}/.default", f"{scanned.servers.graph_url}/.default"}, asked
+
+
+def test_a_traffic_manager_priority_profile_is_a_failover_pair(scanned: Scanned) -> None:
+    n = scanned.names
+    (svc,) = scanned.json("services")
+    assert svc["name"] == "shop-tm.trafficmanager.net" and svc["owner"] == "team-edge"
+    assert svc["primary"][0] == n.primary and svc["backup"][0] == n.backup  # priority 1, then 2
+    # the profile and both records that point at it (a CNAME to its name, an alias to its id) are in both paths
+    for side in ("primary", "backup"):
+        assert set(svc[side][1:]) == {n.profile, n.cname, n.alias}, svc[side]
+
+
+def test_who_can_change_the_endpoints_directly_by_group_scope_and_escalation(scanned: Scanned) -> None:
+    rows = scanned.json("access", scanned.names.profile)
+    can = by_name(rows)
+    writers = {who for who, caps in can.items() if "failover.write" in caps}
+    # direct at the profile; the management group above the subscription; escalation through User Access
+    # Administrator on the resource group; a managed identity; and the GitHub workflow federated into it
+    assert {"tm-direct", "expiring-app", "net-mg", "uaa-bot", "deploy-mi"} <= writers, writers
+    chains = {r["identity_name"]: " ".join(r["chain"]) for r in rows if r["capability"] == "failover.write"}
+    assert "at /providers/Microsoft.Management/managementGroups/platform" in chains["net-mg"]
+    assert "escalation (role-assignment)" in chains["uaa-bot"]
+    workflow = [r for r in rows if r["identity"] == "github:repository:acme/deploy"]
+    assert workflow and "federated credential deploy on managed identity deploy-mi" in workflow[0]["chain"][0]
+    # no role here: the DNS-only identities, the Key Vault reader
+    assert not writers & {"dns-rg", "group-member", "gh-dns", "kv-reader", "orphan-app"}
+
+
+def test_a_deny_assignment_takes_traffic_manager_writes_from_a_contributor(scanned: Scanned) -> None:
+    rows = scanned.json("access", scanned.names.profile)
+    record = by_name(scanned.json("access", scanned.names.cname))
+    # Contributor at the subscription still changes the DNS record (outside the deny's scope) ...
+    assert "dns.write" in record["denied-bot"]
+    # ... but not the profile itself, where the deny assignment on the edge resource group applies to it
+    mine = [r for r in rows if r["identity_name"] == "denied-bot"]
+    assert not [r for r in mine if r["direct"]], mine
+    # What it can still do is real: Contributor may add a federated credential to the managed identity, which
+    # has Traffic Manager Contributor and is not denied. Every way it has goes through that identity.
+    assert mine and all(scanned.names.mi in r["chain"][-1].split(" ", 1)[0] for r in mine)
+    assert all("federatedIdentityCredentials/write" in " ".join(r["chain"]) for r in mine)
+
+
+def test_who_can_change_the_dns_record(scanned: Scanned) -> None:
+    rows = scanned.json("access", scanned.names.cname)
+    writers = {who for who, caps in by_name(rows).items() if "dns.write" in caps}
+    # at the record itself, at the zone, through a group, at the resource group, at the management group
+    assert {"orphan-app", "gh-dns", "group-member", "dns-rg", "net-mg", "denied-bot"} <= writers, writers
+    group = next(r for r in rows if r["identity_name"] == "group-member" and r["capability"] == "dns.write")
+    assert "to group" in " ".join(group["chain"])
+    assert not writers & {"tm-direct", "kv-reader", "expiring-app"}
+
+
+def findings(scanned: Scanned) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = scanned.json("findings")
+    return out
+
+
+def test_an_app_registration_nobody_owns_is_an_owner_gap(scanned: Scanned) -> None:
+    n = scanned.names
+    gaps = {s for f in findings(scanned) if f["rule"] == "owner-gap" for s in f["subjects"]}
+    assert n.app["orphan-app"] in gaps and n.sp["orphan-app"] in gaps
+    # owned ones are not (the service principal's owner comes from its application's)
+    assert n.app["tm-direct"] not in gaps and n.sp["tm-direct"] not in gaps
+
+
+def test_a_client_secret_expiring_within_30_days_is_flagged(scanned: Scanned) -> None:
+    n = scanned.names
+    (f,) = [f for f in findings(scanned) if f["rule"] == "credential-expiry"]
+    assert f["subjects"] == [f"applications/{n.app['expiring-app']}/passwordCredentials/{n.expiring_key}"]
+    assert "expires in" in f["evidence"][0] and f["severity"] == "medium"
+
+
+def test_a_github_workflow_federated_into_a_service_principal_is_found(scanned: Scanned) -> None:
+    n = scanned.names
+    shared = [f for f in findings(scanned) if f["rule"] == "shared-identity"
+              and f["subjects"] == ["github:repository:acme/dns"]]
+    assert len(shared) == 1, [f["subjects"] for f in findings(scanned) if f["rule"] == "shared-identity"]
+    evidence = " ".join(shared[0]["evidence"])
+    assert "federated credential github-prod on application gh-dns" in evidence
+    assert "subject repo:acme/dns:environment:prod" in evidence
+    assert n.app["gh-dns"] in evidence
+
+
+def test_the_scan_wrote_nothing_and_no_secret_leaves_the_estate(scanned: Scanned) -> None:
+    assert scanned.servers.refused == []
+    methods = {r.split(" ", 1)[0] for r in scanned.servers.requests}
+    assert methods <= {"GET", "POST"}
+    assert {r for r in scanned.servers.requests if r.startswith("POST")} == {
+        f"POST {scanned.names.estate.tenant_id}/oauth2/v2.0/token"}
+    assert not [r for r in scanned.servers.requests if "/kv/" in r]  # Key Vault's data plane: never
+    report = scanned.cli("report", "--out", str(scanned.folder / "out"))
+    outputs = [scanned.scan.stdout, scanned.scan.stderr, report.stdout,
+               *(p.read_text() for p in (scanned.folder / "out").iterdir()),
+               scanned.cli("findings", "--format", "json").stdout,
+               scanned.cli("inventory", "--format", "json").stdout]
+    dump = "\n".join(outputs) + "\n".join(sqlite3.connect(scanned.folder / "cm.db").iterdump())
+    canaries = scanned.names.estate.canaries()
+    assert len(canaries) >= 3
+    for canary in canaries:
+        assert canary not in dump
+    assert '"hint"' not in dump  # Graph's hint (a secret's first characters) is never kept
+
+
+def test_pages_were_followed(scanned: Scanned) -> None:
+    # the estate serves 2 items a page: the identities the run saw are more than one page of each listing
+    inventory = scanned.json("inventory")
+    assert sum(1 for i in inventory if i["kind"] == "application") > 2
+    assert sum(1 for i in inventory if i["kind"] == "service-principal") > 2
