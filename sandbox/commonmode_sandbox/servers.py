@@ -208,3 +208,81 @@ class Servers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- Azure (ARM, Microsoft Graph, the Entra token endpoint) ------------------------------------------------------
+# No emulator exists (shared/TESTING.md §3): commonmode_sandbox.azure serves them from an AzureEstate, in threads
+# of this process, over HTTPS under a test CA.
+
+@dataclass
+class AzureServers:
+    """The Azure stand-in(s) one call started: where each API is (`authority_url` for azure-identity's
+    `authority`, `arm_url` for the management clients' `base_url` and scope, `graph_url` for Graph's), the CA
+    file to trust, the merged request logs, and `stop()`. `url` is the authority's (with one server, all three)."""
+
+    stand_ins: list[Any]  # commonmode_sandbox.azure.AzureStandIn, one for all APIs or one per API
+    authority_url: str
+    arm_url: str
+    graph_url: str
+    ca_file: str
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.authority_url
+
+    @property
+    def requests(self) -> list[str]:
+        """Every request, "METHOD path", across the stand-ins (in order within each)."""
+        return [r for s in self.stand_ins for r in s.requests]
+
+    @property
+    def refused(self) -> list[str]:
+        """Every refused write or action, "METHOD path", across the stand-ins."""
+        return [r for s in self.stand_ins for r in s.refused]
+
+    @property
+    def failures(self) -> list[str]:
+        """Handler errors (each answered 500): a stand-in bug when not empty."""
+        return [r for s in self.stand_ins for r in s.failures]
+
+    def stop(self) -> None:
+        for stand_in in self.stand_ins:
+            stand_in.stop()
+        self.stand_ins = []
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_azure(estate: Any, *, separate: bool = False) -> AzureServers:
+    """The Azure stand-in for `estate` (a commonmode_sandbox.azure.AzureEstate) on 127.0.0.1, answering once this
+    returns. One HTTPS server for the token endpoint, ARM and Graph, or with `separate` one per API on its own
+    port (so ARM and Graph have different audiences, as in Azure) under one test CA."""
+    from commonmode_sandbox.azure import AzureStandIn
+    from commonmode_sandbox.standin import make_test_certificate
+
+    if not separate:
+        one = AzureStandIn(estate).start()
+        return AzureServers(stand_ins=[one], authority_url=one.url, arm_url=one.url, graph_url=one.url,
+                            ca_file=one.ca_file)
+    tmp = tempfile.TemporaryDirectory(prefix="azure-standin-ca-")
+    certificate = make_test_certificate(Path(tmp.name))
+    started: list[AzureStandIn] = []
+    try:
+        for apis in (("login",), ("arm", "keyvault"), ("graph",)):
+            started.append(AzureStandIn(estate, apis=apis, certificate=certificate).start())
+    except BaseException:
+        for stand_in in started:
+            stand_in.stop()
+        tmp.cleanup()
+        raise
+    login, arm, graph = started
+    return AzureServers(stand_ins=list(started), authority_url=login.url, arm_url=arm.url, graph_url=graph.url,
+                        ca_file=certificate.ca_file, _tmp=tmp)
