@@ -144,7 +144,8 @@ class StandIn:
             self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
             scheme = "https"
         self.url = f"{scheme}://{HOST}:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll: stop() waits for the serving loop to notice, and tests start many stand-ins
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:

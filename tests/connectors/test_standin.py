@@ -3,6 +3,8 @@ routes and nothing else, pages lists, logs every request, refuses writes, and sp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import requests
 
 from commonmode_sandbox.standin import StandIn, paged
@@ -55,3 +57,39 @@ def test_tls_under_a_test_ca() -> None:
             pass
         else:
             raise AssertionError("a certificate from the test CA was trusted without its CA file")
+
+
+def test_fallback_refusal_headers_forms_and_failures() -> None:
+    from commonmode_sandbox.standin import Request
+
+    seen: list[Request] = []
+
+    def router(request: Request) -> tuple[int, object, dict[str, str]]:
+        seen.append(request)
+        if request.path == "boom":
+            raise RuntimeError("a bug in a handler")
+        return 200, {"form": request.body, "who": request.header("x-who")}, {"X-Answer": "42"}
+
+    def refuse(request: Request) -> tuple[int, object]:
+        return 405, {"error": {"code": "MethodNotAllowed", "message": request.method}}
+
+    with StandIn(fallback=router, refuse=refuse, lookups=("token",)) as s:
+        answer = requests.post(f"{s.url}/tenant/token", data={"grant_type": "client_credentials", "scope": "a b"},
+                               headers={"X-Who": "me"}, timeout=T)
+        assert answer.json() == {"form": {"grant_type": "client_credentials", "scope": "a b"}, "who": "me"}
+        assert answer.headers["X-Answer"] == "42" and seen[0].raw.startswith(b"grant_type=")
+        assert requests.put(f"{s.url}/x", json={}, timeout=T).json() == {
+            "error": {"code": "MethodNotAllowed", "message": "PUT"}}  # the refusal in the provider's shape
+        assert requests.get(f"{s.url}/boom", timeout=T).status_code == 500
+        assert s.refused == ["PUT x"] and s.failures == ["GET boom: RuntimeError: a bug in a handler"]
+
+
+def test_stand_ins_can_share_one_test_ca(tmp_path: Path) -> None:
+    from commonmode_sandbox.standin import make_test_certificate
+
+    certificate = make_test_certificate(tmp_path)
+    with StandIn(routes={"a": {"n": 1}}, tls=True, certificate=certificate) as one, \
+            StandIn(routes={"b": {"n": 2}}, tls=True, certificate=certificate) as two:
+        assert one.url != two.url and one.ca_file == two.ca_file == certificate.ca_file
+        assert requests.get(f"{one.url}/a", verify=certificate.ca_file, timeout=T).json() == {"n": 1}
+        assert requests.get(f"{two.url}/b", verify=certificate.ca_file, timeout=T).json() == {"n": 2}
