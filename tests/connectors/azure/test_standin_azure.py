@@ -227,8 +227,12 @@ def test_role_assignments_at_a_scope_are_those_at_above_and_below_it(azure: Azur
     assert keys(auth.role_assignments.list_for_scope(s.zone["id"], filter="atScope()")) == sorted(
         ["root", "tenant-group", "platform", "sub1", "rg", "zone"])
     mi = azure.estate.service_principal_for(s.uai["properties"]["clientId"])["id"]
+    azure.estate.page_size = 1
+    before = len(azure.server.requests)
     only_mi = auth.role_assignments.list_for_subscription(filter=f"principalId eq '{mi}'")
-    assert keys(only_mi) == ["platform", "rg"]  # a filter survives the pages (page size 2)
+    assert keys(only_mi) == ["platform", "rg"]  # the filter survives the next link: 2 pages of 1
+    assert len(azure.server.requests) - before == 2
+    azure.estate.page_size = 2
     zone = next(a for a in auth.role_assignments.list_for_scope(s.zone["id"], filter="atScope()")
                 if by_id[a.id] == "zone")
     assert (zone.condition, zone.condition_version, zone.principal_type) == (
@@ -479,6 +483,9 @@ def test_faults_make_a_route_fail_on_purpose_and_retries_get_through(azure: Azur
     answer = azure.graph_get("/v1.0/servicePrincipals", retries=3)
     assert answer.status_code == 200 and flaky.hits == 2
     assert len([r for r in azure.server.requests if r == "GET v1.0/servicePrincipals"]) == 3
+    login = azure.estate.fail(r"/oauth2/v2\.0/token$", 503, method="POST", times=1)
+    fresh = credential_for(azure.estate, azure.server)  # its own token cache: it must ask the token endpoint
+    assert fresh.get_token(f"{azure.server.arm_url}/.default").token and login.hits == 1  # retried past the 503
 
 
 def test_secret_values_exist_only_behind_the_data_plane_route(azure: AzureClients) -> None:
