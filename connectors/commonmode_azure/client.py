@@ -269,6 +269,12 @@ def describe_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first_sentence(str(exc))}"
 
 
+#: What azure-identity says when the token request never got an answer (it raises ClientAuthenticationError
+#: for those too, with the transport's message inside).
+_UNREACHABLE = re.compile(r"CERTIFICATE_VERIFY_FAILED|SSLError|Connection refused|Failed to establish|timed out|"
+                          r"Max retries exceeded|Name or service not known", re.IGNORECASE)
+
+
 def connection_failure(exc: Exception) -> str:
     text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text:
@@ -281,8 +287,11 @@ def connection_failure(exc: Exception) -> str:
 def describe_first_failure(exc: Exception, values: Mapping[str, Any]) -> str:
     """One line for a connector whose first call failed: cannot connect, TLS, or credential refused."""
     if isinstance(exc, ClientAuthenticationError):
+        text = str(exc.message or exc)
+        if _UNREACHABLE.search(text):  # the token request itself did not reach the authority
+            return f"cannot reach {values['authority']}: {connection_failure(exc)}"
         # azure-identity's message names the credential and the authority's AADSTS code; never a secret
-        return f"the credential was refused: {first_sentence(str(exc.message or exc))}"
+        return f"the credential was refused: {first_sentence(text)}"
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return f"cannot reach {values['arm_endpoint']}: {connection_failure(exc)}"
     if isinstance(exc, ReadOnlyViolation):

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.connectors.azure.estate import Names, build
 
 from commonmode_sandbox.servers import AzureServers, start_azure
-from tests.connectors.azure.estate import Names, build
 
 
 @dataclass
