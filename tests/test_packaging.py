@@ -187,13 +187,16 @@ def test_the_wheel_holds_every_package_and_data_file_and_nothing_else(wheel):
     packages = {str(Path(n).parent).replace("/", ".") for n in expected if n.endswith("/__init__.py")}
     # what the source tree is known to have, so that an empty or wrong walk cannot pass
     assert {"commonmode", "commonmode.kit", "commonmode.render", "commonmode.store", "commonmode.correlate",
-            "commonmode_aws", "commonmode_vault", "commonmode_declared", "commonmode_sandbox"} <= packages
+            "commonmode_aws", "commonmode_vault", "commonmode_azure", "commonmode_declared",
+            "commonmode_sandbox"} <= packages
     data = {n for n in expected if not n.endswith(".py")}
     assert {"commonmode/standards.toml", "commonmode/render/templates/report.html.j2",
             "commonmode/render/templates/report.md.j2"} <= data
     for connector in ("commonmode_aws", "commonmode_vault"):
         assert f"{connector}/capabilities.toml" in data
         assert any(n.startswith(f"{connector}/scanner-policy.") for n in data), connector
+    assert {"commonmode_azure/capabilities.toml", "commonmode_azure/scanner-role.json",
+            "commonmode_azure/scanner-permissions.md", "commonmode_sandbox/data/azure-built-in-roles.json"} <= data
     assert {n for n in expected if n.endswith("/py.typed")} == {n for n in data if n.endswith("/py.typed")}
     # exactly the packages' files: none missing, and nothing from tests/, scripts/ (the maintainer's
     # sample.py), benchmarks/ or docs/
