@@ -31,6 +31,12 @@ class Names:
     app: dict[str, str]  # display name -> application object id
     vault: str
     vault_secret: str
+    policy_vault: str  # an access-policy (not RBAC) vault
+    policy_secret: str
+    certificate: str  # a Key Vault certificate (its secret's ARM id)
+    private_record: str
+    origin_group: str
+    origins: tuple[str, str]  # priority 1, priority 2
     mi: str  # the user-assigned managed identity's service principal object id
     expiring_key: str
 
@@ -98,6 +104,24 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
     vault = e.key_vault(kv_rg, "shop-kv", rbac=True)
     secret = e.vault_secret(vault["id"], "dns-token", value=e.canary("kv"))
     e.role_assignment(secret["id"], new_app("kv-reader"), "Key Vault Secrets User")
+    # and a certificate in it, which expires in 20 days
+    cert = e.vault_secret(vault["id"], "shop-tls", certificate=True, expires=now + datetime.timedelta(days=20))
+    # an access-policy vault: its access policies decide data access, and control-plane writers escalate
+    policy_vault = e.key_vault(kv_rg, "legacy-kv", rbac=False)
+    policy_secret = e.vault_secret(policy_vault["id"], "ns1-key", value=e.canary("legacy"))
+    e.vault_access_policy(policy_vault["id"], new_app("ap-reader"), secrets=["get", "list"])
+    # a private zone: DNS Zone Contributor (public zones) cannot change it, Private DNS Zone Contributor can
+    private = e.private_zone(dns_rg, "internal.shop")
+    private_record = e.private_record_set(private["id"], "db", "A", records=["10.0.0.5"])
+    e.role_assignment(dns_rg, new_app("private-dns"), "Private DNS Zone Contributor")
+    # Front Door: an origin group with a priority-1 and a priority-2 origin; CDN Profile Contributor changes it
+    fd = e.front_door(edge_rg, "shop-fd", tags={"owner": "team-edge"})
+    og = e.origin_group(fd["id"], "web")
+    first = e.origin(og["id"], "east", host_name="east.shop.example.net", priority=1)
+    second = e.origin(og["id"], "west", host_name="west.shop.example.org", priority=2)
+    e.role_assignment(fd["id"], new_app("cdn-admin"), "CDN Profile Contributor")
     return Names(estate=e, subscription=sub, zone=zone["id"], cname=cname["id"], alias=alias["id"],
                  profile=profile["id"], primary=primary["id"], backup=backup["id"], sp=sp, app=app,
-                 vault=vault["id"], vault_secret=secret["id"], mi=mi_sp, expiring_key=key["keyId"])
+                 vault=vault["id"], vault_secret=secret["id"], mi=mi_sp, expiring_key=key["keyId"],
+                 policy_vault=policy_vault["id"], policy_secret=policy_secret["id"], certificate=cert["id"],
+                 private_record=private_record["id"], origin_group=og["id"], origins=(first["id"], second["id"]))

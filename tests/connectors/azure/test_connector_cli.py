@@ -4,6 +4,7 @@ HTTPS ports under a test CA), then `services`, `access`, `findings` and `invento
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -96,7 +97,7 @@ def test_the_scan_succeeds_with_the_real_sdks_and_credential(scanned: Scanned) -
 
 def test_a_traffic_manager_priority_profile_is_a_failover_pair(scanned: Scanned) -> None:
     n = scanned.names
-    (svc,) = scanned.json("services")
+    (svc,) = [s for s in scanned.json("services") if s["name"] == "shop-tm.trafficmanager.net"]
     assert svc["name"] == "shop-tm.trafficmanager.net" and svc["owner"] == "team-edge"
     assert svc["primary"][0] == n.primary and svc["backup"][0] == n.backup  # priority 1, then 2
     # the profile and both records that point at it (a CNAME to its name, an alias to its id) are in both paths
@@ -200,3 +201,50 @@ def test_pages_were_followed(scanned: Scanned) -> None:
     inventory = scanned.json("inventory")
     assert sum(1 for i in inventory if i["kind"] == "application") > 2
     assert sum(1 for i in inventory if i["kind"] == "service-principal") > 2
+
+
+def test_a_front_door_origin_group_is_a_failover_pair_cdn_contributor_changes(scanned: Scanned) -> None:
+    n = scanned.names
+    (svc,) = [s for s in scanned.json("services") if s["name"] == "shop-fd/web"]
+    assert svc["primary"] == [n.origins[0], n.origin_group] and svc["backup"] == [n.origins[1], n.origin_group]
+    writers = {who for who, caps in by_name(scanned.json("access", n.origin_group)).items()
+               if "failover.write" in caps}
+    # Microsoft.Cdn is outside Network Contributor's Microsoft.Network/*: net-mg cannot
+    assert "cdn-admin" in writers and "net-mg" not in writers and "tm-direct" not in writers
+
+
+def test_private_zones_are_their_own_operation_namespace(scanned: Scanned) -> None:
+    can = by_name(scanned.json("access", scanned.names.private_record))
+    writers = {who for who, caps in can.items() if "dns.write" in caps}
+    # Private DNS Zone Contributor and Network Contributor can; DNS Zone Contributor (public zones) cannot
+    assert {"private-dns", "net-mg"} <= writers and not writers & {"dns-rg", "group-member", "gh-dns"}
+
+
+def test_key_vault_data_access_follows_the_vault_s_model(scanned: Scanned) -> None:
+    n = scanned.names
+    rbac = by_name(scanned.json("access", n.vault_secret))
+    # RBAC vault: Key Vault Secrets User reads; Contributor has no data actions, so it does not
+    assert "secret.read" in rbac["kv-reader"] and "secret.read" not in rbac.get("denied-bot", set())
+    legacy_rows = scanned.json("access", n.policy_secret)
+    legacy = by_name(legacy_rows)
+    # access-policy vault: the access policy's get reads; Contributor escalates (it can write access policies)
+    assert "secret.read" in legacy["ap-reader"] and "secret.read" in legacy["denied-bot"]
+    chain = next(" ".join(r["chain"]) for r in legacy_rows
+                 if r["identity_name"] == "denied-bot" and r["capability"] == "secret.read")
+    assert "escalation (vault-access-policy)" in chain
+    assert "secret.read" not in legacy.get("kv-reader", set())  # an RBAC data role does nothing there
+
+
+def test_a_key_vault_certificate_is_a_certificate_with_its_expiry(scanned: Scanned) -> None:
+    n = scanned.names
+    db = sqlite3.connect(scanned.folder / "cm.db")
+    rows = db.execute("SELECT id, kind, parents, expires FROM resources WHERE name LIKE 'shop-kv/%' "
+                      "ORDER BY id").fetchall()
+    by_id = {r[0]: r[1:] for r in rows}
+    # the secret that backs a certificate (content type PKCS#12) is the certificate, with its expiry in ~20 days
+    kind, parents, expires = by_id[f"{n.vault}/certificates/shop-tls"]
+    assert kind == "certificate" and json.loads(parents) == [n.vault]
+    left = datetime.datetime.fromisoformat(expires) - datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(days=19) < left <= datetime.timedelta(days=20)
+    # a plain secret stays a secret, under its own ARM id
+    assert by_id[n.vault_secret][0] == "secret"
