@@ -12,10 +12,14 @@ import queue
 import re
 import runpy
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -63,7 +67,7 @@ def test_every_planted_finding_and_nothing_else(demo):
             subject = subject.split("/secret-id-accessor/")[0]
         got.add((f["rule"], f["service"] or ",".join(f["services"]), subject))
     backup = {s: e.records[f"{k}/backup"] for s, k in (("payments", "pay"), ("login", "login"), ("status", "status"),
-                                                         ("docs", "docs"))}
+                                                         ("docs", "docs"), ("track", "track"))}
     backup[api] = e.records["api/backup"]
     expected = {
         # api: one zone, one unowned automation user (and the AppRole that reads its key in vault-east)
@@ -86,24 +90,67 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-certificate-path", "login", f"{east}/pki/issue/login"),
         ("shared-fault-domain", "login", "vault:cluster:<vault-east>"),
         ("shared-fault-domain", "login", "aws:region:us-east-1"),
+        # track: backup DNS in Azure, but the Azure service principal's secret sits in the mount (and cluster,
+        # and region) that holds the Route 53 user's key: nobody can fail over without them
+        ("shared-secret-store", "track", f"{east}/secret"),
+        ("shared-fault-domain", "track", "vault:cluster:<vault-east>"),
+        ("shared-fault-domain", "track", "aws:region:us-east-1"),
         # docs: no owner
         ("owner-gap", "docs", "service:docs"),
-        # every service but status: both paths are in Route 53, so nobody can fail over without Route 53
-        *{("shared-fault-domain", s, "dns-provider:route53") for s in backup if s != "status"},
+        # both paths in Route 53 (every service but status and track), so nobody can fail over without it
+        *{("shared-fault-domain", s, "dns-provider:route53") for s in backup if s not in ("status", "track")},
         *{("no-independent-recovery", s, backup[s]) for s in backup if s != "status"},
         # status is done right: nothing at all
     }
     assert got == expected, (sorted(got - expected), sorted(expected - got))
 
 
-def test_status_can_be_failed_over_without_anything_the_primary_needs(demo):
-    from commonmode_sandbox.declared import NS1_KEY
+def review(result) -> list[dict]:  # type: ignore[no-untyped-def]
+    r = runner.invoke(app, ["review", "--db", str(result.database), "--format", "json"], catch_exceptions=False)
+    return json.loads(r.stdout)
 
-    r = runner.invoke(app, ["review", "--db", str(demo.database), "--format", "json"], catch_exceptions=False)
-    verdicts = {e["service"]: e["independent_via"] for e in json.loads(r.stdout)}
-    # the NS1 key itself, and vault-west's AppRole that reads it; nobody else, and no other service
-    assert verdicts == {"api.acme.example A": [], "payments": [], "login": [], "docs": [],
-                        "status": sorted([NS1_KEY, "vault://vault-west/auth/approle/role/status-dr-sync"])}
+
+def test_status_can_be_failed_over_without_anything_the_primary_needs(demo):
+    e = demo.estate
+    verdicts = {entry["service"]: entry["independent_via"] for entry in review(demo)}
+    # the Azure service principal that changes the backup record, its app registration (whose credentials sign
+    # in as it), and vault-west's AppRole that reads its secret; nobody else, and no other service
+    assert verdicts == {"api.acme.example A": [], "payments": [], "login": [], "docs": [], "track": [],
+                        "status": sorted([e.service_principals["status-dns-dr"], e.applications["status-dns-dr"],
+                                          "vault://vault-west/auth/approle/role/status-dr-sync"])}
+
+
+def test_status_fails_over_through_the_azure_service_principal_whose_secret_is_in_vault_west(demo):
+    e = demo.estate
+    (status,) = [entry for entry in review(demo) if entry["service"] == "status"]
+    assert status["backup"] == [e.records["status/backup"]]
+    assert "/providers/Microsoft.Network/dnszones/acme-status.example/A/status" in status["backup"][0]
+    sp = {o["identity"]: o for o in status["can_fail_over"]}[e.service_principals["status-dns-dr"]]
+    assert sp["independent"] and sp["shared_with_primary"] == [] and sp["name"] == "status-dns-dr"
+    assert sp["owner"] == "team-sre-dr@acme-parcel.example"  # the app registration's Graph owner
+    assert sp["changes"] == e.zones["acme-status.example"]  # DNS Zone Contributor on that zone, nothing wider
+    assert "DNS Zone Contributor" in sp["chain"][0]
+    assert [c["stored_in"] for c in sp["credentials"]] == ["vault://vault-west/secret/data/dns/status-dr"]
+    assert "dns-provider:azure-dns" in sp["fault_domains"] and not any(
+        d.startswith(("aws:account:", "dns-provider:route53")) for d in sp["fault_domains"])
+
+
+def test_track_keeps_both_providers_automation_credentials_in_one_vault_mount(demo):
+    e = demo.estate
+    (found,) = [f for f in findings(demo) if f["rule"] == "shared-secret-store" and f["service"] == "track"]
+    assert found["subjects"] == ["vault://vault-east/secret"]
+    assert set(found["connectors"]) == {"acme-aws", "acme-azure", "vault-east"}  # found by the real connectors
+    evidence = "\n".join(found["evidence"])
+    user, sp = e.users["track-dns"], e.service_principals["track-dns-dr"]
+    # the Route 53 user on the primary side, the Azure service principal on the backup side, each with its
+    # credential in vault-east's secret/ mount
+    assert f"primary: {user}@vault://vault-east/secret/data/dns/track-primary is kept in" in evidence
+    assert f"backup: {sp}@vault://vault-east/secret/data/dns/track-dr is kept in" in evidence
+    assert f"backup: {sp} has dns.write on {e.zones['acme-track.example']}/A/track" in evidence
+    assert e.records["track/backup"] == f"{e.zones['acme-track.example']}/A/track"
+    (verdict,) = [entry for entry in review(demo) if entry["service"] == "track"]
+    assert verdict["independent_via"] == [] and verdict["can_fail_over"]
+    assert all("vault://vault-east/secret" in o["shared_with_primary"] for o in verdict["can_fail_over"])
 
 
 def test_the_scan_was_complete_and_outputs_were_written(demo):
@@ -113,6 +160,16 @@ def test_the_scan_was_complete_and_outputs_were_written(demo):
     assert demo.outputs["review"].read_text().startswith("# Recovery-permission review")
     assert "## CM-" in demo.outputs["tickets"].read_text()
     assert "sandbox-placeholder" not in html and b"sandbox-placeholder" not in demo.database.read_bytes()
+
+
+def test_the_azure_stand_in_saw_no_write_and_no_output_holds_an_azure_secret(demo):
+    assert demo.refused == [] and demo.standin_failures == []
+    # the scanner's client secret, the automation apps' secrets, and the access tokens issued during the scan
+    assert len(demo.canaries) >= 4 and demo.env["COMMONMODE_SANDBOX_AZURE_CLIENT_SECRET"] in demo.canaries
+    written = [p.read_bytes() for p in demo.outputs.values()] + [demo.database.read_bytes(),
+                                                                   demo.config.read_bytes()]
+    for canary in demo.canaries:
+        assert not any(canary.encode() in blob for blob in written), canary[:12]
 
 
 def test_the_demo_writes_every_ticket_format_under_the_sample_s_names(demo):
@@ -138,6 +195,28 @@ def test_every_emulator_was_stopped(demo):
     for url in [demo.started["aws"], *demo.started["vault"].values()]:
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
+    assert set(demo.started["azure"]) == {"token endpoint", "ARM", "Graph"}
+    for url in demo.started["azure"].values():
+        assert_refused(url)
+
+
+def assert_refused(url: str) -> None:
+    """Nothing listens at `url` any more (a TCP connect is refused: an HTTPS answer under a CA this test does not
+    trust would also be an OSError, so urlopen cannot tell)."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname == "127.0.0.1" and parts.port
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+
+
+def https_status(url: str, ca_file: Path) -> int:
+    """The HTTP status of a GET over TLS verified against `ca_file` (an error status is still an answer)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def test_demo_without_the_demo_extra_is_one_usage_error_before_anything_starts(tmp_path, monkeypatch):
@@ -202,11 +281,24 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
             os.kill(int(pid), 0)  # running
             assert urllib.request.urlopen(url + "/v1/sys/health", timeout=5).status == 200
         urllib.request.urlopen(aws.group(1), timeout=5)
+        # the Azure stand-in's three APIs, in this process, answering over TLS under the CA file beside the config
+        azure = re.findall(r"azure (token endpoint|ARM|Graph) \(commonmode's stand-in\): (https://127\.0\.0\.1:\d+), "
+                           r"in this process \(pid (\d+)\)", text)
+        assert {a[0] for a in azure} == {"token endpoint", "ARM", "Graph"} and len({a[1] for a in azure}) == 3, text
+        assert all(int(a[2]) == proc.pid for a in azure), text
+        ca_file = out / "azure-ca.pem"
+        assert f"azure's test CA (the config's ca_bundle): {ca_file}" in text
+        tenant = re.search(r'^tenant_id = "([0-9a-f-]+)"$', (out / "commonmode.toml").read_text(), re.MULTILINE)
+        assert tenant, "no tenant_id in the config"
+        (login,) = [a[1] for a in azure if a[0] == "token endpoint"]
+        assert https_status(f"{login}/{tenant.group(1)}/v2.0/.well-known/openid-configuration", ca_file) == 200
+        assert all(https_status(a[1] + "/", ca_file) < 500 for a in azure)
         # the outputs, the config and how to use them, all said before the wait
         for name in ("report.html", "review.md", "tickets.md", "tickets-jira.csv", "tickets-github.json",
                      "commonmode.toml"):
             assert str(out / name) in text and (out / name).exists(), name
         assert "export AWS_ACCESS_KEY_ID=testing" in text and "export COMMONMODE_SANDBOX_VAULT_EAST_TOKEN=" in text
+        assert "export COMMONMODE_SANDBOX_AZURE_CLIENT_SECRET=" in text
         assert f"commonmode scan -c {out / 'commonmode.toml'}" in text
         assert re.search(r"^scan: (ok|partial); \d+ findings$", text, re.MULTILINE), text  # the run's outcome
         proc.send_signal(signal.SIGINT)
@@ -236,6 +328,8 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
     for url in (aws.group(1), *(v[1] for v in vaults)):
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
+    for _, url, _ in azure:
+        assert_refused(url)
 
 
 def test_committed_report_sample_is_current(tmp_path):

@@ -19,6 +19,7 @@ ID_SEED = 20261124  # moto's ids (accounts, zones, keys) are the same every time
 #: What a shell needs to reach the emulator (moto accepts any key; no profile, no session token).
 ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN")  # a user's own would reach past the emulator or fail
+IN_AZURE = ("status", "track")  # services whose backup record is in Azure DNS (azure_part.py), not in the DR zone
 
 
 @dataclass
@@ -112,19 +113,20 @@ def seed(endpoint: str) -> AwsEstate:
                                        Failover="SECONDARY")
     user("management", "dns-automation", {"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
                                           "Resource": est.zones["acme.example"]}, owner=None)
-    # payments, login, status, docs: primary records in prod, backup records in DR (status's backup is at
-    # NS1: see declared.py)
+    # payments, login, status, docs, track: primary records in prod, backup records in DR (the backups of
+    # status and track are in Azure DNS: see azure_part.py)
     r53p, zp = zone("prod", "acme-prod.example", "team-platform")
     r53d, zd = zone("dr", "acme-dr.example", "team-platform-dr")
-    for svc, ip in (("pay", "192.0.2.20"), ("login", "192.0.2.30"), ("status", "192.0.2.40"), ("docs", "192.0.2.50")):
+    for svc, ip in (("pay", "192.0.2.20"), ("login", "192.0.2.30"), ("status", "192.0.2.40"), ("docs", "192.0.2.50"),
+                    ("track", "192.0.2.60")):
         est.records[f"{svc}/primary"] = record(r53p, zp, f"{svc}.acme-prod.example", ip)
-        if svc != "status":
+        if svc not in IN_AZURE:
             backup_ip = ip.replace("192.0.2", "203.0.113")
             est.records[f"{svc}/backup"] = record(r53d, zd, f"{svc}.acme-dr.example", backup_ip)
-    owners = {"pay": "team-payments", "login": "team-identity", "status": "team-sre"}
+    owners = {"pay": "team-payments", "login": "team-identity", "status": "team-sre", "track": "team-tracking"}
     for svc, owner in owners.items():
         user("prod", f"{svc}-dns", record_writer(est.zones["acme-prod.example"], f"{svc}.acme-prod.example"), owner)
-        if svc != "status":
+        if svc not in IN_AZURE:
             user("dr", f"{svc}-dns-dr", record_writer(est.zones["acme-dr.example"], f"{svc}.acme-dr.example"), owner)
     user("prod", "docs-dns", record_writer(est.zones["acme-prod.example"], "docs.acme-prod.example"), "team-docs")
     user("dr", "docs-dns-dr", record_writer(est.zones["acme-dr.example"], "docs.acme-dr.example"), "team-docs")

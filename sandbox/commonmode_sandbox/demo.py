@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from commonmode_sandbox import declared, estate
-from commonmode_sandbox.estate import SeededEstate
+from commonmode_sandbox import azure_part, estate
+from commonmode_sandbox.estate import Running, SeededEstate
 from commonmode_sandbox.servers import Servers, bao_binary, require
 
 
 class Started(TypedDict):
-    """What the demo started: moto's endpoint, each OpenBao cluster's URL, and their process ids (in order)."""
+    """What the demo started: moto's endpoint, each OpenBao cluster's URL, and their process ids (in order), and
+    the Azure stand-in's URL per API (token endpoint, ARM, Graph)."""
 
     aws: str
     vault: dict[str, str]
     pids: list[int]
+    azure: dict[str, str]
 
 
 @dataclass
@@ -34,6 +36,11 @@ class DemoResult:
     gaps: list[str]
     started: Started
     env: dict[str, str]  # what a shell needs to scan the sandbox by hand
+    #: secret values the sandbox holds that no output may contain: the Azure stand-in's (its applications'
+    #: client secrets, the scanner's among them, and every access token it issued during the scan)
+    canaries: list[str]
+    refused: list[str]  # writes the Azure stand-in refused ("METHOD path"): a read-only scan makes none
+    standin_failures: list[str]  # Azure stand-in handler errors: a stand-in bug when not empty
 
 
 def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
@@ -52,22 +59,22 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
     from commonmode.scan import scan
     from commonmode.store import RunStore
 
-    require(*estate.NEEDS)  # before anything starts or is written
+    require(*estate.NEEDS, *azure_part.NEEDS)  # before anything starts or is written
     bao_binary()
     private_dir(out)
     db = out / "commonmode.db"
     for stale in (db, out / "commonmode.db-wal", out / "commonmode.db-shm"):
         stale.unlink(missing_ok=True)
     servers = Servers()
+    running: Running | None = None
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         running = estate.start(servers, say)
         cfg = out / "commonmode.toml"
         write_private(cfg, running.config_text())
-        declared.write(out)
-        say(f"scanning with the real connectors (aws, vault ×2, and {declared.DECLARED_FILE} for NS1, which has "
-            "none) …")
+        running.write_files(out)
+        say("scanning with the real connectors (aws, vault ×2, azure) …")
         registry = Registry.discover()
         config = load_config(cfg, registry)
         store = RunStore.open(db, create=True)
@@ -89,12 +96,16 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
         result = DemoResult(config=cfg, database=db, outputs=outputs, run_status=run.status.value,
                             findings=dict(run.summary.get("findings", {})), estate=running.estate,
                             gaps=[g for r in outcome.results for g in r.gaps],
-                            started={"aws": running.aws, "vault": dict(running.vaults), "pids": servers.pids},
-                            env=running.env())
+                            started={"aws": running.aws, "vault": dict(running.vaults), "pids": servers.pids,
+                                     "azure": azure_part.addresses(running.azure)},
+                            env=running.env(), canaries=running.azure_seed.estate.canaries(),
+                            refused=list(running.azure.refused), standin_failures=list(running.azure.failures))
         if keep:
             _keep(result, tell or say, say)
         return result
     finally:
+        if running is not None:
+            running.close()
         servers.close()
         signal.signal(signal.SIGTERM, previous)
 
@@ -113,6 +124,9 @@ def kept(result: DemoResult) -> list[str]:
         f"  aws (moto server): {result.started['aws']}, in this process (pid {os.getpid()})",
         *(f"  {name} (OpenBao dev server): {url}, pid {vault_pids[name]}"
           for name, url in result.started["vault"].items()),
+        *(f"  azure {api} (commonmode's stand-in): {url}, in this process (pid {os.getpid()})"
+          for api, url in result.started["azure"].items()),
+        f"  azure's test CA (the config's ca_bundle): {cfg.parent / azure_part.CA_FILE}",
         *describe(result),
         "to scan it by hand, in another shell:",
         *(f"  export {k}={v}" for k, v in result.env.items()),

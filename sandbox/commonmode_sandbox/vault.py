@@ -1,7 +1,8 @@
 """The sandbox's Vault part: two OpenBao dev servers, vault-east (us-east-1) and vault-west (us-west-2),
-seeded through hvac with the DNS users' keys, the AppRoles that read them and a PKI role that issues for
-both login hostnames; then, as an operator would, a scanner token holding only the connector's published
-read-only policy, and the root token revoked.
+seeded through hvac with the DNS automation credentials (the IAM users' keys and the Azure service principals'
+client secrets), the AppRoles that read them and a PKI role that issues for both login hostnames; then, as an
+operator would, a scanner token holding only the connector's published read-only policy, and the root token
+revoked.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def start(servers: Servers) -> dict[str, str]:
 
 def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, str]:
     """Seed both clusters. Each secret is one identity's key, and its KV metadata names that identity by the id
-    its own connector reports: `identities` maps the names used below (IAM user names, `ns1:status-failover`)
-    to those ids. Secret values are placeholders, never read back. Returns each cluster's scanner token."""
+    its own connector reports: `identities` maps the names used below (IAM user names, `azure:<app name>`)
+    to those ids (an ARN; a service principal's object id). Secret values are placeholders, never read back.
+    Returns each cluster's scanner token."""
     import hvac
 
     # Any: several of hvac's secrets-engine and sys methods are not annotated
@@ -34,7 +36,8 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
     w: Any = hvac.Client(url=urls["vault-west"], token=ROOT_TOKEN)
 
     def keep(client: Any, path: str, user: str, owner: str) -> None:
-        client.secrets.kv.v2.create_or_update_secret(path=path, secret={"aws_secret_access_key": "sandbox-placeholder"})
+        key = "client_secret" if user.startswith("azure:") else "aws_secret_access_key"
+        client.secrets.kv.v2.create_or_update_secret(path=path, secret={key: "sandbox-placeholder"})
         client.secrets.kv.v2.update_metadata(path=path, custom_metadata={"identity": identities[user], "owner": owner})
 
     keep(e, "dns/automation", "dns-automation", "team-edge")
@@ -43,9 +46,12 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
     keep(e, "dns/login-primary", "login-dns", "team-identity")
     keep(w, "dns/login-dr", "login-dns-dr", "team-identity")
     keep(e, "dns/status-primary", "status-dns", "team-sre")
-    keep(w, "dns/status-dr", "ns1:status-failover", "team-sre-dr")
+    keep(w, "dns/status-dr", "azure:status-dns-dr", "team-sre-dr")  # status: the backup's secret in vault-west
     keep(e, "dns/docs-primary", "docs-dns", "team-docs")
     keep(w, "dns/docs-dr", "docs-dns-dr", "team-docs")
+    # track: the Route 53 user's key and the Azure service principal's secret, side by side in one mount
+    keep(e, "dns/track-primary", "track-dns", "team-tracking")
+    keep(e, "dns/track-dr", "azure:track-dns-dr", "team-tracking")
     for client in (e, w):
         client.sys.enable_auth_method("approle")
     e.sys.create_or_update_acl_policy(name="pay-dns-sync",
@@ -64,6 +70,12 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
                                       policy='path "secret/data/dns/status-dr" { capabilities = ["read"] }')
     w.auth.approle.create_or_update_approle("status-dr-sync", token_policies=["status-dr-sync"])
     w.auth.approle.generate_secret_id("status-dr-sync", metadata={"owner": "team-sre-dr"})
+    # track: one reader per side, each of its own secret only; what they share is the mount
+    for role, secret in (("track-sync", "track-primary"), ("track-dr-sync", "track-dr")):
+        e.sys.create_or_update_acl_policy(name=role,
+                                          policy=f'path "secret/data/dns/{secret}" {{ capabilities = ["read"] }}')
+        e.auth.approle.create_or_update_approle(role, token_policies=[role])
+        e.auth.approle.generate_secret_id(role, metadata={"owner": "team-tracking"})
     # one PKI role issues for both login hostnames
     e.sys.enable_secrets_engine("pki", path="pki", config={"max_lease_ttl": "87600h"})
     e.secrets.pki.generate_root(type="internal", common_name="Acme Parcel Root", extra_params={"ttl": "8760h"})
