@@ -47,6 +47,21 @@ def listing(items: Iterable[Any]) -> list[Json]:
     return [rest(m) for m in items]
 
 
+def pages(fn: Callable[..., Iterable[Any]], *args: Any, **kwargs: Any) -> Callable[[], list[Json]]:
+    """A call for `attempt`: every page of `fn(*args)` (an SDK listing), each item in its REST shape."""
+    return lambda: listing(fn(*args, **kwargs))
+
+
+def one(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Json]:
+    """A call for `attempt`: `fn(*args)` (an SDK get) in its REST shape."""
+    return lambda: rest(fn(*args, **kwargs))
+
+
+def graph_list(g: Any, path: str, **query: str) -> Callable[[], list[Json]]:
+    """A call for `attempt`: every item of a Graph collection."""
+    return lambda: list(g.list(path, **query))
+
+
 def resource_group(arm_id: str) -> str:
     """The resource group named in an ARM id (`/subscriptions/s/resourceGroups/RG/...`)."""
     parts = arm_id.split("/")
@@ -85,8 +100,8 @@ def read_hierarchy(c: Collection, clients: Clients, snap: Snapshot, groups: Sequ
             walk(child, name, under_configured)
 
     for group in groups:
-        tree = c.attempt(f"management group {group}", lambda g=group: rest(  # type: ignore[misc]  # default-bound
-            api.management_groups.get(g, expand="children", recurse=True)), None)
+        tree = c.attempt(f"management group {group}",
+                         one(api.management_groups.get, group, expand="children", recurse=True), None)
         if tree is None:
             continue
         props = tree.get("properties") or {}
@@ -139,8 +154,7 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
         if rid.lower() in known or rid.rsplit("/", 1)[-1].lower() in known:
             continue
         # a role the scope listing does not return (a custom role assignable elsewhere): fetched by its id
-        got = s.attempt(f"role definition {rid}", lambda r=rid: rest(  # type: ignore[misc]  # default-bound
-            auth.role_definitions.get_by_id(r)), None)
+        got = s.attempt(f"role definition {rid}", one(auth.role_definitions.get_by_id, rid), None)
         if got is None:
             sub.complete = False
         else:
@@ -152,24 +166,21 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
                           lambda: listing(msi.user_assigned_identities.list_by_subscription()))
     for ident in sub.identities:
         rg, name = resource_group(ident["id"]), ident["name"]
-        sub.federated[ident["id"]] = read(
-            f"federated identity credentials of {ident['id']}",
-            lambda rg=rg, name=name: listing(msi.federated_identity_credentials.list(rg, name)))  # type: ignore[misc]
+        sub.federated[ident["id"]] = read(f"federated identity credentials of {ident['id']}",
+                                          pages(msi.federated_identity_credentials.list, rg, name))
 
     dns = clients.mgmt(DnsManagementClient, sub.id)
     sub.zones = read("Microsoft.Network/dnszones", lambda: listing(dns.zones.list()))
     for zone in sub.zones:
         rg, name = resource_group(zone["id"]), zone["name"]
-        sub.records[zone["id"]] = read(
-            f"record sets of {zone['id']}",
-            lambda rg=rg, name=name: listing(dns.record_sets.list_all_by_dns_zone(rg, name)))  # type: ignore[misc]
+        sub.records[zone["id"]] = read(f"record sets of {zone['id']}",
+                                       pages(dns.record_sets.list_all_by_dns_zone, rg, name))
     private = clients.mgmt(PrivateDnsManagementClient, sub.id)
     sub.private_zones = read("Microsoft.Network/privateDnsZones", lambda: listing(private.private_zones.list()))
     for zone in sub.private_zones:
         rg, name = resource_group(zone["id"]), zone["name"]
-        sub.private_records[zone["id"]] = read(
-            f"record sets of {zone['id']}",
-            lambda rg=rg, name=name: listing(private.record_sets.list(rg, name)))  # type: ignore[misc]
+        sub.private_records[zone["id"]] = read(f"record sets of {zone['id']}",
+                                               pages(private.record_sets.list, rg, name))
 
     tm = clients.mgmt(TrafficManagerManagementClient, sub.id)
     sub.profiles = read("Microsoft.Network/trafficManagerProfiles", lambda: listing(tm.profiles.list_by_subscription()))
@@ -178,23 +189,18 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
     sub.vaults = read("Microsoft.KeyVault/vaults", lambda: listing(kv.vaults.list_by_subscription()))
     for vault in sub.vaults:
         rg, name = resource_group(vault["id"]), vault["name"]
-        sub.secrets[vault["id"]] = read(
-            f"secret metadata of {vault['id']}",
-            lambda rg=rg, name=name: listing(kv.secrets.list(rg, name)))  # type: ignore[misc]
+        sub.secrets[vault["id"]] = read(f"secret metadata of {vault['id']}", pages(kv.secrets.list, rg, name))
 
     cdn = clients.mgmt(CdnManagementClient, sub.id)
     sub.frontdoors = [p for p in read("Microsoft.Cdn/profiles", lambda: listing(cdn.profiles.list()))
                       if "azurefrontdoor" in str((p.get("sku") or {}).get("name", "")).lower()]
     for profile in sub.frontdoors:
         rg, name = resource_group(profile["id"]), profile["name"]
-        groups = read(f"origin groups of {profile['id']}",
-                      lambda rg=rg, name=name: listing(cdn.afd_origin_groups.list_by_profile(rg, name)))  # type: ignore[misc]
+        groups = read(f"origin groups of {profile['id']}", pages(cdn.afd_origin_groups.list_by_profile, rg, name))
         sub.origin_groups[profile["id"]] = groups
         for group in groups:
-            sub.origins[group["id"]] = read(
-                f"origins of {group['id']}",
-                lambda rg=rg, name=name, g=group["name"]: listing(  # type: ignore[misc]  # default-bound
-                    cdn.afd_origins.list_by_origin_group(rg, name, g)))
+            sub.origins[group["id"]] = read(f"origins of {group['id']}",
+                                            pages(cdn.afd_origins.list_by_origin_group, rg, name, group["name"]))
 
 
 def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequence[SubscriptionData]) -> Directory:
@@ -209,26 +215,26 @@ def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequen
         d.read = sps is not None and apps is not None
         d.service_principals, d.applications = sps or [], apps or []
         own = [sp for sp in d.service_principals if sp.get("appOwnerOrganizationId") not in MICROSOFT_TENANTS]
+        # memberships matter when a role assignment or a deny assignment names a group (as principal or exclusion)
         groups_used = any((a.get("properties") or {}).get("principalType") == "Group"
-                          for s in subs for a in s.role_assignments)
+                          for s in subs for a in s.role_assignments) or any(
+            p.get("type") == "Group" for s in subs for d in s.deny_assignments
+            for key in ("principals", "excludePrincipals") for p in (d.get("properties") or {}).get(key) or [])
         for app in d.applications:
-            d.owners[app["id"]] = c.attempt(f"graph owners of application {app['id']}",
-                                            lambda a=app["id"]: list(g.list(f"applications/{a}/owners")),  # type: ignore[misc]
-                                            [])
-            d.federated[app["id"]] = c.attempt(
-                f"graph federated credentials of application {app['id']}",
-                lambda a=app["id"]: list(g.list(f"applications/{a}/federatedIdentityCredentials")), [])  # type: ignore[misc]
+            aid = app["id"]
+            d.owners[aid] = c.attempt(f"graph owners of application {aid}", graph_list(g, f"applications/{aid}/owners"),
+                                      [])
+            d.federated[aid] = c.attempt(f"graph federated credentials of application {aid}",
+                                         graph_list(g, f"applications/{aid}/federatedIdentityCredentials"), [])
         for sp in own:
             sid = sp["id"]
             d.owners[sid] = c.attempt(f"graph owners of service principal {sid}",
-                                      lambda i=sid: list(g.list(f"servicePrincipals/{i}/owners")), [])  # type: ignore[misc]
+                                      graph_list(g, f"servicePrincipals/{sid}/owners"), [])
             d.app_roles[sid] = c.attempt(f"graph app role assignments of service principal {sid}",
-                                         lambda i=sid: list(g.list(f"servicePrincipals/{i}/appRoleAssignments")),  # type: ignore[misc]
-                                         [])
+                                         graph_list(g, f"servicePrincipals/{sid}/appRoleAssignments"), [])
             if groups_used:
                 d.member_of[sid] = c.attempt(f"graph groups of service principal {sid}",
-                                             lambda i=sid: list(g.list(f"servicePrincipals/{i}/transitiveMemberOf")),  # type: ignore[misc]
-                                             [])
+                                             graph_list(g, f"servicePrincipals/{sid}/transitiveMemberOf"), [])
         d.directory_roles = c.attempt("graph directory role assignments",
                                       lambda: list(g.list("roleManagement/directory/roleAssignments")), [])
         d.directory_role_definitions = c.attempt(

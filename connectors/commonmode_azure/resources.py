@@ -118,6 +118,9 @@ def _traffic_manager(snap: Snapshot, sub: SubscriptionData, out: InventoryParts,
     priority number is the primary, the next the backup ("Traffic Manager routing methods": priority 1–1000,
     lower is preferred). The profile itself, and every record that is a CNAME or alias to it, are in both."""
     records = [t for t in built.targets if t.kind == "dns-record" and t.subscription == sub.id]
+    # a nested endpoint's traffic goes to a child profile: the child (and whoever can change it) is part of
+    # that endpoint's path ("Nested Traffic Manager profiles")
+    profiles = {p["id"].lower(): p["id"] for p in sub.profiles}
     for p in sub.profiles:
         props = p.get("properties") or {}
         tags = dict(p.get("tags") or {})
@@ -133,8 +136,11 @@ def _traffic_manager(snap: Snapshot, sub: SubscriptionData, out: InventoryParts,
             ep = e.get("properties") or {}
             etags = {k: str(ep[k]) for k in ("target", "targetResourceId", "endpointStatus", "priority", "weight")
                      if ep.get(k) is not None}
+            child = profiles.get(str(ep.get("targetResourceId") or "").lower()) if str(
+                e.get("type") or "").lower().endswith("/nestedendpoints") else None
             res = Resource(id=e["id"], kind=ResourceKind.ROUTING_CONTROL, provider="azure",
-                           name=f"{p['name']} endpoint {e['name']}", connector=c, parents=(profile.id,),
+                           name=f"{p['name']} endpoint {e['name']}", connector=c,
+                           parents=(profile.id, *([child] if child else [])),
                            names=(str(ep["target"]).rstrip("."),) if ep.get("target") else (), tags=etags,
                            fault_domains=(*fds, *_region({"location": ep.get("endpointLocation")})))
             _add(built, out, Target(res, e["id"], sub.id, "traffic-manager-endpoint"))

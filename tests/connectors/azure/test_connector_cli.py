@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from tests.connectors.azure.estate import Names, build
 
+from commonmode_sandbox.azure import AzureEstate
 from commonmode_sandbox.servers import AzureServers, start_azure
 
 
@@ -42,8 +43,9 @@ class Scanned:
         return json.loads(self.cli(*args, "--format", "json").stdout)
 
 
-def write_config(folder: Path, servers: AzureServers, names: Names, extra: str = "", *, ca: bool = True) -> Path:
-    cred = names.estate.client_secret_for_scanner()
+def write_config(folder: Path, servers: AzureServers, estate: AzureEstate, extra: str = "", *,
+                 ca: bool = True) -> Path:
+    cred = estate.client_secret_for_scanner()
     shutil.copy(servers.ca_file, folder / "ca.pem")
     cfg = folder / "commonmode.toml"
     cfg.write_text(f'[store]\npath = "cm.db"\n\n[[azure]]\nname = "corp"\ntenant_id = "{cred.tenant_id}"\n'
@@ -59,10 +61,10 @@ def scan(cfg: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
                            "--format", "json", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def environment(names: Names) -> dict[str, str]:
+def environment(estate: AzureEstate) -> dict[str, str]:
     # nothing from the machine's own CA settings: the config's ca_bundle must be what makes TLS work
     env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")}
-    return {**env, "SCANNER_SECRET": names.estate.client_secret_for_scanner().secret}
+    return {**env, "SCANNER_SECRET": estate.client_secret_for_scanner().secret}
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +73,8 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
     servers = start_azure(names.estate, separate=True)
     try:
         folder = tmp_path_factory.mktemp("azure")
-        cfg = write_config(folder, servers, names)
-        env = environment(names)
+        cfg = write_config(folder, servers, names.estate)
+        env = environment(names.estate)
         proc = scan(cfg, env, "-v")
         yield Scanned(names, servers, folder, cfg, env, proc)
     finally:

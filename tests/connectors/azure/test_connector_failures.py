@@ -35,8 +35,8 @@ def result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def test_a_refused_client_secret_fails_the_connector_in_one_line(azure, tmp_path: Path) -> None:
     names, servers = azure
-    cfg = write_config(tmp_path, servers, names)
-    env = {**environment(names), "SCANNER_SECRET": "not-the-secret-at-all"}
+    cfg = write_config(tmp_path, servers, names.estate)
+    env = {**environment(names.estate), "SCANNER_SECRET": "not-the-secret-at-all"}
     proc = scan(cfg, env)
     assert proc.returncode == 1, proc.stderr
     (connector,) = result(proc)["connectors"]
@@ -48,8 +48,8 @@ def test_a_refused_client_secret_fails_the_connector_in_one_line(azure, tmp_path
 
 def test_a_server_certificate_the_config_does_not_trust_fails_with_the_fix(azure, tmp_path: Path) -> None:
     names, servers = azure
-    cfg = write_config(tmp_path, servers, names, ca=False)
-    proc = scan(cfg, environment(names))
+    cfg = write_config(tmp_path, servers, names.estate, ca=False)
+    proc = scan(cfg, environment(names.estate))
     assert proc.returncode == 1
     (connector,) = result(proc)["connectors"]
     assert connector["status"] == "failed"
@@ -59,8 +59,8 @@ def test_a_server_certificate_the_config_does_not_trust_fails_with_the_fix(azure
 
 def test_a_refused_listing_is_one_gap_the_run_is_partial_and_nothing_is_resolved(azure, tmp_path: Path) -> None:
     names, servers = azure
-    cfg = write_config(tmp_path, servers, names)
-    env = environment(names)
+    cfg = write_config(tmp_path, servers, names.estate)
+    env = environment(names.estate)
     first = scan(cfg, env)
     assert first.returncode == 0, first.stderr
     assert result(first)["findings"]["new"] > 0
@@ -82,7 +82,7 @@ def test_a_refused_listing_is_one_gap_the_run_is_partial_and_nothing_is_resolved
 def test_a_failing_graph_listing_is_retried_with_backoff(azure, tmp_path: Path) -> None:
     names, servers = azure
     fault = names.estate.fail(r"/v1\.0/servicePrincipals$", 503, times=2)
-    proc = scan(write_config(tmp_path, servers, names), environment(names), "-v")
+    proc = scan(write_config(tmp_path, servers, names.estate), environment(names.estate), "-v")
     assert proc.returncode == 0, proc.stderr
     assert result(proc)["connectors"][0]["status"] == "ok"
     assert fault.hits == 2  # two 503s, then the answer: azure-core's RetryPolicy tried again
@@ -97,7 +97,7 @@ def test_graph_refused_is_partial_and_says_what_is_missing(azure, tmp_path: Path
     names, servers = azure
     names.estate.fail(r"/v1\.0/(servicePrincipals|applications)$", 403, code="Authorization_RequestDenied",
                       message="Insufficient privileges to complete the operation.")
-    proc = scan(write_config(tmp_path, servers, names), environment(names))
+    proc = scan(write_config(tmp_path, servers, names.estate), environment(names.estate))
     assert proc.returncode == 3
     gaps = result(proc)["connectors"][0]["gaps"]
     assert "graph servicePrincipals: GET /v1.0/servicePrincipals: 403 Authorization_RequestDenied: Insufficient " \
@@ -108,8 +108,8 @@ def test_graph_refused_is_partial_and_says_what_is_missing(azure, tmp_path: Path
 def test_a_configured_subscription_the_credential_cannot_see_is_a_gap(azure, tmp_path: Path) -> None:
     names, servers = azure
     missing = "11111111-2222-3333-4444-555555555555"
-    cfg = write_config(tmp_path, servers, names, f'subscriptions = ["{names.subscription}", "{missing}"]\n')
-    proc = scan(cfg, environment(names))
+    cfg = write_config(tmp_path, servers, names.estate, f'subscriptions = ["{names.subscription}", "{missing}"]\n')
+    proc = scan(cfg, environment(names.estate))
     assert proc.returncode == 3
     gaps = result(proc)["connectors"][0]["gaps"]
     assert gaps == [f"subscription {missing}: not visible to the credential (not in its subscription list), not read"]
