@@ -93,9 +93,10 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "store": ("Where the runs are kept.",),
     "correlate": ("How findings are judged (docs/severity.md).",),
     "service": (
-        "A failover pair: the resource ids of its primary and backup paths. Failover record pairs are",
-        "discovered by the AWS connector; declare the others, and a declared one replaces a discovered",
-        "one of the same name. Ids are the providers' native ids (`commonmode inventory` lists them).",
+        "A failover pair: the resource ids of its primary and backup paths. Connectors discover some",
+        "(Route 53 failover records, Traffic Manager and Front Door priority routing); declare the",
+        "others, and a declared one replaces a discovered one of the same name. Ids are the providers'",
+        "native ids (`commonmode inventory` lists them).",
     ),
     "credential": ("A link no API reveals: where an identity's credential is kept.",),
     "fault_domain": ("Labels for what no connector sees, such as where a Vault cluster runs.",),
