@@ -292,13 +292,13 @@ def one(n: int, seed: int, arm_page: int, graph_page: int, profile: str | None) 
         profiler = cProfile.Profile() if profile else None
         with (timed("commonmode_azure.build", "build", spent),
               timed("commonmode_azure.build", "build_grants", spent)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if profiler is not None:
                 profiler.enable()
             result = connector.collect(lambda *a: None)
             if profiler is not None:
                 profiler.disable()
-            total_s = time.perf_counter() - t0
+            total_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         if profiler is not None and profile:
             profiler.dump_stats(profile)
         child.stdin.write("stop\n")
@@ -317,7 +317,7 @@ def one(n: int, seed: int, arm_page: int, graph_page: int, profile: str | None) 
     build_s = spent.get("build", 0.0)
     return {"assignments": n, "role_assignments_read": stats.get("role_assignments", 0),
             "seed_s": where["seed_s"], "estate": where["estate"],
-            "total_s": total_s, "build_s": build_s, "grants_s": spent.get("build_grants", 0.0),
+            "total_s": total_s, "cpu_s": cpu_s, "build_s": build_s, "grants_s": spent.get("build_grants", 0.0),
             "collect_s": total_s - build_s, "api_calls": stats.get("api_calls", 0),
             "calls": {k[len("calls."):]: v for k, v in stats.items() if k.startswith("calls.")},
             "identities": len(inv.identities), "resources": len(inv.resources), "grants": len(inv.grants),
@@ -332,13 +332,13 @@ def report(rows: list[dict[str, Any]]) -> None:
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; Azure "
           f"stand-in on 127.0.0.1 in its own process; pages: ARM {ARM_PAGE}, Graph {GRAPH_PAGE}\n")
     print("| role assignments | service principals + managed identities | resources | API calls | collect s "
-          "| build s (of which grants) | total s | grants | services | status | peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+          "| build s (of which grants) | total s | scanner CPU s | grants | services | status | peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         est = r["estate"]
         print(f"| {r['assignments']:,} | {est['applications']:,} + {est['managed_identities']:,} "
               f"| {r['resources']:,} | {r['api_calls']:,} | {r['collect_s']:.2f} "
-              f"| {r['build_s']:.2f} ({r['grants_s']:.2f}) | {r['total_s']:.2f} | {r['grants']:,} "
+              f"| {r['build_s']:.2f} ({r['grants_s']:.2f}) | {r['total_s']:.2f} | {r['cpu_s']:.2f} | {r['grants']:,} "
               f"| {r['services']:,} | {r['status']} | {r['peak_rss_mb']:.0f} |")
     ops = sorted({op for r in rows for op in r["calls"]}, key=lambda op: (-rows[-1]["calls"].get(op, 0), op))
     print("\nAPI calls per operation\n")
