@@ -240,11 +240,11 @@ class Clients:
         return {"base_url": self.arm, "credential_scopes": [f"{self.arm}/.default"], "raw_request_hook": self.guard,
                 **_transport_kwargs(self.policy, self.verify)}
 
-    def mgmt(self, factory: Callable[..., Any], subscription: str | None = None) -> Any:
+    def mgmt(self, factory: Callable[..., Any], subscription: str | None = None, **extra: Any) -> Any:
         """A management client (`DnsManagementClient`, ...) for `subscription`, or a tenant-level one."""
         if subscription is None:
-            return factory(self.credential, **self._kw())
-        return factory(self.credential, subscription, **self._kw())
+            return factory(self.credential, **self._kw(), **extra)
+        return factory(self.credential, subscription, **self._kw(), **extra)
 
     def graph(self) -> Graph:
         return Graph(self.credential, str(self.values["graph_endpoint"]), self.guard, self.policy, self.verify)

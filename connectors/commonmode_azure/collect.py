@@ -28,6 +28,8 @@ MICROSOFT_TENANTS = frozenset({"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf
 
 _SP_FIELDS = ("id,appId,displayName,servicePrincipalType,alternativeNames,tags,notes,appOwnerOrganizationId,"
               "accountEnabled,passwordCredentials,keyCredentials")
+#: The Authorization API version role definitions are read at (see collect_subscription).
+ROLE_DEFINITIONS_API = "2022-05-01-preview"
 _APP_FIELDS = "id,appId,displayName,tags,notes,passwordCredentials,keyCredentials,createdDateTime"
 
 
@@ -146,15 +148,18 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
                                 lambda: listing(auth.role_assignments.list_for_subscription()), True)
     sub.deny_assignments = read("Microsoft.Authorization/denyAssignments",
                                 lambda: listing(auth.deny_assignments.list()), True)
+    # Role definitions at 2022-05-01-preview: the 2022-04-01 models drop a permission block's `condition`
+    # (Key Vault Data Access Administrator's limit on which roles it may assign), which decides escalation.
+    defs = clients.mgmt(AuthorizationManagementClient, sub.id, api_version=ROLE_DEFINITIONS_API)
     sub.role_definitions = read("Microsoft.Authorization/roleDefinitions",
-                                lambda: listing(auth.role_definitions.list(scope)), True)
+                                lambda: listing(defs.role_definitions.list(scope)), True)
     known = {d["id"].lower() for d in sub.role_definitions} | {d["name"].lower() for d in sub.role_definitions}
     for rid in sorted({a["properties"]["roleDefinitionId"] for a in sub.role_assignments
                        if a.get("properties", {}).get("roleDefinitionId")}):
         if rid.lower() in known or rid.rsplit("/", 1)[-1].lower() in known:
             continue
         # a role the scope listing does not return (a custom role assignable elsewhere): fetched by its id
-        got = s.attempt(f"role definition {rid}", one(auth.role_definitions.get_by_id, rid), None)
+        got = s.attempt(f"role definition {rid}", one(defs.role_definitions.get_by_id, rid), None)
         if got is None:
             sub.complete = False
         else:

@@ -104,6 +104,8 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
     vault = e.key_vault(kv_rg, "shop-kv", rbac=True)
     secret = e.vault_secret(vault["id"], "dns-token", value=e.canary("kv"))
     e.role_assignment(secret["id"], new_app("kv-reader"), "Key Vault Secrets User")
+    # may assign roles on the vault, but its role's condition limits which (Key Vault data roles only)
+    e.role_assignment(vault["id"], new_app("kv-delegate"), "Key Vault Data Access Administrator")
     # and a certificate in it, which expires in 20 days
     cert = e.vault_secret(vault["id"], "shop-tls", certificate=True, expires=now + datetime.timedelta(days=20))
     # an access-policy vault: its access policies decide data access, and control-plane writers escalate

@@ -237,6 +237,15 @@ def test_key_vault_data_access_follows_the_vault_s_model(scanned: Scanned) -> No
     assert "secret.read" not in legacy.get("kv-reader", set())  # an RBAC data role does nothing there
 
 
+def test_a_role_s_condition_makes_its_escalation_conditional(scanned: Scanned) -> None:
+    # Key Vault Data Access Administrator may write role assignments, but only of the roles its condition
+    # lists: read at the role definitions' API version that keeps a permission block's condition
+    rows = [r for r in scanned.json("access", scanned.names.vault_secret) if r["identity_name"] == "kv-delegate"]
+    reads = [r for r in rows if r["capability"] == "secret.read"]
+    assert reads and all(r["conditional"] for r in reads), rows
+    assert "condition" in " ".join(reads[0]["chain"])
+
+
 def test_a_key_vault_certificate_is_a_certificate_with_its_expiry(scanned: Scanned) -> None:
     n = scanned.names
     db = sqlite3.connect(scanned.folder / "cm.db")
