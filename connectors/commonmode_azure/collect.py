@@ -11,6 +11,7 @@ federated identity credentials, group memberships and app role and directory rol
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -208,11 +209,30 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
                                             pages(cdn.afd_origins.list_by_origin_group, rg, name, group["name"]))
 
 
+#: Graph's per-object relationship calls run this many at a time (one client per thread).
+GRAPH_WORKERS = 8
+
+
 def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequence[SubscriptionData]) -> Directory:
     """The tenant's Graph objects: service principals, applications, and for the tenant's own objects their
-    owners, federated credentials, groups and app roles; directory role assignments."""
+    owners, federated credentials, groups and app roles; directory role assignments. The per-object calls run
+    GRAPH_WORKERS at a time: in a tenant of thousands of applications they are most of the calls."""
     d = Directory()
     g = clients.graph()
+    local = threading.local()
+    opened: list[Any] = [g]
+    lock = threading.Lock()
+
+    def client() -> Any:
+        if not hasattr(local, "graph"):
+            local.graph = clients.graph()
+            with lock:
+                opened.append(local.graph)
+        return local.graph
+
+    def fetch(into: dict[str, list[Json]], key: str, what: str, path: str) -> None:
+        into[key] = c.attempt(what, lambda: list(client().list(path)), [])
+
     try:
         sps = c.attempt("graph servicePrincipals", lambda: list(g.list("servicePrincipals", **{"$select": _SP_FIELDS})),
                         None)
@@ -223,23 +243,25 @@ def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequen
         # memberships matter when a role assignment or a deny assignment names a group (as principal or exclusion)
         groups_used = any((a.get("properties") or {}).get("principalType") == "Group"
                           for s in subs for a in s.role_assignments) or any(
-            p.get("type") == "Group" for s in subs for d in s.deny_assignments
-            for key in ("principals", "excludePrincipals") for p in (d.get("properties") or {}).get(key) or [])
+            p.get("type") == "Group" for s in subs for deny in s.deny_assignments
+            for key in ("principals", "excludePrincipals") for p in (deny.get("properties") or {}).get(key) or [])
+        jobs: list[tuple[dict[str, list[Json]], str, str, str]] = []
         for app in d.applications:
             aid = app["id"]
-            d.owners[aid] = c.attempt(f"graph owners of application {aid}", graph_list(g, f"applications/{aid}/owners"),
-                                      [])
-            d.federated[aid] = c.attempt(f"graph federated credentials of application {aid}",
-                                         graph_list(g, f"applications/{aid}/federatedIdentityCredentials"), [])
+            jobs += [(d.owners, aid, f"graph owners of application {aid}", f"applications/{aid}/owners"),
+                     (d.federated, aid, f"graph federated credentials of application {aid}",
+                      f"applications/{aid}/federatedIdentityCredentials")]
         for sp in own:
             sid = sp["id"]
-            d.owners[sid] = c.attempt(f"graph owners of service principal {sid}",
-                                      graph_list(g, f"servicePrincipals/{sid}/owners"), [])
-            d.app_roles[sid] = c.attempt(f"graph app role assignments of service principal {sid}",
-                                         graph_list(g, f"servicePrincipals/{sid}/appRoleAssignments"), [])
+            jobs += [(d.owners, sid, f"graph owners of service principal {sid}", f"servicePrincipals/{sid}/owners"),
+                     (d.app_roles, sid, f"graph app role assignments of service principal {sid}",
+                      f"servicePrincipals/{sid}/appRoleAssignments")]
             if groups_used:
-                d.member_of[sid] = c.attempt(f"graph groups of service principal {sid}",
-                                             graph_list(g, f"servicePrincipals/{sid}/transitiveMemberOf"), [])
+                jobs.append((d.member_of, sid, f"graph groups of service principal {sid}",
+                             f"servicePrincipals/{sid}/transitiveMemberOf"))
+        with ThreadPoolExecutor(max_workers=GRAPH_WORKERS) as pool:
+            for f in [pool.submit(fetch, *job) for job in jobs]:
+                f.result()
         d.directory_roles = c.attempt("graph directory role assignments",
                                       lambda: list(g.list("roleManagement/directory/roleAssignments")), [])
         d.directory_role_definitions = c.attempt(
@@ -248,7 +270,8 @@ def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequen
                                 **{"$select": "id,displayName,templateId"})),
             [])
     finally:
-        g.close()
+        for each in opened:
+            each.close()
     return d
 
 

@@ -146,12 +146,25 @@ def build_grants(snap: Snapshot, principals: Principals, built: Built, out: Inve
                                     connector=connector, via=(*prefix, *a.decision.via),
                                     conditional=a.decision.conditional))
 
-    ordered = sorted(who)
+    # Only an identity with an assignment at one of a resource's scopes (the resource or above it) can be given
+    # anything there by RBAC (deny assignments only take away), and only one named in its vault's access
+    # policies by Key Vault's: each resource asks those, not every identity (an index: scope -> identities).
+    by_scope: dict[str, set[str]] = defaultdict(set)
+    for pid in who:
+        for a in mine[pid]:
+            by_scope[a.at].add(pid)
+
+    def candidates(scope: str, vault: Json | None = None) -> list[str]:
+        found = set().union(*(by_scope.get(s, set()) for s in az.scopes.ancestors(scope)))
+        if vault is not None:
+            found |= {by_lower.get(str(e.get("objectId")).lower(), str(e.get("objectId")))
+                      for e in (vault.get("properties") or {}).get("accessPolicies") or [] if e.get("objectId")}
+        return sorted(found & who)
+
     for t in built.targets:
         resource = _table_resource(t)
-        for pid in ordered:
-            if mine[pid] or t.vault is not None:
-                grant(pid, resource, t.resource.id)
+        for pid in candidates(t.scope, t.vault):
+            grant(pid, resource, t.resource.id)
     # user-assigned managed identities: who can make a workload of theirs act as one (federated credential,
     # assigning it to compute) is an identity.assume edge into its service principal
     for sub in snap.subscriptions:
@@ -160,7 +173,6 @@ def build_grants(snap: Snapshot, principals: Principals, built: Built, out: Inve
             if target is None:
                 continue
             resource = caps.Resource(id=ident["id"], kind="user-assigned-identity")
-            for pid in ordered:
-                if mine[pid]:
-                    grant(pid, resource, target, (f"on managed identity {ident.get('name')}",),
-                          only=Capability.IDENTITY_ASSUME)
+            for pid in candidates(ident["id"]):
+                grant(pid, resource, target, (f"on managed identity {ident.get('name')}",),
+                      only=Capability.IDENTITY_ASSUME)

@@ -86,8 +86,10 @@ def _any_match(patterns: Iterable[str], action: str) -> str | None:
 
 # --- scopes --------------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=1 << 16)
 def canonical(scope: str) -> str:
-    """The one stored form of an ARM scope or resource id: ARM compares ids case-insensitively, so lower case,
+    """(Memoised: the evaluator asks it millions of times in a large estate, for a few thousand ids.)
+    The one stored form of an ARM scope or resource id: ARM compares ids case-insensitively, so lower case,
     one leading `/`, no empty segments or trailing `/`; the root is "/"."""
     if not scope.strip():
         raise PolicyError(f"not an ARM scope: {scope!r}")
