@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from commonmode.cli import app
 from commonmode.model import Capability
-from commonmode.render.formats import Col, shorten_id, shorten_text, when, write_table
+from commonmode.render.formats import Col, labelled, shorten_id, shorten_text, when, write_table
 
 runner = CliRunner()
 #: A user who can write one record of the api zone, and nothing else: `access ZONE` must list it.
@@ -292,6 +292,21 @@ def test_shorten_id_keeps_kind_and_name():
         for width in range(2, len(value) + 3):
             short = shorten_id(value, width)
             assert len(short) <= width and (short == value or "…" in short)
+
+
+def test_an_opaque_id_is_labelled_with_its_name_and_the_name_survives_shortening():
+    guid = "8c7d7431-7331-4ab1-a9ea-3a7ba4ea3938"
+    assert labelled(guid, "status-dns-dr") == f"status-dns-dr ({guid})"
+    arn = "arn:aws:iam::123456789012:user/dns-automation"
+    assert labelled(arn, "dns-automation") == arn  # the id says its name already
+    assert labelled("vault://east/auth/approle/role/sync", "approle/sync") == "vault://east/auth/approle/role/sync"
+    assert labelled(guid, None) == guid and labelled(guid, guid) == guid
+    value = labelled(guid, "status-dns-dr")
+    assert shorten_id(value, 30) == "status-dns-dr (8c7d7431…a3938)"
+    assert shorten_id(value, 12) == "status-dns-…"
+    for width in range(2, len(value) + 2):
+        short = shorten_id(value, width)
+        assert len(short) <= width and (short == value or "…" in short)
 
 
 def test_shorten_text_cuts_at_a_word():

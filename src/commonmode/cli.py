@@ -772,7 +772,7 @@ def access(
 ) -> None:
     """Who can do what to one resource, and the chain that gives it: grants on it, on what contains it, and on
     what is inside it, and who can act as those holders."""
-    from commonmode.render.formats import Col, ListFormat, emit
+    from commonmode.render.formats import Col, ListFormat, emit, labelled
     from commonmode.store import queries
 
     _setup(verbose, quiet)
@@ -787,7 +787,7 @@ def access(
         ("capability", lambda a: a["capability"] + (" (conditional)" if a["conditional"] else "")),
         ("on", lambda a: a["on"]), ("chain", lambda a: a["chain"]),
     ], sys.stdout, title=f"access to {resource_id} (run {r.id})", long=long, compact=[
-        Col("identity", lambda a: a["identity"], "id", min=20),
+        Col("identity", lambda a: labelled(a["identity"], a.get("identity_name")), "id", min=20),
         Col("capability", lambda a: a["capability"] + ("?" if a["conditional"] else "")),
         Col("on", lambda a: "itself" if a["on"] == resource_id else a["on"], "id", min=16),
         Col("acting as", _acting_as, "id", min=12),
@@ -1044,7 +1044,7 @@ def _review_words(entries: list[dict[str, Any]], width: int | None) -> list[str]
     import textwrap
 
     from commonmode.render import review as rv
-    from commonmode.render.formats import shorten_id
+    from commonmode.render.formats import labelled, shorten_id
 
     def wrap(text: str, first: str, rest: str) -> list[str]:
         if width is None:
@@ -1062,7 +1062,8 @@ def _review_words(entries: list[dict[str, Any]], width: int | None) -> list[str]
             out += wrap("nobody can change the backup path's DNS or failover state", "  ", "  ")
         for o in e["can_fail_over"]:
             mark = "✓" if o["independent"] else "✗"
-            out += wrap(f"{o['identity']} (owner: {o['owner'] or 'none'})", f"  {mark} ", "      ")
+            out += wrap(f"{labelled(o['identity'], o['name'])} (owner: {o['owner'] or 'none'})", f"  {mark} ",
+                        "      ")
             shared = o["shared_with_primary"]
             out += wrap("independent of the primary: " + ("yes, it shares nothing with it" if o["independent"] else
                         f"no, it shares {len(shared)} with it: " + ", ".join(shared)), "      ", "        ")

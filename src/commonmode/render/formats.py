@@ -88,6 +88,19 @@ _KIND = re.compile(r"arn:[^:/]*:[^:/]*:|[a-z][a-z0-9+.-]*://|//[^/]+/|[a-z0-9-]+
 _AFTER_KIND = 8
 
 
+#: `labelled()`'s form: a readable name, then the opaque id it stands for.
+_LABELLED = re.compile(r"(?P<name>[^()]+) \((?P<id>[^()]+)\)")
+
+
+def labelled(identity_id: str, name: str | None) -> str:
+    """An identity as a person reads it: its id alone when the id already says its name (an ARN, a Vault
+    path), else `name (id)` (an Entra object id is a bare GUID: `dns-bot (8c7d7431-…)`)."""
+    last = re.split(r"[/:]", name.strip("/:"))[-1] if name else ""
+    if not last or last.lower() in identity_id.lower():
+        return identity_id
+    return f"{name} ({identity_id})"
+
+
 def shorten_id(value: str, width: int) -> str:
     """`value` in at most `width` characters, the middle replaced by "…": its kind (`arn:aws:iam:`,
     `vault://`) and its name with the segment before it (`:role/dns-bot`) are kept, and the room left goes
@@ -99,6 +112,11 @@ def shorten_id(value: str, width: int) -> str:
         return value
     if width <= 1:
         return ELLIPSIS[:width]
+    pair = _LABELLED.fullmatch(value)
+    if pair is not None:  # `name (id)`: the name whole when it fits with some of the id, else the name cut
+        name, inner = pair["name"], pair["id"]
+        room = width - len(name) - 3
+        return f"{name} ({shorten_id(inner, room)})" if room >= 4 else name[:width - 1] + ELLIPSIS
     budget = width - 1
     m = _KIND.match(value)
     head = m.group(0) if m else ""

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from commonmode.render.formats import when
+from commonmode.render.formats import labelled, when
 from commonmode.render.markdown import code, codes, text
 from commonmode.store import RunInfo, RunStore
 
@@ -67,7 +67,8 @@ def review(store: RunStore, run: RunInfo, service: str | None = None) -> list[di
         if missing:
             verdict = f"unknown: {len(missing)} path resource(s) were not seen by any connector"
         elif independent:
-            verdict = "independent recovery possible via " + ", ".join(independent)  # whole: tables shorten
+            verdict = "independent recovery possible via " + ", ".join(  # whole: tables shorten
+                labelled(o["identity"], o["name"]) for o in rows if o["independent"])
         else:
             verdict = "no independent recovery"
         out.append({"service": s["name"], "owner": s["owner"], "source": s["source"],
