@@ -119,11 +119,18 @@ def build_grants(snap: Snapshot, principals: Principals, built: Built, out: Inve
     groups_of = {pid: [pid, *sorted(principals.groups.get(pid, ()))] for pid in who}
     mine = {pid: [a for i in groups_of[pid] for a in az.by_principal.get(i.lower(), ())] for pid in who}
 
+    # what each assignment says its principal is, for a principal Graph did not return as a service principal
+    # (a user: the scanner does not list users; or an object since deleted)
+    types = {a.principal_id.lower(): a.principal_type for assigned in az.by_principal.values() for a in assigned}
+
     def identity(pid: str) -> str:
-        if pid not in principals.identities:  # a principal Graph did not return (not read, or since deleted)
-            principals.identities[pid] = Identity(id=pid, provider="azure", kind="service-principal", name=pid,
-                                                  connector=connector,
-                                                  tags={"note": "not among Microsoft Graph's service principals"})
+        if pid not in principals.identities:
+            kind = {"serviceprincipal": "service-principal", "user": "user"}.get(
+                types.get(pid.lower(), "").lower(), types.get(pid.lower(), "").lower() or "service-principal")
+            note = ("a user: Microsoft Graph's users are not read" if kind == "user" else
+                    "not among Microsoft Graph's service principals (deleted, or Graph not read)")
+            principals.identities[pid] = Identity(id=pid, provider="azure", kind=kind, name=pid,
+                                                  connector=connector, tags={"note": note})
         if pid not in emitted:
             emitted.add(pid)
             out.identities.append(principals.identities[pid])

@@ -38,6 +38,7 @@ class Names:
     origin_group: str
     origins: tuple[str, str]  # priority 1, priority 2
     mi: str  # the user-assigned managed identity's service principal object id
+    oncall: str  # a user (a person) with a role on the profile
     expiring_key: str
 
 
@@ -50,6 +51,7 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
     edge_rg = e.resource_group(sub, "edge")
     kv_rg = e.resource_group(sub, "secrets")
     owner = e.user("Dana Ops")
+    oncall = e.user("Sam Oncall")
 
     profile = e.traffic_manager_profile(edge_rg, "shop-tm", relative_name="shop-tm", tags={"owner": "team-edge"})
     primary = e.traffic_manager_endpoint(profile["id"], "primary", target="primary.shop.example.net", priority=1)
@@ -69,6 +71,8 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
             e.add_owner(a["id"], owner["id"])
         return sp[name]
 
+    # a person, not a workload: listed as a user (the scanner reads no users from Graph)
+    e.role_assignment(profile["id"], oncall["id"], "Traffic Manager Contributor", principal_type="User")
     # direct, at the resource: the profile's own scope
     e.role_assignment(profile["id"], new_app("tm-direct"), "Traffic Manager Contributor")
     # at a resource group: the DNS zone's
@@ -124,6 +128,6 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
     e.role_assignment(fd["id"], new_app("cdn-admin"), "CDN Profile Contributor")
     return Names(estate=e, subscription=sub, zone=zone["id"], cname=cname["id"], alias=alias["id"],
                  profile=profile["id"], primary=primary["id"], backup=backup["id"], sp=sp, app=app,
-                 vault=vault["id"], vault_secret=secret["id"], mi=mi_sp, expiring_key=key["keyId"],
+                 vault=vault["id"], vault_secret=secret["id"], mi=mi_sp, oncall=oncall["id"], expiring_key=key["keyId"],
                  policy_vault=policy_vault["id"], policy_secret=policy_secret["id"], certificate=cert["id"],
                  private_record=private_record["id"], origin_group=og["id"], origins=(first["id"], second["id"]))

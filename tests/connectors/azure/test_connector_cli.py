@@ -123,6 +123,13 @@ def test_who_can_change_the_endpoints_directly_by_group_scope_and_escalation(sca
     assert not writers & {"dns-rg", "group-member", "gh-dns", "kv-reader", "orphan-app"}
 
 
+def test_a_user_with_a_role_is_a_user_not_a_service_principal(scanned: Scanned) -> None:
+    (person,) = [i for i in scanned.json("inventory") if i["id"] == scanned.names.oncall]
+    assert person["kind"] == "user"
+    rows = [r for r in scanned.json("access", scanned.names.profile) if r["identity"] == scanned.names.oncall]
+    assert {r["capability"] for r in rows} == {"failover.write"}
+
+
 def test_a_deny_assignment_takes_traffic_manager_writes_from_a_contributor(scanned: Scanned) -> None:
     rows = scanned.json("access", scanned.names.profile)
     record = by_name(scanned.json("access", scanned.names.cname))
