@@ -145,15 +145,19 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
             return []
         return out
 
+    def under(parents: list[Json], what: str, fn: Callable[..., Iterable[Any]]) -> dict[str, list[Json]]:
+        """`fn(resource group, name)` of each parent (the record sets of each zone ...), by the parent's id."""
+        return {p["id"]: read(f"{what} of {p['id']}", pages(fn, resource_group(p["id"]), p["name"])) for p in parents}
+
     sub.role_assignments = read("Microsoft.Authorization/roleAssignments",
-                                lambda: listing(auth.role_assignments.list_for_subscription()), True)
+                                pages(auth.role_assignments.list_for_subscription), True)
     sub.deny_assignments = read("Microsoft.Authorization/denyAssignments",
-                                lambda: listing(auth.deny_assignments.list()), True)
+                                pages(auth.deny_assignments.list), True)
     # Role definitions at 2022-05-01-preview: the 2022-04-01 models drop a permission block's `condition`
     # (Key Vault Data Access Administrator's limit on which roles it may assign), which decides escalation.
     defs = clients.mgmt(AuthorizationManagementClient, sub.id, api_version=ROLE_DEFINITIONS_API)
     sub.role_definitions = read("Microsoft.Authorization/roleDefinitions",
-                                lambda: listing(defs.role_definitions.list(scope)), True)
+                                pages(defs.role_definitions.list, scope), True)
     known = {d["id"].lower() for d in sub.role_definitions} | {d["name"].lower() for d in sub.role_definitions}
     for rid in sorted({a["properties"]["roleDefinitionId"] for a in sub.role_assignments
                        if a.get("properties", {}).get("roleDefinitionId")}):
@@ -169,44 +173,31 @@ def collect_subscription(c: Collection, clients: Clients, sub: SubscriptionData)
 
     msi = clients.mgmt(ManagedServiceIdentityClient, sub.id)
     sub.identities = read("Microsoft.ManagedIdentity/userAssignedIdentities",
-                          lambda: listing(msi.user_assigned_identities.list_by_subscription()))
-    for ident in sub.identities:
-        rg, name = resource_group(ident["id"]), ident["name"]
-        sub.federated[ident["id"]] = read(f"federated identity credentials of {ident['id']}",
-                                          pages(msi.federated_identity_credentials.list, rg, name))
+                          pages(msi.user_assigned_identities.list_by_subscription))
+    sub.federated = under(sub.identities, "federated identity credentials", msi.federated_identity_credentials.list)
 
     dns = clients.mgmt(DnsManagementClient, sub.id)
-    sub.zones = read("Microsoft.Network/dnszones", lambda: listing(dns.zones.list()))
-    for zone in sub.zones:
-        rg, name = resource_group(zone["id"]), zone["name"]
-        sub.records[zone["id"]] = read(f"record sets of {zone['id']}",
-                                       pages(dns.record_sets.list_all_by_dns_zone, rg, name))
+    sub.zones = read("Microsoft.Network/dnszones", pages(dns.zones.list))
+    sub.records = under(sub.zones, "record sets", dns.record_sets.list_all_by_dns_zone)
     private = clients.mgmt(PrivateDnsManagementClient, sub.id)
-    sub.private_zones = read("Microsoft.Network/privateDnsZones", lambda: listing(private.private_zones.list()))
-    for zone in sub.private_zones:
-        rg, name = resource_group(zone["id"]), zone["name"]
-        sub.private_records[zone["id"]] = read(f"record sets of {zone['id']}",
-                                               pages(private.record_sets.list, rg, name))
+    sub.private_zones = read("Microsoft.Network/privateDnsZones", pages(private.private_zones.list))
+    sub.private_records = under(sub.private_zones, "record sets", private.record_sets.list)
 
     tm = clients.mgmt(TrafficManagerManagementClient, sub.id)
-    sub.profiles = read("Microsoft.Network/trafficManagerProfiles", lambda: listing(tm.profiles.list_by_subscription()))
+    sub.profiles = read("Microsoft.Network/trafficManagerProfiles", pages(tm.profiles.list_by_subscription))
 
     kv = clients.mgmt(KeyVaultManagementClient, sub.id)
-    sub.vaults = read("Microsoft.KeyVault/vaults", lambda: listing(kv.vaults.list_by_subscription()))
-    for vault in sub.vaults:
-        rg, name = resource_group(vault["id"]), vault["name"]
-        sub.secrets[vault["id"]] = read(f"secret metadata of {vault['id']}", pages(kv.secrets.list, rg, name))
+    sub.vaults = read("Microsoft.KeyVault/vaults", pages(kv.vaults.list_by_subscription))
+    sub.secrets = under(sub.vaults, "secret metadata", kv.secrets.list)
 
     cdn = clients.mgmt(CdnManagementClient, sub.id)
-    sub.frontdoors = [p for p in read("Microsoft.Cdn/profiles", lambda: listing(cdn.profiles.list()))
+    sub.frontdoors = [p for p in read("Microsoft.Cdn/profiles", pages(cdn.profiles.list))
                       if "azurefrontdoor" in str((p.get("sku") or {}).get("name", "")).lower()]
+    sub.origin_groups = under(sub.frontdoors, "origin groups", cdn.afd_origin_groups.list_by_profile)
     for profile in sub.frontdoors:
-        rg, name = resource_group(profile["id"]), profile["name"]
-        groups = read(f"origin groups of {profile['id']}", pages(cdn.afd_origin_groups.list_by_profile, rg, name))
-        sub.origin_groups[profile["id"]] = groups
-        for group in groups:
-            sub.origins[group["id"]] = read(f"origins of {group['id']}",
-                                            pages(cdn.afd_origins.list_by_origin_group, rg, name, group["name"]))
+        for group in sub.origin_groups[profile["id"]]:
+            sub.origins[group["id"]] = read(f"origins of {group['id']}", pages(
+                cdn.afd_origins.list_by_origin_group, resource_group(profile["id"]), profile["name"], group["name"]))
 
 
 #: Graph's per-object relationship calls run this many at a time (one client per thread).
