@@ -1,6 +1,7 @@
 """Regenerate reports/sample/: every output of one demo run, with the values that differ between runs
 (OpenBao's random ids, timestamps, the fingerprints and ticket ids derived from them) replaced by stable
-placeholders, so the committed sample changes only when the outputs do.
+placeholders, so the committed sample changes only when the outputs do. The Azure part's ids (seeded: the
+same every run) are kept as they are, so the sample's Azure evidence reads as a user's would.
 
     python scripts/sample.py [DIR]        # DIR defaults to this repository's reports/sample
 
@@ -31,14 +32,18 @@ _DATE = re.compile(r"\b20\d{2}-\d{2}-\d{2}\b")
 
 
 class Normalizer:
-    """Stable placeholders for volatile values, numbered in order of first appearance across files."""
+    """Stable placeholders for volatile values, numbered in order of first appearance across files; the
+    values in `keep` (ids that are the same every run) stay."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: frozenset[str] = frozenset()) -> None:
         self.seen: dict[str, str] = {}
+        self.keep = keep
 
     def _sub(self, kind: str) -> Callable[[re.Match[str]], str]:
         def repl(m: re.Match[str]) -> str:
             value = m.group(0)
+            if value in self.keep:
+                return value
             if value not in self.seen:
                 n = sum(1 for v in self.seen.values() if v.startswith(f"[{kind}-"))
                 self.seen[value] = f"[{kind}-{n + 1}]"
@@ -50,6 +55,15 @@ class Normalizer:
             text = pattern.sub(self._sub(kind), text)
         text = _TIME.sub("[time]", text)
         return _DATE.sub("[date]", text)
+
+
+def seeded_ids() -> frozenset[str]:
+    """Every GUID of the demo's Azure tenant: it is seeded (azure_part.SEED), so they are the same every run."""
+    from commonmode_sandbox import azure_part
+
+    estate = azure_part.seed().estate
+    text = repr({k: v for k, v in vars(estate).items() if isinstance(v, dict | list | str)})
+    return frozenset(_VOLATILE[0][0].findall(text))
 
 
 def generate(target: Path, say: Callable[[str], None] = lambda s: None) -> list[Path]:
@@ -72,7 +86,7 @@ def generate(target: Path, say: Callable[[str], None] = lambda s: None) -> list[
             store.close()
         (out / "tickets-jira.csv").write_text(tk.to_jira_csv(items))
         (out / "tickets-github.json").write_text(tk.to_github_json(items))
-        normalize = Normalizer()
+        normalize = Normalizer(seeded_ids())
         target.mkdir(parents=True, exist_ok=True)
         written = []
         for name in FILES:
