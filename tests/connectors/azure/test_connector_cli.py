@@ -266,3 +266,53 @@ def test_a_key_vault_certificate_is_a_certificate_with_its_expiry(scanned: Scann
     assert datetime.timedelta(days=19) < left <= datetime.timedelta(days=20)
     # a plain secret stays a secret, under its own ARM id
     assert by_id[n.vault_secret][0] == "secret"
+
+
+#: Which Graph application permission (scanner-permissions.md) each Graph path the connector reads needs
+#: (Microsoft Graph API reference, each endpoint's "Permissions" table: least privileged application permission).
+GRAPH_NEEDS = [
+    (r"servicePrincipals|applications|(applications|servicePrincipals)/[^/]+/(owners|federatedIdentityCredentials|"
+     r"appRoleAssignments)", "Application.Read.All"),
+    (r"servicePrincipals/[^/]+/transitiveMemberOf", "GroupMember.Read.All"),
+    (r"roleManagement/directory/(roleAssignments|roleDefinitions)", "RoleManagement.Read.Directory"),
+]
+
+
+def arm_operation(path: str) -> str:
+    """The read operation an ARM GET needs: the provider namespace and its resource type chain, then /read
+    ("Azure resource provider operations": `{namespace}/{type}[/{child type}…]/read`); subscriptions are
+    Microsoft.Resources'."""
+    parts = [p for p in path.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return "Microsoft.Resources/subscriptions/read"
+    i = len(lowered) - 1 - lowered[::-1].index("providers")
+    namespace, rest = parts[i + 1], parts[i + 2:]
+    return "/".join([namespace, *rest[0::2], "read"])
+
+
+def test_the_published_role_and_graph_permissions_cover_every_call_the_scan_made(scanned: Scanned) -> None:
+    import re
+
+    from commonmode_azure.policy import action_matches
+
+    folder = Path(__file__).parents[3] / "connectors" / "commonmode_azure"
+    role = json.loads((folder / "scanner-role.json").read_text())["properties"]["permissions"][0]
+    assert role["dataActions"] == [] and role["notActions"] == []  # read-only: no data actions at all
+    published = (folder / "scanner-permissions.md").read_text()
+    seen_arm = seen_graph = 0
+    for request in scanned.servers.requests:
+        method, path = request.split(" ", 1)
+        if method != "GET":
+            continue
+        if path.startswith("v1.0/"):
+            graph = path.removeprefix("v1.0/")
+            needs = [perm for pattern, perm in GRAPH_NEEDS if re.fullmatch(pattern, graph)]
+            assert needs, f"no published Graph permission for GET {graph}"
+            assert all(f"`{perm}`" in published for perm in needs)
+            seen_graph += 1
+        elif path.startswith(("subscriptions", "providers")):
+            op = arm_operation(path)
+            assert any(action_matches(a, op) for a in role["actions"]), f"scanner-role.json lacks {op} ({path})"
+            seen_arm += 1
+    assert seen_arm > 20 and seen_graph > 20
