@@ -58,6 +58,15 @@ class AzureConnector(KitConnector):
                 raise UsageError(f"{where}.client_secret_env: the environment variable it names{shown} is not set")
             register_secret(secret)  # never in a log line
             self.secret = secret
+        if v["credential"] == "workload-identity":
+            # azure-identity reads the federated token's file (and the client id, when the config has none) from
+            # the environment the workload-identity webhook or CI sets ("WorkloadIdentityCredential")
+            missing = [name for name, needed in (("AZURE_FEDERATED_TOKEN_FILE", True),
+                                                 ("AZURE_CLIENT_ID", not v.get("client_id")))
+                       if needed and not os.environ.get(name)]
+            if missing:
+                raise UsageError(f"{where}.credential: \"workload-identity\" needs {' and '.join(missing)} in the "
+                                 "environment (set by the workload identity webhook or the CI system)")
         for key in ("client_certificate_path", "ca_bundle"):
             if v.get(key) or (key == "client_certificate_path" and v["credential"] == "client-certificate"):
                 if not v.get(key):
@@ -73,7 +82,11 @@ class AzureConnector(KitConnector):
 
         c = self.collection(progress, AzureErrors())
         assert c.policy is not None
-        clients = Clients.make(self.values, self.settings.config_dir, self.secret, c.policy, c.calls)
+        try:
+            clients = Clients.make(self.values, self.settings.config_dir, self.secret, c.policy, c.calls)
+        except ValueError as exc:  # azure-identity refuses what it was given (an unreadable certificate, say)
+            return c.failed(f"credential = \"{self.values['credential']}\" cannot be used: "
+                            f"{str(exc).strip().splitlines()[0]}")
         c.say("listing subscriptions")
         try:
             visible = list_subscriptions(clients)

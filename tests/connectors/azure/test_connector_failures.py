@@ -157,3 +157,33 @@ def test_help_and_other_providers_import_no_azure_package(tmp_path: Path) -> Non
             "print('AZURE', sorted(m for m in sys.modules if m == 'azure' or m.startswith(('azure.', 'msal'))))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "AZURE []" in proc.stdout, (proc.stdout[-2000:], proc.stderr[-2000:])
+
+
+def test_every_credential_kind_is_built_with_the_config_s_authority_and_ca(tmp_path: Path, monkeypatch) -> None:
+    """Each `credential` names the azure-identity credential of that name, built without a network call."""
+    from commonmode.kit import CallPolicy
+    from commonmode_azure.client import credential_for
+    from commonmode_azure.options import OPTIONS
+
+    token = tmp_path / "token"
+    token.write_text("a-projected-token")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token))
+    values = {k: o.default for k, o in OPTIONS.items()} | {
+        "tenant_id": "00000000-0000-0000-0000-000000000000", "client_id": "11111111-1111-1111-1111-111111111111"}
+    expected = {"default": "DefaultAzureCredential", "client-secret": "ClientSecretCredential",
+                "managed-identity": "ManagedIdentityCredential", "workload-identity": "WorkloadIdentityCredential",
+                "azure-cli": "AzureCliCredential"}
+    for kind, name in expected.items():
+        assert type(credential_for({**values, "credential": kind}, tmp_path, "s", CallPolicy())).__name__ == name
+
+
+def test_workload_identity_without_its_token_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "commonmode.toml").write_text(
+        '[store]\npath = "cm.db"\n\n[[azure]]\nname = "corp"\ntenant_id = "00000000-0000-0000-0000-000000000000"\n'
+        'credential = "workload-identity"\nclient_id = "11111111-1111-1111-1111-111111111111"\n')
+    env = {k: v for k, v in environment_without_secret().items() if k != "AZURE_FEDERATED_TOKEN_FILE"}
+    proc = subprocess.run([sys.executable, "-m", "commonmode.cli", "scan", "-c", str(tmp_path / "commonmode.toml")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith('azure[0].credential: "workload-identity" needs AZURE_FEDERATED_TOKEN_FILE '
+                                        "in the environment (set by the workload identity webhook or the CI system)")
