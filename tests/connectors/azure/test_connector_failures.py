@@ -159,7 +159,7 @@ def test_help_and_other_providers_import_no_azure_package(tmp_path: Path) -> Non
     assert "AZURE []" in proc.stdout, (proc.stdout[-2000:], proc.stderr[-2000:])
 
 
-def test_every_credential_kind_is_built_with_the_config_s_authority_and_ca(tmp_path: Path, monkeypatch) -> None:
+def test_every_credential_kind_builds_the_azure_identity_credential_of_that_name(tmp_path: Path, monkeypatch) -> None:
     """Each `credential` names the azure-identity credential of that name, built without a network call."""
     from commonmode.kit import CallPolicy
     from commonmode_azure.client import credential_for
