@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from commonmode.errors import UsageError
-from commonmode.kit import CallCounter, CallPolicy, Errors, Failure, ReadOnlyViolation
+from commonmode.kit import CallCounter, CallPolicy, DeadlineReached, Errors, Failure, ReadOnlyViolation
 
 if TYPE_CHECKING:  # the SDK's stubs (types-boto3, the test extra): one typed client per service used
     from types_boto3_acm import ACMClient
@@ -112,8 +112,15 @@ class Clients:
                          user_agent_extra="commonmode")
             c = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=cfg)
             c.meta.events.register("before-call", self._guard)
+            c.meta.events.register("before-send", self._deadline)
             self._cache[key] = c
         return self._cache[key]
+
+    def _deadline(self, **_: Any) -> None:
+        """Before each HTTP attempt, retries included ('before-send' fires per attempt): past the connector's
+        deadline nothing more is sent, so a call in flight then ends after its current attempt."""
+        if self.policy.past_deadline():
+            raise DeadlineReached(self.policy.deadline)
 
     def _guard(self, model: Any, **_: Any) -> None:
         service = model.service_model.endpoint_prefix
@@ -202,4 +209,6 @@ class AwsErrors(Errors):
         return Failure.ABSENT if error_code(exc) in _ABSENT_WHEN.get(what, ()) else Failure.GAP
 
     def describe(self, what: str, exc: Exception) -> str:
+        if isinstance(exc, DeadlineReached):
+            return f"{what}: {exc}"
         return f"{what}: {describe_error(exc)}"

@@ -45,7 +45,7 @@ from azure.core.rest import HttpRequest
 
 from commonmode import __version__
 from commonmode.errors import UsageError
-from commonmode.kit import CallCounter, CallPolicy, Errors, Failure, ReadOnlyViolation
+from commonmode.kit import CallCounter, CallPolicy, DeadlineReached, Errors, Failure, ReadOnlyViolation
 
 #: Authorities of the public and sovereign clouds: azure-identity's instance discovery knows them; for any
 #: other host (a private authority, a test server) it is turned off, or the first token request fails
@@ -59,10 +59,6 @@ PUBLIC_AUTHORITIES = frozenset({"login.microsoftonline.com", "login.microsoftonl
 _SECRET_GETS = re.compile(r"\.vault(core)?\.(azure\.net|usgovcloudapi\.net|azure\.cn)$", re.IGNORECASE)
 
 _USER_AGENT = f"commonmode/{__version__} (read-only scanner)"
-
-
-class DeadlineReached(RuntimeError):
-    """A request not sent because the connector's deadline had passed."""
 
 
 def refused(method: str, url: str, reason: str) -> ReadOnlyViolation:
@@ -99,8 +95,7 @@ class Guard:
         if _SECRET_GETS.search(urlsplit(url).hostname or ""):
             raise refused(method, url, "Key Vault's data plane returns secret values and key material")
         if self.policy.past_deadline():
-            raise DeadlineReached(f"{method} {urlsplit(url).path}: not read, the connector's deadline of "
-                                  f"{self.policy.deadline} s was reached")
+            raise DeadlineReached(self.policy.deadline)
         self.calls.add(operation(method, url))
 
 

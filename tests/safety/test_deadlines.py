@@ -75,6 +75,23 @@ def test_a_hang_after_the_first_calls_stops_at_the_deadline_and_the_run_is_parti
     assert took < 12 + 30, took
 
 
+def test_past_the_deadline_not_even_a_retry_is_sent(black_hole):
+    """botocore retries a timed-out call by itself; the AWS client factory checks the deadline before every
+    attempt ('before-send'), so a call in flight at the deadline ends after its current attempt and the scan
+    never has to give up on the connector (which would fail it instead of recording what was not read)."""
+    from commonmode.kit import CallCounter, CallPolicy, DeadlineReached
+    from commonmode_aws.client import Clients
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name="us-east-1")
+    past = CallPolicy(read_timeout=30, attempts=4, deadline=7, past_deadline=lambda: True)
+    clients = Clients(session, black_hole, "us-east-1", policy=past, calls=CallCounter())
+    t0 = time.monotonic()
+    with pytest.raises(DeadlineReached, match="deadline of 7 s was reached"):
+        clients.client("sts").get_caller_identity()
+    assert time.monotonic() - t0 < 5  # not 4 attempts of 30 s against a socket that never answers
+
+
 def test_ctrl_c_stops_at_once_stores_nothing_and_exits_130(tmp_path, black_hole):
     (tmp_path / "estate.toml").write_text(ESTATE)
     cfg = config(tmp_path, black_hole, "timeout = 60\n")

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from commonmode.connector import ConnectorResult, ConnectorSettings, InventoryParts, ProgressFn
 from commonmode.kit.client import CallCounter, CallPolicy
-from commonmode.kit.errors import ReadOnlyViolation
+from commonmode.kit.errors import DeadlineReached, ReadOnlyViolation
 from commonmode.model import Inventory, RunStatus
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class Errors:
 
     def describe(self, what: str, exc: Exception) -> str:
         """The gap, one line: which call, and the provider's answer in its own words."""
+        if isinstance(exc, DeadlineReached):
+            return f"{what}: {exc}"
         return f"{what}: {type(exc).__name__}: {exc}"
 
 
