@@ -1,0 +1,1 @@
+"""GCP connector (issue 16): the IAM evaluator so far."""
