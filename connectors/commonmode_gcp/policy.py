@@ -70,8 +70,14 @@ def _structural_parent(name: str) -> str | None:
         cut = segments.index("rrsets")
     else:
         cut = len(segments) - 2
-        if cut >= 2 and segments[cut - 2] == "locations":  # …/locations/L/kind/ID: skip the location level
-            cut -= 2
+        # …/locations/L/kind/ID, Compute's …/regions/R/…, …/zones/Z/… and …/global/…: a place, not a resource
+        while cut > 2:
+            if segments[cut - 2] in ("locations", "regions", "zones"):
+                cut -= 2
+            elif segments[cut - 1] == "global":
+                cut -= 1
+            else:
+                break
     if cut <= 2:
         return f"projects/{segments[1]}"
     return name[: len(name) - len("/".join(segments[cut:])) - 1]

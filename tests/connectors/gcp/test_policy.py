@@ -74,6 +74,12 @@ def test_ancestors_walk_record_set_zone_project_folder_organization() -> None:
     assert ancestors(SECRET, HIERARCHY) == (SECRET, PROJECT, FOLDER, ORG)
     pool = "//privateca.googleapis.com/projects/dns-prod/locations/europe-west1/caPools/issuing"
     assert ancestors(pool, HIERARCHY)[1] == PROJECT
+    # Compute's global/ and regions/R/, and locations/L/, are places, not resources with a policy
+    for name in ("//compute.googleapis.com/projects/dns-prod/global/healthChecks/web",
+                 "//compute.googleapis.com/projects/dns-prod/regions/europe-west1/forwardingRules/web"):
+        assert ancestors(name, HIERARCHY) == (name, PROJECT, FOLDER, ORG)
+    cmap = "//certificatemanager.googleapis.com/projects/dns-prod/locations/global/certificateMaps/main"
+    assert ancestors(f"{cmap}/certificateMapEntries/www", HIERARCHY)[1:3] == (cmap, PROJECT)
     assert ancestors(OTHER_PROJECT, HIERARCHY) == (OTHER_PROJECT, ORG)
     assert ancestors(PROJECT) == (PROJECT,)  # no hierarchy known: the project is the top
 
