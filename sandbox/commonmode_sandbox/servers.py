@@ -286,3 +286,77 @@ def start_azure(estate: Any, *, separate: bool = False) -> AzureServers:
     login, arm, graph = started
     return AzureServers(stand_ins=list(started), authority_url=login.url, arm_url=arm.url, graph_url=graph.url,
                         ca_file=certificate.ca_file, _tmp=tmp)
+
+
+# --- GCP (IAM admin and IAM v2 over gRPC; the token endpoint and REST APIs over HTTPS) ------------------------------
+# No emulator exists (shared/TESTING.md §4): commonmode_sandbox.gcp serves them from a GcpEstate, in threads of this
+# process, under one test CA.
+
+@dataclass
+class GcpServers:
+    """The GCP stand-ins one call started: `grpc_target` ("127.0.0.1:PORT", for api_endpoints.iam), `rest_url` (the
+    root URL of every REST API and of the token endpoint `rest_url + "/token"`), `ca_file` (the test CA, for
+    ca_bundle), `key_file` (the scanner's service-account key JSON, its token_uri at the stand-in), the merged
+    request logs, and `stop()`."""
+
+    grpc: Any  # commonmode_sandbox.gcp.GcpGrpcStandIn
+    rest: Any  # commonmode_sandbox.gcp.GcpRestStandIn
+    grpc_target: str
+    rest_url: str
+    ca_file: str
+    key_file: str
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def requests(self) -> list[str]:
+        """Every request: "METHOD path" (REST) and "RPC /service/Method name" (gRPC)."""
+        return [*self.rest.requests, *self.grpc.requests]
+
+    @property
+    def refused(self) -> list[str]:
+        """Every refused write, and every never-call (a secret version's :access), across both servers."""
+        return [*self.rest.refused, *self.grpc.refused]
+
+    @property
+    def failures(self) -> list[str]:
+        """Handler errors: a stand-in bug when not empty."""
+        return [*self.rest.failures, *self.grpc.failures]
+
+    def stop(self) -> None:
+        if self._tmp is None:
+            return
+        self.rest.stop()
+        self.grpc.stop()
+        self._tmp.cleanup()
+        self._tmp = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_gcp(estate: Any) -> GcpServers:
+    """The GCP stand-ins for `estate` (a commonmode_sandbox.gcp.GcpEstate) on 127.0.0.1, answering once this
+    returns: a gRPC server (IAM admin v1, IAM v2) and an HTTPS server (token endpoint, iamcredentials, Resource
+    Manager v3, Cloud DNS v1, Secret Manager, Certificate Manager, IAM v1 workload identity) under one test CA."""
+    import json
+
+    from commonmode_sandbox.gcp import GcpGrpcStandIn, GcpRestStandIn
+    from commonmode_sandbox.standin import make_test_certificate
+
+    tmp = tempfile.TemporaryDirectory(prefix="gcp-standin-")
+    certificate = make_test_certificate(Path(tmp.name))
+    rest = GcpRestStandIn(estate, certificate=certificate).start()
+    try:
+        grpc_server = GcpGrpcStandIn(estate, certificate).start()
+    except BaseException:
+        rest.stop()
+        tmp.cleanup()
+        raise
+    key_file = Path(tmp.name) / "scanner-key.json"
+    key_file.write_text(json.dumps(estate.scanner.key_file_info(rest.token_uri)))
+    key_file.chmod(0o600)
+    return GcpServers(grpc=grpc_server, rest=rest, grpc_target=grpc_server.target, rest_url=rest.url,
+                      ca_file=certificate.ca_file, key_file=str(key_file), _tmp=tmp)
