@@ -1,0 +1,292 @@
+"""Workload identity federation: which external workloads a workload identity pool provider admits, from its
+issuer, attributeMapping and attributeCondition (CEL). Pure code over the REST shape of
+projects.locations.workloadIdentityPools.providers (name, disabled, state, oidc.issuerUri, attributeMapping,
+attributeCondition: https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools.providers).
+
+Rules, from Google's documentation ("Workload Identity Federation", Attribute mappings and Attribute conditions:
+https://cloud.google.com/iam/docs/workload-identity-federation#mapping, and "Configure Workload Identity
+Federation with deployment pipelines", GitHub Actions:
+https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines):
+
+- A token is accepted only if the attribute condition, a CEL expression over `assertion.*` (the token's claims),
+  `attribute.*` and `google.*` (the mapped attributes), is true; with no condition every token of the issuer is
+  accepted. GitHub's issuer (`https://token.actions.githubusercontent.com`) is shared by every repository on
+  GitHub, so a GitHub provider without a condition admits any repository on GitHub (`github:any`).
+- `attribute.X` and `google.subject` are what `attributeMapping` assigns them; a mapping that is not a plain
+  `assertion.CLAIM` cannot be followed here.
+- GitHub's claims: `repository` (`owner/name`), `repository_owner`, `sub` (`repo:owner/name:…`) (GitHub, "OpenID
+  Connect reference": https://docs.github.com/en/actions/reference/openid-connect-reference).
+
+What the scanner settles: `==` and `in [...]` on the repository, its owner, or a `sub` prefix, combined with `&&`
+and `||` and parentheses. Any other clause (a branch, an actor, `!=`, functions) narrows who is admitted in a way
+the scanner does not model: the admission is conditional (MAYBE) and `via` quotes the clause. An expression it
+cannot parse admits, conditionally, whatever the issuer can present.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from commonmode.kit import Decision, PolicyError, Tri
+from commonmode.kit.ids import github_repository, github_repository_of_subject
+
+GITHUB_ISSUER: Final = "https://token.actions.githubusercontent.com"
+#: Any repository on GitHub (issue 17's id for an unrestricted GitHub provider).
+GITHUB_ANY: Final = "github:any"
+_REPO_CLAIMS: Final = frozenset({"repository"})
+_OWNER_CLAIMS: Final = frozenset({"repository_owner"})
+_TOKEN = re.compile(r"\s*(?:(\|\||&&|==|!=|\(|\)|\[|\]|,)|('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|"
+                    r"([A-Za-z_][A-Za-z0-9_.]*)(\s*\()?)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provider:
+    """A workload identity pool provider: its name, OIDC issuer ("" for AWS or SAML providers), attribute mapping
+    and condition, and whether it is disabled (or deleted)."""
+
+    name: str
+    issuer: str
+    attribute_mapping: Mapping[str, str] = field(default_factory=dict)
+    attribute_condition: str | None = None
+    disabled: bool = False
+
+    @classmethod
+    def parse(cls, obj: Any) -> Provider:
+        """From the REST shape (`oidc.issuerUri`, `attributeMapping`, `attributeCondition`, `disabled`, `state`)."""
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str):
+            raise PolicyError(f"workload identity provider: expected an object with a name, got {obj!r}")
+        oidc = obj.get("oidc") or {}
+        mapping = obj.get("attributeMapping") or {}
+        if not isinstance(mapping, Mapping) or not all(isinstance(v, str) for v in mapping.values()):
+            raise PolicyError(f"{obj['name']}.attributeMapping: expected an object of strings")
+        cond = obj.get("attributeCondition") or None
+        if cond is not None and not isinstance(cond, str):
+            raise PolicyError(f"{obj['name']}.attributeCondition: expected a string")
+        return cls(name=obj["name"], issuer=str(oidc.get("issuerUri", "")) if isinstance(oidc, Mapping) else "",
+                   attribute_mapping=dict(mapping), attribute_condition=cond,
+                   disabled=bool(obj.get("disabled")) or obj.get("state") == "DELETED")
+
+    @property
+    def pool(self) -> str:
+        """The pool's name (`projects/N/locations/global/workloadIdentityPools/P`)."""
+        return self.name.split("/providers/", 1)[0]
+
+    @property
+    def github(self) -> bool:
+        """A provider for GitHub Actions (github.com's shared issuer)."""
+        return self.issuer.rstrip("/") == GITHUB_ISSUER
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """One external workload a provider admits (`github:repository:owner/name`, `github:repository:owner/*`,
+    `github:any`, or `oidc:ISSUER` for another issuer), and how surely (`decision`, its `via` why)."""
+
+    workload: str
+    decision: Decision
+
+
+# --- a small CEL reader: ==, !=, in [...], &&, ||, parentheses, and anything else as an opaque clause ---------------
+
+@dataclass(frozen=True)
+class _Clause:
+    """A comparison the scanner settles (`claim` == one of `values`), or an opaque one (`claim` None)."""
+
+    claim: str | None
+    values: frozenset[str]
+    text: str
+
+
+class _Unparsed(Exception):
+    pass
+
+
+def _tokens(expr: str) -> list[str]:
+    out, pos = [], 0
+    while pos < len(expr):
+        if expr[pos:].strip() == "":
+            break
+        m = _TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise _Unparsed(expr[pos:])
+        out.append(m.group(0).strip())
+        pos = m.end()
+    return out
+
+
+def _literal(tok: str) -> str | None:
+    if len(tok) >= 2 and tok[0] == tok[-1] and tok[0] in "'\"":
+        return re.sub(r"\\(.)", r"\1", tok[1:-1])
+    return None
+
+
+class _Reader:
+    """Reads a CEL expression into disjunctive normal form: a list of conjunctions of clauses."""
+
+    def __init__(self, expr: str, resolve: Mapping[str, str]) -> None:
+        self.toks = _tokens(expr)
+        self.at = 0
+        self.resolve = resolve
+
+    def peek(self) -> str | None:
+        return self.toks[self.at] if self.at < len(self.toks) else None
+
+    def take(self) -> str:
+        if self.at >= len(self.toks):
+            raise _Unparsed("unexpected end")
+        self.at += 1
+        return self.toks[self.at - 1]
+
+    def parse(self) -> list[list[_Clause]]:
+        dnf = self.disjunction()
+        if self.peek() is not None:
+            raise _Unparsed(self.peek() or "")
+        return dnf
+
+    def disjunction(self) -> list[list[_Clause]]:
+        out = self.conjunction()
+        while self.peek() == "||":
+            self.take()
+            out = out + self.conjunction()
+        return out
+
+    def conjunction(self) -> list[list[_Clause]]:
+        out = self.atom()
+        while self.peek() == "&&":
+            self.take()
+            right = self.atom()
+            out = [a + b for a in out for b in right]
+        return out
+
+    def atom(self) -> list[list[_Clause]]:
+        if self.peek() == "(":
+            self.take()
+            inner = self.disjunction()
+            if self.take() != ")":
+                raise _Unparsed("expected )")
+            return inner
+        return [[self.comparison()]]
+
+    def operand(self) -> str:
+        """One operand as its text; a function call (`x.startsWith('a')`) is read whole, to its ')'."""
+        tok = self.take()
+        if tok.endswith("("):
+            depth, parts = 1, [tok]
+            while depth:
+                t = self.take()
+                depth += t.count("(") - (t == ")")
+                parts.append(t)
+            return "".join(parts)
+        if tok == "[":
+            parts = [tok]
+            while (t := self.take()) != "]":
+                parts.append(t)
+            return "".join([*parts, "]"])
+        return tok
+
+    def comparison(self) -> _Clause:
+        left = self.operand()
+        op = self.peek()
+        if op not in ("==", "!=", "in"):
+            return self.prefix(left) or _Clause(None, frozenset(), left)
+        self.take()
+        right = self.operand()
+        text = f"{left} {op} {right}"
+        if op == "!=":
+            return _Clause(None, frozenset(), text)
+        ref, lit = (left, right) if _literal(right) is not None or right.startswith("[") else (right, left)
+        claim = self.resolve.get(ref)
+        if op == "in":
+            values = [_literal(v) for v in lit.strip("[]").split(",") if v]
+            if not lit.startswith("[") or any(v is None for v in values):
+                return _Clause(None, frozenset(), text)
+            vals = frozenset(v for v in values if v is not None)
+        else:
+            one = _literal(lit)
+            if one is None:
+                return _Clause(None, frozenset(), text)
+            vals = frozenset({one})
+        return _Clause(claim, vals, text) if claim else _Clause(None, frozenset(), text)
+
+    def prefix(self, text: str) -> _Clause | None:
+        """`REF.startsWith('repo:owner/name:')` on the subject: that repository."""
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_.]*)\.startsWith\(('(?:[^']*)'|\"(?:[^\"]*)\")\)", text)
+        if not m or self.resolve.get(m.group(1)) != "sub":
+            return None
+        value = _literal(m.group(2)) or ""
+        repo = github_repository_of_subject(value if value.endswith(":") else "")
+        return _Clause("repository", frozenset({repo}), text) if repo else None
+
+
+def _references(provider: Provider) -> dict[str, str]:
+    """Which CEL names stand for which GitHub claim: `assertion.C` itself, and every mapped attribute whose
+    mapping is a plain `assertion.C`."""
+    refs = {f"assertion.{c}": c for c in ("repository", "repository_owner", "sub")}
+    for target, source in provider.attribute_mapping.items():
+        m = re.fullmatch(r"\s*assertion\.([A-Za-z_][A-Za-z0-9_]*)\s*", source)
+        if m and m.group(1) in ("repository", "repository_owner", "sub"):
+            refs[target] = m.group(1)
+    return refs
+
+
+def _subject_repos(values: frozenset[str]) -> frozenset[str] | None:
+    repos = {github_repository_of_subject(v) for v in values}
+    return None if None in repos else frozenset(r for r in repos if r is not None)
+
+
+def _conjunction(clauses: list[_Clause], via: str) -> list[Admitted]:
+    repos: frozenset[str] | None = None
+    owners: frozenset[str] | None = None
+    result, extra = Tri.YES, list[str]()
+    for c in clauses:
+        if c.claim == "sub":
+            got = _subject_repos(c.values)
+            if got is None:
+                result, extra = Tri.MAYBE, [*extra, c.text]
+                continue
+            repos = got if repos is None else repos & got
+            result, extra = Tri.MAYBE, [*extra, c.text]  # a subject also pins a ref, an environment …
+        elif c.claim in _REPO_CLAIMS:
+            repos = c.values if repos is None else repos & c.values
+        elif c.claim in _OWNER_CLAIMS:
+            owners = c.values if owners is None else owners & c.values
+        else:
+            result, extra = Tri.MAYBE, [*extra, c.text]
+    steps = (via, *(f"and only when {t}" for t in extra))
+    if repos is not None:
+        kept = sorted(r for r in repos if owners is None or r.split("/", 1)[0] in owners)
+        return [Admitted(github_repository(r), Decision(result, steps)) for r in kept]
+    if owners is not None:
+        return [Admitted(github_repository(f"{o}/*"), Decision(result, steps)) for o in sorted(owners)]
+    return [Admitted(GITHUB_ANY, Decision(result, steps))]
+
+
+def admits(provider: Provider) -> list[Admitted]:
+    """The external workloads `provider` admits, each with how surely; none when it is disabled. A GitHub
+    provider: `github:repository:acme/dns` for `assertion.repository == 'acme/dns'`, `github:repository:acme/*`
+    for `assertion.repository_owner == 'acme'`, `github:any` with no condition; another issuer: `oidc:ISSUER`."""
+    if provider.disabled:
+        return []
+    cond = provider.attribute_condition
+    if not provider.github:
+        who = f"oidc:{provider.issuer}" if provider.issuer else f"external:{provider.name}"
+        if cond is None:
+            return [Admitted(who, Decision(Tri.YES, (f"{provider.name}: any token of {who}, no attribute condition",)))]
+        return [Admitted(who, Decision(Tri.MAYBE, (f"{provider.name}: tokens of {who} when {cond}",)))]
+    if cond is None:
+        return [Admitted(GITHUB_ANY, Decision(Tri.YES, (
+            f"{provider.name}: GitHub's issuer with no attribute condition admits every repository on GitHub",)))]
+    via = f"{provider.name}: attribute condition {cond}"
+    try:
+        dnf = _Reader(cond, _references(provider)).parse()
+    except _Unparsed:
+        return [Admitted(GITHUB_ANY, Decision(Tri.MAYBE, (f"{via} (not understood by the scanner)",)))]
+    best: dict[str, Admitted] = {}
+    for conj in dnf:
+        for a in _conjunction(conj, via):
+            if a.workload not in best or a.decision.result > best[a.workload].decision.result:
+                best[a.workload] = a
+    return sorted(best.values(), key=lambda a: a.workload)
