@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import itertools
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -44,9 +45,12 @@ GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 
 def google_error(status: int, message: str, *, reason: str | None = None, service: str | None = None,
-                 consumer: str | None = None) -> Reply:
-    """Google's JSON error ("API design guide: Errors"), with an ErrorInfo detail when `reason` is given."""
+                 consumer: str | None = None, legacy_reason: str | None = None) -> Reply:
+    """Google's JSON error ("API design guide: Errors"), with an ErrorInfo detail when `reason` is given, and the
+    v1 APIs' `errors` list (Cloud DNS: domain "global" and a reason such as "notFound") with `legacy_reason`."""
     error: JSON = {"code": status, "message": message, "status": STATUS.get(status, "UNKNOWN")}
+    if legacy_reason:
+        error["errors"] = [{"message": message, "domain": "global", "reason": legacy_reason}]
     if reason:
         metadata = {k: v for k, v in (("service", service), ("consumer", consumer)) if v}
         error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
@@ -281,12 +285,23 @@ class GcpRestStandIn:
                 target["projectId"]]:
             status, message, meta = service_disabled("iamcredentials.googleapis.com", project["name"].split("/")[1])
             return google_error(status, message, reason="SERVICE_DISABLED", **meta)
-        granted = self.estate.permissions_of(f"serviceAccount:{caller}", target["name"])
+        body = request.body if isinstance(request.body, dict) else {}
+        # a delegation chain: each account needs implicitDelegation on the next delegate, the last one
+        # getAccessToken on the target ("Create short-lived credentials for a service account", delegates)
+        chain = [caller, *(str(d).rsplit("/", 1)[-1] for d in body.get("delegates") or [])]
+        for here, following in itertools.pairwise(chain):
+            delegate = self.estate.service_accounts.get(following)
+            if delegate is None or "iam.serviceAccounts.implicitDelegation" not in self.estate.permissions_of(
+                    f"serviceAccount:{here}", delegate["name"]):
+                return google_error(403, "Permission 'iam.serviceAccounts.implicitDelegation' denied on resource "
+                                    "(or it may not exist).", reason="IAM_PERMISSION_DENIED",
+                                    service="iamcredentials.googleapis.com",
+                                    consumer=f"projects/-/serviceAccounts/{following}")
+        granted = self.estate.permissions_of(f"serviceAccount:{chain[-1]}", target["name"])
         if "iam.serviceAccounts.getAccessToken" not in granted or target["disabled"]:
             return google_error(403, "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it "
                                 "may not exist).", reason="IAM_PERMISSION_DENIED",
                                 service="iamcredentials.googleapis.com", consumer=resource)
-        body = request.body if isinstance(request.body, dict) else {}
         lifetime = int(str(body.get("lifetime", "3600s")).rstrip("s") or 3600)
         token, issued = self.estate.issue_token(email, lifetime=lifetime, scopes=body.get("scope", []))
         expire = datetime.datetime.fromtimestamp(issued.expires, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -329,7 +344,15 @@ class GcpRestStandIn:
 
     @_route("GET", r"/v3/projects:search", "cloudresourcemanager.googleapis.com")
     def projects_search(self, request: Request) -> Reply:
-        return self._page(request, list(self.estate.projects.values()), "projects")
+        # the query's simple `field:value` terms the scanner may use (parent, id); others are not filtered
+        projects = list(self.estate.projects.values())
+        for term in _first(request.query, "query").split():
+            key, _, value = term.partition(":")
+            if key == "parent":
+                projects = [p for p in projects if p["parent"] == value]
+            elif key == "id":
+                projects = [p for p in projects if p["projectId"] == value]
+        return self._page(request, projects, "projects")
 
     @_route("GET", r"/v3/projects/(?P<p>[^/:]+)", "cloudresourcemanager.googleapis.com")
     def project(self, request: Request, p: str) -> Reply:
@@ -368,14 +391,14 @@ class GcpRestStandIn:
     def managed_zone(self, request: Request, p: str, z: str) -> Reply:
         zone = next((x for x in self.estate.zones.get(self._pid(p), []) if z in (x["name"], x["id"])), None)
         return (200, zone) if zone else google_error(404, f"The 'parameters.managedZone' resource named '{z}' "
-                                                     "does not exist.", reason="notFound")
+                                                     "does not exist.", legacy_reason="notFound")
 
     @_route("GET", r"/dns/v1/projects/(?P<p>[^/]+)/managedZones/(?P<z>[^/:]+)/rrsets", "dns.googleapis.com")
     def rrsets(self, request: Request, p: str, z: str) -> Reply:
         key = (self._pid(p), z)
         if key not in self.estate.rrsets:
             return google_error(404, f"The 'parameters.managedZone' resource named '{z}' does not exist.",
-                                reason="notFound")
+                                legacy_reason="notFound")
         items = self.estate.rrsets[key]
         name, rtype = _first(request.query, "name"), _first(request.query, "type")
         items = [r for r in items if (not name or r["name"] == name) and (not rtype or r["type"] == rtype)]

@@ -265,6 +265,8 @@ def test_resource_manager_hierarchy_and_policies(gcp: GcpClients) -> None:
     second = gcp.get("/v3/projects:search", pageSize=2, pageToken=first["nextPageToken"]).json()
     assert [p["projectId"] for p in first["projects"] + second["projects"]] == ["prod", "dev", "sandbox"]
     assert "nextPageToken" not in second
+    under_platform = gcp.get("/v3/projects:search", query=f"parent:{s.platform['name']}").json()["projects"]
+    assert [p["projectId"] for p in under_platform] == ["sandbox"]
     by_number = gcp.get(f"/v3/{s.prod['name']}").json()
     assert by_number["projectId"] == "prod" and by_number["labels"] == {"owner": "netops"}
 
@@ -335,7 +337,7 @@ def test_cloud_dns_zones_record_sets_and_routing_policies(gcp: GcpClients) -> No
                       {"options": {"requestedPolicyVersion": 3}}).json()
     assert policy["bindings"] == [{"role": "roles/dns.admin", "members": [f"serviceAccount:{s.sa['ci']}"]}]
     missing = gcp.get("/dns/v1/projects/prod/managedZones/nope/rrsets")
-    assert missing.status_code == 404
+    assert missing.status_code == 404 and missing.json()["error"]["errors"][0]["reason"] == "notFound"
     assert gcp.servers.refused == []
 
 
@@ -424,6 +426,21 @@ def test_impersonation_through_iamcredentials(gcp: GcpClients) -> None:
         iam_endpoint_override=f"{gcp.servers.rest_url}/v1/projects/-/serviceAccounts/{deployer}:generateAccessToken")
     with pytest.raises(auth_exceptions.RefreshError, match="getAccessToken"):
         denied.refresh(refresh_request(gcp.servers.ca_file))
+    # a delegation chain: the scanner (token creator on dns-sync) through dns-sync, token creator on deployer
+    gcp.estate.bind(f"projects/prod/serviceAccounts/{deployer}", "roles/iam.serviceAccountTokenCreator",
+                    [f"serviceAccount:{target}"])
+    chained = impersonated_credentials.Credentials(
+        source_credentials=gcp.credentials, target_principal=deployer, target_scopes=[CLOUD_PLATFORM],
+        delegates=[f"projects/-/serviceAccounts/{target}"],
+        iam_endpoint_override=f"{gcp.servers.rest_url}/v1/projects/-/serviceAccounts/{deployer}:generateAccessToken")
+    chained.refresh(refresh_request(gcp.servers.ca_file))
+    assert gcp.estate.tokens[chained.token].email == deployer
+    broken = impersonated_credentials.Credentials(  # ci holds nothing on the delegate's chain from the scanner
+        source_credentials=gcp.credentials, target_principal=deployer, target_scopes=[CLOUD_PLATFORM],
+        delegates=[s.sa["ci"]],
+        iam_endpoint_override=f"{gcp.servers.rest_url}/v1/projects/-/serviceAccounts/{deployer}:generateAccessToken")
+    with pytest.raises(auth_exceptions.RefreshError, match="implicitDelegation"):
+        broken.refresh(refresh_request(gcp.servers.ca_file))
     assert gcp.servers.refused == []
 
 
