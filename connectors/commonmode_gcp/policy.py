@@ -10,7 +10,9 @@ Rules, each from Google's documentation:
   https://cloud.google.com/dns/docs/access-control).
 - A binding with a `condition` applies only when its CEL expression is true; the scanner does not evaluate
   CEL, so such a grant is MAYBE (`conditional`). Conditions are only returned at policy version 3
-  ("Policy versions", https://cloud.google.com/iam/docs/policies#versions).
+  ("Policy versions", https://cloud.google.com/iam/docs/policies#versions). A policy read at version 1 shows a
+  conditional binding's role as `ROLE_withcond_HASH` and hides the condition ("Troubleshoot withcond in role
+  names": https://cloud.google.com/iam/docs/troubleshooting-withcond): the base role, conditionally.
 - Deny policies attach to an organization, folder or project and apply to it and its descendants; IAM checks
   deny before allow, so a denied permission fails whatever roles grant it ("Deny policies",
   https://cloud.google.com/iam/docs/deny-overview). A rule applies to its deniedPrincipals except its
@@ -47,6 +49,7 @@ PUBLIC_ALL: Final = "principalSet://goog/public:all"
 V2_SERVICE_EXCEPTIONS: Final[Mapping[str, str]] = {}
 CONTAINER_PREFIXES: Final = ("organizations/", "folders/", "projects/")
 _CONDITION_SHOWN = 160
+_WITHCOND: Final = re.compile(r"(.+)_withcond_[0-9a-f]+")
 
 
 # --- the resource hierarchy ----------------------------------------------------------------------------------
@@ -303,6 +306,15 @@ class Identity:
     member: str
     groups: frozenset[str] = frozenset()
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: False when group membership could not be read (no Cloud Identity access): a group it is not known to be
+    #: in is then MAYBE, not NO.
+    groups_known: bool = True
+
+    def in_group(self, group: str) -> Tri:
+        """Whether it is a member of `group` (an email), as far as the caller knows."""
+        if group.lower() in {g.lower() for g in self.groups} or (self.kind == "group" and self.email == group.lower()):
+            return Tri.YES
+        return Tri.NO if self.groups_known else Tri.MAYBE
 
     @property
     def kind(self) -> str:
@@ -362,14 +374,13 @@ def member_matches(principal: str, ident: Identity) -> Tri:
     if kind in ("serviceAccount", "user") and not p.startswith("principal"):
         return Tri.YES if ident.kind == kind and ident.email == value_l else Tri.NO
     if kind == "group" and not p.startswith("principal"):
-        return Tri.YES if value_l in {g.lower() for g in ident.groups} or ident.email == value_l else Tri.NO
+        return ident.in_group(value_l)
     if kind == "domain":
         return Tri.YES if ident.kind == "user" and ident.email.endswith("@" + value_l) else Tri.NO
     if p.startswith("principal://goog/subject/"):
         return Tri.YES if ident.kind == "user" and ident.email == p.rsplit("/", 1)[1].lower() else Tri.NO
     if p.startswith("principalSet://goog/group/"):
-        g = p.rsplit("/", 1)[1].lower()
-        return Tri.YES if g in {x.lower() for x in ident.groups} else Tri.NO
+        return ident.in_group(p.rsplit("/", 1)[1])
     if m := re.fullmatch(r"principal://iam\.googleapis\.com/projects/[^/]+/serviceAccounts/(.+)", p):
         return Tri.YES if ident.kind == "serviceAccount" and ident.email == m.group(1).lower() else Tri.NO
     if p.startswith("principalSet://goog/cloudIdentityCustomerId/"):
@@ -439,9 +450,10 @@ def allowed(ident: Identity, permission: str, resource: str, *, policies_by_reso
             who, member = _best(b.members, ident)
             if who is Tri.NO:
                 continue
-            role = roles.get(b.role)
+            hidden = _WITHCOND.fullmatch(b.role)
+            role = roles.get(hidden.group(1) if hidden else b.role)
             has = Tri.MAYBE if role is None else (Tri.YES if permission in role.permissions else Tri.NO)
-            result = min(who, has, Tri.MAYBE if b.condition is not None else Tri.YES)
+            result = min(who, has, Tri.MAYBE if b.condition is not None or hidden else Tri.YES)
             if result <= best.result:
                 continue
             via = f"{b.role} on {at} (binding {i}: {member})"
@@ -449,6 +461,8 @@ def allowed(ident: Identity, permission: str, resource: str, *, policies_by_reso
                 via += f"; the permissions of {b.role} are not known"
             if b.condition is not None:
                 via += f" when {b.condition.describe()}"
+            if hidden:
+                via += " under a condition the version-1 policy does not show"
             if who is Tri.MAYBE:
                 via += f"; whether {member} includes {ident.member} is not known"
             best = Decision(result, (via,))

@@ -243,3 +243,26 @@ def test_malformed_documents_are_errors_naming_the_field() -> None:
     with pytest.raises(PolicyError, match="includedPermissions"):
         Role.parse({"name": "roles/x", "includedPermissions": "dns.changes.create"})
     assert Policy.parse({}) == Policy()
+
+
+def test_withcond_role_of_a_version_1_policy_is_the_base_role_conditionally() -> None:
+    p = Policy.parse({"version": 1, "bindings": [{"role": "roles/dns.admin_withcond_2b17cc25d2cd9e2c54d8",
+                                                  "members": [SA.member]}]})
+    d = evaluate(SA, CHANGE, RECORD, policies_by_resource={PROJECT: p}, roles=ROLES, deny_policies=(),
+                 hierarchy=HIERARCHY)
+    assert d.result is Tri.MAYBE and "does not show" in d.via[0]
+    reader = Policy.parse({"version": 1, "bindings": [{"role": "roles/dns.reader_withcond_2b17cc25d2cd9e2c54d8",
+                                                       "members": [SA.member]}]})
+    assert decide(policies={PROJECT: reader}) is Tri.NO
+
+
+def test_unreadable_group_membership_makes_a_group_binding_or_deny_maybe() -> None:
+    unknown = Identity(member=SA.member, groups_known=False)
+    by_group = {PROJECT: policy(binding("roles/dns.admin", "group:dns-team@example.com"))}
+    d = evaluate(unknown, CHANGE, RECORD, policies_by_resource=by_group, roles=ROLES, deny_policies=(),
+                 hierarchy=HIERARCHY)
+    assert d.result is Tri.MAYBE and "is not known" in d.via[0]
+    assert decide(SA, policies=by_group) is Tri.NO  # membership read, and it is not in the group
+    group_deny = deny_policy(PROJECT, rule(("principalSet://goog/group/ops@example.com",)))
+    assert decide(unknown, policies={PROJECT: policy(binding())}, denies=(group_deny,)) is Tri.MAYBE
+    assert decide(SA, policies={PROJECT: policy(binding())}, denies=(group_deny,)) is Tri.YES
