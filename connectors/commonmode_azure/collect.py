@@ -18,7 +18,7 @@ from typing import Any
 
 from commonmode.kit import Collection
 from commonmode_azure.client import Clients
-from commonmode_azure.snapshot import Directory, Json, Snapshot, SubscriptionData
+from commonmode_azure.snapshot import GRAPH_APP_ID, Directory, Json, Snapshot, SubscriptionData
 
 log = logging.getLogger(__name__)
 
@@ -231,12 +231,23 @@ def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequen
         d.read = sps is not None and apps is not None
         d.service_principals, d.applications = sps or [], apps or []
         own = [sp for sp in d.service_principals if sp.get("appOwnerOrganizationId") not in MICROSOFT_TENANTS]
-        # memberships matter when a role assignment or a deny assignment names a group (as principal or exclusion)
-        groups_used = any((a.get("properties") or {}).get("principalType") == "Group"
-                          for s in subs for a in s.role_assignments) or any(
-            p.get("type") == "Group" for s in subs for deny in s.deny_assignments
-            for key in ("principals", "excludePrincipals") for p in (deny.get("properties") or {}).get(key) or [])
-        jobs: list[tuple[dict[str, list[Json]], str, str, str]] = []
+        # memberships matter only for the groups a role assignment or a deny assignment names (as principal or
+        # exclusion): each one's transitive members, nested groups included (Graph "List group transitive members")
+        groups = sorted({str((a.get("properties") or {}).get("principalId")) for s in subs for a in s.role_assignments
+                         if (a.get("properties") or {}).get("principalType") == "Group"} | {
+            str(p.get("id")) for s in subs for deny in s.deny_assignments
+            for key in ("principals", "excludePrincipals") for p in (deny.get("properties") or {}).get(key) or []
+            if p.get("type") == "Group"})
+        members: dict[str, list[Json]] = {}
+        graph_sp = next((sp["id"] for sp in d.service_principals if sp.get("appId") == GRAPH_APP_ID), None)
+        assigned_to: dict[str, list[Json]] = {}
+        jobs: list[tuple[dict[str, list[Json]], str, str, str]] = [
+            (members, gid, f"graph members of group {gid}", f"groups/{gid}/transitiveMembers") for gid in groups]
+        if graph_sp is not None:
+            # who holds Microsoft Graph's application permissions: one listing on Graph's own service principal
+            # ("List appRoleAssignedTo") instead of one per service principal
+            jobs.append((assigned_to, graph_sp, "graph holders of Microsoft Graph's application permissions",
+                         f"servicePrincipals/{graph_sp}/appRoleAssignedTo"))
         for app in d.applications:
             aid = app["id"]
             jobs += [(d.owners, aid, f"graph owners of application {aid}", f"applications/{aid}/owners"),
@@ -244,15 +255,20 @@ def collect_directory(c: Collection, clients: Clients, tenant: str, subs: Sequen
                       f"applications/{aid}/federatedIdentityCredentials")]
         for sp in own:
             sid = sp["id"]
-            jobs += [(d.owners, sid, f"graph owners of service principal {sid}", f"servicePrincipals/{sid}/owners"),
-                     (d.app_roles, sid, f"graph app role assignments of service principal {sid}",
-                      f"servicePrincipals/{sid}/appRoleAssignments")]
-            if groups_used:
-                jobs.append((d.member_of, sid, f"graph groups of service principal {sid}",
-                             f"servicePrincipals/{sid}/transitiveMemberOf"))
+            jobs.append((d.owners, sid, f"graph owners of service principal {sid}", f"servicePrincipals/{sid}/owners"))
+            if graph_sp is None:
+                jobs.append((d.app_roles, sid, f"graph app role assignments of service principal {sid}",
+                             f"servicePrincipals/{sid}/appRoleAssignments"))
         with ThreadPoolExecutor(max_workers=GRAPH_WORKERS) as pool:
             for f in [pool.submit(fetch, *job) for job in jobs]:
                 f.result()
+        for a in assigned_to.get(graph_sp or "", []):
+            d.app_roles.setdefault(str(a.get("principalId")), []).append(a)
+        for gid, found in members.items():
+            for m in found:
+                if str(m.get("@odata.type", "")).endswith(".servicePrincipal"):
+                    d.member_of.setdefault(str(m["id"]), []).append({"@odata.type": "#microsoft.graph.group",
+                                                                     "id": gid})
         d.directory_roles = c.attempt("graph directory role assignments",
                                       lambda: list(g.list("roleManagement/directory/roleAssignments")), [])
         d.directory_role_definitions = c.attempt(

@@ -16,11 +16,9 @@ from commonmode.connector import InventoryParts
 from commonmode.kit import ids
 from commonmode.kit.values import owner_from, parse_timestamp
 from commonmode.model import Capability, Credential, Grant, Identity
-from commonmode_azure.snapshot import Directory, Json, Snapshot
+from commonmode_azure.snapshot import GRAPH_APP_ID, Directory, Json, Snapshot
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-#: Microsoft Graph's application id (the same in every tenant).
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 #: Graph application permissions (app roles of Microsoft Graph) that let the holder add credentials to other
 #: applications, or grant itself a permission or role that does (Microsoft Graph permissions reference).
 GRAPH_ESCALATION = {

@@ -9,6 +9,9 @@ from typing import Any
 
 Json = dict[str, Any]
 
+#: Microsoft Graph's application id, the same in every tenant (its service principal holds Graph's app roles).
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
 
 @dataclass
 class SubscriptionData:
@@ -43,8 +46,9 @@ class Directory:
     applications: list[Json] = field(default_factory=list)
     owners: dict[str, list[Json]] = field(default_factory=dict)  # application or service principal id -> owners
     federated: dict[str, list[Json]] = field(default_factory=dict)  # application id -> federated credentials
-    member_of: dict[str, list[Json]] = field(default_factory=dict)  # service principal id -> its groups
-    app_roles: dict[str, list[Json]] = field(default_factory=dict)  # service principal id -> app role assignments
+    member_of: dict[str, list[Json]] = field(default_factory=dict)  # service principal id -> its groups (only
+    #                                                                  those that hold an assignment or a deny)
+    app_roles: dict[str, list[Json]] = field(default_factory=dict)  # service principal id -> Graph app roles held
     directory_roles: list[Json] = field(default_factory=list)  # unifiedRoleAssignment
     directory_role_definitions: list[Json] = field(default_factory=list)
     read: bool = False  # whether the directory listings were read at all

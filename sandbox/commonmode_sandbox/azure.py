@@ -844,6 +844,32 @@ class GraphApi(_Api):
                                [a for a in self.estate.app_role_assignments if a["principalId"] == oid],
                                ("resourceId", "appRoleId"))
 
+    @_route("GET", r"^/v1\.0/servicePrincipals/(?P<oid>[^/]+)/appRoleAssignedTo$")
+    def app_role_assigned_to(self, request: Request, oid: str) -> Reply:
+        # List appRoleAssignments granted for a resource service principal (who holds its app roles):
+        # https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto?view=graph-rest-1.0
+        if not any(s["id"] == oid for s in self.estate.service_principals):
+            return self._missing(oid)
+        return self.collection(request, f"servicePrincipals('{oid}')/appRoleAssignedTo",
+                               [a for a in self.estate.app_role_assignments if a["resourceId"] == oid],
+                               ("principalId", "appRoleId"))
+
+    @_route("GET", r"^/v1\.0/groups/(?P<gid>[^/]+)/transitiveMembers$")
+    def transitive_members(self, request: Request, gid: str) -> Reply:
+        # List group transitive members (users, groups, service principals, as directoryObjects):
+        # https://learn.microsoft.com/graph/api/group-list-transitivemembers?view=graph-rest-1.0
+        if not any(g["id"] == gid for g in self.estate.groups):
+            return self._missing(gid)
+        found: list[str] = []
+        frontier = [gid]
+        while frontier:
+            for member in self.estate.members.get(frontier.pop(), []):
+                if member not in found:
+                    found.append(member)
+                    frontier.append(member)
+        members = [m for m in (self._typed(i) for i in found) if m is not None]
+        return self.collection(request, "directoryObjects", members)
+
     @_route("GET", r"^/v1\.0/groups$")
     def groups(self, request: Request) -> Reply:
         # List groups: https://learn.microsoft.com/graph/api/group-list?view=graph-rest-1.0

@@ -39,6 +39,7 @@ class Names:
     origins: tuple[str, str]  # priority 1, priority 2
     mi: str  # the user-assigned managed identity's service principal object id
     oncall: str  # a user (a person) with a role on the profile
+    group: str  # the group that holds DNS Zone Contributor on the zone
     expiring_key: str
 
 
@@ -104,6 +105,13 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
     mi_sp = e.service_principal_for(mi["properties"]["clientId"])["id"]
     e.role_assignment(edge_rg, mi_sp, "Traffic Manager Contributor")
     e.federated_identity_credential(mi["id"], "deploy", issuer=GITHUB, subject="repo:acme/deploy:ref:refs/heads/main")
+    # directory-level escalation: a Graph application permission and an Entra role that add credentials to any app
+    e.app_role_assignment(new_app("app-admin"), "Application.ReadWrite.All")
+    e.app_role_assignment(new_app("app-reader"), "Application.Read.All")  # reads only: no escalation
+    e.directory_role_assignment(new_app("cloud-admin"), "Cloud Application Administrator")
+    # a nested group: a member of a group inside the group that holds DNS Zone Contributor on the zone
+    nested = new_app("nested-member")
+    e.add_member(group["id"], e.group("dns-operators-eu", members=[nested])["id"])
     # a Key Vault (RBAC) with a secret only one identity can read
     vault = e.key_vault(kv_rg, "shop-kv", rbac=True)
     secret = e.vault_secret(vault["id"], "dns-token", value=e.canary("kv"))
@@ -128,6 +136,7 @@ def build(*, page_size: int = 2, seed: int = 15) -> Names:
     e.role_assignment(fd["id"], new_app("cdn-admin"), "CDN Profile Contributor")
     return Names(estate=e, subscription=sub, zone=zone["id"], cname=cname["id"], alias=alias["id"],
                  profile=profile["id"], primary=primary["id"], backup=backup["id"], sp=sp, app=app,
-                 vault=vault["id"], vault_secret=secret["id"], mi=mi_sp, oncall=oncall["id"], expiring_key=key["keyId"],
+                 vault=vault["id"], vault_secret=secret["id"], mi=mi_sp, oncall=oncall["id"], group=group["id"],
+                 expiring_key=key["keyId"],
                  policy_vault=policy_vault["id"], policy_secret=policy_secret["id"], certificate=cert["id"],
                  private_record=private_record["id"], origin_group=og["id"], origins=(first["id"], second["id"]))

@@ -123,6 +123,24 @@ def test_who_can_change_the_endpoints_directly_by_group_scope_and_escalation(sca
     assert not writers & {"dns-rg", "group-member", "gh-dns", "kv-reader", "orphan-app"}
 
 
+def test_directory_permissions_that_add_credentials_to_any_app_reach_every_app_s_power(scanned: Scanned) -> None:
+    rows = scanned.json("access", scanned.names.profile)
+    via = {r["identity_name"]: " ".join(r["chain"]) for r in rows if r["capability"] == "failover.write"}
+    # through tm-direct's application (or any other app that can): add a credential to it, sign in as it
+    assert "Microsoft Graph application permission Application.ReadWrite.All" in via["app-admin"]
+    assert "Entra directory role Cloud Application Administrator (tenant-wide)" in via["cloud-admin"]
+    assert "app-reader" not in via  # Application.Read.All reads
+
+
+def test_membership_of_a_nested_group_counts(scanned: Scanned) -> None:
+    can = by_name(scanned.json("access", scanned.names.cname))
+    assert "dns.write" in can["nested-member"]  # its group is inside the group that holds the role
+    # and the groups were read per group that holds an assignment, not per service principal
+    asked = {r for r in scanned.servers.requests if r.endswith("/transitiveMembers")}  # (a page each)
+    assert asked == {f"GET v1.0/groups/{scanned.names.group}/transitiveMembers"}
+    assert not [r for r in scanned.servers.requests if r.endswith("/transitiveMemberOf")]
+
+
 def test_a_user_with_a_role_is_a_user_not_a_service_principal(scanned: Scanned) -> None:
     (person,) = [i for i in scanned.json("inventory") if i["id"] == scanned.names.oncall]
     assert person["kind"] == "user"
@@ -272,8 +290,8 @@ def test_a_key_vault_certificate_is_a_certificate_with_its_expiry(scanned: Scann
 #: (Microsoft Graph API reference, each endpoint's "Permissions" table: least privileged application permission).
 GRAPH_NEEDS = [
     (r"servicePrincipals|applications|(applications|servicePrincipals)/[^/]+/(owners|federatedIdentityCredentials|"
-     r"appRoleAssignments)", "Application.Read.All"),
-    (r"servicePrincipals/[^/]+/transitiveMemberOf", "GroupMember.Read.All"),
+     r"appRoleAssignments|appRoleAssignedTo)", "Application.Read.All"),
+    (r"servicePrincipals/[^/]+/transitiveMemberOf|groups/[^/]+/transitiveMembers", "GroupMember.Read.All"),
     (r"roleManagement/directory/(roleAssignments|roleDefinitions)", "RoleManagement.Read.Directory"),
 ]
 
