@@ -30,6 +30,10 @@ Rules, each from Google's documentation:
   `principalSet://goog/group/EMAIL`, `principal://iam.googleapis.com/projects/-/serviceAccounts/EMAIL`,
   `principalSet://goog/public:all`, the same federation identifiers) ("Principal identifiers",
   https://cloud.google.com/iam/docs/principal-identifiers). A deleted member never matches a live principal.
+- Not evaluated here: Principal Access Boundary policies (IAM v3, attached to principal sets; they make a
+  principal ineligible for resources outside the boundary whatever it is granted: "Principal access boundary
+  policies", https://cloud.google.com/iam/docs/principal-access-boundary-policies). Where one exists, an answer
+  here can be YES where Google would refuse: the scanner over-reports, it never hides a grant.
 """
 
 from __future__ import annotations
