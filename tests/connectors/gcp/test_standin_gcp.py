@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.auth import impersonated_credentials
 from google.cloud import iam_admin_v1
+from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
 from google.iam.v1 import iam_policy_pb2  # type: ignore[import-untyped]
 from google.oauth2 import service_account
 
@@ -26,7 +28,7 @@ from commonmode_sandbox.gcp import GcpEstate
 from commonmode_sandbox.gcp_estate import CLOUD_PLATFORM
 from commonmode_sandbox.servers import GcpServers
 
-from .conftest import GcpClients, iam_client, policies_client, refresh_request, rest_session
+from .conftest import GcpClients, channel_credentials, iam_client, policies_client, refresh_request, rest_session
 
 KeyType = iam_admin_v1.ListServiceAccountKeysRequest.KeyType
 CONDITION = {"title": "prod only", "expression": 'resource.name.startsWith("projects/prod")'}
@@ -159,6 +161,17 @@ def test_iam_client_reads_service_accounts_keys_and_roles_over_tls(gcp: GcpClien
     with pytest.raises(api_exceptions.NotFound):
         iam.get_role(request={"name": "roles/no.such"})
     assert gcp.servers.refused == []
+
+
+def test_a_client_built_transport_sends_a_self_signed_jwt_and_no_token_request(gcp: GcpClients) -> None:
+    """The client builds the transport (client_options.api_endpoint; the transport class with the CA bound): it
+    turns on self-signed JWTs itself, so the token endpoint is never called."""
+    seed(gcp.estate)
+    iam = iam_admin_v1.IAMClient(credentials=gcp.credentials, client_options={"api_endpoint": gcp.servers.grpc_target},
+                                 transport=functools.partial(IAMGrpcTransport,
+                                                             ssl_channel_credentials=channel_credentials(gcp.servers)))
+    assert len(list(iam.list_service_accounts(name="projects/prod"))) == 4
+    assert gcp.servers.rest.requests == [] and gcp.estate.tokens == {}
 
 
 def test_service_account_policy_has_conditions_only_at_version_3(gcp: GcpClients) -> None:
