@@ -308,6 +308,13 @@ class GcpServers:
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
+    def api_endpoints(self) -> dict[str, str]:
+        """The `[[gcp]] api_endpoints` table that points a scan at these stand-ins (with ca_bundle = ca_file)."""
+        rest = dict.fromkeys(("iamcredentials", "cloudresourcemanager", "dns", "secretmanager", "certificatemanager"),
+                             self.rest_url)
+        return {"iam": self.grpc_target, **rest}
+
+    @property
     def requests(self) -> list[str]:
         """Every request: "METHOD path" (REST) and "RPC /service/Method name" (gRPC)."""
         return [*self.rest.requests, *self.grpc.requests]

@@ -167,6 +167,8 @@ def test_a_client_built_transport_sends_a_self_signed_jwt_and_no_token_request(g
     """The client builds the transport (client_options.api_endpoint; the transport class with the CA bound): it
     turns on self-signed JWTs itself, so the token endpoint is never called."""
     seed(gcp.estate)
+    assert gcp.servers.api_endpoints["iam"] == gcp.servers.grpc_target
+    assert gcp.servers.api_endpoints["dns"] == gcp.servers.rest_url.removesuffix("/")
     iam = iam_admin_v1.IAMClient(credentials=gcp.credentials, client_options={"api_endpoint": gcp.servers.grpc_target},
                                  transport=functools.partial(IAMGrpcTransport,
                                                              ssl_channel_credentials=channel_credentials(gcp.servers)))
