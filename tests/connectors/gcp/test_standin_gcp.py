@@ -465,3 +465,22 @@ def test_rest_needs_the_test_ca(gcp: GcpClients) -> None:
     with pytest.raises((requests.exceptions.SSLError, auth_exceptions.TransportError)):
         untrusting.get(gcp.servers.rest_url + "/v3/projects/prod", timeout=30)
     assert gcp.get("/v3/projects/prod").status_code == 200
+
+
+def test_no_metadata_route_serves_a_canary(gcp: GcpClients) -> None:
+    s = seed(gcp.estate)
+    pool_id = s.pool["name"].rsplit("/", 1)[1]
+    paths = ["/v3/organizations:search", "/v3/projects:search", "/dns/v1/projects/prod/managedZones",
+             "/dns/v1/projects/prod/managedZones/example-com/rrsets", "/v1/projects/prod/secrets",
+             "/v1/projects/prod/secrets/dns-api-token", "/v1/projects/prod/secrets/dns-api-token/versions",
+             "/v1/projects/prod/locations/-/certificates", "/v1/projects/prod/locations/global/dnsAuthorizations",
+             f"/v1/projects/prod/locations/global/workloadIdentityPools/{pool_id}/providers"]
+    bodies = [gcp.get(p).text for p in paths]
+    bodies += [gcp.post("/v3/projects/prod:getIamPolicy", {"options": {"requestedPolicyVersion": 3}}).text]
+    iam = iam_client(gcp.servers, gcp.credentials)
+    bodies += [str(k) for k in iam.list_service_account_keys(
+        name=f"projects/prod/serviceAccounts/{s.sa['dns-sync']}").keys]
+    canaries = gcp.estate.canaries()
+    assert len(canaries) >= 5 and all(len(c) >= 24 for c in canaries)  # 3 payloads, the key, a token
+    assert [c for c in canaries if any(c in body for body in bodies)] == []
+    assert gcp.servers.refused == []
