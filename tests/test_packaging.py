@@ -205,6 +205,14 @@ def test_the_wheel_holds_every_package_and_data_file_and_nothing_else(wheel):
                    n.endswith(("/sample.py", "conftest.py")) for n in held)
 
 
+#: Connector packages under connectors/ that are not connectors yet (no Connector class, so no entry point:
+#: `commonmode connectors` does not list them and a config naming them is refused), and why.
+IN_PROGRESS = {
+    "commonmode_gcp": "issue 16: its IAM evaluator, capability table and workload identity analysis exist, with "
+                      "their tests; the connector class (collection, build) does not yet",
+}
+
+
 def test_the_wheel_declares_the_command_and_every_built_in_connector(wheel):
     import importlib
 
@@ -214,10 +222,14 @@ def test_the_wheel_declares_the_command_and_every_built_in_connector(wheel):
     entry.read_string(_dist_info(zf, "entry_points.txt"))
     assert dict(entry["console_scripts"]) == {"commonmode": "commonmode.cli:main"}
     connectors = dict(entry["commonmode.connectors"])
-    # one entry point per connector package of connectors/, named after it, loading a class of that package
-    built_in = {p.name.removeprefix("commonmode_"): p.name for p in (tree / "connectors").iterdir()
+    # one entry point per connector package of connectors/, named after it, loading a class of that package;
+    # a package still being built is listed in IN_PROGRESS with why, and has no entry point until it is whole
+    packages = {p.name.removeprefix("commonmode_"): p.name for p in (tree / "connectors").iterdir()
                 if (p / "__init__.py").is_file()}
-    assert set(connectors) == set(built_in) >= {"aws", "vault", "declared"}
+    built_in = {name: pkg for name, pkg in packages.items() if pkg not in IN_PROGRESS}
+    assert set(IN_PROGRESS) <= set(packages.values()), "an IN_PROGRESS entry names no package: remove it"
+    assert not set(connectors) & {pkg.removeprefix("commonmode_") for pkg in IN_PROGRESS}
+    assert set(connectors) == set(built_in) >= {"aws", "azure", "vault", "declared"}
     for name, value in connectors.items():
         module, _, attr = value.partition(":")
         assert module == built_in[name], value
