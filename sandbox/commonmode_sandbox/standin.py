@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeAlias
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 WRITES = frozenset({"PUT", "PATCH", "DELETE"})
 HOST = "127.0.0.1"  # the stand-in listens on the loopback address only
@@ -168,7 +168,10 @@ class StandIn:
         request = Request(method=method, path=path, query=query, body=_body(raw, h.headers.get("Content-Type", "")),
                           headers=dict(h.headers.items()), raw=raw)
         self.requests.append(f"{method} {path}")
-        lookup = any(path == p or path.endswith("/" + p) for p in self.lookups)
+        # a lookup is a path or its last segment ("token"), or a custom-method suffix (":getIamPolicy": Google's
+        # read-only POSTs, https://google.aip.dev/136), matched on the decoded path
+        lookup = any(path == p or path.endswith("/" + p) or (p.startswith(":") and unquote(path).endswith(p))
+                     for p in self.lookups)
         if method in WRITES or (method == "POST" and not lookup):
             self.refused.append(f"{method} {path}")
             return _send(h, *self._call(self.refuse, request))
