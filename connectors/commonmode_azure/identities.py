@@ -113,8 +113,10 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
         for ident in sub.identities:
             uami[ident["id"].lower()] = (ident, sub.id)
 
-    own_sps = [sp for sp in d.service_principals if d.owners.get(sp["id"]) is not None or
-               sp.get("servicePrincipalType") == "ManagedIdentity" or sp["id"] in d.app_roles]
+    # the tenant's own service principals (their owners were read) and every managed identity; Microsoft's
+    # first-party ones join the inventory only when they are given a grant (grants.py)
+    own = {sp["id"] for sp in d.service_principals if d.owners.get(sp["id"]) is not None or
+           sp.get("servicePrincipalType") == "ManagedIdentity" or sp["id"] in d.app_roles}
     app_by_appid = {a.get("appId"): a for a in d.applications}
     for sp in d.service_principals:
         sid = ids.azure_object_id(sp["id"])
@@ -145,7 +147,7 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
                             name=str(sp.get("displayName") or sid), connector=connector, owner=owner, tags=tags,
                             fault_domains=tuple(fds))
         known.identities[sid] = identity
-        if sp in own_sps or managed:
+        if sp["id"] in own:
             out.identities.append(identity)
             out.credentials += _credentials(sp, sid, f"servicePrincipals/{sid}", connector)
         known.groups[sid] = {str(g["id"]) for g in d.member_of.get(sp["id"]) or []
