@@ -37,7 +37,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Self, TypeAlias
 from urllib.parse import unquote
 
 from commonmode_sandbox.azure_estate import (
@@ -58,7 +58,7 @@ from commonmode_sandbox.azure_estate import (
     now,
     subscription_of,
 )
-from commonmode_sandbox.standin import Reply, Request, StandIn, TestCertificate
+from commonmode_sandbox.standin import ProviderStandIn, Reply, Request, StandIn, TestCertificate
 
 __all__ = ["APIS", "DIRECTORY_ROLES", "EVERYONE", "GRAPH_APP_ID", "GRAPH_APP_ROLES", "MG_PREFIX", "ArmApi",
            "AzureEstate", "AzureStandIn", "Call", "Fault", "GraphApi", "IssuedToken", "KeyVaultDataApi", "LoginApi",
@@ -939,7 +939,7 @@ class Call:
         return _first(self.query, "api-version")
 
 
-class AzureStandIn:
+class AzureStandIn(ProviderStandIn):
     """An HTTPS stand-in serving some of the Azure APIs (`apis`: "login", "arm", "graph", "keyvault") from one
     estate. `url` is where it listens; `ca_file` the test CA to trust; `requests` and `refused` the shared
     stand-in's logs ("METHOD path"), `calls` the same with the API and query, `failures` handler errors."""
@@ -955,29 +955,8 @@ class AzureStandIn:
         self._server = StandIn(tls=True, certificate=certificate, fallback=self._dispatch, refuse=self._refuse,
                                lookups=("oauth2/v2.0/token",) if "login" in apis else ())
 
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def ca_file(self) -> str:
-        assert self._server.ca_file is not None
-        return self._server.ca_file
-
-    @property
-    def requests(self) -> list[str]:
-        return self._server.requests
-
-    @property
-    def refused(self) -> list[str]:
-        return self._server.refused
-
-    @property
-    def failures(self) -> list[str]:
-        return self._server.failures
-
-    def start(self) -> AzureStandIn:
-        self._server.start()
+    def start(self) -> Self:
+        super().start()
         for api in self.apis:
             if api.name in ("arm", "graph", "keyvault"):
                 self.estate.audiences[self.url] = api.name
@@ -985,13 +964,7 @@ class AzureStandIn:
 
     def stop(self) -> None:
         self.estate.audiences.pop(self.url, None)
-        self._server.stop()
-
-    def __enter__(self) -> AzureStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def _dispatch(self, request: Request) -> Reply:
         path = "/" + unquote(request.path)

@@ -13,12 +13,13 @@ import datetime
 import json
 import random
 import re
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeAlias
+
+from commonmode_sandbox.standin import Faults
 
 JSON: TypeAlias = dict[str, Any]
 
@@ -143,7 +144,6 @@ class AzureEstate:
     def __init__(self, *, tenant_id: str | None = None, seed: int | None = None, page_size: int = 2,
                  domain: str = "contoso.example", scanner_secret: str | None = None) -> None:
         self._rng = random.Random(seed)  # noqa: S311  # ids of a fictional estate, not a secret
-        self._lock = threading.Lock()
         self.tenant_id = tenant_id or self.guid()
         self.page_size = page_size
         self.domain = domain
@@ -174,7 +174,7 @@ class AzureEstate:
         self.tokens: dict[str, IssuedToken] = {}
         self.scopes_requested: list[str] = []
         self.audiences: dict[str, str] = {}  # audience (a served URL) -> "arm" | "graph" | "keyvault"
-        self.faults: list[Fault] = []
+        self.faults: Faults[Fault] = Faults()
 
         self.management_groups[self.tenant_id.lower()] = {"name": self.tenant_id, "displayName": "Tenant Root Group",
                                                           "parent": None}
@@ -222,17 +222,11 @@ class AzureEstate:
         `fail(r"/v1.0/servicePrincipals$", 500, times=2)` for a retry."""
         fault = Fault(pattern=pattern, status=status, method=method, times=times, code=code, message=message,
                       headers=dict(headers or {}))
-        self.faults.append(fault)
-        return fault
+        return self.faults.add(fault)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         """The first fault that applies to this request, counted (thread-safe), or None."""
-        with self._lock:
-            for fault in self.faults:
-                if fault.matches(method, path) and (fault.times is None or fault.hits < fault.times):
-                    fault.hits += 1
-                    return fault
-        return None
+        return self.faults.take(method, path)
 
     # --- management groups, subscriptions, resource groups ----------------------------------------------------
 

@@ -23,7 +23,6 @@ import datetime
 import hashlib
 import itertools
 import re
-import threading
 from collections.abc import Callable, Mapping
 from concurrent import futures
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 from commonmode_sandbox.gcp_estate import SERVICE_TITLES, GcpEstate, IssuedToken, ScannerKey, now
-from commonmode_sandbox.standin import Reply, Request, StandIn, TestCertificate
+from commonmode_sandbox.standin import ProviderStandIn, Reply, Request, StandIn, TestCertificate
 
 __all__ = ["GcpEstate", "GcpGrpcStandIn", "GcpRestStandIn", "IssuedToken", "ScannerKey"]
 
@@ -129,7 +128,7 @@ def _first(query: Mapping[str, list[str]], name: str) -> str:
     return (query.get(name) or [""])[0]
 
 
-class GcpRestStandIn:
+class GcpRestStandIn(ProviderStandIn):
     """The HTTPS stand-in for Google's REST APIs and token endpoint. `url` is every API's root URL and the token
     endpoint is `url + "/token"`; `requests` and `refused` are "METHOD path" logs, `failures` handler errors."""
 
@@ -140,49 +139,14 @@ class GcpRestStandIn:
             spec = getattr(member, "route", None)
             if spec is not None:
                 self.routes.append((spec[0], spec[1], spec[2], getattr(self, attr)))
-        self._lock = threading.Lock()
         self._server = StandIn(tls=True, certificate=certificate, fallback=self._dispatch, refuse=self._refuse,
                                lookups=("token", *READ_POSTS))
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
     def token_uri(self) -> str:
         return self._server.url + "/token"
-
-    @property
-    def ca_file(self) -> str:
-        assert self._server.ca_file is not None
-        return self._server.ca_file
-
-    @property
-    def requests(self) -> list[str]:
-        return self._server.requests
-
-    @property
-    def refused(self) -> list[str]:
-        return self._server.refused
-
-    @property
-    def failures(self) -> list[str]:
-        return self._server.failures
-
-    def start(self) -> GcpRestStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> GcpRestStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _refuse(self, request: Request) -> Reply:
         return google_error(405, f"{request.method} is a write: the read-only stand-in refused it")

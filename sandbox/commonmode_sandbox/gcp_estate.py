@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeAlias
 
+from commonmode_sandbox.standin import Faults
+
 JSON: TypeAlias = dict[str, Any]
 
 #: The APIs (service names) the stand-ins serve; a project has all of them enabled unless a builder says otherwise
@@ -134,7 +136,7 @@ class GcpEstate:
         self.certificate_maps: dict[str, list[JSON]] = {}
         self.dns_authorizations: dict[str, list[JSON]] = {}
         self.tokens: dict[str, IssuedToken] = {}
-        self.faults: list[Fault] = []
+        self.faults: Faults[Fault] = Faults()
         self.scanner = self._make_scanner_key(f"commonmode-scanner@{scanner_project}.iam.gserviceaccount.com",
                                               scanner_project)
 
@@ -164,17 +166,11 @@ class GcpEstate:
         `fail(r"/v3/projects/p1:getIamPolicy$", 403, method="POST")`, or for gRPC (method "RPC", path
         "/google.iam.admin.v1.IAM/ListRoles") `fail(r"\.IAM/ListRoles$", 503, method="RPC")`."""
         fault = Fault(pattern=pattern, status=status, method=method, times=times, message=message, reason=reason)
-        self.faults.append(fault)
-        return fault
+        return self.faults.add(fault)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         """The first fault that applies to this request, counted (thread-safe), or None."""
-        with self._lock:
-            for fault in self.faults:
-                if fault.matches(method, path) and (fault.times is None or fault.hits < fault.times):
-                    fault.hits += 1
-                    return fault
-        return None
+        return self.faults.take(method, path)
 
     def issue_token(self, email: str, lifetime: int = 3600, scopes: Sequence[str] = ()) -> tuple[str, IssuedToken]:
         """A new opaque access token for `email` (kept, so the APIs accept it and canaries() lists it)."""

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Generic, Protocol, Self, TypeAlias, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 WRITES = frozenset({"PUT", "PATCH", "DELETE"})
@@ -208,6 +208,81 @@ def _body(raw: bytes, content_type: str) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
+        return None
+
+
+class ProviderStandIn:
+    """What a provider's stand-in (Azure's, Google's REST APIs) shows of the one StandIn it serves through: where
+    it listens, the CA to trust, its logs, and start/stop (also as a context manager). A subclass sets
+    `_server` in its __init__."""
+
+    _server: StandIn
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def ca_file(self) -> str:
+        assert self._server.ca_file is not None
+        return self._server.ca_file
+
+    @property
+    def requests(self) -> list[str]:
+        return self._server.requests
+
+    @property
+    def refused(self) -> list[str]:
+        return self._server.refused
+
+    @property
+    def failures(self) -> list[str]:
+        return self._server.failures
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Forced(Protocol):
+    """A fault a test forces on a stand-in's requests (each provider's seed model has its own fields)."""
+
+    times: int | None
+    hits: int
+
+    def matches(self, method: str, path: str) -> bool: ...
+
+
+F = TypeVar("F", bound=Forced)
+
+
+class Faults(Generic[F]):
+    """The faults forced on a stand-in: the first that applies to a request answers it, `times` times (None:
+    always), counted in its `hits`; thread-safe (a server answers requests on several threads)."""
+
+    def __init__(self) -> None:
+        self.items: list[F] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: F) -> F:
+        self.items.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> F | None:
+        with self._lock:
+            for fault in self.items:
+                if fault.matches(method, path) and (fault.times is None or fault.hits < fault.times):
+                    fault.hits += 1
+                    return fault
         return None
 
 
