@@ -164,4 +164,8 @@ def test_a_version_1_store_s_recovery_options_are_split_by_the_run_s_data(tmp_pa
     _record(store, correlate(reference_estate(), declared_services=declared_services(), now=NOW))
     new = store.rows("SELECT * FROM recovery WHERE run_id = 3")
     assert new and all(r[c] is not None for r in new for c in RECOVERY_SPLIT)
+    # schema 4: whether a credential is a long-lived key; old rows NULL, the new run's filled
+    assert store.rows("SELECT count(*) FROM credentials WHERE run_id < 3 AND long_lived IS NOT NULL")[0][0] == 0
+    keys = store.rows("SELECT long_lived FROM credentials WHERE run_id = 3")
+    assert keys and all(r["long_lived"] in (0, 1) for r in keys)
     assert _review_of_every_run(store)[:2] == before

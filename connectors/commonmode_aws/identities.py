@@ -78,7 +78,8 @@ def add_identities(estate: Estate, acct: AccountData) -> None:
             out.credentials.append(Credential(
                 id=k["AccessKeyId"], identity_id=arn, kind=f"access-key ({k.get('Status', 'Active').lower()})",
                 connector=opts.connector, created=parse_timestamp(k.get("CreateDate")), last_used=parse_timestamp(last),
-                usage_tracked=True, fault_domains=(f"aws:account:{a}",)))
+                usage_tracked=True, fault_domains=(f"aws:account:{a}",),
+                long_lived=k.get("Status", "Active") == "Active"))
     for r in acct.gaad.get("RoleDetailList", []):
         arn, tags = r["Arn"], tags_of(r.get("Tags"))
         sts = [s for ip in r.get("RolePolicyList", [])

@@ -41,6 +41,9 @@ SECTION_KEYS: Mapping[str, Mapping[str, Option]] = {
                               minimum=1, maximum=36500),
         "unused_key_days": Option(type="integer", help="a key unused this long is flagged", default=90,
                                   minimum=1, maximum=36500),
+        "max_key_age_days": Option(type="integer", help="a long-lived key (an AWS access key, a GCP service "
+                                                        "account key) older than this is flagged", default=90,
+                                   minimum=1, maximum=36500),
     },
     "service": {
         "name": Option(type="string", required=True, help="service name"),
@@ -82,6 +85,7 @@ class Config:
     fault_domains: tuple[DeclaredFaultDomain, ...] = ()
     expiry_days: int = 30
     unused_key_days: int = 90
+    max_key_age_days: int = 90
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -142,6 +146,7 @@ def load_config(path: Path, registry: Registry) -> Config:
         fault_domains=tuple(domains),
         expiry_days=correlate.get("expiry_days", 30),
         unused_key_days=correlate.get("unused_key_days", 90),
+        max_key_age_days=correlate.get("max_key_age_days", 90),
     )
 
 

@@ -128,6 +128,9 @@ class Credential:
     stored_in: str | None = None  # a Store id, or the id of the secret Resource that holds it
     usage_tracked: bool = False  # the provider reports last use (AWS access keys): "unused" can be judged
     fault_domains: tuple[str, ...] = ()
+    #: a static key meant to be rotated (an AWS access key, a GCP service account key): past
+    #: correlate.max_key_age_days its age alone is a finding
+    long_lived: bool = False
 
     def __post_init__(self) -> None:
         _require(self, "id", "identity_id", "kind", "connector")

@@ -301,6 +301,26 @@ def test_unused_key_only_when_usage_is_tracked():
     assert found(inventory(*BASE, _key(UB.id, usage_tracked=True, **recent)), [SVC]) == set()
 
 
+
+def test_a_long_lived_key_older_than_the_rotation_age_is_flagged_once() -> None:
+    flagged = ("credential-expiry", "web", (f"key-{UB.id}",))
+    aged = dict(created=NOW - timedelta(days=100))
+    corr = correlate(inventory(*BASE, _key(UB.id, long_lived=True, **aged)), declared_services=[SVC], now=NOW)
+    (f,) = [f for f in corr.findings if f.rule == "credential-expiry"]
+    assert f.severity.value == "medium" and "created 100 days ago" in f.evidence[0] and "max_key_age_days" in (
+        f.evidence[0])
+    # not a long-lived key; younger than the limit; the limit raised; on the primary path only
+    assert found(inventory(*BASE, _key(UB.id, **aged)), [SVC]) == set()
+    assert found(inventory(*BASE, _key(UB.id, long_lived=True, created=NOW - timedelta(days=80))), [SVC]) == set()
+    assert flagged not in found(inventory(*BASE, _key(UB.id, long_lived=True, **aged)), [SVC], max_key_age_days=120)
+    assert found(inventory(*BASE, _key(UA.id, long_lived=True, **aged)), [SVC]) == set()
+    # a key already reported as unused is not reported again for its age: one finding
+    unused = correlate(inventory(*BASE, _key(UB.id, long_lived=True, usage_tracked=True, last_used=NOW - timedelta(
+        days=120), **aged)), declared_services=[SVC], now=NOW)
+    assert [f.fingerprint for f in unused.findings if f.rule == "credential-expiry"] != [f.fingerprint]
+    assert len([f for f in unused.findings if f.rule == "credential-expiry"]) == 1
+
+
 # --- fingerprints and services -----------------------------------------------------------------
 
 def test_fingerprints_are_stable_across_runs_and_input_order():

@@ -92,6 +92,7 @@ def correlate(
     now: datetime | None = None,
     expiry_days: int = 30,
     unused_key_days: int = 90,
+    max_key_age_days: int = 90,
     remediation: Mapping[str, ProviderSteps] | None = None,
 ) -> Correlation:
     """Run every rule over `inventory` and return the findings, stable-sorted.
@@ -114,6 +115,7 @@ def correlate(
         now=now or datetime.now(UTC),
         expiry_days=expiry_days,
         unused_key_days=unused_key_days,
+        max_key_age_days=max_key_age_days,
         recovery={},
         remediation=dict(remediation or {}),
     )

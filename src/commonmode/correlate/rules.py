@@ -63,6 +63,7 @@ class Context:
     recovery: dict[str, list[RecoveryOption]]
     #: provider → the remediation steps its connector ships (correlate.remediation); none: the generic steps
     remediation: Mapping[str, ProviderSteps] = field(default_factory=dict)
+    max_key_age_days: int = 90
     by_name: dict[str, Service] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -327,8 +328,10 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
     """Credentials and certificates a backup path depends on that expire soon, and keys left unused."""
     horizon = ctx.now + timedelta(days=ctx.expiry_days)
     stale = ctx.now - timedelta(days=ctx.unused_key_days)
+    too_old = ctx.now - timedelta(days=ctx.max_key_age_days)
     expiring: dict[str, tuple[datetime, set[str], list[str], set[str]]] = {}
     unused: dict[str, tuple[datetime, set[str], list[str], set[str]]] = {}
+    aged: dict[str, tuple[datetime, set[str], list[str], set[str]]] = {}
     for svc in ctx.services:
         _, b = ctx.closures[svc.name]
         for cid in b.credentials:
@@ -343,6 +346,11 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
                 if cid not in unused:
                     unused[cid] = (seen, set(), _steps(b, "credentials", cid), _rests_on(ctx, (b, "credentials", cid)))
                 unused[cid][1].add(svc.name)
+            elif cred.long_lived and cred.created is not None and cred.created <= too_old:
+                if cid not in aged:
+                    aged[cid] = (cred.created, set(), _steps(b, "credentials", cid),
+                                 _rests_on(ctx, (b, "credentials", cid)))
+                aged[cid][1].add(svc.name)
         for rid in b.resources:
             res = ctx.index.resources[rid]
             if res.kind in (ResourceKind.CERTIFICATE, ResourceKind.CERT_ISSUER) and res.expires is not None and (
@@ -372,6 +380,17 @@ def credential_expiry(ctx: Context) -> Iterator[Finding]:
             qualifier="unused", scope="", rests_on=rests,
             steps=[f"Confirm the backup automation still works with {cid} (a key nobody uses may be broken, or "
                    "abandoned); rotate it, or remove it and the identity it belongs to."],
+        )
+    for cid, (when, services, chain, rests) in sorted(aged.items()):
+        days = (ctx.now - when).days
+        yield _finding(
+            ctx, "credential-expiry", Severity.MEDIUM, services, [cid],
+            [f"{cid} was created {days} days ago ({when.date().isoformat()}) and is still active: older than "
+             f"{ctx.max_key_age_days} days (correlate.max_key_age_days); the backup path needs it:", *chain],
+            qualifier="age", scope="", rests_on=rests,
+            steps=[f"Rotate {cid}: create a new key, move the backup automation to it, then delete the old one; "
+                   "better, replace the key with short-lived credentials (workload identity federation, "
+                   "an assumed role)."],
         )
 
 
@@ -448,11 +467,13 @@ RULES: dict[str, Rule] = {
              owner_gap,
              steps=("Record an accountable owner for {subject}, or remove it.",)),
         Rule("credential-expiry", "a credential or certificate the backup path depends on expires soon, or a key "
-             "has gone unused",
+             "has gone unused or unrotated",
              "Renew or rotate the credential before it expires and automate its rotation; remove keys nobody "
              "uses.",
              "critical when it has expired, high when it expires within 7 days, medium when it expires later "
-             "within the expiry window (correlate.expiry_days); low for a key unused for correlate.unused_key_days.",
+             "within the expiry window (correlate.expiry_days); medium for a long-lived key (a static key meant "
+             "to be rotated) older than correlate.max_key_age_days; low for a key unused for "
+             "correlate.unused_key_days.",
              credential_expiry),
     )
 }

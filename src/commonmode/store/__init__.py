@@ -178,9 +178,10 @@ class RunStore:
               j(i.fault_domains)) for i in inv.identities),
         )
         c.executemany(
-            "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((run_id, x.id, x.identity_id, x.kind, _iso(x.created), _iso(x.expires), _iso(x.last_used),
-              int(x.usage_tracked), x.stored_in, x.connector, j(x.fault_domains)) for x in inv.credentials),
+              int(x.usage_tracked), x.stored_in, x.connector, j(x.fault_domains), int(x.long_lived))
+             for x in inv.credentials),
         )
         c.executemany(
             "INSERT OR REPLACE INTO stores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

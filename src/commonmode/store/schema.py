@@ -17,7 +17,7 @@ import sqlite_utils
 
 from commonmode.errors import UsageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: `PRAGMA application_id` of a commonmode store ("cmde"): marks the file as ours (SQLite file format,
 #: "Application ID"); stores written before schema 2 are recognised by their `meta` and `runs` tables.
 APPLICATION_ID = 0x636D6465
@@ -37,7 +37,8 @@ TABLES: dict[str, dict[str, Any]] = {
     ),
     "credentials": dict(
         columns={"run_id": int, "id": str, "identity_id": str, "kind": str, "created": str, "expires": str,
-                 "last_used": str, "usage_tracked": int, "stored_in": str, "connector": str, "fault_domains": str},
+                 "last_used": str, "usage_tracked": int, "stored_in": str, "connector": str, "fault_domains": str,
+                 "long_lived": int},
         pk=("run_id", "id"),
     ),
     "stores": dict(
@@ -132,10 +133,17 @@ def _split_recovery_dependencies(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE recovery ADD COLUMN {column} TEXT")
 
 
+def _add_long_lived_keys(conn: sqlite3.Connection) -> None:
+    """4: whether a credential is a long-lived key, whose age alone is a finding (rows written before: NULL)."""
+    if "long_lived" not in {r[1] for r in conn.execute("PRAGMA table_info(credentials)")}:
+        conn.execute("ALTER TABLE credentials ADD COLUMN long_lived INTEGER")
+
+
 #: (the version a step brings the store to, the step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _add_run_version),
     (3, _split_recovery_dependencies),
+    (4, _add_long_lived_keys),
 ]
 
 
