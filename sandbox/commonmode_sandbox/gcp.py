@@ -711,3 +711,94 @@ def _msg(cls: Any, data: JSON) -> Any:
 
     return cls.from_json(json.dumps(data), ignore_unknown_fields=True)
 
+
+
+# --- one host for gRPC and REST, as Google's front ends serve both on iam.googleapis.com:443 ------------------------
+
+class AlpnFront:
+    """A TLS port that hands each connection to a backend by the protocol the client negotiated (ALPN): HTTP/2
+    (gRPC) to `h2_backend`, anything else (HTTP/1.1: REST) to `http1_backend`, each reached over TLS under the
+    same test CA. Google serves IAM's gRPC services and its REST API (workload identity pools) on one host; so
+    does this, and `target` ("127.0.0.1:PORT") is both the gRPC target and, with https://, the REST root."""
+
+    def __init__(self, certificate: TestCertificate, h2_backend: str, http1_backend: str) -> None:
+        self.certificate = certificate
+        self.backends = {"h2": h2_backend, "http/1.1": http1_backend}
+        self.target = ""
+        self.connections = 0
+
+    def start(self) -> AlpnFront:
+        import asyncio
+        import contextlib
+        import ssl
+        import threading
+
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(self.certificate.cert_file, self.certificate.key_file)
+        server_ctx.set_alpn_protocols(["h2", "http/1.1"])
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+                with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+                    await writer.wait_closed()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            ssl_object = writer.get_extra_info("ssl_object")
+            proto = (ssl_object.selected_alpn_protocol() if ssl_object else None) or "http/1.1"
+            host, _, port = self.backends["h2" if proto == "h2" else "http/1.1"].rpartition(":")
+            client_ctx = ssl.create_default_context(cafile=self.certificate.ca_file)
+            client_ctx.set_alpn_protocols([proto])
+            try:
+                up_reader, up_writer = await asyncio.open_connection(host, int(port), ssl=client_ctx,
+                                                                     server_hostname=host)
+            except OSError:
+                writer.close()
+                return
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+            self.target = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+            ready.set()
+            async with self._server:
+                await self._server.serve_forever()
+
+        def run() -> None:
+            loop = self._loop
+            asyncio.set_event_loop(loop)
+            try:
+                with contextlib.suppress(asyncio.CancelledError):  # stop() cancels serve_forever
+                    loop.run_until_complete(serve())
+            finally:  # every connection's pipes end and close their transports before the loop closes
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="gcp-alpn-front", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the ALPN front did not start")
+        return self
+
+    def stop(self) -> None:
+        import asyncio
+
+        def close() -> None:
+            self._server.close()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+
+        self._loop.call_soon_threadsafe(close)
+        self._thread.join(10)

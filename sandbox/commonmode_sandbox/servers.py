@@ -305,14 +305,21 @@ class GcpServers:
     rest_url: str
     ca_file: str
     key_file: str
+    front: Any = None  # commonmode_sandbox.gcp.AlpnFront: gRPC and REST on one port, as iam.googleapis.com
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def iam_target(self) -> str:
+        """IAM's host:port as Google serves it: the gRPC services and, over https://, the REST API (workload
+        identity pools) on one port."""
+        return str(self.front.target)
 
     @property
     def api_endpoints(self) -> dict[str, str]:
         """The `[[gcp]] api_endpoints` table that points a scan at these stand-ins (with ca_bundle = ca_file)."""
         rest = dict.fromkeys(("iamcredentials", "cloudresourcemanager", "dns", "secretmanager", "certificatemanager"),
                              self.rest_url)
-        return {"iam": self.grpc_target, **rest}
+        return {"iam": self.iam_target, **rest}
 
     @property
     def requests(self) -> list[str]:
@@ -332,6 +339,7 @@ class GcpServers:
     def stop(self) -> None:
         if self._tmp is None:
             return
+        self.front.stop()
         self.rest.stop()
         self.grpc.stop()
         self._tmp.cleanup()
@@ -350,7 +358,7 @@ def start_gcp(estate: Any) -> GcpServers:
     Manager v3, Cloud DNS v1, Secret Manager, Certificate Manager, IAM v1 workload identity) under one test CA."""
     import json
 
-    from commonmode_sandbox.gcp import GcpGrpcStandIn, GcpRestStandIn
+    from commonmode_sandbox.gcp import AlpnFront, GcpGrpcStandIn, GcpRestStandIn
     from commonmode_sandbox.standin import make_test_certificate
 
     tmp = tempfile.TemporaryDirectory(prefix="gcp-standin-")
@@ -362,8 +370,9 @@ def start_gcp(estate: Any) -> GcpServers:
         rest.stop()
         tmp.cleanup()
         raise
+    front = AlpnFront(certificate, grpc_server.target, rest.url.removeprefix("https://")).start()
     key_file = Path(tmp.name) / "scanner-key.json"
     key_file.write_text(json.dumps(estate.scanner.key_file_info(rest.token_uri)))
     key_file.chmod(0o600)
     return GcpServers(grpc=grpc_server, rest=rest, grpc_target=grpc_server.target, rest_url=rest.url,
-                      ca_file=certificate.ca_file, key_file=str(key_file), _tmp=tmp)
+                      ca_file=certificate.ca_file, key_file=str(key_file), front=front, _tmp=tmp)

@@ -167,9 +167,9 @@ def test_a_client_built_transport_sends_a_self_signed_jwt_and_no_token_request(g
     """The client builds the transport (client_options.api_endpoint; the transport class with the CA bound): it
     turns on self-signed JWTs itself, so the token endpoint is never called."""
     seed(gcp.estate)
-    assert gcp.servers.api_endpoints["iam"] == gcp.servers.grpc_target
+    assert gcp.servers.api_endpoints["iam"] == gcp.servers.iam_target
     assert gcp.servers.api_endpoints["dns"] == gcp.servers.rest_url.removesuffix("/")
-    iam = iam_admin_v1.IAMClient(credentials=gcp.credentials, client_options={"api_endpoint": gcp.servers.grpc_target},
+    iam = iam_admin_v1.IAMClient(credentials=gcp.credentials, client_options={"api_endpoint": gcp.servers.iam_target},
                                  transport=functools.partial(IAMGrpcTransport,
                                                              ssl_channel_credentials=channel_credentials(gcp.servers)))
     assert len(list(iam.list_service_accounts(name="projects/prod"))) == 4
@@ -484,3 +484,19 @@ def test_no_metadata_route_serves_a_canary(gcp: GcpClients) -> None:
     assert len(canaries) >= 5 and all(len(c) >= 24 for c in canaries)  # 3 payloads, the key, a token
     assert [c for c in canaries if any(c in body for body in bodies)] == []
     assert gcp.servers.refused == []
+
+
+def test_iam_serves_grpc_and_rest_on_one_port_as_google_does(gcp: GcpClients) -> None:
+    """api_endpoints.iam is one host:port for IAM's gRPC services and its REST API (workload identity pools), as
+    iam.googleapis.com:443 is: the front hands HTTP/2 to the gRPC stand-in and HTTP/1.1 to the REST one (ALPN)."""
+    s = seed(gcp.estate)
+    target = gcp.servers.iam_target
+    assert target not in (gcp.servers.grpc_target, gcp.servers.rest_url.removeprefix("https://"))
+    iam = iam_admin_v1.IAMClient(transport=IAMGrpcTransport(
+        host=target, credentials=gcp.credentials, always_use_jwt_access=True,
+        ssl_channel_credentials=channel_credentials(gcp.servers)))
+    assert len(list(iam.list_service_accounts(name="projects/prod"))) == 4
+    pools = gcp.session.get(f"https://{target}/v1/projects/prod/locations/global/workloadIdentityPools", timeout=30)
+    assert pools.status_code == 200, pools.text
+    assert [p["name"] for p in pools.json()["workloadIdentityPools"]] == [s.pool["name"]]
+    assert gcp.servers.front.connections >= 2
