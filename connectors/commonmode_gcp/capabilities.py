@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 from commonmode.kit import Decision, Tri
 from commonmode.kit.tables import Table, TableError, read_table
 from commonmode.model import Capability
-from commonmode_gcp.policy import DenyPolicy, Hierarchy, Identity, Policy, Role, evaluate
+from commonmode_gcp.policy import DenyPolicy, Hierarchy, Identity, Policy, Role, denied, evaluate
 
 CAPABILITIES_FILE: Final = "capabilities.toml"
 #: capabilities.toml cannot be read or is malformed (the message names the file and the entry's key).
@@ -234,3 +234,50 @@ def parse_capabilities(text: str, where: str = CAPABILITIES_FILE) -> CapabilityT
 def kinds_of(entries: Iterable[Entry]) -> frozenset[str]:
     """Every kind the entries name ("*" expanded to all KINDS)."""
     return frozenset(k for e in entries for k in (KINDS if "*" in e.resources else e.resources))
+
+
+# --- escalations that widen the holder's own access --------------------------------------------------------------
+
+#: Escalations after which the holder can give itself any role on the resource: setIamPolicy on it or above it,
+#: widening a custom role bound to it. (Impersonation, key creation and actAs lead to another identity instead:
+#: they are identity.assume edges into that service account.)
+WIDENING: Final = frozenset({"set-iam-policy", "role-update"})
+
+
+def _deny_allows(ident: Identity, entry: Entry, resource: Resource, estate: Estate) -> Decision:
+    """Whether deny policies leave `entry` usable by `ident` on `resource` (allow policies aside): none of its
+    all_of denied and one of its any_of not denied. YES, MAYBE (a conditional deny) or NO."""
+    def deny(p: str) -> Decision:
+        return denied(ident, p, resource.name, deny_policies=estate.deny_policies, hierarchy=estate.hierarchy)
+
+    via: list[str] = []
+    result = Tri.YES
+    for p in entry.all_of:
+        d = deny(p)
+        result = min(result, ~d.result)
+        via += list(d.via)
+    free = [(~d.result, d.via) for d in map(deny, entry.any_of)]
+    best = max((t for t, _ in free), default=Tri.NO)
+    via += [v for t, vs in free if t < Tri.YES for v in vs]
+    return Decision(min(result, best), tuple(via))
+
+
+def escalation_grants(ident: Identity, resource: Resource, access: Access, *, table: CapabilityTable,
+                      estate: Estate) -> list[Access]:
+    """What a widening escalation (WIDENING) on `resource` leads to: every other capability the table gives on
+    its kind, as sure as the escalation, and still subject to deny policies (IAM checks deny first, whatever
+    roles the holder grants itself: "Deny policies"). Nothing for a service account (the escalation is the
+    identity.assume edge itself) or any other escalation kind."""
+    if access.entry.escalation not in WIDENING or resource.kind == "service-account":
+        return []
+    out: dict[Capability, Access] = {}
+    for entry in table.for_kind(resource.kind):
+        if entry.escalation is not None or entry.capability in out:
+            continue
+        free = _deny_allows(ident, entry, resource, estate)
+        result = min(access.decision.result, free.result)
+        if result is Tri.NO:
+            continue
+        out[entry.capability] = Access(capability=entry.capability, entry=access.entry,
+                                       decision=Decision(result, (*access.decision.via, *free.via)))
+    return [out[c] for c in Capability if c in out]

@@ -371,6 +371,8 @@ def member_matches(principal: str, ident: Identity) -> Tri:
     p = principal.strip()
     if is_deleted(p):
         return Tri.NO
+    if p == ident.member and p.startswith(("principal://", "principalSet://")):
+        return Tri.YES  # the set itself asking: what is bound to that very identifier (workload identity)
     if p in (ALL_USERS, PUBLIC_ALL, ALL_AUTHENTICATED_USERS):
         return Tri.YES  # every caller the scanner evaluates is authenticated
     kind, _, value = p.partition(":")

@@ -160,6 +160,10 @@ def test_workload_identity_principal_and_principal_sets() -> None:
     assert member_matches(f"principalSet://{POOL}/attribute.repository/acme/web", wif) is Tri.NO
     assert member_matches(f"principalSet://{POOL.replace('github', 'gitlab')}/*", wif) is Tri.NO
     assert member_matches(f"principalSet://{POOL}/*", SA) is Tri.NO
+    # a principal set asking for itself (what its own bindings give it) matches itself, and no other set
+    repo_set = Identity(member=f"principalSet://{POOL}/attribute.repository/acme/dns")
+    assert member_matches(repo_set.member, repo_set) is Tri.YES
+    assert member_matches(f"principalSet://{POOL}/attribute.repository/acme/web", repo_set) is Tri.NO
     # a set the scanner cannot resolve is MAYBE for the kind it can contain, NO for the others
     every_sa = "principalSet://cloudresourcemanager.googleapis.com/projects/123/type/ServiceAccount"
     assert member_matches(every_sa, SA) is Tri.MAYBE

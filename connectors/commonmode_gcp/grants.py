@@ -1,0 +1,279 @@
+"""Grants: which identity can do what to which resource. Allow policies across the hierarchy, conditions, deny
+policies and escalation are decided by capabilities.grants_on with policy.py; this module gathers the inputs
+once, finds who is bound above each resource, and turns members into identities:
+
+- `serviceAccount:` members are the service accounts (read or not: one bound here from another project is
+  still an identity); `user:` members, `allUsers` and `allAuthenticatedUsers` are identities of their own.
+- `group:` members: who is in the group is not read (Cloud Identity's groups API is not called), so what they
+  get through it is missing: one gap per group that holds a binding on a resource of a path.
+- `deleted:` members bind nobody ("deleted principals" in "Policies"): each is recorded, for review.
+- Workload identity principals (`principal://…/subject/S`, `principalSet://…/attribute.A/V`, `…/*`) of a pool
+  the run read become the external workloads its providers admit (wif.admits), narrowed by the binding:
+  `github:repository:O/R`, `github:repository:O/*`, `github:any`, or `oidc:ISSUER`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from commonmode.connector import InventoryParts
+from commonmode.kit import Decision, PolicyError, Tri, ids
+from commonmode.model import Capability, Grant, Identity
+from commonmode_gcp import capabilities as caps
+from commonmode_gcp import policy as P
+from commonmode_gcp.identities import Accounts
+from commonmode_gcp.resources import Built, Target
+from commonmode_gcp.snapshot import Snapshot
+from commonmode_gcp.wif import GITHUB_ANY, Admitted, Provider, admits
+
+_POOL = re.compile(r"(principal|principalSet)://iam\.googleapis\.com/(projects/[^/]+/locations/[^/]+/"
+                   r"workloadIdentityPools/[^/]+)/(.+)")
+_REPO_ATTRS = {"repository": "repository", "repository_owner": "owner"}
+
+
+def estate_of(snap: Snapshot, gaps: list[str]) -> caps.Estate:
+    """The run's allow policies, roles, deny policies and hierarchy, parsed (a document that does not parse is
+    a gap naming it, and what it decides is missing)."""
+    policies: dict[str, P.Policy] = {}
+    for name, obj in snap.policies.items():
+        try:
+            policies[name] = P.Policy.parse(obj, f"allow policy of {name}")
+        except PolicyError as exc:
+            gaps.append(f"{exc}: ignored, so what it grants is missing")
+    roles: dict[str, P.Role] = {}
+    for name, obj in snap.roles.items():
+        try:
+            role = P.Role.parse(obj)
+        except PolicyError as exc:
+            gaps.append(f"role {name}: {exc}: bindings of it are not decided")
+            continue
+        if not obj.get("deleted"):
+            roles[name] = role
+    denies: list[P.DenyPolicy] = []
+    for key, obj in snap.deny_policies:
+        try:
+            denies.append(replace(P.DenyPolicy.parse(obj), attached_to=key))
+        except PolicyError as exc:
+            gaps.append(f"deny policy {obj.get('name')}: {exc}: what it denies is not subtracted")
+    return caps.Estate(policies_by_resource=policies, roles=roles, deny_policies=tuple(denies),
+                       hierarchy=P.Hierarchy(dict(snap.parents)))
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a binding member stands for in the inventory: the identity id, the principal evaluated, and the
+    external workload's own decision and steps (workload identity), if any."""
+
+    identity_id: str
+    principal: P.Identity
+    admitted: Decision | None = None
+
+
+@dataclass
+class Pools:
+    """Workload identity pools the run read: pool name (with the project number) -> its providers."""
+
+    providers: dict[str, list[Provider]]
+
+    @classmethod
+    def of(cls, snap: Snapshot, gaps: list[str]) -> Pools:
+        out: dict[str, list[Provider]] = {}
+        for p in snap.projects:
+            for pool in p.pools:
+                if pool.get("disabled") or pool.get("state") == "DELETED":
+                    out[str(pool["name"])] = []
+                    continue
+                parsed = []
+                for obj in p.providers.get(str(pool["name"])) or []:
+                    try:
+                        parsed.append(Provider.parse(obj))
+                    except PolicyError as exc:
+                        gaps.append(f"workload identity provider {obj.get('name')}: {exc}: not analysed")
+                out[str(pool["name"])] = parsed
+        return cls(out)
+
+
+def _narrow(a: Admitted, provider: Provider, what: str) -> Admitted | None:
+    """What of `a` (a workload the provider admits) a binding's principal `what` (after the pool: `*`,
+    `attribute.A/V`, `subject/S`, `group/G`) still lets in; None when nothing."""
+    if what == "*":
+        return a
+    kind, _, value = what.partition("/")
+    claim = None
+    if kind == "subject":
+        source = provider.attribute_mapping.get("google.subject", "")
+        claim = "sub" if re.fullmatch(r"\s*assertion\.sub\s*", source) else None
+    elif kind.startswith("attribute."):
+        source = provider.attribute_mapping.get(kind, "")
+        m = re.fullmatch(r"\s*assertion\.([A-Za-z_]+)\s*", source)
+        claim = m.group(1) if m else None
+    step = f"and the binding names {what}"
+    if provider.github and claim in ("repository", "repository_owner", "sub"):
+        repo = value if claim == "repository" else (
+            ids.github_repository_of_subject(value) if claim == "sub" else None)
+        owner = value if claim == "repository_owner" else (repo.split("/", 1)[0] if repo else None)
+        if claim == "sub" and repo is None:
+            return None
+        current = a.workload
+        if current == GITHUB_ANY:
+            allowed = True
+        elif current.endswith("/*"):
+            allowed = owner == current.removeprefix("github:repository:")[:-2]
+        else:
+            allowed = (repo is None and owner == current.removeprefix("github:repository:").split("/", 1)[0]) or (
+                repo is not None and current == ids.github_repository(repo))
+        if not allowed:
+            return None
+        workload = ids.github_repository(repo) if repo else (
+            current if current != GITHUB_ANY and not current.endswith("/*") else ids.github_repository(f"{owner}/*"))
+        result = min(a.decision.result, Tri.MAYBE) if claim == "sub" else a.decision.result
+        return Admitted(workload, Decision(result, (*a.decision.via, step)))
+    # a claim the scanner does not follow: the same workloads, only when it holds
+    return Admitted(a.workload, Decision(min(a.decision.result, Tri.MAYBE), (*a.decision.via, step)))
+
+
+def subjects(member: str, accounts: Accounts, pools: Pools) -> list[Subject]:
+    """Who a binding member stands for (see the module docstring); [] for groups, deleted and domain members."""
+    if P.is_deleted(member) or member.startswith(("group:", "domain:")):
+        return []
+    kind, _, value = member.partition(":")
+    if kind == "serviceAccount" and not member.startswith("principal"):
+        sid = accounts.by_email.get(value.lower()) or ids.gcp_service_account(value.lower())
+        return [Subject(sid, P.Identity(member=member))]
+    if kind == "user" and not member.startswith("principal"):
+        return [Subject(f"user:{value.lower()}", P.Identity(member=member))]
+    if member in (P.ALL_USERS, P.ALL_AUTHENTICATED_USERS):
+        return [Subject(member, P.Identity(member=member))]
+    m = _POOL.fullmatch(member)
+    if m is None:
+        return []
+    pool, what = m.group(2), m.group(3)
+    if pool not in pools.providers:
+        # a pool the run did not read (another project): the principal itself, whatever it admits
+        return [Subject(member, P.Identity(member=member),
+                        Decision(Tri.MAYBE, (f"{member}: its pool was not read, so who it admits is not known",)))]
+    out: dict[str, Subject] = {}
+    for provider in pools.providers[pool]:
+        for a in admits(provider):
+            got = _narrow(a, provider, what)
+            if got is not None and (got.workload not in out or got.decision.result > out[
+                    got.workload].admitted.result):  # type: ignore[union-attr]
+                out[got.workload] = Subject(got.workload, P.Identity(member=member), got.decision)
+    return list(out.values())
+
+
+def _external(out: InventoryParts, wid: str, connector: str, seen: set[str]) -> None:
+    if wid in seen:
+        return
+    seen.add(wid)
+    if wid.startswith("github:"):
+        name = "any repository on GitHub" if wid == GITHUB_ANY else wid.removeprefix("github:repository:")
+        out.identities.append(Identity(id=wid, provider="github", kind="ci-workload", name=name, connector=connector,
+                                       tags={"note": "any GitHub repository can present a token this trust accepts"}
+                                       if wid == GITHUB_ANY else {}))
+    elif wid.startswith("oidc:"):
+        out.identities.append(Identity(id=wid, provider="oidc", kind="oidc-workload", name=wid, connector=connector))
+    else:
+        out.identities.append(Identity(id=wid, provider="gcp", kind="federated-principal", name=wid,
+                                       connector=connector))
+
+
+def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: InventoryParts, connector: str) -> None:
+    """Every grant of the run: for each resource, each member bound on it or above it, what grants_on decides
+    (widening escalations expanded to the capabilities they lead to)."""
+    table = caps.load_capabilities()
+    estate = estate_of(snap, out.gaps)
+    pools = Pools.of(snap, out.gaps)
+    members_at: dict[str, set[str]] = defaultdict(set)
+    for name, policy in estate.policies_by_resource.items():
+        for b in policy.bindings:
+            members_at[name].update(b.members)
+    emitted = {i.id for i in out.identities}
+    external: set[str] = set()
+    groups_gapped: set[str] = set()
+    deleted_seen: set[str] = set()
+    cache: dict[str, list[Subject]] = {}
+
+    def subjects_of(member: str) -> list[Subject]:
+        if member not in cache:
+            cache[member] = subjects(member, accounts, pools)
+        return cache[member]
+
+    for t in built.targets:
+        try:
+            above = estate.hierarchy.ancestors(t.name)
+        except PolicyError as exc:
+            out.gaps.append(f"{t.name}: {exc}: not decided")
+            continue
+        members = sorted(set().union(*(members_at.get(a, set()) for a in above)))
+        resource = caps.Resource(name=t.name, kind=t.kind)
+        for member in members:
+            if member.startswith("group:") and t.kind != "service-account":
+                _group_gap(out, member, groups_gapped)
+            if P.is_deleted(member) and member not in deleted_seen:
+                deleted_seen.add(member)
+                out.identities.append(Identity(id=member, provider="gcp", kind="deleted-principal", name=member,
+                                               connector=connector, tags={"note": "a deleted principal still named "
+                                                                          "in an allow policy: it binds nobody; "
+                                                                          "remove the binding"}))
+            for subject in subjects_of(member):
+                _grant(out, subject, resource, t, table, estate, connector, emitted, external)
+
+
+def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
+    if member in seen:
+        return
+    seen.add(member)
+    out.gaps.append(f"{member} holds roles on a path resource: its members are not read (Cloud Identity groups are "
+                    "not read), so what they get through it is missing")
+
+
+def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
+           estate: caps.Estate, connector: str, emitted: set[str], external: set[str]) -> None:
+    if subject.identity_id == t.resource_id:
+        return  # acting as itself is no edge
+    try:
+        accesses = caps.grants_on(subject.principal, resource, table=table, estate=estate)
+    except PolicyError as exc:
+        out.gaps.append(f"{subject.identity_id} on {t.name}: {exc}: not decided, so grants there may be missing")
+        return
+    expanded: list[caps.Access] = []
+    for a in accesses:
+        if a.capability is Capability.IDENTITY_ASSUME and t.kind != "service-account":
+            expanded += caps.escalation_grants(subject.principal, resource, a, table=table, estate=estate)
+        else:
+            expanded.append(a)
+    best: dict[Capability, caps.Access] = {}
+    for a in expanded:
+        if a.capability not in best or a.decision.result > best[a.capability].decision.result:
+            best[a.capability] = a
+    for a in best.values():
+        via: Iterable[str] = a.decision.via
+        conditional = a.decision.conditional
+        if subject.admitted is not None:
+            via = (*subject.admitted.via, *via)
+            conditional = conditional or subject.admitted.result is Tri.MAYBE
+            _external(out, subject.identity_id, connector, external)
+        elif subject.identity_id not in emitted:
+            emitted.add(subject.identity_id)
+            out.identities.append(_member_identity(subject, connector))
+        out.grants.append(Grant(identity_id=subject.identity_id, capability=a.capability, resource_id=t.resource_id,
+                                connector=connector, via=tuple(via), conditional=conditional))
+
+
+def _member_identity(subject: Subject, connector: str) -> Identity:
+    """An identity bound here that the run did not list (a user, the public, a service account of a project
+    not scanned)."""
+    sid = subject.identity_id
+    if sid.startswith("user:"):
+        return Identity(id=sid, provider="gcp", kind="user", name=sid.removeprefix("user:"), connector=connector,
+                        tags={"note": "a user account: the scanner reports it where it holds a path's capability"})
+    if sid in (P.ALL_USERS, P.ALL_AUTHENTICATED_USERS):
+        return Identity(id=sid, provider="gcp", kind="public", name=sid, connector=connector,
+                        tags={"note": "anyone" if sid == P.ALL_USERS else "any Google account"})
+    return Identity(id=sid, provider="gcp", kind="service-account", name=sid.rsplit("/", 1)[-1], connector=connector,
+                    tags={"note": "bound here, but not in a scanned project: not listed"})
+
