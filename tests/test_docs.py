@@ -111,7 +111,7 @@ def test_minimal_configs_load(tmp_path):
         path.write_text(text)
         cfg = load_config(path, Registry.discover())
         kinds |= {c.connector_type for c in cfg.connectors}
-    assert kinds == {"aws", "azure", "vault", "declared"}
+    assert kinds == {"aws", "azure", "gcp", "vault", "declared"}
 
 
 def test_rules_table_matches_the_registry():

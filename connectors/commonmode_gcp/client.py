@@ -13,8 +13,11 @@ or be the scanner's own impersonation (`:generateAccessToken` of `impersonate_se
 must be one of the IAM reads the connector makes. Never sent whatever the code asks: a secret version's
 `:access`, `serviceAccountKeys.create`, `signJwt`, `signBlob` (DOMAIN.md §6).
 
-`ca_bundle` is given to both sessions with `trust_env` off (requests lets REQUESTS_CA_BUNDLE override
-`Session.verify` otherwise) and to the gRPC channel's root certificates, so it wins over the environment.
+`ca_bundle` is given to both sessions, and put back on every request after requests merged the environment
+(REQUESTS_CA_BUNDLE would override `Session.verify` otherwise), and to the gRPC channel's root certificates,
+so it wins over the environment; without it REST trusts what requests trusts (REQUESTS_CA_BUNDLE, certifi) and
+gRPC what grpc trusts (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, its bundled roots). Proxies from the environment
+(HTTPS_PROXY) are kept for REST.
 
 The connector's error hook (`GcpErrors`) is here too: a failed or refused call is a gap in Google's words; a
 disabled API (403 SERVICE_DISABLED) is a gap naming the project and the service.
@@ -150,8 +153,33 @@ class _GuardedAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def _mount(session: requests.Session, check: Callable[[str, str], None], verify: bool | str) -> None:
-    session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies from the environment would override verify
+class _CaWins:
+    """requests lets REQUESTS_CA_BUNDLE (and CURL_CA_BUNDLE) override a session's `verify` when the request
+    gives none (Session.merge_environment_settings), which is every request google-auth makes: with `ca_bundle`
+    set, the session's CA is put back there. The environment's proxies and its CA (without ca_bundle) are kept."""
+
+    ca: str | None = None
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = super().merge_environment_settings(  # type: ignore[misc]
+            url, proxies, stream, verify, cert)
+        if self.ca is not None:
+            merged["verify"] = self.ca
+        return merged
+
+
+class _Session(_CaWins, requests.Session):
+    """The session google-auth refreshes tokens with."""
+
+
+class _ApiSession(_CaWins, AuthorizedSession):
+    """The session of every REST API call."""
+
+
+def _mount(session: _CaWins, check: Callable[[str, str], None], verify: bool | str) -> None:
+    assert isinstance(session, requests.Session)
+    session.ca = verify if isinstance(verify, str) else None
     session.verify = verify
     session.headers["User-Agent"] = _USER_AGENT
     adapter = _GuardedAdapter(check)
@@ -263,11 +291,11 @@ class Clients:
         verify = _verify(values, config_dir)
         urls = endpoints(values)
         guard = Guard(calls, policy, str(values.get("impersonate_service_account") or "") or None)
-        refresh_session = requests.Session()
+        refresh_session = _Session()
         _mount(refresh_session, guard.token, verify)
         refresh = RefreshRequest(refresh_session)
         credentials = credentials_for(values, refresh, urls["iamcredentials"])
-        session = AuthorizedSession(credentials, auth_request=refresh)  # type: ignore[no-untyped-call]
+        session = _ApiSession(credentials, auth_request=refresh)  # type: ignore[no-untyped-call]
         _mount(session, guard.api, verify)
         ca = Path(verify).read_bytes() if isinstance(verify, str) else None
         grpc_credentials = credentials
@@ -411,9 +439,9 @@ _UNREACHABLE: Final = re.compile(r"CERTIFICATE_VERIFY_FAILED|SSLError|certificat
 def describe_first_failure(exc: Exception, urls: Mapping[str, str]) -> str:
     """One line for a connector whose first call failed: cannot connect, TLS, no credentials, refused."""
     if isinstance(exc, auth_exceptions.DefaultCredentialsError):
-        return ("no Application Default Credentials: set GOOGLE_APPLICATION_CREDENTIALS to a key or external "
-                f"account file, run `gcloud auth application-default login`, or run on Google Cloud ({exc})"
-                .split(" (")[0] + ")")
+        return ("no usable Application Default Credentials (set GOOGLE_APPLICATION_CREDENTIALS to a service account "
+                "key or external account file, run `gcloud auth application-default login`, or run on Google "
+                f"Cloud): {first_sentence(str(exc))}")
     if isinstance(exc, (auth_exceptions.RefreshError, auth_exceptions.TransportError)):
         text = str(exc)
         if _UNREACHABLE.search(text):

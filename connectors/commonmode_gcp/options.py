@@ -36,7 +36,7 @@ OPTIONS: dict[str, Option] = {
                                                + ", ".join(DEFAULT_ENDPOINTS) + " (iam: host:port for gRPC; the "
                                                "others root URLs)", default={}),
     "ca_bundle": Option(type="string", help="PEM file trusted for every endpoint, REST and gRPC, relative to the "
-                                            "config; wins over REQUESTS_CA_BUNDLE and SSL_CERT_FILE"),
+                                            "config; wins over REQUESTS_CA_BUNDLE"),
     "owner_labels": Option(type="strings", help="label keys that name an owner, first match wins; for service "
                                                 "accounts (which have no labels) `KEY: value` or `KEY=value` in "
                                                 "the description", default=["owner", "team"]),

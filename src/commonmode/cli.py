@@ -362,6 +362,8 @@ def init(
     aws: Annotated[bool, typer.Option("--aws", help="An [[aws]] table (one account, or an organization).")] = False,
     azure: Annotated[bool, typer.Option("--azure", help="An [[azure]] table (one Entra tenant and its "
                                         "subscriptions).")] = False,
+    gcp: Annotated[bool, typer.Option("--gcp", help="A [[gcp]] table (an organization, folders or "
+                                      "projects).")] = False,
     vault: Annotated[bool, typer.Option("--vault", help="A [[vault]] table (one Vault or OpenBao cluster).")] = False,
     declared: Annotated[bool, typer.Option("--declared", help="A [[declared]] table: a file for what no connector "
                                            "scans (a second DNS provider, a CI token).")] = False,
@@ -384,7 +386,7 @@ def init(
     target = Path(out) / DEFAULT_CONFIG if out.endswith(("/", os.sep)) or Path(out).is_dir() else Path(out)
     if target.exists() and not force:
         raise UsageError(f"{target}: already exists; pass --force to overwrite it, or --out another path")
-    asked_for = (("aws", aws), ("azure", azure), ("vault", vault), ("declared", declared))
+    asked_for = (("aws", aws), ("azure", azure), ("gcp", gcp), ("vault", vault), ("declared", declared))
     providers = {name for name, asked in asked_for if asked}
     text = starter_config(providers or {name for name, _ in asked_for})
     write_private(target, text)
