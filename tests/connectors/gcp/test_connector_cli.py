@@ -207,6 +207,9 @@ def test_nothing_written_no_secret_read_and_no_canary_anywhere(scanned: Scanned)
     servers = scanned.servers
     assert servers.refused == []
     assert not any(":access" in r or ":generateAccessToken" in r or ":signJwt" in r for r in servers.requests)
+    # a predefined role is read once however many bindings name it (project, folder, zone: roles/dns.admin)
+    asked = [r for r in servers.requests if r.startswith("RPC /google.iam.admin.v1.IAM/GetRole")]
+    assert asked.count("RPC /google.iam.admin.v1.IAM/GetRole roles/dns.admin") == 1 and len(asked) == len(set(asked))
     # every allow policy was asked for at version 3 (conditions came back: the conditional grant above)
     assert any(r.startswith("POST v3/organizations/") and r.endswith(":getIamPolicy") for r in servers.requests)
     canaries = scanned.names.estate.canaries()
