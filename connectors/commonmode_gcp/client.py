@@ -98,7 +98,7 @@ def operation(method: str, url: str) -> str:
 #: The v1 REST APIs, told apart by the collection a path names (they share the `/v1/projects/…` shape).
 _SERVICE_OF_KIND: Final = {"secrets": "secretmanager", "certificates": "certificatemanager",
                            "certificateMaps": "certificatemanager", "dnsAuthorizations": "certificatemanager",
-                           "workloadIdentityPools": "iam"}
+                           "workloadIdentityPools": "iam", "groups": "cloudidentity"}
 
 
 @dataclass

@@ -4,8 +4,9 @@ once, finds who is bound above each resource, and turns members into identities:
 
 - `serviceAccount:` members are the service accounts (read or not: one bound here from another project is
   still an identity); `user:` members, `allUsers` and `allAuthenticatedUsers` are identities of their own.
-- `group:` members: who is in the group is not read (Cloud Identity's groups API is not called), so what they
-  get through it is missing: one gap per group that holds a binding on a resource of a path.
+- `group:` members are the group's members, nested groups followed, where Cloud Identity let the run read them
+  (collect.read_groups): each member gets what the group gets, and `via` names the group. A group whose members
+  could not be read is a gap (recorded when the read failed; one per group for a snapshot that has none).
 - `deleted:` members bind nobody ("deleted principals" in "Policies"): each is recorded, for review.
 - Workload identity principals (`principal://…/subject/S`, `principalSet://…/attribute.A/V`, `…/*`) of a pool
   the run read become the external workloads its providers admit (wif.admits), narrowed by the binding:
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from commonmode.connector import InventoryParts
@@ -135,16 +136,19 @@ def _narrow(a: Admitted, provider: Provider, what: str) -> Admitted | None:
     return Admitted(a.workload, Decision(min(a.decision.result, Tri.MAYBE), (*a.decision.via, step)))
 
 
-def subjects(member: str, accounts: Accounts, pools: Pools) -> list[Subject]:
-    """Who a binding member stands for (see the module docstring); [] for groups, deleted and domain members."""
+def subjects(member: str, accounts: Accounts, pools: Pools,
+             groups: Mapping[str, frozenset[str]] | None = None) -> list[Subject]:
+    """Who a binding member stands for (see the module docstring); [] for groups (build_grants expands them),
+    deleted and domain members. `groups`: each member email's groups (lower-case), as Cloud Identity listed them."""
     if P.is_deleted(member) or member.startswith(("group:", "domain:")):
         return []
     kind, _, value = member.partition(":")
+    member_of = (groups or {}).get(value.lower(), frozenset())
     if kind == "serviceAccount" and not member.startswith("principal"):
         sid = accounts.by_email.get(value.lower()) or ids.gcp_service_account(value.lower())
-        return [Subject(sid, P.Identity(member=member))]
+        return [Subject(sid, P.Identity(member=member, groups=member_of))]
     if kind == "user" and not member.startswith("principal"):
-        return [Subject(f"user:{value.lower()}", P.Identity(member=member))]
+        return [Subject(f"user:{value.lower()}", P.Identity(member=member, groups=member_of))]
     if member in (P.ALL_USERS, P.ALL_AUTHENTICATED_USERS):
         return [Subject(member, P.Identity(member=member))]
     m = _POOL.fullmatch(member)
@@ -196,10 +200,21 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
     groups_gapped: set[str] = set()
     deleted_seen: set[str] = set()
     cache: dict[str, list[Subject]] = {}
+    member_of: dict[str, set[str]] = defaultdict(set)
+    for group, emails in snap.groups.items():
+        for email in emails:
+            member_of[email].add(group)
+    groups = {email: frozenset(gs) for email, gs in member_of.items()}
 
     def subjects_of(member: str) -> list[Subject]:
         if member not in cache:
-            cache[member] = subjects(member, accounts, pools)
+            if member.startswith("group:") and member.split(":", 1)[1].lower() in snap.groups:
+                # each member of the group (its own groups known, so the group's bindings match it)
+                cache[member] = [s for email in snap.groups[member.split(":", 1)[1].lower()]
+                                 for s in subjects_of(("serviceAccount:" if email.endswith(".gserviceaccount.com")
+                                                       else "user:") + email)]
+            else:
+                cache[member] = subjects(member, accounts, pools, groups)
         return cache[member]
 
     for t in built.targets:
@@ -211,7 +226,9 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
         members = sorted(set().union(*(members_at.get(a, set()) for a in above)))
         resource = caps.Resource(name=t.name, kind=t.kind)
         for member in members:
-            if member.startswith("group:") and t.kind != "service-account":
+            if member.startswith("group:") and t.kind != "service-account" and not (
+                    member.split(":", 1)[1].lower() in snap.groups or member.split(":", 1)[1].lower()
+                    in snap.groups_unread):
                 _group_gap(out, member, groups_gapped)
             if P.is_deleted(member) and member not in deleted_seen:
                 deleted_seen.add(member)
@@ -227,8 +244,8 @@ def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
     if member in seen:
         return
     seen.add(member)
-    out.gaps.append(f"{member} holds roles on a path resource: its members are not read (Cloud Identity groups are "
-                    "not read), so what they get through it is missing")
+    out.gaps.append(f"{member} holds roles on a path resource: its members were not read, so what they get "
+                    "through it is missing")
 
 
 def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,

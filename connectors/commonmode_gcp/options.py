@@ -18,6 +18,7 @@ DEFAULT_ENDPOINTS: Final[dict[str, str]] = {
     "dns": "https://dns.googleapis.com",
     "secretmanager": "https://secretmanager.googleapis.com",
     "certificatemanager": "https://certificatemanager.googleapis.com",
+    "cloudidentity": "https://cloudidentity.googleapis.com",  # who is in a group that holds a role
 }
 #: The REST root of IAM's workload identity pools when `iam` is Google's own gRPC target.
 IAM_REST_DEFAULT: Final = "https://iam.googleapis.com"

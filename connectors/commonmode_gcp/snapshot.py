@@ -53,3 +53,7 @@ class Snapshot:
     roles: dict[str, Json] = field(default_factory=dict)  # role name -> Role with includedPermissions
     #: resources whose allow policy could not be read: what is granted there (and below) is not known
     unread_policies: set[str] = field(default_factory=set)
+    #: group email -> its members' emails, direct and indirect (Cloud Identity), for every group a policy names
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    #: groups whose members could not be read (a gap says why): who gets what through them is missing
+    groups_unread: set[str] = field(default_factory=set)

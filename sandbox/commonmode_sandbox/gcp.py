@@ -430,6 +430,31 @@ class GcpRestStandIn(ProviderStandIn):
         return self._page(request, self._located(self.estate.dns_authorizations.get(self._pid(p), []), loc),
                           "dnsAuthorizations")
 
+    # --- Cloud Identity v1 groups (https://cloud.google.com/identity/docs/reference/rest/v1/groups) ------------
+
+    @_route("GET", r"/v1/groups:lookup", "cloudidentity.googleapis.com")
+    def group_lookup(self, request: Request) -> Reply:
+        email = _first(request.query, "groupKey.id")
+        group = self.estate.groups.get(email)
+        if group is None:
+            return google_error(403, "Error(4003): Permission denied for group resource "
+                                f"'groups/{email}' (or it may not exist).")
+        return 200, {"name": group["name"]}
+
+    @_route("GET", r"/v1/groups/(?P<g>[^/:]+)/memberships:searchTransitiveMemberships",
+            "cloudidentity.googleapis.com")
+    def transitive_memberships(self, request: Request, g: str) -> Reply:
+        email = next((e for e, x in self.estate.groups.items() if x["name"] == f"groups/{g}"), None)
+        if email is None:
+            return google_error(404, "Not found.")
+        rows = []
+        for member, how in self.estate.transitive_members(email):
+            kind = "groups" if member in self.estate.groups else "users"
+            rows.append({"member": f"{kind}/{hashlib.sha1(member.encode()).hexdigest()[:21]}",  # noqa: S324
+                         "preferredMemberKey": [{"id": member}], "relationType": how,
+                         "roles": [{"role": "MEMBER"}]})
+        return self._page(request, rows, "memberships")
+
     # --- IAM v1 REST: workload identity (https://cloud.google.com/iam/docs/reference/rest) ----------------------
 
     @_route("GET", r"/v1/projects/(?P<p>[^/]+)/locations/global/workloadIdentityPools", "iam.googleapis.com")

@@ -26,13 +26,15 @@ JSON: TypeAlias = dict[str, Any]
 
 #: The APIs (service names) the stand-ins serve; a project has all of them enabled unless a builder says otherwise
 SERVICES = ("cloudresourcemanager.googleapis.com", "iam.googleapis.com", "iamcredentials.googleapis.com",
-            "dns.googleapis.com", "secretmanager.googleapis.com", "certificatemanager.googleapis.com")
+            "dns.googleapis.com", "secretmanager.googleapis.com", "certificatemanager.googleapis.com",
+            "cloudidentity.googleapis.com")
 #: Titles Google uses in its SERVICE_DISABLED message
 SERVICE_TITLES = {"cloudresourcemanager.googleapis.com": "Cloud Resource Manager API",
                   "iam.googleapis.com": "Identity and Access Management (IAM) API",
                   "iamcredentials.googleapis.com": "IAM Service Account Credentials API",
                   "dns.googleapis.com": "Cloud DNS API", "secretmanager.googleapis.com": "Secret Manager API",
-                  "certificatemanager.googleapis.com": "Certificate Manager API"}
+                  "certificatemanager.googleapis.com": "Certificate Manager API",
+                  "cloudidentity.googleapis.com": "Cloud Identity API"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 CLOUD_DNS_NAME_SERVERS = ("ns-cloud-a1.googledomains.com.", "ns-cloud-a2.googledomains.com.",
                           "ns-cloud-a3.googledomains.com.", "ns-cloud-a4.googledomains.com.")
@@ -135,6 +137,7 @@ class GcpEstate:
         self.certificates: dict[str, list[JSON]] = {}  # project id -> Certificate
         self.certificate_maps: dict[str, list[JSON]] = {}
         self.dns_authorizations: dict[str, list[JSON]] = {}
+        self.groups: dict[str, JSON] = {}  # group email -> Cloud Identity Group, with "members" (see `group`)
         self.tokens: dict[str, IssuedToken] = {}
         self.faults: Faults[Fault] = Faults()
         self.scanner = self._make_scanner_key(f"commonmode-scanner@{scanner_project}.iam.gserviceaccount.com",
@@ -243,6 +246,31 @@ class GcpEstate:
             chain.append(parent)
             parent = self.folders[parent]["parent"] if parent in self.folders else None
         return chain
+
+    # --- Cloud Identity groups --------------------------------------------------------------------------------
+
+    def group(self, email: str, members: Sequence[str]) -> JSON:
+        """A Google group and its members (emails: users, service accounts, or other groups of this estate, whose
+        members are then the group's indirect members).
+        https://cloud.google.com/identity/docs/reference/rest/v1/groups#Group"""
+        g: JSON = {"name": f"groups/{self._hex(15)}", "groupKey": {"id": email}, "displayName": email.split("@")[0],
+                   "labels": {"cloudidentity.googleapis.com/groups.discussion_forum": ""},
+                   "parent": f"customers/{self.organization['directoryCustomerId']}", "members": list(members)}
+        self.groups[email] = g
+        return g
+
+    def transitive_members(self, email: str) -> list[tuple[str, str]]:
+        """(member email, "DIRECT" | "INDIRECT" | "DIRECT_AND_INDIRECT") of a group, nested groups followed."""
+        direct = set(self.groups[email]["members"])
+        out: dict[str, set[str]] = {}
+        todo, seen = [(m, "DIRECT") for m in direct], {email}
+        while todo:
+            member, how = todo.pop(0)
+            out.setdefault(member, set()).add(how)
+            if member in self.groups and member not in seen:
+                seen.add(member)
+                todo += [(m, "INDIRECT") for m in self.groups[member]["members"]]
+        return [(m, "DIRECT_AND_INDIRECT" if len(h) == 2 else h.pop()) for m, h in out.items()]
 
     # --- IAM allow and deny policies, roles ---------------------------------------------------------------------
 

@@ -317,8 +317,8 @@ class GcpServers:
     @property
     def api_endpoints(self) -> dict[str, str]:
         """The `[[gcp]] api_endpoints` table that points a scan at these stand-ins (with ca_bundle = ca_file)."""
-        rest = dict.fromkeys(("iamcredentials", "cloudresourcemanager", "dns", "secretmanager", "certificatemanager"),
-                             self.rest_url)
+        rest = dict.fromkeys(("iamcredentials", "cloudresourcemanager", "dns", "secretmanager", "certificatemanager",
+                              "cloudidentity"), self.rest_url)
         return {"iam": self.iam_target, **rest}
 
     @property

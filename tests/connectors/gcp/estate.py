@@ -10,9 +10,11 @@ organization
 │           ├── service accounts: project-writer (roles/dns.admin on the project), impersonator (Token Creator on
 │           │   project-writer), denied-writer (roles/dns.admin, deny policy on changes.create), cond-writer
 │           │   (roles/dns.admin under a condition), reader (roles/dns.reader), lb-admin
-│           │   (roles/compute.loadBalancerAdmin), zone-writer (no owner in its description, a key 400 days
-│           │   old), ci-deployer (workloadIdentityUser to every identity of the pool `github`, whose
-│           │   provider has no attribute condition)
+│           │   (roles/compute.loadBalancerAdmin), group-writer and oncall-writer (in group dns-ops, the
+│           │   second through the nested group dns-oncall; dns-ops holds roles/dns.admin on the zone),
+│           │   zone-writer (no owner in its description, a key 400 days old), ci-deployer
+│           │   (workloadIdentityUser to every identity of the pool `github`, whose provider has no
+│           │   attribute condition)
 │           ├── secret dns-api-token (labels owner=netops)
 │           └── workload identity pool github → provider github-any (GitHub's issuer, no condition)
 └── project acme-dev (Cloud DNS API disabled)
@@ -61,7 +63,7 @@ def build(*, page_size: int = 2) -> Names:
               record=f"//dns.googleapis.com/projects/{PROJECT}/managedZones/example-com/rrsets/api.example.com./A")
     owners = {"zone-writer": "writes example.com records"}  # no owner: the owner-gap case
     for short in ("project-writer", "folder-writer", "impersonator", "denied-writer", "cond-writer", "reader",
-                  "lb-admin", "zone-writer", "ci-deployer"):
+                  "lb-admin", "zone-writer", "ci-deployer", "group-writer", "oncall-writer"):
         sa = e.service_account(PROJECT, short, description=owners.get(short, f"{short} (owner: netops)"))
         n.email[short], n.sa[short] = sa["email"], sa_id(sa["email"])
     member = {k: f"serviceAccount:{v}" for k, v in n.email.items()}
@@ -75,6 +77,10 @@ def build(*, page_size: int = 2) -> Names:
     e.bind(f"projects/{PROJECT}", "roles/dns.reader", [member["reader"]])
     e.bind(f"projects/{PROJECT}", "roles/compute.loadBalancerAdmin", [member["lb-admin"]])
     e.bind(platform["name"], "roles/dns.admin", [member["folder-writer"]])
+    # a group bound on the zone, with a nested group: their members' grants go through it (Cloud Identity)
+    e.group("dns-oncall@example.com", [n.email["oncall-writer"]])
+    e.group("dns-ops@example.com", [n.email["group-writer"], "dns-oncall@example.com"])
+    e.bind(f"projects/{PROJECT}/managedZones/example-com", "roles/dns.admin", ["group:dns-ops@example.com"])
     e.bind(f"projects/{PROJECT}/managedZones/example-com", "roles/dns.admin",
            [member["zone-writer"], member["ci-deployer"]])
     e.bind(f"projects/{PROJECT}/serviceAccounts/{n.email['project-writer']}",

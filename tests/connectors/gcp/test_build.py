@@ -129,8 +129,8 @@ def test_groups_are_a_gap_deleted_members_recorded_users_and_the_public_are_iden
         {"role": "roles/dns.admin", "members": ["group:dns-ops@example.com", "deleted:serviceAccount:old@x.iam."
                                                 "gserviceaccount.com?uid=1", "user:Alice@example.com",
                                                 "allAuthenticatedUsers", "domain:example.com"]}]}))
-    assert out.gaps == ["group:dns-ops@example.com holds roles on a path resource: its members are not read (Cloud "
-                        "Identity groups are not read), so what they get through it is missing"]
+    assert out.gaps == ["group:dns-ops@example.com holds roles on a path resource: its members were not read, so "
+                        "what they get through it is missing"]
     kinds = {i.id: i.kind for i in out.identities}
     assert kinds["user:alice@example.com"] == "user" and kinds["allAuthenticatedUsers"] == "public"
     assert kinds["deleted:serviceAccount:old@x.iam.gserviceaccount.com?uid=1"] == "deleted-principal"

@@ -146,6 +146,9 @@ def test_who_can_change_the_failover_record_directly_by_folder_by_zone_and_by_im
                                                                  f"{sa['project-writer']}"), imp
     assert "roles/iam.serviceAccountTokenCreator" in chain[sa["impersonator"]]
     assert "escalation (impersonation)" in chain[sa["impersonator"]]
+    # through a group bound on the zone, and through the group nested in it (Cloud Identity's transitive members)
+    for who in ("group-writer", "oncall-writer"):
+        assert writers[sa[who]]["direct"] and "group:dns-ops@example.com" in chain[sa[who]], chain[sa[who]]
     # the ones that must not: a DNS reader, a load balancer admin (no DNS permissions)
     assert sa["reader"] not in writers and sa["lb-admin"] not in writers
     assert all(not r["conditional"] for who, r in writers.items() if who != sa["cond-writer"])

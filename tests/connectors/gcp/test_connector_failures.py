@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,20 @@ def test_a_persistent_failure_is_one_gap_in_google_s_words(tmp_path: Path) -> No
             f"resource projects/{PROJECT}") in gaps
     assert c["status"] == "partial"
     assert requests.count(f"GET dns/v1/projects/{PROJECT}/managedZones") == 4  # the attempts of the policy
+
+
+def test_a_group_whose_members_cannot_be_read_is_a_gap_and_gives_its_members_nothing(tmp_path: Path) -> None:
+    c, _, _ = _scan_with(tmp_path, lambda e: e.fail(r"/v1/groups:lookup$", 403, message="Error(4003): Permission "
+                                                    "denied for group resource"))
+    assert sorted(c["gaps"]) == [  # type: ignore[call-overload]  # one line for the group, one for the DNS API
+        "members of group:dns-ops@example.com: 403 PERMISSION_DENIED: Error(4003): Permission denied for group "
+        "resource; what its members get through it is missing",
+        "project acme-dev: Cloud DNS managed zones: dns.googleapis.com is disabled in this project (403 "
+        "SERVICE_DISABLED): nothing of it was read"]
+    with sqlite3.connect(tmp_path / "cm.db") as db:
+        holders = {r[0] for r in db.execute("SELECT identity_id FROM grants WHERE capability = 'dns.write'")}
+    assert not [h for h in holders if "group-writer" in h or "oncall-writer" in h], holders
+    assert any("zone-writer" in h for h in holders)  # the rest was read and decided
 
 
 # --- the guard: before anything is sent ---------------------------------------------------------------------
