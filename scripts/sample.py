@@ -1,7 +1,9 @@
 """Regenerate reports/sample/: every output of one demo run, with the values that differ between runs
 (OpenBao's random ids, timestamps, the fingerprints and ticket ids derived from them) replaced by stable
-placeholders, so the committed sample changes only when the outputs do. The Azure part's ids (seeded: the
-same every run) are kept as they are, so the sample's Azure evidence reads as a user's would.
+placeholders, so the committed sample changes only when the outputs do. The Azure and GCP parts' ids (seeded:
+the same every run) are kept as they are, so the sample's Azure and GCP evidence reads as a user's would: Azure's
+GUIDs look like OpenBao's and are named by `seeded_ids`; GCP's (project, folder and organization numbers, key ids)
+match no volatile pattern.
 
     python scripts/sample.py [DIR]        # DIR defaults to this repository's reports/sample
 

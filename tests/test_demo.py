@@ -22,11 +22,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
 
 from commonmode.cli import app
+
+if TYPE_CHECKING:
+    from commonmode_sandbox.demo import DemoResult
 
 pytest.importorskip("moto", reason="the demo extra is installed with the test extra")
 runner = CliRunner()
@@ -69,6 +73,8 @@ def test_every_planted_finding_and_nothing_else(demo):
     backup = {s: e.records[f"{k}/backup"] for s, k in (("payments", "pay"), ("login", "login"), ("status", "status"),
                                                          ("docs", "docs"), ("track", "track"))}
     backup[api] = e.records["api/backup"]
+    (rates, record), = e.gcp_services.items()
+    gcp_sa = e.service_accounts
     expected = {
         # api: one zone, one unowned automation user (and the AppRole that reads its key in vault-east)
         ("shared-identity", api, e.users["dns-automation"]),
@@ -97,6 +103,24 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-fault-domain", "track", "aws:region:us-east-1"),
         # docs: no owner
         ("owner-gap", "docs", "service:docs"),
+        # rates (GCP, discovered): one primaryBackup record set is both paths, so whoever can change it changes
+        # both: directly, by impersonation, and any GitHub repository through a provider without a condition
+        ("shared-identity", rates, gcp_sa["rates-dns"]),
+        ("shared-identity", rates, gcp_sa["rates-deploy"]),
+        ("shared-identity", rates, "github:any"),
+        ("shared-dns-control-plane", rates, e.zones["acme-rates.example"]),
+        # the key of rates-dns sits in vault-east's secret/ mount: a Vault cluster in AWS us-east-1 under GCP DNS
+        ("shared-secret-store", rates, f"{east}/secret"),
+        ("shared-fault-domain", rates, "vault:cluster:<vault-east>"),
+        ("shared-fault-domain", rates, "aws:region:us-east-1"),
+        ("shared-fault-domain", rates, "gcp:project:acme-rates-prod"),
+        ("shared-fault-domain", rates, f"gcp:folder:{e.gcp_folder.removeprefix('folders/')}"),
+        ("shared-fault-domain", rates, f"gcp:organization:{e.gcp_organization.removeprefix('organizations/')}"),
+        ("shared-fault-domain", rates, "dns-provider:cloud-dns"),
+        ("no-independent-recovery", rates, f"{record},{record}#backup/us-west1"),
+        ("owner-gap", rates, gcp_sa["rates-deploy"]),  # no `owner:` in its description
+        ("owner-gap", rates, "github:any"),
+        ("credential-expiry", rates, e.gcp_keys["rates-dns"]),  # a user-managed key 400 days old
         # both paths in Route 53 (every service but status and track), so nobody can fail over without it
         *{("shared-fault-domain", s, "dns-provider:route53") for s in backup if s not in ("status", "track")},
         *{("no-independent-recovery", s, backup[s]) for s in backup if s != "status"},
@@ -116,6 +140,7 @@ def test_status_can_be_failed_over_without_anything_the_primary_needs(demo):
     # the Azure service principal that changes the backup record, its app registration (whose credentials sign
     # in as it), and vault-west's AppRole that reads its secret; nobody else, and no other service
     assert verdicts == {"api.acme.example A": [], "payments": [], "login": [], "docs": [], "track": [],
+                        "rates.acme-rates.example": [],
                         "status": sorted([e.service_principals["status-dns-dr"], e.applications["status-dns-dr"],
                                           "vault://vault-west/auth/approle/role/status-dr-sync"])}
 
@@ -153,6 +178,55 @@ def test_track_keeps_both_providers_automation_credentials_in_one_vault_mount(de
     assert all("vault://vault-east/secret" in o["shared_with_primary"] for o in verdict["can_fail_over"])
 
 
+def test_rates_is_discovered_from_a_gcp_primary_backup_record_that_any_github_repository_can_change(
+        demo: DemoResult) -> None:
+    e = demo.estate
+    (rates, record), = e.gcp_services.items()
+    r = runner.invoke(app, ["services", "--db", str(demo.database), "--format", "json"], catch_exceptions=False)
+    (service,) = [s for s in json.loads(r.stdout) if s["name"] == rates]
+    # not declared in the config: the GCP connector found it, from the primaryBackup routing policy, and both
+    # paths hold that one record set (primary: the internal load balancer in us-east1; backup: the geo target)
+    assert service["source"] == "acme-gcp" and service["owner"] == "team-rates"
+    assert service["primary"] == [record, "//compute.googleapis.com/projects/acme-rates-prod/regions/us-east1/"
+                                          "internalLoadBalancers/10.20.0.5:443"]
+    assert service["backup"] == [record, f"{record}#backup/us-west1"]
+    (verdict,) = [entry for entry in review(demo) if entry["service"] == rates]
+    who = {o["identity"]: o for o in verdict["can_fail_over"]}
+    dns, deploy = e.service_accounts["rates-dns"], e.service_accounts["rates-deploy"]
+    assert set(who) == {dns, deploy, "github:any"} and verdict["independent_via"] == []
+    assert "roles/dns.admin" in who[dns]["chain"][0] and who[dns]["owner"] == "team-rates"
+    # impersonation: rates-deploy mints rates-dns's tokens, then changes the record as rates-dns
+    assert who[deploy]["owner"] is None
+    assert [step.split(" ", 1)[0] for step in who[deploy]["chain"]] == [deploy, dns]
+    assert "roles/iam.serviceAccountTokenCreator" in who[deploy]["chain"][0]
+    # any GitHub repository: the pool's provider has no attribute condition, and the pool's every identity may act
+    # as rates-deploy
+    assert [step.split(" ", 1)[0] for step in who["github:any"]["chain"]] == ["github:any", deploy, dns]
+    assert "no attribute condition" in who["github:any"]["chain"][0]
+    assert f"principalSet://iam.googleapis.com/{e.gcp_workload_pool}/*" in who["github:any"]["chain"][0]
+    # the key rates-dns signs in with is kept in vault-east, beside the AWS users' keys
+    stored = {c["id"]: c for c in who[dns]["credentials"]}
+    assert stored[e.gcp_keys["rates-dns"]]["kind"] == "service-account-key"
+    assert f"{dns}@vault://vault-east/secret/data/dns/rates-gcp" in stored
+    (found,) = [f for f in findings(demo) if f["rule"] == "shared-secret-store" and f["service"] == rates]
+    assert set(found["connectors"]) == {"acme-gcp", "vault-east"}  # across providers, by the real connectors
+    r = runner.invoke(app, ["runs", "--db", str(demo.database), "--format", "json"], catch_exceptions=False)
+    (run,) = json.loads(r.stdout)
+    assert run["summary"]["connectors"] == {"acme-aws": "ok", "acme-azure": "ok", "acme-gcp": "ok",
+                                            "vault-east": "ok", "vault-west": "ok"}
+
+
+def test_the_gcp_scan_signed_in_with_the_key_file_beside_the_config(demo: DemoResult) -> None:
+    key = demo.config.parent / "gcp-scanner-key.json"
+    assert demo.env["GOOGLE_APPLICATION_CREDENTIALS"] == str(key)
+    assert key.stat().st_mode & 0o077 == 0  # a private key: the owner's only
+    info = json.loads(key.read_text())
+    assert info["type"] == "service_account" and info["token_uri"].startswith("https://127.0.0.1:")
+    config = demo.config.read_text()
+    assert 'ca_bundle = "gcp-ca.pem"' in config and (demo.config.parent / "gcp-ca.pem").exists()
+    assert "private_key" not in config and "GOOGLE_APPLICATION_CREDENTIALS" not in config
+
+
 def test_the_scan_was_complete_and_outputs_were_written(demo):
     assert demo.run_status == "ok" and demo.gaps == []
     html = demo.outputs["report"].read_text()
@@ -162,10 +236,14 @@ def test_the_scan_was_complete_and_outputs_were_written(demo):
     assert "sandbox-placeholder" not in html and b"sandbox-placeholder" not in demo.database.read_bytes()
 
 
-def test_the_azure_stand_in_saw_no_write_and_no_output_holds_an_azure_secret(demo):
+def test_the_stand_ins_saw_no_write_and_no_output_holds_an_azure_or_gcp_secret(demo):
     assert demo.refused == [] and demo.standin_failures == []
-    # the scanner's client secret, the automation apps' secrets, and the access tokens issued during the scan
-    assert len(demo.canaries) >= 4 and demo.env["COMMONMODE_SANDBOX_AZURE_CLIENT_SECRET"] in demo.canaries
+    # Azure: the scanner's client secret, the automation apps' secrets, and the access tokens issued during the
+    # scan; GCP: a piece of the scanner's private key and the access tokens its token endpoint issued
+    assert len(demo.canaries) >= 6 and demo.env["COMMONMODE_SANDBOX_AZURE_CLIENT_SECRET"] in demo.canaries
+    private_key = json.loads(Path(demo.env["GOOGLE_APPLICATION_CREDENTIALS"]).read_text())["private_key"]
+    assert any(c in private_key.replace("\n", "") for c in demo.canaries)
+    assert any(c.startswith("ya29.") for c in demo.canaries)  # the GCP scan's own tokens
     written = [p.read_bytes() for p in demo.outputs.values()] + [demo.database.read_bytes(),
                                                                    demo.config.read_bytes()]
     for canary in demo.canaries:
@@ -198,6 +276,9 @@ def test_every_emulator_was_stopped(demo):
     assert set(demo.started["azure"]) == {"token endpoint", "ARM", "Graph"}
     for url in demo.started["azure"].values():
         assert_refused(url)
+    assert len(set(demo.started["gcp"].values())) == 3  # the IAM port, the REST port, the gRPC server behind IAM
+    for address in demo.started["gcp"].values():
+        assert_refused(address if "://" in address else f"https://{address}")
 
 
 def assert_refused(url: str) -> None:
@@ -293,6 +374,28 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
         (login,) = [a[1] for a in azure if a[0] == "token endpoint"]
         assert https_status(f"{login}/{tenant.group(1)}/v2.0/.well-known/openid-configuration", ca_file) == 200
         assert all(https_status(a[1] + "/", ca_file) < 500 for a in azure)
+        # the GCP stand-ins: the IAM port (gRPC and REST), the REST APIs' root and the gRPC server behind the IAM
+        # port, in this process, answering over TLS under the CA file beside the config
+        gcp = dict(re.findall(r"gcp (IAM|REST APIs and token endpoint|IAM gRPC \(behind the IAM port\)) "
+                              r"\(commonmode's stand-in\): ((?:https://)?127\.0\.0\.1:\d+), in this process "
+                              rf"\(pid {proc.pid}\)", text))
+        assert set(gcp) == {"IAM", "REST APIs and token endpoint", "IAM gRPC (behind the IAM port)"}, text
+        gcp_ca = out / "gcp-ca.pem"
+        key_file = out / "gcp-scanner-key.json"
+        assert f"gcp's test CA (the config's ca_bundle): {gcp_ca}" in text
+        assert f"gcp's scanner key (GOOGLE_APPLICATION_CREDENTIALS): {key_file}" in text
+        assert f"export GOOGLE_APPLICATION_CREDENTIALS={key_file}" in text and key_file.exists()
+        # the token endpoint answers (a bad grant is still an answer), and so does IAM's REST API on the IAM port
+        rest = gcp["REST APIs and token endpoint"]
+        assert json.loads(key_file.read_text())["token_uri"] == f"{rest}/token"
+        assert https_status(f"{rest}/token", gcp_ca) < 500
+        assert https_status(f"https://{gcp['IAM']}/v1/projects/acme-rates-prod/locations/global/"
+                            "workloadIdentityPools", gcp_ca) == 401  # no token: refused, but served
+        context = ssl.create_default_context(cafile=str(gcp_ca))
+        host, port = gcp["IAM gRPC (behind the IAM port)"].split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as raw, context.wrap_socket(raw,
+                                                                                               server_hostname=host):
+            pass  # a TLS handshake under the same CA
         # the outputs, the config and how to use them, all said before the wait
         for name in ("report.html", "review.md", "tickets.md", "tickets-jira.csv", "tickets-github.json",
                      "commonmode.toml"):
@@ -330,6 +433,8 @@ def test_demo_keep_says_everything_before_it_waits_and_ctrl_c_stops_every_emulat
             urllib.request.urlopen(url, timeout=2)
     for _, url, _ in azure:
         assert_refused(url)
+    for address in gcp.values():
+        assert_refused(address if "://" in address else f"https://{address}")
 
 
 def test_committed_report_sample_is_current(tmp_path):

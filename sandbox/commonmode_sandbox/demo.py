@@ -10,19 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from commonmode_sandbox import azure_part, estate
+from commonmode_sandbox import azure_part, estate, gcp_part
 from commonmode_sandbox.estate import Running, SeededEstate
 from commonmode_sandbox.servers import Servers, bao_binary, require
 
 
 class Started(TypedDict):
-    """What the demo started: moto's endpoint, each OpenBao cluster's URL, and their process ids (in order), and
-    the Azure stand-in's URL per API (token endpoint, ARM, Graph)."""
+    """What the demo started: moto's endpoint, each OpenBao cluster's URL, and their process ids (in order), the
+    Azure stand-in's URL per API (token endpoint, ARM, Graph), and the GCP stand-ins' addresses (gcp_part.addresses:
+    the IAM port, the REST APIs' root URL, the gRPC server behind the IAM port)."""
 
     aws: str
     vault: dict[str, str]
     pids: list[int]
     azure: dict[str, str]
+    gcp: dict[str, str]
 
 
 @dataclass
@@ -37,10 +39,12 @@ class DemoResult:
     started: Started
     env: dict[str, str]  # what a shell needs to scan the sandbox by hand
     #: secret values the sandbox holds that no output may contain: the Azure stand-in's (its applications'
-    #: client secrets, the scanner's among them, and every access token it issued during the scan)
+    #: client secrets, the scanner's among them, and every access token it issued during the scan) and the GCP
+    #: stand-ins' (secret payloads, the scanner's private key, every access token they issued)
     canaries: list[str]
-    refused: list[str]  # writes the Azure stand-in refused ("METHOD path"): a read-only scan makes none
-    standin_failures: list[str]  # Azure stand-in handler errors: a stand-in bug when not empty
+    #: writes the Azure and GCP stand-ins refused ("azure: METHOD path", "gcp: …"): a read-only scan makes none
+    refused: list[str]
+    standin_failures: list[str]  # the stand-ins' handler errors ("azure: …", "gcp: …"): a stand-in bug when not empty
 
 
 def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
@@ -59,7 +63,7 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
     from commonmode.scan import scan
     from commonmode.store import RunStore
 
-    require(*estate.NEEDS, *azure_part.NEEDS)  # before anything starts or is written
+    require(*estate.NEEDS, *azure_part.NEEDS, *gcp_part.NEEDS)  # before anything starts or is written
     bao_binary()
     private_dir(out)
     db = out / "commonmode.db"
@@ -70,11 +74,10 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        running = estate.start(servers, say)
+        running = estate.start(servers, say, out)  # it writes the files the config names, beside it
         cfg = out / "commonmode.toml"
         write_private(cfg, running.config_text())
-        running.write_files(out)
-        say("scanning with the real connectors (aws, vault ×2, azure) …")
+        say("scanning with the real connectors (aws, vault ×2, azure, gcp) …")
         registry = Registry.discover()
         config = load_config(cfg, registry)
         store = RunStore.open(db, create=True)
@@ -97,9 +100,14 @@ def run_demo(out: Path, say: Callable[[str], None], *, keep: bool = False,
                             findings=dict(run.summary.get("findings", {})), estate=running.estate,
                             gaps=[g for r in outcome.results for g in r.gaps],
                             started={"aws": running.aws, "vault": dict(running.vaults), "pids": servers.pids,
-                                     "azure": azure_part.addresses(running.azure)},
-                            env=running.env(), canaries=running.azure_seed.estate.canaries(),
-                            refused=list(running.azure.refused), standin_failures=list(running.azure.failures))
+                                     "azure": azure_part.addresses(running.azure),
+                                     "gcp": gcp_part.addresses(running.gcp)},
+                            env=running.env(),
+                            canaries=[*running.azure_seed.estate.canaries(), *running.gcp_seed.estate.canaries()],
+                            refused=[*(f"azure: {r}" for r in running.azure.refused),
+                                     *(f"gcp: {r}" for r in running.gcp.refused)],
+                            standin_failures=[*(f"azure: {f}" for f in running.azure.failures),
+                                              *(f"gcp: {f}" for f in running.gcp.failures)])
         if keep:
             _keep(result, tell or say, say)
         return result
@@ -127,6 +135,10 @@ def kept(result: DemoResult) -> list[str]:
         *(f"  azure {api} (commonmode's stand-in): {url}, in this process (pid {os.getpid()})"
           for api, url in result.started["azure"].items()),
         f"  azure's test CA (the config's ca_bundle): {cfg.parent / azure_part.CA_FILE}",
+        *(f"  gcp {api} (commonmode's stand-in): {address}, in this process (pid {os.getpid()})"
+          for api, address in result.started["gcp"].items()),
+        f"  gcp's test CA (the config's ca_bundle): {cfg.parent / gcp_part.CA_FILE}",
+        f"  gcp's scanner key ({gcp_part.CREDENTIALS_ENV}): {cfg.parent / gcp_part.KEY_FILE}",
         *describe(result),
         "to scan it by hand, in another shell:",
         *(f"  export {k}={v}" for k, v in result.env.items()),

@@ -1,8 +1,8 @@
 """The sandbox's Vault part: two OpenBao dev servers, vault-east (us-east-1) and vault-west (us-west-2),
-seeded through hvac with the DNS automation credentials (the IAM users' keys and the Azure service principals'
-client secrets), the AppRoles that read them and a PKI role that issues for both login hostnames; then, as an
-operator would, a scanner token holding only the connector's published read-only policy, and the root token
-revoked.
+seeded through hvac with the DNS automation credentials (the IAM users' keys, the Azure service principals'
+client secrets and a GCP service account's key), the AppRoles that read them and a PKI role that issues for both
+login hostnames; then, as an operator would, a scanner token holding only the connector's published read-only
+policy, and the root token revoked.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def start(servers: Servers) -> dict[str, str]:
 
 def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, str]:
     """Seed both clusters. Each secret is one identity's key, and its KV metadata names that identity by the id
-    its own connector reports: `identities` maps the names used below (IAM user names, `azure:<app name>`)
-    to those ids (an ARN; a service principal's object id). Secret values are placeholders, never read back.
+    its own connector reports: `identities` maps the names used below (IAM user names, `azure:<app name>`,
+    `gcp:<account id>`) to those ids (an ARN; a service principal's object id; a service account's resource
+    name). Secret values are placeholders, never read back.
     Returns each cluster's scanner token."""
     import hvac
 
@@ -36,7 +37,8 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
     w: Any = hvac.Client(url=urls["vault-west"], token=ROOT_TOKEN)
 
     def keep(client: Any, path: str, user: str, owner: str) -> None:
-        key = "client_secret" if user.startswith("azure:") else "aws_secret_access_key"
+        key = {"azure": "client_secret", "gcp": "service_account_key_json"}.get(user.partition(":")[0],
+                                                                               "aws_secret_access_key")
         client.secrets.kv.v2.create_or_update_secret(path=path, secret={key: "sandbox-placeholder"})
         client.secrets.kv.v2.update_metadata(path=path, custom_metadata={"identity": identities[user], "owner": owner})
 
@@ -52,6 +54,8 @@ def seed(urls: Mapping[str, str], identities: Mapping[str, str]) -> dict[str, st
     # track: the Route 53 user's key and the Azure service principal's secret, side by side in one mount
     keep(e, "dns/track-primary", "track-dns", "team-tracking")
     keep(e, "dns/track-dr", "azure:track-dns-dr", "team-tracking")
+    # rates (GCP): the key of the service account that can change its record, in the same mount
+    keep(e, "dns/rates-gcp", "gcp:rates-dns", "team-rates")
     for client in (e, w):
         client.sys.enable_auth_method("approle")
     e.sys.create_or_update_acl_policy(name="pay-dns-sync",
