@@ -342,7 +342,7 @@ def test_layout_orders_the_shared_column_to_remove_crossings():
 def test_the_demo_services_are_drawn_without_crossings(demo, tmp_path):
     html = render(demo, tmp_path).read_text()
     pictures = services_in(html)
-    assert len(pictures) == 6
+    assert len(pictures) == 7
     for name, svc in pictures.items():
         for geometry in ("wide", "narrow"):
             svg = picture(svc, geometry)
@@ -544,7 +544,7 @@ def test_report_uses_the_width_and_never_scrolls_the_page(demo, tmp_path):
         assert m["page"] <= width, m  # no horizontal scroll of the page ...
         assert m["outside"] == [], m["outside"][:10]  # ... nothing sticks out except inside a scrolling box
         assert m["wrapped"] == [], m["wrapped"][:10]  # no id breaks across lines outside the table of ids
-        assert len(m["visible"]) == 6 and all(("wide" if width == 1400 else "narrow") in v for v in m["visible"])
+        assert len(m["visible"]) == 7 and all(("wide" if width == 1400 else "narrow") in v for v in m["visible"])
         assert m["names"] and min(m["names"]) >= 12, m["names"]  # box names readable at this width
         if width == 1400:
             assert m["card"] >= 0.9 * width and m["finding"] >= 0.9 * width, m

@@ -5,8 +5,8 @@ authorizations; and the services a `primaryBackup` routing policy discovers.
 A primaryBackup record set is a failover pair on its own ("Configure DNS routing policies and health checks":
 primary targets are health-checked load balancers or endpoints, the backup a geolocation policy): the primary
 path is the record set and its primary targets (with the policy's health check), the backup path the record set
-and its backup geo targets. Both paths contain the one record set: whoever can change it changes both, and its
-name says so. Geo and weighted policies are record sets, not failover pairs."""
+and its backup geo targets. Both paths contain the one record set: whoever can change it changes both (the
+shared-identity finding says so). Geo and weighted policies are record sets, not failover pairs."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def _record(p: ProjectData, z: Json, zone: Resource, rs: Json, out: InventoryPar
         tags["routing"] = kind
     name = f"{fqdn.rstrip('.')} {rtype}"
     if backup_of is not None:
-        name += " (primaryBackup: one record set holds both paths)"
+        name += " (primaryBackup)"
     record = Resource(id=rid, kind=ResourceKind.DNS_RECORD, provider="gcp", name=name, connector=c,
                       parents=(zone.id,), names=(fqdn.rstrip("."),), public=zone.public,
                       control_plane=zone.control_plane, tags=tags, fault_domains=zone.fault_domains)

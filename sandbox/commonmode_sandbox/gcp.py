@@ -789,7 +789,8 @@ class AlpnFront:
             except OSError:
                 writer.close()
                 return
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            with contextlib.suppress(asyncio.CancelledError):  # stop() cancels the connections still open
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
         async def serve() -> None:
             self._server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)

@@ -36,9 +36,17 @@ def free_port() -> int:
     return port
 
 
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it: find_spec raises for `a.b` when `a` is missing."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def require(*modules: str) -> None:
     """A usage error naming the demo extra when any of `modules` is not installed (checked without importing)."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if not _installed(m)]
     if missing:
         raise UsageError(f"the sandbox needs {', '.join(missing)}: pip install -e '.[demo]'")
 

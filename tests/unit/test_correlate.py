@@ -302,6 +302,24 @@ def test_unused_key_only_when_usage_is_tracked():
 
 
 
+def test_a_resource_in_both_paths_is_said_in_the_shared_identity_finding_of_who_can_change_it() -> None:
+    """One record set that holds both paths (a failover routing policy): whoever changes it, or acts as one who
+    can, changes both; an identity shared through two separate resources gets no such line."""
+    both = record("rec-both", "api.a.example", ZA)
+    imp = user("impersonator", "111")
+    svc = service("api", [both.id, RA.id], [both.id, RB.id])
+    inv = inventory(ZA, ZB, RA, RB, both, UA, imp, grant(UA.id, DW, both.id),
+                    grant(imp.id, Capability.IDENTITY_ASSUME, UA.id))
+    by = {f.subjects: f for f in correlate(inv, declared_services=[svc], now=NOW).findings
+          if f.rule == "shared-identity"}
+    line = "rec-both is in both the primary and the backup path: one change to it changes both"
+    assert line in by[(UA.id,)].evidence and line in by[(imp.id,)].evidence
+    # the same identity steering both paths through two different records: no such line
+    two = inventory(ZA, ZB, RA, RB, UA, grant(UA.id, DW, RA.id), grant(UA.id, DW, RB.id))
+    (f,) = [f for f in correlate(two, declared_services=[SVC], now=NOW).findings if f.rule == "shared-identity"]
+    assert not any("in both the primary and the backup path" in e for e in f.evidence)
+
+
 def test_a_long_lived_key_older_than_the_rotation_age_is_flagged_once() -> None:
     flagged = ("credential-expiry", "web", (f"key-{UB.id}",))
     aged = dict(created=NOW - timedelta(days=100))

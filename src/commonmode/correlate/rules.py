@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from commonmode.correlate.closure import Closure, SteeringPath
 from commonmode.correlate.index import Index
 from commonmode.correlate.remediation import SUBJECT_FIELDS, ProviderSteps, fill, placeholders
-from commonmode.model import Finding, ResourceKind, Service, Severity, has_owner
+from commonmode.model import STEERING, Finding, ResourceKind, Service, Severity, has_owner
 
 NOT_DATA = frozenset({"correlator", "config"})
 
@@ -164,16 +164,33 @@ def _finding(ctx: Context, rule: str, severity: Severity, services: Iterable[str
 # --- pairwise rules --------------------------------------------------------------------------
 
 
+def _steerers(index: Index, rid: str) -> set[str]:
+    """Who can change `rid`'s DNS or failover state: a grant on it, or acting (transitively) as one who has."""
+    found = {g.identity_id for g in index.grants_on.get(rid, ()) if g.capability in STEERING}
+    todo = list(found)
+    while todo:
+        for g in index.assumers.get(todo.pop(), ()):
+            if g.identity_id not in found:
+                found.add(g.identity_id)
+                todo.append(g.identity_id)
+    return found
+
+
 def shared_identity(ctx: Context) -> Iterator[Finding]:
     """One identity can modify (or act on) both paths."""
     for svc in ctx.services:
         p, b = ctx.closures[svc.name]
+        # a resource that is itself in both paths (a failover record set that holds both targets, a traffic
+        # manager profile): whoever can change it, or act as one who can, changes both with one change
+        in_both = {rid: _steerers(ctx.index, rid) for rid in sorted(set(svc.primary) & set(svc.backup))}
         for iid in sorted(p.identities.keys() & b.identities.keys()):
             steers_both = iid in p.steering and iid in b.steering
+            evidence = _both(p, b, "identities", iid)
+            evidence += [f"{rid} is in both the primary and the backup path: one change to it changes both"
+                         for rid, who in in_both.items() if iid in who]
             yield _finding(
                 ctx, "shared-identity", Severity.CRITICAL if steers_both else Severity.HIGH, [svc.name], [iid],
-                _both(p, b, "identities", iid),
-                rests_on=_rests_on(ctx, (p, "identities", iid), (b, "identities", iid)),
+                evidence, rests_on=_rests_on(ctx, (p, "identities", iid), (b, "identities", iid)),
             )
 
 

@@ -117,9 +117,13 @@ def test_a_primary_backup_routing_policy_is_a_failover_pair_in_one_record_set(sc
         db.row_factory = sqlite3.Row
         resources = {r["id"]: r for r in db.execute("SELECT * FROM resources WHERE run_id = 1")}
     record = resources[n.record]
-    # the record set says that it holds both paths: whoever can change it changes both
-    assert "one record set holds both paths" in record["name"]
+    assert record["name"] == "api.example.com A (primaryBackup)"
     assert json.loads(record["tags"])["routing"] == "primaryBackup"
+    # the one record set holds both paths: the finding about whoever can change it says so
+    shared = next(f for f in scanned.json("findings") if f["rule"] == "shared-identity"
+                  and f["subjects"] == [n.sa["zone-writer"]])
+    assert f"{n.record} is in both the primary and the backup path: one change to it changes both" in shared[
+        "evidence"]
     assert "gcp:region:us-east1" in json.loads(resources[svc["primary"][1]]["fault_domains"])
     assert "gcp:region:us-west1" in json.loads(resources[svc["backup"][1]]["fault_domains"])
     # a plain record set is no service
