@@ -37,11 +37,5 @@ def build(snap: Snapshot, opts: Options) -> InventoryParts:
     principals = build_identities(snap, out, opts.connector, opts.owner_tags)
     resources = build_resources(snap, out, opts.connector, opts.owner_tags)
     build_grants(snap, principals, resources, out, opts.connector)
-    seen: set[str] = set()
-    unique = []
-    for identity in out.identities:
-        if identity.id not in seen:
-            seen.add(identity.id)
-            unique.append(identity)
-    out.identities = unique
+    out.keep_first_identities()
     return out

@@ -34,11 +34,5 @@ def build(snap: Snapshot, opts: Options) -> InventoryParts:
     accounts = build_identities(snap, out, opts.connector, opts.owner_labels)
     built = build_resources(snap, out, opts.connector, opts.owner_labels)
     build_grants(snap, accounts, built, out, opts.connector)
-    seen: set[str] = set()
-    unique = []
-    for identity in out.identities:
-        if identity.id not in seen:
-            seen.add(identity.id)
-            unique.append(identity)
-    out.identities = unique
+    out.keep_first_identities()
     return out

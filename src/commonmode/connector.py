@@ -130,6 +130,17 @@ class InventoryParts:
     aliases: dict[str, str] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)
 
+    def keep_first_identities(self) -> None:
+        """Keep the first identity of each id: a build may meet one twice (bound somewhere as a member, then
+        listed), and the first is the one it described."""
+        seen: set[str] = set()
+        unique = []
+        for identity in self.identities:
+            if identity.id not in seen:
+                seen.add(identity.id)
+                unique.append(identity)
+        self.identities = unique
+
     def inventory(self) -> Inventory:
         """The frozen Inventory of what was built (gaps go into the ConnectorResult)."""
         return Inventory(identities=tuple(self.identities), credentials=tuple(self.credentials),

@@ -12,35 +12,24 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.connectors.azure.estate import Names, build
+from tests.connectors.cli import Cli
 
 from commonmode_sandbox.azure import AzureEstate
 from commonmode_sandbox.servers import AzureServers, start_azure
 
 
 @dataclass
-class Scanned:
-    names: Names
-    servers: AzureServers
-    folder: Path
-    config: Path
-    env: dict[str, str]
-    scan: subprocess.CompletedProcess[str]
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "commonmode.cli", *args, "-c", str(self.config)],
-                              capture_output=True, text=True, env=self.env, timeout=120)
-        if check:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.cli(*args, "--format", "json").stdout)
+class Scanned(Cli):
+    names: Names = field(kw_only=True)
+    servers: AzureServers = field(kw_only=True)
+    folder: Path = field(kw_only=True)
+    scan: subprocess.CompletedProcess[str] = field(kw_only=True)
 
 
 def write_config(folder: Path, servers: AzureServers, estate: AzureEstate, extra: str = "", *,
@@ -76,7 +65,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
         cfg = write_config(folder, servers, names.estate)
         env = environment(names.estate)
         proc = scan(cfg, env, "-v")
-        yield Scanned(names, servers, folder, cfg, env, proc)
+        yield Scanned(cfg, env, names=names, servers=servers, folder=folder, scan=proc)
     finally:
         servers.stop()
 
