@@ -217,6 +217,11 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
                 cache[member] = subjects(member, accounts, pools, groups)
         return cache[member]
 
+    # A record set is decided by its zone: Cloud DNS takes allow policies on the project and the managed zone
+    # only ("Access control", https://cloud.google.com/dns/docs/access-control), deny policies attach to
+    # organizations, folders and projects ("Deny policies"), and conditions are not evaluated here. So what a
+    # member gets on one record set of a zone it gets on each (records are most of the resources).
+    per_zone: dict[tuple[str, str], list[caps.Access]] = {}
     for t in built.targets:
         try:
             above = estate.hierarchy.ancestors(t.name)
@@ -237,7 +242,7 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
                                                                           "in an allow policy: it binds nobody; "
                                                                           "remove the binding"}))
             for subject in subjects_of(member):
-                _grant(out, subject, resource, t, table, estate, connector, emitted, external)
+                _grant(out, subject, resource, t, table, estate, connector, emitted, external, per_zone)
 
 
 def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
@@ -248,21 +253,33 @@ def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
                     "through it is missing")
 
 
-def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
-           estate: caps.Estate, connector: str, emitted: set[str], external: set[str]) -> None:
-    if subject.identity_id == t.resource_id:
-        return  # acting as itself is no edge
-    try:
-        accesses = caps.grants_on(subject.principal, resource, table=table, estate=estate)
-    except PolicyError as exc:
-        out.gaps.append(f"{subject.identity_id} on {t.name}: {exc}: not decided, so grants there may be missing")
-        return
+def _accesses(subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
+              estate: caps.Estate) -> list[caps.Access]:
+    """What grants_on decides, widening escalations expanded to what they lead to."""
     expanded: list[caps.Access] = []
-    for a in accesses:
+    for a in caps.grants_on(subject.principal, resource, table=table, estate=estate):
         if a.capability is Capability.IDENTITY_ASSUME and t.kind != "service-account":
             expanded += caps.escalation_grants(subject.principal, resource, a, table=table, estate=estate)
         else:
             expanded.append(a)
+    return expanded
+
+
+def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
+           estate: caps.Estate, connector: str, emitted: set[str], external: set[str],
+           per_zone: dict[tuple[str, str], list[caps.Access]]) -> None:
+    if subject.identity_id == t.resource_id:
+        return  # acting as itself is no edge
+    key = (subject.principal.member, t.name.split("/rrsets/", 1)[0]) if t.kind == "dns-record-set" else None
+    try:
+        expanded = per_zone.get(key) if key is not None else None
+        if expanded is None:
+            expanded = _accesses(subject, resource, t, table, estate)
+            if key is not None:
+                per_zone[key] = expanded
+    except PolicyError as exc:
+        out.gaps.append(f"{subject.identity_id} on {t.name}: {exc}: not decided, so grants there may be missing")
+        return
     best: dict[Capability, caps.Access] = {}
     for a in expanded:
         if a.capability not in best or a.decision.result > best[a.capability].decision.result:

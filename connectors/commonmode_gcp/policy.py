@@ -38,6 +38,7 @@ Rules, each from Google's documentation:
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -97,6 +98,8 @@ class Hierarchy:
     projects sees no folder)."""
 
     parents: Mapping[str, str] = field(default_factory=dict)
+    #: ancestors already walked (a build asks for the same resources' chains millions of times)
+    _memo: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def parent(self, name: str) -> str | None:
         """The resource directly above `name`, or None at the top."""
@@ -105,12 +108,16 @@ class Hierarchy:
 
     def ancestors(self, name: str) -> tuple[str, ...]:
         """`name` itself, then every resource above it, nearest first, up to the organization."""
+        known = self._memo.get(name)
+        if known is not None:
+            return known
         chain = [name]
         while (up := self.parent(chain[-1])) is not None:
             if up in chain:
                 raise PolicyError(f"the resource hierarchy has a cycle: {' → '.join([*chain, up])}")
             chain.append(up)
-        return tuple(chain)
+        self._memo[name] = tuple(chain)
+        return self._memo[name]
 
 
 def ancestors(resource: str, hierarchy: Hierarchy | None = None) -> tuple[str, ...]:
@@ -320,12 +327,12 @@ class Identity:
             return Tri.YES
         return Tri.NO if self.groups_known else Tri.MAYBE
 
-    @property
+    @functools.cached_property
     def kind(self) -> str:
         return self.member.split(":", 1)[0] if not self.member.startswith(("principal:", "principalSet:")) \
             else "principal"
 
-    @property
+    @functools.cached_property
     def email(self) -> str:
         return self.member.split(":", 1)[1].lower() if self.kind in ("serviceAccount", "user", "group") else ""
 
