@@ -18,7 +18,6 @@ from commonmode.kit.values import owner_from, parse_timestamp
 from commonmode.model import Capability, Credential, Grant, Identity
 from commonmode_azure.snapshot import GRAPH_APP_ID, Directory, Json, Snapshot
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 #: Graph application permissions (app roles of Microsoft Graph) that let the holder add credentials to other
 #: applications, or grant itself a permission or role that does (Microsoft Graph permissions reference).
 GRAPH_ESCALATION = {
@@ -70,13 +69,10 @@ def _credentials(obj: Json, identity_id: str, where: str, connector: str) -> lis
 
 
 def external_workload(issuer: str, subject: str) -> tuple[str, str, str]:
-    """(identity id, provider, name) of the workload a federated credential admits. A GitHub Actions token's
-    subject is `repo:OWNER/REPO:…` (GitHub docs, "About security hardening with OpenID Connect")."""
-    if issuer.rstrip("/") == GITHUB_ISSUER:
-        repository = ids.github_repository_of_subject(subject)
-        if repository:
-            return ids.github_repository(repository), "github", repository
-    return f"oidc:{issuer.rstrip('/')}:{subject}", "oidc", subject
+    """(identity id, provider, name) of the workload a federated credential admits, the kit's shared id: a
+    GitHub Actions token's subject is `repo:OWNER/REPO:…` (GitHub docs, "OpenID Connect reference")."""
+    who = ids.workload_of_subject(issuer, subject)
+    return who, who.split(":", 1)[0], ids.workload_name(who)
 
 
 def federation_edges(out: InventoryParts, target: str, target_name: str, creds: Iterable[Json], where: str,
@@ -93,8 +89,8 @@ def federation_edges(out: InventoryParts, target: str, target_name: str, creds: 
         who, provider, name = external_workload(issuer, subject or f"matching {expression}")
         if who not in seen:
             seen.add(who)
-            out.identities.append(Identity(id=who, provider=provider, kind="ci-workload" if provider == "github"
-                                           else "oidc-workload", name=name, connector=connector))
+            out.identities.append(Identity(id=who, provider=provider, kind="ci-workload" if provider in (
+                "github", "gitlab") else "oidc-workload", name=name, connector=connector))
         condition = f"subject {subject}" if subject else f"claims matching {expression}"
         out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
                                 connector=connector,

@@ -10,7 +10,7 @@ once, finds who is bound above each resource, and turns members into identities:
 - `deleted:` members bind nobody ("deleted principals" in "Policies"): each is recorded, for review.
 - Workload identity principals (`principal://…/subject/S`, `principalSet://…/attribute.A/V`, `…/*`) of a pool
   the run read become the external workloads its providers admit (wif.admits), narrowed by the binding:
-  `github:repository:O/R`, `github:repository:O/*`, `github:any`, or `oidc:ISSUER`.
+  `github:repo:O/R`, `github:repo:O/*`, `github:any`, or `oidc:ISSUER:*`.
 """
 
 from __future__ import annotations
@@ -122,9 +122,9 @@ def _narrow(a: Admitted, provider: Provider, what: str) -> Admitted | None:
         if current == GITHUB_ANY:
             allowed = True
         elif current.endswith("/*"):
-            allowed = owner == current.removeprefix("github:repository:")[:-2]
+            allowed = owner == (ids.repository_of(current) or "")[:-2]
         else:
-            allowed = (repo is None and owner == current.removeprefix("github:repository:").split("/", 1)[0]) or (
+            allowed = (repo is None and owner == (ids.repository_of(current) or "").split("/", 1)[0]) or (
                 repo is not None and current == ids.github_repository(repo))
         if not allowed:
             return None
@@ -174,12 +174,13 @@ def _external(out: InventoryParts, wid: str, connector: str, seen: set[str]) -> 
         return
     seen.add(wid)
     if wid.startswith("github:"):
-        name = "any repository on GitHub" if wid == GITHUB_ANY else wid.removeprefix("github:repository:")
-        out.identities.append(Identity(id=wid, provider="github", kind="ci-workload", name=name, connector=connector,
+        out.identities.append(Identity(id=wid, provider="github", kind="ci-workload", name=ids.workload_name(wid),
+                                       connector=connector,
                                        tags={"note": "any GitHub repository can present a token this trust accepts"}
                                        if wid == GITHUB_ANY else {}))
-    elif wid.startswith("oidc:"):
-        out.identities.append(Identity(id=wid, provider="oidc", kind="oidc-workload", name=wid, connector=connector))
+    elif wid.startswith(("oidc:", "k8s:", "gitlab:")):
+        out.identities.append(Identity(id=wid, provider=wid.split(":", 1)[0], kind="oidc-workload",
+                                       name=ids.workload_name(wid), connector=connector))
     else:
         out.identities.append(Identity(id=wid, provider="gcp", kind="federated-principal", name=wid,
                                        connector=connector))

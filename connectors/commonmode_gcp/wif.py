@@ -30,12 +30,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from commonmode.kit import Decision, PolicyError, Tri
+from commonmode.kit import Decision, PolicyError, Tri, ids
 from commonmode.kit.ids import github_repository, github_repository_of_subject
 
-GITHUB_ISSUER: Final = "https://token.actions.githubusercontent.com"
-#: Any repository on GitHub (issue 17's id for an unrestricted GitHub provider).
-GITHUB_ANY: Final = "github:any"
+GITHUB_ISSUER: Final = ids.GITHUB_ISSUER
+#: Any repository on GitHub (the kit's id for an unrestricted GitHub trust).
+GITHUB_ANY: Final = ids.GITHUB_ANY
 _REPO_CLAIMS: Final = frozenset({"repository"})
 _OWNER_CLAIMS: Final = frozenset({"repository_owner"})
 _TOKEN = re.compile(r"\s*(?:(\|\||&&|==|!=|\(|\)|\[|\]|,)|('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|"
@@ -82,8 +82,8 @@ class Provider:
 
 @dataclass(frozen=True)
 class Admitted:
-    """One external workload a provider admits (`github:repository:owner/name`, `github:repository:owner/*`,
-    `github:any`, or `oidc:ISSUER` for another issuer), and how surely (`decision`, its `via` why)."""
+    """One external workload a provider admits (`github:repo:owner/name`, `github:repo:owner/*`,
+    `github:any`, or `oidc:ISSUER:*` for another issuer), and how surely (`decision`, its `via` why)."""
 
     workload: str
     decision: Decision
@@ -266,13 +266,13 @@ def _conjunction(clauses: list[_Clause], via: str) -> list[Admitted]:
 
 def admits(provider: Provider) -> list[Admitted]:
     """The external workloads `provider` admits, each with how surely; none when it is disabled. A GitHub
-    provider: `github:repository:acme/dns` for `assertion.repository == 'acme/dns'`, `github:repository:acme/*`
-    for `assertion.repository_owner == 'acme'`, `github:any` with no condition; another issuer: `oidc:ISSUER`."""
+    provider: `github:repo:acme/dns` for `assertion.repository == 'acme/dns'`, `github:repo:acme/*`
+    for `assertion.repository_owner == 'acme'`, `github:any` with no condition; another issuer: `oidc:ISSUER:*`."""
     if provider.disabled:
         return []
     cond = provider.attribute_condition
     if not provider.github:
-        who = f"oidc:{provider.issuer}" if provider.issuer else f"external:{provider.name}"
+        who = ids.oidc_workload(provider.issuer) if provider.issuer else f"external:{provider.name}"
         if cond is None:
             return [Admitted(who, Decision(Tri.YES, (f"{provider.name}: any token of {who}, no attribute condition",)))]
         return [Admitted(who, Decision(Tri.MAYBE, (f"{provider.name}: tokens of {who} when {cond}",)))]

@@ -150,8 +150,37 @@ def test_ids_build_and_parse_every_providers_native_ids() -> None:
             == ("dns", "projects/p/managedZones/z"))
     assert ids.vault_id("ops", "secret/data/x") == "vault://ops/secret/data/x" and ids.vault_id("ops") == "vault://ops"
     assert ids.parse_vault_id("vault://ops/secret/data/x") == ("ops", "secret/data/x")
-    assert ids.github_repository("acme/dns") == "github:repository:acme/dns"
+    assert ids.github_repository("acme/dns") == "github:repo:acme/dns"
     assert ids.parse_github_id(ids.github_workflow("acme/dns", ".github/workflows/d.yml")) == \
         ("workflow", "acme/dns/.github/workflows/d.yml")
     assert ids.github_repository_of_subject("repo:acme/dns:ref:refs/heads/main") == "acme/dns"
     assert ids.github_repository_of_subject("project:acme") is None
+
+
+@pytest.mark.parametrize(("issuer", "subject", "workload", "name"), [
+    ("https://token.actions.githubusercontent.com/", "repo:acme/dns:environment:prod", "github:repo:acme/dns",
+     "acme/dns"),
+    ("https://token.actions.githubusercontent.com", "not-a-repo-subject",
+     "oidc:https://token.actions.githubusercontent.com:not-a-repo-subject", "https://token.actions.githubusercontent.com:not-a-repo-subject"),
+    ("https://gitlab.com", "project_path:acme/infra:ref_type:branch:ref:main", "gitlab:project:acme/infra",
+     "acme/infra"),
+    ("https://oidc.eks.us-east-1.amazonaws.com/id/ABC", "system:serviceaccount:dns:external-dns",
+     "k8s:https://oidc.eks.us-east-1.amazonaws.com/id/ABC:dns/external-dns",
+     "dns/external-dns on https://oidc.eks.us-east-1.amazonaws.com/id/ABC"),
+    ("https://app.terraform.io", "organization:acme:project:dns:workspace:prod:run_phase:apply",
+     "oidc:https://app.terraform.io:organization:acme:project:dns:workspace:prod:run_phase:apply",
+     "https://app.terraform.io:organization:acme:project:dns:workspace:prod:run_phase:apply"),
+])
+def test_every_provider_names_an_external_workload_the_same_way(issuer: str, subject: str, workload: str,
+                                                                name: str) -> None:
+    assert ids.workload_of_subject(issuer, subject) == workload
+    assert ids.workload_name(workload) == name
+
+
+def test_workload_patterns_and_their_names() -> None:
+    assert ids.workload_name(ids.GITHUB_ANY) == "any repository on GitHub"
+    assert ids.github_repository("acme/*") == "github:repo:acme/*"
+    assert ids.workload_name("github:repo:acme/*") == "every repository of acme"
+    assert ids.repository_of("github:repo:acme/dns") == "acme/dns" and ids.repository_of("github:any") is None
+    assert ids.oidc_workload("https://issuer.example/") == "oidc:https://issuer.example:*"
+    assert ids.workload_name("oidc:https://issuer.example:*") == "any subject of https://issuer.example"

@@ -15,9 +15,13 @@ so every connector builds them here. Formats, from each provider's documentation
   user-managed account's email is `{name}@{project}.iam.gserviceaccount.com` (IAM docs, "Service accounts").
 - Vault: `vault://{connector}/{API path}`, the path as the API serves it (commonmode's own scheme: Vault has
   no global id; README, "Ids").
-- GitHub: `github:repository:{owner}/{repo}`; a workflow `github:workflow:{owner}/{repo}/{path}`; an OIDC
-  token's `sub` is `repo:{owner}/{repo}:{context}` (GitHub Docs, "About security hardening with OpenID
-  Connect", example subject claims).
+- External workloads (CI jobs, Kubernetes service accounts, other OIDC issuers' subjects), one id whichever
+  provider trusts them, so that one repository acting in two clouds is one identity: `github:repo:{owner}/{repo}`
+  (`github:repo:{owner}/*` for a trust that admits every repository of an owner, `github:any` for one that
+  admits any repository on GitHub), `gitlab:project:{group}/{project}`, `k8s:{issuer}:{namespace}/{account}`,
+  and `oidc:{issuer}:{subject}` for any other issuer (`*` for every subject). A workflow is
+  `github:workflow:{owner}/{repo}/{path}`; an Actions token's `sub` is `repo:{owner}/{repo}:{context}` (GitHub
+  Docs, "OpenID Connect reference", example subject claims).
 """
 
 from __future__ import annotations
@@ -163,9 +167,71 @@ def parse_vault_id(text: str) -> tuple[str, str] | None:
 _GITHUB_SUBJECT = re.compile(r"repo:([^:]+/[^:]+):")
 
 
+#: Any repository on GitHub: what a trust of GitHub's issuer with no repository condition admits.
+GITHUB_ANY = "github:any"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+GITLAB_ISSUER = "https://gitlab.com"
+
+
 def github_repository(repository: str) -> str:
-    """A GitHub repository (`owner/name`) as an identity: `github:repository:owner/name`."""
-    return f"github:repository:{repository}"
+    """A GitHub repository (`owner/name`, or `owner/*` for every repository of an owner) as an identity:
+    `github:repo:owner/name`."""
+    return f"github:repo:{repository}"
+
+
+def repository_of(workload: str) -> str | None:
+    """The repository (`owner/name` or `owner/*`) a `github:repo:` id names, else None."""
+    return workload.removeprefix("github:repo:") if workload.startswith("github:repo:") else None
+
+
+def gitlab_project(path: str) -> str:
+    """A GitLab project (`group/project`) as an identity: `gitlab:project:group/project`."""
+    return f"gitlab:project:{path}"
+
+
+def kubernetes_service_account(issuer: str, namespace: str, account: str) -> str:
+    """A Kubernetes service account of a cluster's OIDC issuer: `k8s:{issuer}:{namespace}/{account}`."""
+    return f"k8s:{issuer.rstrip('/')}:{namespace}/{account}"
+
+
+def oidc_workload(issuer: str, subject: str = "*") -> str:
+    """A subject (or pattern, `*` for any) of another OIDC issuer: `oidc:{issuer}:{subject}`."""
+    return f"oidc:{issuer.rstrip('/')}:{subject}"
+
+
+_K8S_SUBJECT = re.compile(r"system:serviceaccount:([^:]+):([^:]+)")
+_GITLAB_SUBJECT = re.compile(r"project_path:([^:]+/[^:]+):")
+
+
+def workload_of_subject(issuer: str, subject: str) -> str:
+    """The external workload a token of `issuer` with `sub` = `subject` is: a GitHub repository, a GitLab
+    project, a Kubernetes service account (`system:serviceaccount:ns:name`, the API server's subject), or the
+    issuer's subject itself."""
+    issuer = issuer.rstrip("/")
+    if issuer == GITHUB_ISSUER and (repo := github_repository_of_subject(subject)):
+        return github_repository(repo)
+    if issuer == GITLAB_ISSUER and (m := _GITLAB_SUBJECT.match(subject)):
+        return gitlab_project(m.group(1))
+    if m := _K8S_SUBJECT.fullmatch(subject):
+        return kubernetes_service_account(issuer, m.group(1), m.group(2))
+    return oidc_workload(issuer, subject)
+
+
+def workload_name(workload: str) -> str:
+    """A person's name for an external workload id: `acme/dns`, `every repository of acme`, `any repository on
+    GitHub`, `ns/account on ISSUER`."""
+    if workload == GITHUB_ANY:
+        return "any repository on GitHub"
+    if (repo := repository_of(workload)) is not None:
+        return f"every repository of {repo[:-2]}" if repo.endswith("/*") else repo
+    if workload.startswith("gitlab:project:"):
+        return workload.removeprefix("gitlab:project:")
+    if workload.startswith("k8s:"):
+        issuer, _, account = workload.removeprefix("k8s:").rpartition(":")
+        return f"{account} on {issuer}"
+    if workload.startswith("oidc:") and workload.endswith(":*"):
+        return f"any subject of {workload.removeprefix('oidc:')[:-2]}"
+    return workload.removeprefix("oidc:")
 
 
 def github_workflow(repository: str, path: str) -> str:
@@ -174,7 +240,7 @@ def github_workflow(repository: str, path: str) -> str:
 
 
 def parse_github_id(text: str) -> tuple[str, str] | None:
-    """(kind, rest) of a `github:` id (`("repository", "owner/name")`), or None."""
+    """(kind, rest) of a `github:` id (`("repo", "owner/name")`), or None."""
     parts = text.split(":", 2)
     return (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "github" and parts[1] and parts[2] else None
 

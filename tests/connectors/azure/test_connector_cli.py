@@ -106,7 +106,7 @@ def test_who_can_change_the_endpoints_directly_by_group_scope_and_escalation(sca
     chains = {r["identity_name"]: " ".join(r["chain"]) for r in rows if r["capability"] == "failover.write"}
     assert "at /providers/Microsoft.Management/managementGroups/platform" in chains["net-mg"]
     assert "escalation (role-assignment)" in chains["uaa-bot"]
-    workflow = [r for r in rows if r["identity"] == "github:repository:acme/deploy"]
+    workflow = [r for r in rows if r["identity"] == "github:repo:acme/deploy"]
     assert workflow and "federated credential deploy on managed identity deploy-mi" in workflow[0]["chain"][0]
     # no role here: the DNS-only identities, the Key Vault reader
     assert not writers & {"dns-rg", "group-member", "gh-dns", "kv-reader", "orphan-app"}
@@ -184,7 +184,7 @@ def test_a_client_secret_expiring_within_30_days_is_flagged(scanned: Scanned) ->
 def test_a_github_workflow_federated_into_a_service_principal_is_found(scanned: Scanned) -> None:
     n = scanned.names
     shared = [f for f in findings(scanned) if f["rule"] == "shared-identity"
-              and f["subjects"] == ["github:repository:acme/dns"]]
+              and f["subjects"] == ["github:repo:acme/dns"]]
     assert len(shared) == 1, [f["subjects"] for f in findings(scanned) if f["rule"] == "shared-identity"]
     evidence = " ".join(shared[0]["evidence"])
     assert "federated credential github-prod on application gh-dns" in evidence

@@ -162,21 +162,21 @@ def provider(condition: str | None = None, *, issuer: str = GITHUB) -> dict[str,
 @pytest.mark.parametrize(("condition", "member", "expected"), [
     (None, f"principalSet://iam.googleapis.com/{POOL}/*", {"github:any": False}),
     (None, f"principalSet://iam.googleapis.com/{POOL}/attribute.repository/acme/dns",
-     {"github:repository:acme/dns": False}),
+     {"github:repo:acme/dns": False}),
     (None, f"principalSet://iam.googleapis.com/{POOL}/attribute.repository_owner/acme",
-     {"github:repository:acme/*": False}),
+     {"github:repo:acme/*": False}),
     (None, f"principal://iam.googleapis.com/{POOL}/subject/repo:acme/dns:ref:refs/heads/main",
-     {"github:repository:acme/dns": True}),  # a subject also pins the ref: conditional
+     {"github:repo:acme/dns": True}),  # a subject also pins the ref: conditional
     ("assertion.repository_owner == 'acme'", f"principalSet://iam.googleapis.com/{POOL}/*",
-     {"github:repository:acme/*": False}),
+     {"github:repo:acme/*": False}),
     ("assertion.repository_owner == 'acme'", f"principalSet://iam.googleapis.com/{POOL}/attribute.repository/acme/dns",
-     {"github:repository:acme/dns": False}),
+     {"github:repo:acme/dns": False}),
     ("assertion.repository_owner == 'acme'", f"principalSet://iam.googleapis.com/{POOL}/attribute.repository/evil/x",
      {}),  # the binding names a repository the provider never admits
     ("assertion.repository == 'acme/dns'", f"principalSet://iam.googleapis.com/{POOL}/attribute.repository/acme/web",
      {}),
     ("assertion.repository == 'acme/dns'", f"principalSet://iam.googleapis.com/{POOL}/*",
-     {"github:repository:acme/dns": False}),
+     {"github:repo:acme/dns": False}),
 ])
 def test_a_binding_narrows_what_a_provider_admits(condition: str | None, member: str,
                                                   expected: dict[str, bool]) -> None:
@@ -211,7 +211,7 @@ def test_a_github_provider_without_condition_gives_github_any_the_service_accoun
     _, got = grants(snapshot({f"//iam.googleapis.com/projects/{P}/serviceAccounts/{sa('ci')}": [
         {"role": "roles/iam.workloadIdentityUser", "members": [f"principalSet://iam.googleapis.com/{POOL}/*"]}]},
         accounts=("ci",), providers=[provider("assertion.repository == 'acme/dns'")]))
-    assert [k[0] for k in got if k[2] == sa_id("ci")] == ["github:repository:acme/dns"]
+    assert [k[0] for k in got if k[2] == sa_id("ci")] == ["github:repo:acme/dns"]
 
 
 # --- owners and keys -------------------------------------------------------------------------------------

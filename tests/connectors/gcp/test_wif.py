@@ -42,14 +42,14 @@ def test_one_repository() -> None:
 
 
 def test_any_repository_of_an_owner_is_a_pattern() -> None:
-    assert admitted(provider("assertion.repository_owner == 'acme'")) == {"github:repository:acme/*": Tri.YES}
+    assert admitted(provider("assertion.repository_owner == 'acme'")) == {"github:repo:acme/*": Tri.YES}
     assert admitted(provider("assertion.repository_owner == 'acme'")).keys().isdisjoint(
-        {GITHUB_ANY, "github:repository:evil/*"})
+        {GITHUB_ANY, "github:repo:evil/*"})
 
 
 def test_mapped_attributes_are_followed_and_unmapped_ones_are_not() -> None:
     assert admitted(provider("attribute.repository == 'acme/dns'")) == {github_repository("acme/dns"): Tri.YES}
-    assert admitted(provider("attribute.owner == 'acme'")) == {"github:repository:acme/*": Tri.YES}
+    assert admitted(provider("attribute.owner == 'acme'")) == {"github:repo:acme/*": Tri.YES}
     # attribute.repository mapped from something else is not the repository claim
     odd = provider("attribute.repository == 'acme/dns'", mapping={"google.subject": "assertion.sub",
                                                                  "attribute.repository": "assertion.actor"})
@@ -59,7 +59,7 @@ def test_mapped_attributes_are_followed_and_unmapped_ones_are_not() -> None:
 def test_in_lists_disjunctions_and_conjunctions() -> None:
     either = provider("assertion.repository in ['acme/dns', 'acme/web'] || assertion.repository_owner == 'beta'")
     assert admitted(either) == {github_repository("acme/dns"): Tri.YES, github_repository("acme/web"): Tri.YES,
-                                "github:repository:beta/*": Tri.YES}
+                                "github:repo:beta/*": Tri.YES}
     both = provider("assertion.repository_owner == 'acme' && (assertion.repository == 'acme/dns' || "
                     "assertion.repository == 'other/x')")
     assert admitted(both) == {github_repository("acme/dns"): Tri.YES}  # other/x is not acme's
@@ -83,8 +83,8 @@ def test_unmodelled_clauses_make_the_admission_conditional_and_say_so() -> None:
 
 def test_other_issuers_and_disabled_providers() -> None:
     gitlab = "https://gitlab.com"
-    assert admitted(provider(issuer=gitlab)) == {f"oidc:{gitlab}": Tri.YES}
-    assert admitted(provider("assertion.project_path == 'acme/dns'", issuer=gitlab)) == {f"oidc:{gitlab}": Tri.MAYBE}
+    assert admitted(provider(issuer=gitlab)) == {f"oidc:{gitlab}:*": Tri.YES}
+    assert admitted(provider("assertion.project_path == 'acme/dns'", issuer=gitlab)) == {f"oidc:{gitlab}:*": Tri.MAYBE}
     assert admits(provider(disabled=True)) == []
     assert admits(provider(state="DELETED")) == []
     assert provider().pool == "projects/123/locations/global/workloadIdentityPools/github"
