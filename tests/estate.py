@@ -100,6 +100,9 @@ PKI_WEB = Resource(id="vault://vault-east/pki/issue/web", kind=ResourceKind.CERT
                    fault_domains=("vault:cluster:east-1",))
 U_LOGIN_P = user("arn:aws:iam::444444444444:user/login-dns", "444444444444")
 U_LOGIN_B = user("arn:aws:iam::555555555555:user/login-dns-dr", "555555555555")
+#: A CI workload admitted by a trust written too broadly (its connector's tag says why), acting in login's backup.
+CI_ORG = Identity(id="github:repo:acme/*", provider="github", kind="ci-workload", name="every repository of acme",
+                  connector=C, owner="team-ci", tags={"broad_trust": "it admits every repository matching acme/*"})
 
 Z_SPLIT_1 = zone("arn:aws:route53:::hostedzone/ZSPLIT1", "split-a.example", "666666666666")
 Z_SPLIT_2 = zone("arn:aws:route53:::hostedzone/ZSPLIT2", "split-b.example", "666666666666")
@@ -129,6 +132,8 @@ def reference_items() -> list[Any]:
         grant(CI_ROLE.id, SR, S_PAY_B.id, "vault policy ci", 'path "secret/data/dns/*" {read}'),
         Z_LOGIN_P, Z_LOGIN_B, R_LOGIN_P, R_LOGIN_B, PKI_WEB, U_LOGIN_P, U_LOGIN_B,
         grant(U_LOGIN_P.id, DW, Z_LOGIN_P.id), grant(U_LOGIN_B.id, DW, Z_LOGIN_B.id),
+        CI_ORG, grant(CI_ORG.id, Capability.IDENTITY_ASSUME, U_LOGIN_B.id, "trust policy of login-dns-dr: "
+                      "token.actions.githubusercontent.com:sub StringLike repo:acme/*"),
         Z_SPLIT_1, Z_SPLIT_2, R_SPLIT_P, R_SPLIT_B, U_SPLIT_P, U_SPLIT_B,
         grant(U_SPLIT_P.id, DW, Z_SPLIT_1.id), grant(U_SPLIT_B.id, DW, Z_SPLIT_2.id),
         Z_GOOD_P, Z_GOOD_B, R_GOOD_P, R_GOOD_B, U_GOOD_P, U_GOOD_B,

@@ -8,6 +8,7 @@ directory roles that manage every application's credentials."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,27 @@ def external_workload(issuer: str, subject: str) -> tuple[str, str, str]:
     return who, who.split(":", 1)[0], ids.workload_name(who)
 
 
+#: A flexible federated identity credential's expression on the subject ("Flexible federated identity
+#: credentials": `claims['sub'] matches 'repo:contoso/app:ref:refs/heads/*'`), one `matches` clause.
+_MATCHES = re.compile(r"\s*claims\['sub'\]\s+matches\s+'([^']+)'\s*")
+
+
+def _subject_pattern(expression: str) -> str | None:
+    """The subject pattern of a one-clause `claims['sub'] matches '…'` expression, else None."""
+    m = _MATCHES.fullmatch(expression)
+    return m.group(1) if m else None
+
+
+def _any_ref(subject: str) -> str | None:
+    """Why a GitHub subject admits more than one workflow run it should: a wildcard after the repository (any
+    branch, any environment: whoever can push a branch or start a run there presents it)."""
+    _, _, rest = subject.partition(":")
+    _, _, context = rest.partition(":")
+    if "*" in context:
+        return f"its subject {subject} admits any ref or environment a contributor can choose"
+    return None
+
+
 def federation_edges(out: InventoryParts, target: str, target_name: str, creds: Iterable[Json], where: str,
                      connector: str, seen: set[str]) -> None:
     """An identity.assume edge from each workload a federated identity credential admits into `target`."""
@@ -86,11 +108,14 @@ def federation_edges(out: InventoryParts, target: str, target_name: str, creds: 
             props.get("claimsMatchingExpression"), dict) else props.get("claimsMatchingExpression")
         if not issuer or not (subject or expression):
             continue
-        who, provider, name = external_workload(issuer, subject or f"matching {expression}")
+        pattern = _subject_pattern(str(expression)) if expression and not subject else None
+        who, provider, name = external_workload(issuer, subject or pattern or f"matching {expression}")
         if who not in seen:
             seen.add(who)
+            broad = ids.broad_trust(who) or (_any_ref(subject or pattern or "") if provider == "github" else None)
             out.identities.append(Identity(id=who, provider=provider, kind="ci-workload" if provider in (
-                "github", "gitlab") else "oidc-workload", name=name, connector=connector))
+                "github", "gitlab") else "oidc-workload", name=name, connector=connector,
+                tags={"broad_trust": broad} if broad else {}))
         condition = f"subject {subject}" if subject else f"claims matching {expression}"
         out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
                                 connector=connector,

@@ -173,14 +173,14 @@ def _external(out: InventoryParts, wid: str, connector: str, seen: set[str]) -> 
     if wid in seen:
         return
     seen.add(wid)
+    broad = ids.broad_trust(wid)
+    tags = {"broad_trust": broad} if broad else {}
     if wid.startswith("github:"):
         out.identities.append(Identity(id=wid, provider="github", kind="ci-workload", name=ids.workload_name(wid),
-                                       connector=connector,
-                                       tags={"note": "any GitHub repository can present a token this trust accepts"}
-                                       if wid == GITHUB_ANY else {}))
+                                       connector=connector, tags=tags))
     elif wid.startswith(("oidc:", "k8s:", "gitlab:")):
         out.identities.append(Identity(id=wid, provider=wid.split(":", 1)[0], kind="oidc-workload",
-                                       name=ids.workload_name(wid), connector=connector))
+                                       name=ids.workload_name(wid), connector=connector, tags=tags))
     else:
         out.identities.append(Identity(id=wid, provider="gcp", kind="federated-principal", name=wid,
                                        connector=connector))

@@ -90,8 +90,10 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
                                     connector=c, via=(f"{atype} auth role {mount}{name} binds {why}",)))
             github = ids.parse_github_id(who)
             if github is not None:
-                out.identities.append(Identity(id=who, provider="github", kind="ci-workload", name=github[1],
-                                               connector=c))
+                broad = ids.broad_trust(who)
+                out.identities.append(Identity(id=who, provider="github", kind="ci-workload",
+                                               name=ids.workload_name(who), connector=c,
+                                               tags={"broad_trust": broad} if broad else {}))
     now = opts.now or datetime.now(UTC)
     for t in data.tokens:
         pols = list(t.get("policies") or [])
@@ -147,8 +149,12 @@ def bound_identities(atype: str, role: Mapping[str, Any]) -> list[tuple[str, str
     elif atype in ("jwt", "oidc"):
         claims = role.get("bound_claims") or {}
         repos = claims.get("repository") or []
+        glob = role.get("bound_claims_type") == "glob"  # "string" (the default) compares literally
         for repo in repos if isinstance(repos, list) else [repos]:
-            out.append((ids.github_repository(repo), f"bound_claims.repository = {repo}"))
+            if "*" in str(repo) and not glob:
+                continue  # a literal "*": no repository is called that, so it admits none
+            out.append((ids.github_repository(repo), f"bound_claims.repository = {repo}"
+                        + (" (bound_claims_type glob)" if glob and "*" in str(repo) else "")))
         sub = str(role.get("bound_subject") or "")
         repository = ids.github_repository_of_subject(sub)
         if repository:

@@ -177,6 +177,19 @@ def test_every_provider_names_an_external_workload_the_same_way(issuer: str, sub
     assert ids.workload_name(workload) == name
 
 
+@pytest.mark.parametrize(("workload", "broad"), [
+    ("github:any", "it admits any repository on GitHub (no repository condition)"),
+    ("github:repo:acme/*", "it admits every repository matching acme/*"),
+    ("github:repo:acme/dns", None),
+    ("oidc:https://issuer.example:*", "it admits every subject matching https://issuer.example:*"),
+    ("oidc:https://issuer.example:build-42", None),
+    ("k8s:https://oidc.eks.example/id/A:dns/external-dns", None),
+    ("gitlab:project:acme/infra", None),
+])
+def test_which_workload_ids_stand_for_a_trust_that_admits_more_than_one(workload: str, broad: str | None) -> None:
+    assert ids.broad_trust(workload) == broad
+
+
 def test_workload_patterns_and_their_names() -> None:
     assert ids.workload_name(ids.GITHUB_ANY) == "any repository on GitHub"
     assert ids.github_repository("acme/*") == "github:repo:acme/*"

@@ -77,6 +77,7 @@ def test_reference_estate_raises_exactly_the_planted_findings():
         ("credential-expiry", "payments", ("AKIAPAYBACKUP",)),
         ("credential-expiry", "payments", ("AKIAPAYBACKUPOLD",)),
         ("shared-certificate-path", "login", ("vault://vault-east/pki/issue/web",)),
+        ("broad-federated-trust", "login", ("github:repo:acme/*",)),
         ("shared-fault-domain", "login", ("vault:cluster:east-1",)),
         ("shared-dns-control-plane", "split", ("route53:account:666666666666",)),
         ("shared-fault-domain", "split", ("aws:account:666666666666",)),
@@ -320,6 +321,26 @@ def test_a_resource_in_both_paths_is_said_in_the_shared_identity_finding_of_who_
     assert not any("in both the primary and the backup path" in e for e in f.evidence)
 
 
+def test_broad_federated_trust_fires_for_a_tagged_workload_that_reaches_a_path_and_says_why() -> None:
+    corr = correlate(inventory(*BASE, _BROAD, grant(_BROAD.id, _ASSUME, UB.id, "provider gh: no condition")),
+                     declared_services=[SVC], now=NOW)
+    (f,) = [f for f in corr.findings if f.rule == "broad-federated-trust"]
+    assert f.subjects == (_BROAD.id,) and f.services == ("web",)
+    assert f.evidence[0] == ("github:any (any repository on GitHub) is admitted by a trust written too broadly: it "
+                             "admits any repository on GitHub; it can change a path's DNS or failover state")
+    assert any("provider gh: no condition" in e for e in f.evidence)
+    assert "Narrow the trust that admits github:any" in f.remediation
+
+
+@pytest.mark.parametrize("case", ["exact workload", "reaches nothing of a path", "tag empty"])
+def test_broad_federated_trust_exemptions(case: str) -> None:
+    outside = user("elsewhere", "999")
+    who, target = {"exact workload": (_EXACT, UB.id), "reaches nothing of a path": (_BROAD, outside.id),
+                   "tag empty": (dataclasses.replace(_BROAD, tags={"broad_trust": ""}), UB.id)}[case]
+    inv = inventory(*BASE, outside, who, grant(who.id, _ASSUME, target))
+    assert "broad-federated-trust" not in rules_for(inv, [SVC])
+
+
 def test_a_long_lived_key_older_than_the_rotation_age_is_flagged_once() -> None:
     flagged = ("credential-expiry", "web", (f"key-{UB.id}",))
     aged = dict(created=NOW - timedelta(days=100))
@@ -398,6 +419,12 @@ _RB_SAME = record("rec-b", "www.b.example", _ZB_SAME)
 _RB_IN_A = record("rec-b", "www2.a.example", ZA)
 _SA, _SB = _secret("secret-a"), _secret("secret-b")
 _READER = Identity(id="reader", provider="vault", kind="vault-role", name="reader", connector=C, owner="t")
+#: An external workload whose trust is too broad (the connector's tag says why), and one exact workload.
+_BROAD = Identity(id="github:any", provider="github", kind="ci-workload", name="any repository on GitHub",
+                  connector=C, owner="t", tags={"broad_trust": "it admits any repository on GitHub"})
+_EXACT = Identity(id="github:repo:acme/dns", provider="github", kind="ci-workload", name="acme/dns", connector=C,
+                  owner="t")
+_ASSUME = Capability.IDENTITY_ASSUME
 
 #: (rule, subject, expected severity, inventory, services): at least one case per severity each rule's
 #: severity_rule names, each built so that only that branch applies.
@@ -436,6 +463,12 @@ SEVERITY_CASES = [
      inventory(*BASE, *[dataclasses.replace(i, owner=None) if isinstance(i, Store) else i
                         for i in _vault(("vault://v/a", "vault://v/b"))]), [SVC]),
     ("owner-gap", "service:web", "medium", inventory(*BASE), [service("web", [RA.id], [RB.id], owner=None)]),
+    ("broad-federated-trust", _BROAD.id, "critical",
+     inventory(*BASE, grant(UA.id, DW, ZB.id), _BROAD, grant(_BROAD.id, _ASSUME, UA.id)), [SVC]),
+    ("broad-federated-trust", _BROAD.id, "high", inventory(*BASE, _BROAD, grant(_BROAD.id, _ASSUME, UB.id)), [SVC]),
+    ("broad-federated-trust", _BROAD.id, "medium",
+     inventory(*BASE, _SA, _READER, grant(_READER.id, SR, _SA.id), _BROAD, grant(_BROAD.id, _ASSUME, _READER.id)),
+     [service("web", [RA.id, _SA.id], [RB.id])]),
     ("credential-expiry", "cert-b", "critical", *_with_cert(-1)),
     ("credential-expiry", "cert-b", "high", *_with_cert(5)),
     ("credential-expiry", "cert-b", "medium", *_with_cert(20)),

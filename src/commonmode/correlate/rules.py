@@ -341,6 +341,48 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
             )
 
 
+#: The tag a connector sets on an external workload whose trust admits more than one workload (a pattern of
+#: repositories, any subject of an issuer, a condition only on claims anyone who can start a job chooses): its
+#: value says why, in the provider's words. The rule below reads nothing else of the provider.
+BROAD_TRUST_TAG = "broad_trust"
+
+
+def broad_federated_trust(ctx: Context) -> Iterator[Finding]:
+    """External workloads admitted by a trust written too broadly, that can reach what a path depends on:
+    DNS or failover state (itself or acting as an identity that can), or a path's secrets."""
+    touched: dict[str, set[str]] = defaultdict(set)
+    steering_both: set[str] = set()
+    steering: set[str] = set()
+    first: dict[str, tuple[Closure, str]] = {}
+    for svc in ctx.services:
+        p, b = ctx.closures[svc.name]
+        for c in (p, b):
+            for iid in c.identities:
+                identity = ctx.index.identities.get(iid)
+                if identity is None or not identity.tags.get(BROAD_TRUST_TAG):
+                    continue
+                touched[iid].add(svc.name)
+                first.setdefault(iid, (c, "identities"))
+                if iid in c.steering:
+                    steering.add(iid)
+        steering_both |= {i for i in touched if i in p.steering and i in b.steering}
+    for iid in sorted(touched):
+        identity = ctx.index.identities[iid]
+        severity = (Severity.CRITICAL if iid in steering_both else Severity.HIGH if iid in steering
+                    else Severity.MEDIUM)
+        closure, table = first[iid]
+        reach = ("can change both paths' DNS or failover state" if iid in steering_both else
+                 "can change a path's DNS or failover state" if iid in steering else
+                 "reaches a path's credentials or secrets")
+        yield _finding(
+            ctx, "broad-federated-trust", severity, touched[iid], [iid],
+            [f"{iid} ({identity.name}) is admitted by a trust written too broadly: "
+             f"{identity.tags[BROAD_TRUST_TAG]}; it {reach}", *_steps(closure, table, iid),
+             f"services affected: {', '.join(sorted(touched[iid]))}"],
+            scope="", rests_on=_rests_on(ctx, (closure, table, iid)),
+        )
+
+
 def credential_expiry(ctx: Context) -> Iterator[Finding]:
     """Credentials and certificates a backup path depends on that expire soon, and keys left unused."""
     horizon = ctx.now + timedelta(days=ctx.expiry_days)
@@ -483,6 +525,14 @@ RULES: dict[str, Rule] = {
              "as another identity); medium for any other unowned identity, and for an unowned store or service.",
              owner_gap,
              steps=("Record an accountable owner for {subject}, or remove it.",)),
+        Rule("broad-federated-trust", "a federated trust admits more workloads than one (a repository pattern, any "
+             "subject of an issuer, a condition anyone can satisfy) and they can reach what a path depends on",
+             "Narrow the trust to the one workload that needs it: an exact subject (repository, and its protected "
+             "branch or environment) or an exact attribute condition, and nothing any contributor can choose.",
+             "critical when the workloads it admits can change both paths' DNS or failover state, high when "
+             "one path's, medium when they reach a path's credentials or secrets only.",
+             broad_federated_trust,
+             steps=("Narrow the trust that admits {subject} to one exact subject, or remove it.",)),
         Rule("credential-expiry", "a credential or certificate the backup path depends on expires soon, or a key "
              "has gone unused or unrotated",
              "Renew or rotate the credential before it expires and automate its rotation; remove keys nobody "

@@ -208,6 +208,8 @@ def workload_of_subject(issuer: str, subject: str) -> str:
     project, a Kubernetes service account (`system:serviceaccount:ns:name`, the API server's subject), or the
     issuer's subject itself."""
     issuer = issuer.rstrip("/")
+    if issuer == GITHUB_ISSUER and (subject == "*" or subject.startswith(("repo:*", "*"))):
+        return GITHUB_ANY  # a pattern for every repository's subject
     if issuer == GITHUB_ISSUER and (repo := github_repository_of_subject(subject)):
         return github_repository(repo)
     if issuer == GITLAB_ISSUER and (m := _GITLAB_SUBJECT.match(subject)):
@@ -215,6 +217,19 @@ def workload_of_subject(issuer: str, subject: str) -> str:
     if m := _K8S_SUBJECT.fullmatch(subject):
         return kubernetes_service_account(issuer, m.group(1), m.group(2))
     return oidc_workload(issuer, subject)
+
+
+def broad_trust(workload: str) -> str | None:
+    """Why a trust that admits `workload` admits more than one workload (a connector puts it in the identity's
+    `broad_trust` tag, which the broad-federated-trust rule reads), or None for one exact workload."""
+    if workload == GITHUB_ANY:
+        return "it admits any repository on GitHub (no repository condition)"
+    repo = repository_of(workload)
+    if repo is not None and "*" in repo:
+        return f"it admits every repository matching {repo}"
+    if workload.startswith(("oidc:", "k8s:", "gitlab:")) and "*" in workload:
+        return f"it admits every subject matching {workload.split(':', 1)[1]}"
+    return None
 
 
 def workload_name(workload: str) -> str:

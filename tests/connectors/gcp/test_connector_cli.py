@@ -176,8 +176,13 @@ def test_a_workload_identity_provider_without_a_condition_lets_any_github_reposi
     ident = next(i for i in scanned.json("inventory") if i["id"] == "github:any")
     assert ident["kind"] == "ci-workload" and ident["name"] == "any repository on GitHub"
     # a finding names it: it can change both paths (the one record set)
-    shared = [f for f in scanned.json("findings") if f["rule"] == "shared-identity" and f["subjects"] == ["github:any"]]
+    findings = scanned.json("findings")
+    shared = [f for f in findings if f["rule"] == "shared-identity" and f["subjects"] == ["github:any"]]
     assert shared and shared[0]["severity"] == "critical"
+    # and the trust itself is too broad: the one record set holds both paths, so it can change both
+    (broad,) = [f for f in findings if f["rule"] == "broad-federated-trust"]
+    assert broad["subjects"] == ["github:any"] and broad["severity"] == "critical"
+    assert "it admits any repository on GitHub (no repository condition)" in broad["evidence"][0]
 
 
 def test_a_key_older_than_90_days_and_an_unowned_service_account_are_flagged(scanned: Scanned) -> None:
