@@ -14,6 +14,7 @@ from commonmode.connector import InventoryParts
 from commonmode_aws.actions import ActionTable, load_actions
 from commonmode_aws.escalation import escalation_edges
 from commonmode_aws.estate import Estate, Options
+from commonmode_aws.federation import federated_edges
 from commonmode_aws.grants import assume_edges, capability_grants
 from commonmode_aws.identities import add_identities
 from commonmode_aws.resources import add_resources
@@ -36,5 +37,6 @@ def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable |
         t.rcp_levels = estate.rcps.get(t.account)
     capability_grants(estate)
     assume_edges(estate)
+    federated_edges(estate)
     escalation_edges(estate)
     return estate.out
