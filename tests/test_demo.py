@@ -122,6 +122,8 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("owner-gap", rates, "github:any"),
         # the pool's GitHub provider has no attribute condition: any repository on GitHub can change the record
         ("broad-federated-trust", rates, "github:any"),
+        # ... and a workflow runs on GitHub Actions: the CI system is a fault domain both paths now share
+        ("shared-fault-domain", rates, "ci:github-actions"),
         ("credential-expiry", rates, e.gcp_keys["rates-dns"]),  # a user-managed key 400 days old
         # both paths in Route 53 (every service but status and track), so nobody can fail over without it
         *{("shared-fault-domain", s, "dns-provider:route53") for s in backup if s not in ("status", "track")},

@@ -27,7 +27,8 @@ import re
 from collections.abc import Iterator
 
 from commonmode.kit import Tri, ids
-from commonmode.model import Capability, Grant, Identity
+from commonmode.kit.workloads import workload_identity
+from commonmode.model import Capability, Grant
 from commonmode_aws import policy as P
 from commonmode_aws.estate import Estate
 
@@ -130,11 +131,7 @@ def _decide(estate: Estate, role: str, account: str, st: P.Statement, statements
         return
     if workload not in seen:
         seen.add(workload)
-        provider = workload.split(":", 1)[0]
-        estate.out.identities.append(Identity(
-            id=workload, provider=provider, kind="ci-workload" if provider in ("github", "gitlab") else
-            "oidc-workload", name=ids.workload_name(workload), connector=estate.opts.connector,
-            tags={"broad_trust": broad} if broad else {}))
+        estate.out.identities.append(workload_identity(workload, estate.opts.connector, broad))
     estate.out.grants.append(Grant(identity_id=workload, capability=Capability.IDENTITY_ASSUME, resource_id=role,
                                    via=tuple(via), connector=estate.opts.connector,
                                    conditional=allowed is Tri.MAYBE))

@@ -16,6 +16,7 @@ from typing import Any
 from commonmode.connector import InventoryParts
 from commonmode.kit import ids
 from commonmode.kit.values import owner_from, parse_timestamp
+from commonmode.kit.workloads import workload_identity
 from commonmode.model import Capability, Credential, Grant, Identity
 from commonmode_azure.snapshot import GRAPH_APP_ID, Directory, Json, Snapshot
 
@@ -69,13 +70,6 @@ def _credentials(obj: Json, identity_id: str, where: str, connector: str) -> lis
     return out
 
 
-def external_workload(issuer: str, subject: str) -> tuple[str, str, str]:
-    """(identity id, provider, name) of the workload a federated credential admits, the kit's shared id: a
-    GitHub Actions token's subject is `repo:OWNER/REPO:…` (GitHub docs, "OpenID Connect reference")."""
-    who = ids.workload_of_subject(issuer, subject)
-    return who, who.split(":", 1)[0], ids.workload_name(who)
-
-
 #: A flexible federated identity credential's expression on the subject ("Flexible federated identity
 #: credentials": `claims['sub'] matches 'repo:contoso/app:ref:refs/heads/*'`), one `matches` clause.
 _MATCHES = re.compile(r"\s*claims\['sub'\]\s+matches\s+'([^']+)'\s*")
@@ -109,13 +103,13 @@ def federation_edges(out: InventoryParts, target: str, target_name: str, creds: 
         if not issuer or not (subject or expression):
             continue
         pattern = _subject_pattern(str(expression)) if expression and not subject else None
-        who, provider, name = external_workload(issuer, subject or pattern or f"matching {expression}")
+        # the kit's shared id: a GitHub Actions subject is `repo:OWNER/REPO:…` (GitHub docs, "OpenID Connect
+        # reference"), a Kubernetes one `system:serviceaccount:NS:NAME`
+        who = ids.workload_of_subject(issuer, subject or pattern or f"matching {expression}")
         if who not in seen:
             seen.add(who)
-            broad = ids.broad_trust(who) or (_any_ref(subject or pattern or "") if provider == "github" else None)
-            out.identities.append(Identity(id=who, provider=provider, kind="ci-workload" if provider in (
-                "github", "gitlab") else "oidc-workload", name=name, connector=connector,
-                tags={"broad_trust": broad} if broad else {}))
+            broad = ids.broad_trust(who) or (_any_ref(subject or pattern or "") if who.startswith("github:") else None)
+            out.identities.append(workload_identity(who, connector, broad))
         condition = f"subject {subject}" if subject else f"claims matching {expression}"
         out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
                                 connector=connector,

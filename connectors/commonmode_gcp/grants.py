@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from commonmode.connector import InventoryParts
 from commonmode.kit import Decision, PolicyError, Tri, ids
+from commonmode.kit.workloads import workload_identity
 from commonmode.model import Capability, Grant, Identity
 from commonmode_gcp import capabilities as caps
 from commonmode_gcp import policy as P
@@ -173,14 +174,8 @@ def _external(out: InventoryParts, wid: str, connector: str, seen: set[str]) -> 
     if wid in seen:
         return
     seen.add(wid)
-    broad = ids.broad_trust(wid)
-    tags = {"broad_trust": broad} if broad else {}
-    if wid.startswith("github:"):
-        out.identities.append(Identity(id=wid, provider="github", kind="ci-workload", name=ids.workload_name(wid),
-                                       connector=connector, tags=tags))
-    elif wid.startswith(("oidc:", "k8s:", "gitlab:")):
-        out.identities.append(Identity(id=wid, provider=wid.split(":", 1)[0], kind="oidc-workload",
-                                       name=ids.workload_name(wid), connector=connector, tags=tags))
+    if wid.startswith(("github:", "gitlab:", "k8s:", "oidc:")):
+        out.identities.append(workload_identity(wid, connector))
     else:
         out.identities.append(Identity(id=wid, provider="gcp", kind="federated-principal", name=wid,
                                        connector=connector))

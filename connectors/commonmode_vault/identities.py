@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commonmode.kit import ids, owner_from, parse_timestamp
+from commonmode.kit.workloads import workload_identity
 from commonmode.model import Capability, Credential, Grant, Identity
 from commonmode_vault.estate import Estate
 from commonmode_vault.policy import attached_policies
@@ -88,12 +89,8 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
         for who, why in bound_identities(atype, role):
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid,
                                     connector=c, via=(f"{atype} auth role {mount}{name} binds {why}",)))
-            github = ids.parse_github_id(who)
-            if github is not None:
-                broad = ids.broad_trust(who)
-                out.identities.append(Identity(id=who, provider="github", kind="ci-workload",
-                                               name=ids.workload_name(who), connector=c,
-                                               tags={"broad_trust": broad} if broad else {}))
+            if ids.parse_github_id(who) is not None:
+                out.identities.append(workload_identity(who, c))
     now = opts.now or datetime.now(UTC)
     for t in data.tokens:
         pols = list(t.get("policies") or [])

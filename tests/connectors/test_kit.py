@@ -197,3 +197,18 @@ def test_workload_patterns_and_their_names() -> None:
     assert ids.repository_of("github:repo:acme/dns") == "acme/dns" and ids.repository_of("github:any") is None
     assert ids.oidc_workload("https://issuer.example/") == "oidc:https://issuer.example:*"
     assert ids.workload_name("oidc:https://issuer.example:*") == "any subject of https://issuer.example"
+
+
+def test_an_external_workload_is_the_same_identity_whichever_connector_meets_it() -> None:
+    from commonmode.kit.workloads import fault_domains, workload_identity
+
+    gh = workload_identity("github:repo:acme/dns", "aws-prod")
+    assert (gh.provider, gh.kind, gh.name, dict(gh.tags)) == ("github", "ci-workload", "acme/dns", {})
+    assert gh.fault_domains == ("ci:github-actions",)  # a failover only a workflow can do needs GitHub up
+    broad = workload_identity("github:any", "gcp-corp")
+    assert broad.tags["broad_trust"] == "it admits any repository on GitHub (no repository condition)"
+    assert workload_identity("github:repo:acme/web", "c", "any branch").tags["broad_trust"] == "any branch"
+    k8s = workload_identity("k8s:https://oidc.eks.example/id/A:dns/external-dns", "c")
+    assert k8s.kind == "oidc-workload" and k8s.fault_domains == ("k8s:cluster:https://oidc.eks.example/id/A",)
+    assert fault_domains("gitlab:project:acme/infra") == ("ci:gitlab",)
+    assert fault_domains("oidc:https://app.terraform.io:org:acme") == ()

@@ -6,7 +6,9 @@
 - `CallPolicy`: timeouts, retries with backoff and the deadline for a client; `CallCounter`.
 - `Tri` and `Decision`: the three-valued answer of a permission engine, with its `via`.
 - `ReadOnlyViolation`, `PolicyError`; `parse_or_gap`, `parse_timestamp`, `owner_from`, `option_values`.
-- `ids`: native ids of every provider (ARNs, Azure and GCP ids, Vault paths, GitHub repositories).
+- `ids`: native ids of every provider (ARNs, Azure and GCP ids, Vault paths), and the shared ids of external
+  workloads (`github:repo:…`, `github:any`, `k8s:…`, `oidc:…`); `workloads`: such a workload as an Identity,
+  the same whichever connector meets it (kind, name, `broad_trust`, the CI system as its fault domain).
 - `tables`: a connector's data tables (capabilities.toml) read as package data and checked, errors naming the key.
 
 The kit imports the core model and nothing of any connector; connectors import the kit.
