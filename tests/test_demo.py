@@ -101,6 +101,12 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-secret-store", "track", f"{east}/secret"),
         ("shared-fault-domain", "track", "vault:cluster:<vault-east>"),
         ("shared-fault-domain", "track", "aws:region:us-east-1"),
+        # one GitHub repository deploys both paths: AWS OIDC into track-deploy (primary), an Azure federated
+        # credential into track-dns-dr (backup); the AWS trust admits any branch of it
+        ("shared-identity", "track", "github:repo:acme/tracking"),
+        ("broad-federated-trust", "track", "github:repo:acme/tracking"),
+        ("owner-gap", "track", "github:repo:acme/tracking"),
+        ("shared-fault-domain", "track", "ci:github-actions"),
         # docs: no owner
         ("owner-gap", "docs", "service:docs"),
         # rates (GCP, discovered): one primaryBackup record set is both paths, so whoever can change it changes

@@ -128,6 +128,22 @@ def seed(endpoint: str) -> AwsEstate:
         user("prod", f"{svc}-dns", record_writer(est.zones["acme-prod.example"], f"{svc}.acme-prod.example"), owner)
         if svc not in IN_AZURE:
             user("dr", f"{svc}-dns-dr", record_writer(est.zones["acme-dr.example"], f"{svc}.acme-dr.example"), owner)
+    # track's deploy workflow changes its primary record through AWS OIDC (and its backup through an Azure
+    # federated credential: azure_part.py): one GitHub repository in both paths. The trust forgot to pin the
+    # branch ("repo:acme/tracking:*": any branch, any pull request's workflow), which GitHub's guidance warns of
+    # ("Configuring OpenID Connect in Amazon Web Services": scope the sub claim).
+    iam = boto3.client("iam", **where["prod"])
+    github = "token.actions.githubusercontent.com"
+    provider = iam.create_open_id_connect_provider(Url=f"https://{github}", ClientIDList=["sts.amazonaws.com"],
+                                                   ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
+    iam.create_role(RoleName="track-deploy", Tags=[{"Key": "owner", "Value": "team-tracking"}],
+                    AssumeRolePolicyDocument=_doc({
+                        "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {"StringEquals": {f"{github}:aud": "sts.amazonaws.com"},
+                                      "StringLike": {f"{github}:sub": "repo:acme/tracking:*"}}}))
+    iam.put_role_policy(RoleName="track-deploy", PolicyName="dns", PolicyDocument=_doc(
+        record_writer(est.zones["acme-prod.example"], "track.acme-prod.example")))
     user("prod", "docs-dns", record_writer(est.zones["acme-prod.example"], "docs.acme-prod.example"), "team-docs")
     user("dr", "docs-dns-dr", record_writer(est.zones["acme-dr.example"], "docs.acme-dr.example"), "team-docs")
     return est

@@ -76,6 +76,11 @@ def seed() -> AzureSeed:
     automation("status", "status-dns-dr", "acme-status.example", "198.51.100.40", "team-sre-dr")
     # track: the tracking team's, whose secret is kept in vault-east's `secret/` beside the Route 53 user's key
     automation("track", "track-dns-dr", "acme-track.example", "198.51.100.60", "team-tracking")
+    # ... and its deploy workflow signs in as that application too (the same repository deploys the primary
+    # through AWS OIDC: aws.py), through a federated credential pinned to the prod environment
+    e.app_federated_credential(s.applications["track-dns-dr"], "github-deploy",
+                               issuer="https://token.actions.githubusercontent.com",
+                               subject="repo:acme/tracking:environment:prod")
     _install_scanner(e, sub)
     return s
 

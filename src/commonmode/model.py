@@ -7,6 +7,7 @@ and the ones that carry an explanation (`Grant.via`, `Finding.evidence`) refuse 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -269,10 +270,11 @@ class Inventory:
 
     @staticmethod
     def merge(parts: Iterable[Inventory]) -> Inventory:
-        """Concatenate inventories (connectors never share ids, so nothing needs reconciling here)."""
+        """Concatenate inventories. Connectors share ids only for external workloads (a GitHub repository two
+        clouds trust is one identity): those are reconciled into one, their tags and fault domains united."""
         parts = list(parts)
         return Inventory(
-            identities=tuple(x for p in parts for x in p.identities),
+            identities=_merge_identities(x for p in parts for x in p.identities),
             credentials=tuple(x for p in parts for x in p.credentials),
             stores=tuple(x for p in parts for x in p.stores),
             resources=tuple(x for p in parts for x in p.resources),
@@ -280,6 +282,25 @@ class Inventory:
             services=tuple(x for p in parts for x in p.services),
             aliases=_merge_aliases(p.aliases for p in parts),
         )
+
+
+def _merge_identities(identities: Iterable[Identity]) -> tuple[Identity, ...]:
+    """One identity per id, in first-seen order: the first as it is, with every tag (a key two connectors give
+    different values keeps both, joined by "; ") and every fault domain of the others."""
+    out: dict[str, Identity] = {}
+    for i in identities:
+        first = out.get(i.id)
+        if first is None:
+            out[i.id] = i
+            continue
+        tags = dict(first.tags)
+        for k, v in i.tags.items():
+            if k not in tags or not tags[k]:
+                tags[k] = v
+            elif v and v not in tags[k].split("; "):
+                tags[k] = f"{tags[k]}; {v}"
+        out[i.id] = dataclasses.replace(first, tags=tags, fault_domains=(*first.fault_domains, *i.fault_domains))
+    return tuple(out.values())
 
 
 def _merge_aliases(maps: Iterable[Mapping[str, str]]) -> dict[str, str]:

@@ -341,6 +341,22 @@ def test_broad_federated_trust_exemptions(case: str) -> None:
     assert "broad-federated-trust" not in rules_for(inv, [SVC])
 
 
+def test_one_external_workload_two_connectors_meet_is_one_identity_with_both_tags() -> None:
+    """An id two connectors share (a repository trusted by two clouds) is reconciled on merge: the first as it
+    is, with the others' tags and fault domains; every other entity passes through."""
+    aws = dataclasses.replace(_EXACT, connector="aws", tags={"broad_trust": "any branch"},
+                              fault_domains=("ci:github-actions",))
+    azure = dataclasses.replace(_EXACT, connector="azure", tags={"note": "federated credential"})
+    merged = Inventory.merge([inventory(aws, UA), inventory(azure, UB)])
+    (one,) = [i for i in merged.identities if i.id == _EXACT.id]
+    assert one.connector == "aws" and dict(one.tags) == {"broad_trust": "any branch", "note": "federated credential"}
+    assert one.fault_domains == ("ci:github-actions",) and {i.id for i in merged.identities} == {
+        _EXACT.id, UA.id, UB.id}
+    both = Inventory.merge([inventory(dataclasses.replace(_EXACT, tags={"broad_trust": "a"})),
+                            inventory(dataclasses.replace(_EXACT, tags={"broad_trust": "b"}))])
+    assert both.identities[0].tags["broad_trust"] == "a; b"
+
+
 def test_a_long_lived_key_older_than_the_rotation_age_is_flagged_once() -> None:
     flagged = ("credential-expiry", "web", (f"key-{UB.id}",))
     aged = dict(created=NOW - timedelta(days=100))
