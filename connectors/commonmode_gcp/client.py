@@ -26,12 +26,13 @@ disabled API (403 SERVICE_DISABLED) is a gap naming the project and the service.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import google.auth
 import grpc  # type: ignore[import-untyped]
@@ -107,14 +108,17 @@ class Guard:
 
     calls: CallCounter
     policy: CallPolicy
-    impersonate: str | None = None
+    #: the service accounts the scanner may get its own tokens as: `impersonate_service_account`, and the one
+    #: its ADC credentials name (an external account's service_account_impersonation_url, gcloud's impersonated
+    #: credentials)
+    impersonate: frozenset[str] = frozenset()
 
     def _deadline(self) -> None:
         if self.policy.past_deadline():
             raise DeadlineReached(self.policy.deadline)
 
     def api(self, method: str, url: str) -> None:
-        path = urlsplit(url).path
+        path = unquote(urlsplit(url).path)  # `…%3Aaccess` is `…:access` to the server
         what = f"{method} {path}"
         if _NEVER.search(path):
             raise refused(what, "it returns secret material or mints a credential")
@@ -124,13 +128,19 @@ class Guard:
         self.calls.add(operation(method, url))
 
     def token(self, method: str, url: str) -> None:
-        path = urlsplit(url).path
+        parts = urlsplit(url)
+        path = unquote(parts.path)
         what = f"{method} {path}"
-        own = (self.impersonate is not None
-               and path.endswith(f"/serviceAccounts/{self.impersonate}:generateAccessToken"))
+        if _metadata(method, parts.hostname or "", path):
+            # the scanner's own token from the metadata server (GCE, GKE, Cloud Run: "Metadata server"), or an
+            # AWS-sourced external account's instance metadata (IMDSv2: a PUT for its session token)
+            self._deadline()
+            self.calls.add(f"{method} metadata")
+            return
+        own = any(path.endswith(f"/serviceAccounts/{sa}:generateAccessToken") for sa in self.impersonate)
         if method != "POST" or not (path.endswith("/token") or own):
-            raise refused(what, "a token request goes to a token endpoint, or impersonates the scanner's own "
-                                "service account (impersonate_service_account) only")
+            raise refused(what, "a token request goes to a token endpoint or the metadata server, or impersonates "
+                                "the scanner's own service account only")
         self._deadline()
         self.calls.add("POST oauth2 token" if not own else "POST iamcredentials generateAccessToken")
 
@@ -139,6 +149,27 @@ class Guard:
             raise refused(f"RPC {method}", "not one of the IAM reads the scanner makes")
         self._deadline()
         self.calls.add(f"RPC {method.rsplit('/', 2)[-2].rsplit('.', 1)[-1]}.{method.rsplit('/', 1)[-1]}")
+
+
+def _metadata_hosts() -> frozenset[str]:
+    """The metadata server's names (google-auth's defaults, or GCE_METADATA_HOST / GCE_METADATA_IP), and
+    AWS's instance metadata address for AWS-sourced external accounts."""
+    hosts = {"metadata.google.internal", "169.254.169.254", "metadata.google.internal.", "metadata"}
+    for var in ("GCE_METADATA_HOST", "GCE_METADATA_IP"):
+        if os.environ.get(var):
+            hosts.add(os.environ[var].split(":", 1)[0])
+    return frozenset(hosts)
+
+
+def _metadata(method: str, host: str, path: str) -> bool:
+    """A metadata read that gets the scanner's own token or identity: GETs under /computeMetadata/v1/ (and the
+    root, google-auth's ping), AWS IMDS's session-token PUT and its GETs."""
+    if host not in _metadata_hosts():
+        return False
+    if method == "GET":
+        return path in ("", "/") or path.startswith(("/computeMetadata/v1/", "/latest/meta-data/",
+                                                     "/latest/dynamic/"))
+    return method == "PUT" and path == "/latest/api/token"
 
 
 class _GuardedAdapter(HTTPAdapter):
@@ -290,11 +321,17 @@ class Clients:
     def make(cls, values: Mapping[str, Any], config_dir: Path, policy: CallPolicy, calls: CallCounter) -> Clients:
         verify = _verify(values, config_dir)
         urls = endpoints(values)
-        guard = Guard(calls, policy, str(values.get("impersonate_service_account") or "") or None)
+        target = str(values.get("impersonate_service_account") or "")
+        guard = Guard(calls, policy, frozenset({target} - {""}))
         refresh_session = _Session()
         _mount(refresh_session, guard.token, verify)
         refresh = RefreshRequest(refresh_session)
         credentials = credentials_for(values, refresh, urls["iamcredentials"])
+        # the account the ADC credentials themselves impersonate (an external account's
+        # service_account_impersonation_url, gcloud's impersonated credentials): their own token request
+        named = {getattr(c, "service_account_email", None)
+                 for c in (credentials, getattr(credentials, "_source_credentials", None)) if c is not None}
+        guard.impersonate = guard.impersonate | {str(n) for n in named if isinstance(n, str) and n}
         session = _ApiSession(credentials, auth_request=refresh)  # type: ignore[no-untyped-call]
         _mount(session, guard.api, verify)
         ca = Path(verify).read_bytes() if isinstance(verify, str) else None

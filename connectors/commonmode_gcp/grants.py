@@ -218,6 +218,8 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
     # organizations, folders and projects ("Deny policies"), and conditions are not evaluated here. So what a
     # member gets on one record set of a zone it gets on each (records are most of the resources).
     per_zone: dict[tuple[str, str], list[caps.Access]] = {}
+    if any("/rrsets/" in name for name in estate.policies_by_resource):
+        per_zone = _NO_MEMO  # a record set with an allow policy of its own (not Cloud DNS's): each decided alone
     for t in built.targets:
         try:
             above = estate.hierarchy.ancestors(t.name)
@@ -227,6 +229,10 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
         members = sorted(set().union(*(members_at.get(a, set()) for a in above)))
         resource = caps.Resource(name=t.name, kind=t.kind)
         for member in members:
+            if member.startswith("domain:") and t.kind != "service-account" and member not in groups_gapped:
+                groups_gapped.add(member)
+                out.gaps.append(f"{member} holds roles on a path resource: every account of the domain gets "
+                                "them, and its accounts are not listed, so who that is is missing")
             if member.startswith("group:") and t.kind != "service-account" and not (
                     member.split(":", 1)[1].lower() in snap.groups or member.split(":", 1)[1].lower()
                     in snap.groups_unread):
@@ -247,6 +253,16 @@ def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
     seen.add(member)
     out.gaps.append(f"{member} holds roles on a path resource: its members were not read, so what they get "
                     "through it is missing")
+
+
+class _NoMemo(dict[tuple[str, str], list[caps.Access]]):
+    """A memo that remembers nothing."""
+
+    def __setitem__(self, key: tuple[str, str], value: list[caps.Access]) -> None:
+        return None
+
+
+_NO_MEMO = _NoMemo()
 
 
 def _accesses(subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,

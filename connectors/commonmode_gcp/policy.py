@@ -51,7 +51,11 @@ ALL_USERS: Final = "allUsers"
 ALL_AUTHENTICATED_USERS: Final = "allAuthenticatedUsers"
 PUBLIC_ALL: Final = "principalSet://goog/public:all"
 #: v1 service ids whose deny-policy FQDN is not `{service}.googleapis.com` (see the module docstring).
-V2_SERVICE_EXCEPTIONS: Final[Mapping[str, str]] = {}
+V2_SERVICE_EXCEPTIONS: Final[Mapping[str, str]] = {
+    # Resource Manager's v1 permissions are `resourcemanager.*`, its service `cloudresourcemanager.googleapis.com`
+    # ("Permissions supported in deny policies": cloudresourcemanager.googleapis.com/projects.delete, …)
+    "resourcemanager": "cloudresourcemanager.googleapis.com",
+}
 CONTAINER_PREFIXES: Final = ("organizations/", "folders/", "projects/")
 _CONDITION_SHOWN = 160
 _WITHCOND: Final = re.compile(r"(.+)_withcond_[0-9a-f]+")

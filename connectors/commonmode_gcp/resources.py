@@ -114,10 +114,11 @@ def _record(p: ProjectData, z: Json, zone: Resource, rs: Json, out: InventoryPar
     out.resources.append(record)
     built.targets.append(Target(rid, "dns-record-set", rid))
     if backup_of is not None:
-        _failover(p, record, backup_of, policy, out, c)
+        _failover(p, record, backup_of, policy, out, built, c)
 
 
-def _failover(p: ProjectData, record: Resource, pb: Json, policy: Json, out: InventoryParts, c: str) -> None:
+def _failover(p: ProjectData, record: Resource, pb: Json, policy: Json, out: InventoryParts, built: Built,
+              c: str) -> None:
     """The primaryBackup pair: primary = the record set, its primary targets and their health check; backup =
     the record set and its backup geo targets."""
     primary: list[str] = []
@@ -133,6 +134,9 @@ def _failover(p: ProjectData, record: Resource, pb: Json, policy: Json, out: Inv
             tags={k: str(t[k]) for k in ("loadBalancerType", "ipAddress", "port", "networkUrl") if t.get(k)},
             fault_domains=(f"gcp:project:{project}", *_region(region))))
         primary.append(rid)
+        # whoever can retarget its forwarding rule moves the primary (Compute's bindings are the project's and
+        # above: the rule itself is not read)
+        built.targets.append(Target(rid, "forwarding-rule", rid))
     for ip in targets.get("externalEndpoints") or []:
         rid = f"{record.id}#primary/{ip}"
         out.resources.append(Resource(id=rid, kind=ResourceKind.ROUTING_CONTROL, provider="gcp", connector=c,
@@ -146,6 +150,7 @@ def _failover(p: ProjectData, record: Resource, pb: Json, policy: Json, out: Inv
                                       name=f"health check {str(check).rsplit('/', 1)[-1]}",
                                       fault_domains=record.fault_domains))
         primary.append(hid)
+        built.targets.append(Target(hid, "health-check", hid))
     backup: list[str] = []
     for item in (pb.get("backupGeoTargets") or {}).get("items") or []:
         location = str(item.get("location") or "")

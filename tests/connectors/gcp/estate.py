@@ -45,6 +45,7 @@ class Names:
     old_key: str = ""
     pool: str = ""
     secret: str = ""
+    lb_target: str = f"//compute.googleapis.com/projects/{PROJECT}/regions/us-east1/internalLoadBalancers/10.10.0.5:443"
 
 
 def sa_id(email: str) -> str:

@@ -104,6 +104,17 @@ def test_a_deny_policy_stops_what_an_escalation_would_grant() -> None:
     assert got[(sa_id("iam-admin"), "dns.write", RECORD)].conditional
 
 
+def test_a_deny_on_resource_manager_s_set_iam_policy_stops_the_escalation() -> None:
+    """Deny policies name Resource Manager's permissions under cloudresourcemanager.googleapis.com ("Permissions
+    supported in deny policies"), its v1 permissions being resourcemanager.*."""
+    member = f"serviceAccount:{sa('iam-admin')}"
+    deny = [{"deniedPrincipals": [f"principal://iam.googleapis.com/projects/-/serviceAccounts/{sa('iam-admin')}"],
+             "deniedPermissions": ["cloudresourcemanager.googleapis.com/projects.setIamPolicy"]}]
+    _, got = grants(snapshot({f"projects/{P}": [{"role": "roles/resourcemanager.projectIamAdmin",
+                                                 "members": [member]}]}, accounts=("iam-admin",), deny=deny))
+    assert not [k for k in got if k[0] == sa_id("iam-admin")]
+
+
 def test_role_update_leads_to_conditional_capabilities_only() -> None:
     _, got = grants(snapshot({f"projects/{P}": [
         {"role": "roles/iam.roleAdmin", "members": [f"serviceAccount:{sa('roles')}"]}]}, accounts=("roles",)))
@@ -129,8 +140,11 @@ def test_groups_are_a_gap_deleted_members_recorded_users_and_the_public_are_iden
         {"role": "roles/dns.admin", "members": ["group:dns-ops@example.com", "deleted:serviceAccount:old@x.iam."
                                                 "gserviceaccount.com?uid=1", "user:Alice@example.com",
                                                 "allAuthenticatedUsers", "domain:example.com"]}]}))
-    assert out.gaps == ["group:dns-ops@example.com holds roles on a path resource: its members were not read, so "
-                        "what they get through it is missing"]
+    assert sorted(out.gaps) == [
+        "domain:example.com holds roles on a path resource: every account of the domain gets them, and its "
+        "accounts are not listed, so who that is is missing",
+        "group:dns-ops@example.com holds roles on a path resource: its members were not read, so what they get "
+        "through it is missing"]
     kinds = {i.id: i.kind for i in out.identities}
     assert kinds["user:alice@example.com"] == "user" and kinds["allAuthenticatedUsers"] == "public"
     assert kinds["deleted:serviceAccount:old@x.iam.gserviceaccount.com?uid=1"] == "deleted-principal"

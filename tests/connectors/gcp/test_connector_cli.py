@@ -142,6 +142,10 @@ def test_who_can_change_the_failover_record_directly_by_folder_by_zone_and_by_im
     # through a group bound on the zone, and through the group nested in it (Cloud Identity's transitive members)
     for who in ("group-writer", "oncall-writer"):
         assert writers[sa[who]]["direct"] and "group:dns-ops@example.com" in chain[sa[who]], chain[sa[who]]
+    # the load balancer admin cannot change the record, but can retarget the primary's forwarding rule
+    lb = holders(rows_of(scanned, n.lb_target), "failover.write")
+    assert sa["lb-admin"] in lb and "roles/compute.loadBalancerAdmin" in " ".join(lb[sa["lb-admin"]]["chain"])
+    assert sa["reader"] not in lb
     # the ones that must not: a DNS reader, a load balancer admin (no DNS permissions)
     assert sa["reader"] not in writers and sa["lb-admin"] not in writers
     assert all(not r["conditional"] for who, r in writers.items() if who != sa["cond-writer"])

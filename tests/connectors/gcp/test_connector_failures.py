@@ -161,7 +161,7 @@ def test_a_group_whose_members_cannot_be_read_is_a_gap_and_gives_its_members_not
 # --- the guard: before anything is sent ---------------------------------------------------------------------
 
 def _guard(*, past: bool = False, impersonate: str | None = None) -> Guard:
-    return Guard(CallCounter(), CallPolicy(past_deadline=lambda: past), impersonate)
+    return Guard(CallCounter(), CallPolicy(past_deadline=lambda: past), frozenset({impersonate} - {None}))
 
 
 @pytest.mark.parametrize(("method", "url"), [
@@ -170,6 +170,7 @@ def _guard(*, past: bool = False, impersonate: str | None = None) -> Guard:
     ("POST", "https://dns.googleapis.com/dns/v1/projects/p/managedZones/z/changes"),
     ("POST", "https://cloudresourcemanager.googleapis.com/v3/projects/p:setIamPolicy"),
     ("GET", "https://secretmanager.googleapis.com/v1/projects/p/secrets/s/versions/latest:access"),
+    ("GET", "https://secretmanager.googleapis.com/v1/projects/p/secrets/s/versions/latest%3Aaccess"),
     ("POST", "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/x@p.iam.gserviceaccount.com:signJwt"),
     ("POST", "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/x@p.iam.gserviceaccount.com"
              ":generateAccessToken"),
@@ -205,6 +206,23 @@ def test_the_token_guard_allows_token_endpoints_and_only_the_scanner_s_own_imper
                                ":generateAccessToken")
     with pytest.raises(ReadOnlyViolation):
         guard.token("GET", "https://dns.googleapis.com/dns/v1/projects/p/managedZones")
+
+
+def test_the_token_guard_lets_the_metadata_server_give_the_scanner_its_own_token_and_nothing_else() -> None:
+    """On Google Cloud the ADC are the metadata server's ("Metadata server": GET
+    /computeMetadata/v1/instance/service-accounts/default/token, and google-auth's ping of the root); an
+    AWS-sourced external account reads AWS's instance metadata (IMDSv2: PUT /latest/api/token first)."""
+    guard = _guard()
+    guard.token("GET", "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token")
+    guard.token("GET", "http://169.254.169.254/")
+    guard.token("PUT", "http://169.254.169.254/latest/api/token")
+    guard.token("GET", "http://169.254.169.254/latest/meta-data/iam/security-credentials/role")
+    assert dict(guard.calls) == {"GET metadata": 3, "PUT metadata": 1}
+    for method, url in (("POST", "http://metadata.google.internal/computeMetadata/v1/instance/attributes/x"),
+                        ("GET", "http://metadata.google.internal/other"),
+                        ("GET", "https://evil.example/computeMetadata/v1/instance/service-accounts/default/token")):
+        with pytest.raises(ReadOnlyViolation):
+            guard.token(method, url)
 
 
 def test_the_rpc_guard_allows_the_iam_reads_only() -> None:

@@ -171,6 +171,8 @@ def test_workload_identity_principal_and_principal_sets() -> None:
 
 
 def test_v2_permission_form_and_wildcards() -> None:
+    assert v2_permission("resourcemanager.projects.setIamPolicy") == \
+        "cloudresourcemanager.googleapis.com/projects.setIamPolicy"  # Resource Manager's v2 service name
     assert v2_permission("dns.changes.create") == "dns.googleapis.com/changes.create"
     assert v2_permission("iam.serviceAccounts.getAccessToken") == "iam.googleapis.com/serviceAccounts.getAccessToken"
     assert v2_permission_matches("dns.googleapis.com/changes.create", CHANGE)
