@@ -22,9 +22,7 @@ is sent (the connector sends none); ARM 1,000 (see ARM_PAGE). Each size runs in 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import datetime
-import importlib
 import json
 import math
 import os
@@ -35,12 +33,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sizes import each_size
+from sizes import each_size, scan_once, stop
 
 #: ARM's page of role assignments. "Role Assignments - List For Scope" documents nextLink/$skipToken paging but
 #: no page size (https://learn.microsoft.com/rest/api/authorization/role-assignments/list-for-scope); 1,000 is
@@ -246,27 +242,6 @@ def serve(n: int, seed: int, arm_page: int, graph_page: int) -> None:
         servers.stop()
 
 
-@contextmanager
-def timed(module: str, name: str, spent: dict[str, float]) -> Iterator[None]:
-    """Time every call of `module.name` into spent[name] (the connector imports build at call time, and
-    build calls its parts through its own module's names, so replacing the module attribute reaches them)."""
-    mod = importlib.import_module(module)
-    original: Callable[..., Any] = getattr(mod, name)
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
-
-    setattr(mod, name, wrapper)
-    try:
-        yield
-    finally:
-        setattr(mod, name, original)
-
-
 def one(n: int, seed: int, arm_page: int, graph_page: int, profile: str | None) -> dict[str, Any]:
     """One size: start the stand-in (child process), scan it once, measure."""
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(n), "--seed", str(seed),
@@ -288,43 +263,13 @@ def one(n: int, seed: int, arm_page: int, graph_page: int, profile: str | None) 
                    "arm_endpoint": where["arm"], "graph_endpoint": where["graph"], "ca_bundle": ca.name}
         connector = AzureConnector(ConnectorSettings(name="bench", connector_type="azure", options=options,
                                                      config_dir=ca.parent, timeout=60, deadline=3600))
-        spent: dict[str, float] = {}
-        profiler = cProfile.Profile() if profile else None
-        with (timed("commonmode_azure.build", "build", spent),
-              timed("commonmode_azure.build", "build_grants", spent)):
-            t0, c0 = time.perf_counter(), time.process_time()
-            if profiler is not None:
-                profiler.enable()
-            result = connector.collect(lambda *a: None)
-            if profiler is not None:
-                profiler.disable()
-            total_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        if profiler is not None and profile:
-            profiler.dump_stats(profile)
-        child.stdin.write("stop\n")
-        child.stdin.flush()
-        served = json.loads(child.stdout.readline())
+        result, measured = scan_once(connector, "commonmode_azure.build", child, profile)
     finally:
-        if child.poll() is None:
-            child.stdin.close()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()  # our own child, by its handle
-                child.wait()
-    inv = result.inventory
+        stop(child)
     stats = dict(result.stats)
-    build_s = spent.get("build", 0.0)
     return {"assignments": n, "role_assignments_read": stats.get("role_assignments", 0),
             "seed_s": where["seed_s"], "estate": where["estate"],
-            "total_s": total_s, "cpu_s": cpu_s, "build_s": build_s, "grants_s": spent.get("build_grants", 0.0),
-            "collect_s": total_s - build_s, "api_calls": stats.get("api_calls", 0),
-            "calls": {k[len("calls."):]: v for k, v in stats.items() if k.startswith("calls.")},
-            "identities": len(inv.identities), "resources": len(inv.resources), "grants": len(inv.grants),
-            "services": len(inv.services), "status": result.status.value, "gaps": list(result.gaps[:5]),
-            "requests_served": served["requests"], "writes_refused": len(served["refused"]),
-            "standin_failures": served["failures"], "standin_rss_mb": served["rss_mb"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            **measured, "gaps": list(result.gaps[:5])}
 
 
 def report(rows: list[dict[str, Any]]) -> None:

@@ -29,8 +29,6 @@ its token_uri at the stand-in) and `ca_bundle` the stand-in's CA. Each size runs
 from __future__ import annotations
 
 import argparse
-import cProfile
-import importlib
 import json
 import os
 import platform
@@ -39,12 +37,10 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sizes import each_size
+from sizes import each_size, scan_once, stop
 
 #: The stand-in's page size where a request names none (IAM v2 ListPolicies; the gRPC key listing is not
 #: paged). The connector names its own on every other list: REST lists 500 (pageSize, Cloud DNS maxResults),
@@ -216,27 +212,6 @@ def serve(n: int, seed: int, accounts: int, page_size: int) -> None:
         servers.stop()
 
 
-@contextmanager
-def timed(module: str, name: str, spent: dict[str, float]) -> Iterator[None]:
-    """Time every call of `module.name` into spent[name] (the connector imports build at call time, and build
-    calls its parts through its own module's names, so replacing the module attribute reaches them)."""
-    mod = importlib.import_module(module)
-    original: Callable[..., Any] = getattr(mod, name)
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
-
-    setattr(mod, name, wrapper)
-    try:
-        yield
-    finally:
-        setattr(mod, name, original)
-
-
 def one(n: int, seed: int, accounts: int, page_size: int, profile: str | None) -> dict[str, Any]:
     """One size: start the stand-ins (child process), scan them once, measure."""
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(n), "--seed", str(seed), "--accounts",
@@ -260,44 +235,13 @@ def one(n: int, seed: int, accounts: int, page_size: int, profile: str | None) -
                    "api_endpoints": where["api_endpoints"]}
         connector = GcpConnector(ConnectorSettings(name="bench", connector_type="gcp", options=options,
                                                    config_dir=ca.parent, timeout=60, deadline=3600))
-        spent: dict[str, float] = {}
-        profiler = cProfile.Profile() if profile else None
-        with (timed("commonmode_gcp.build", "build", spent),
-              timed("commonmode_gcp.build", "build_grants", spent)):
-            t0, c0 = time.perf_counter(), time.process_time()
-            if profiler is not None:
-                profiler.enable()
-            result = connector.collect(lambda *a: None)
-            if profiler is not None:
-                profiler.disable()
-            total_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        if profiler is not None and profile:
-            profiler.dump_stats(profile)
-        child.stdin.write("stop\n")
-        child.stdin.flush()
-        served = json.loads(child.stdout.readline())
+        result, measured = scan_once(connector, "commonmode_gcp.build", child, profile)
     finally:
-        if child.poll() is None:
-            child.stdin.close()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()  # our own child, by its handle
-                child.wait()
-    inv = result.inventory
+        stop(child)
     stats = dict(result.stats)
-    build_s = spent.get("build", 0.0)
     return {"projects": n, "projects_read": stats.get("projects", 0), "bindings_read": stats.get("bindings", 0),
             "seed_s": where["seed_s"], "estate": where["estate"],
-            "total_s": total_s, "cpu_s": cpu_s, "build_s": build_s, "grants_s": spent.get("build_grants", 0.0),
-            "collect_s": total_s - build_s, "api_calls": stats.get("api_calls", 0),
-            "calls": {k[len("calls."):]: v for k, v in stats.items() if k.startswith("calls.")},
-            "identities": len(inv.identities), "resources": len(inv.resources), "grants": len(inv.grants),
-            "services": len(inv.services), "status": result.status.value, "gaps": len(result.gaps),
-            "gaps_sample": list(result.gaps[:5]),
-            "requests_served": served["requests"], "writes_refused": len(served["refused"]),
-            "standin_failures": served["failures"], "standin_rss_mb": served["rss_mb"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            **measured, "gaps": len(result.gaps), "gaps_sample": list(result.gaps[:5])}
 
 
 def cpu_model() -> str:
