@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -419,11 +419,6 @@ class Clients:
     def rpc(self, fn: Callable[..., T], **kwargs: Any) -> T:
         """A GAPIC call with the policy's retry and timeout."""
         return fn(**kwargs, retry=retry(self.policy), timeout=float(self.policy.read_timeout))
-
-
-def iterate(pager: Any) -> Iterator[Any]:
-    """Every item of a GAPIC pager (its own paging)."""
-    yield from pager
 
 
 # --- errors --------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from google.protobuf import json_format  # type: ignore[import-untyped]
 
 from commonmode.kit import Collection
-from commonmode_gcp.client import Clients, Json, iterate
+from commonmode_gcp.client import Clients, Json
 from commonmode_gcp.snapshot import ProjectData, Snapshot
 
 T = TypeVar("T")
@@ -156,7 +156,7 @@ def _deny_policies(c: Collection, clients: Clients, snap: Snapshot, container: s
     with GetPolicy). `key` is the container as the build names it (`projects/ID`)."""
     api = clients.policies()
     listed = c.attempt(f"deny policies on {container}", lambda: [
-        rest_of(p) for p in iterate(clients.rpc(api.list_policies, request={"parent": _deny_parent(container)}))], None,
+        rest_of(p) for p in clients.rpc(api.list_policies, request={"parent": _deny_parent(container)})], None,
         note="what they deny is not subtracted")
     for p in listed or []:
         got = c.attempt(f"deny policy {p.get('name')}", bind(p["name"], lambda n: rest_of(
@@ -184,8 +184,8 @@ def _roles(clients: Clients, parent: str) -> list[Json]:
     from google.cloud import iam_admin_v1
 
     api = clients.iam()
-    return [rest_of(r) for r in iterate(clients.rpc(api.list_roles, request=iam_admin_v1.ListRolesRequest(
-        parent=parent, view=iam_admin_v1.RoleView.FULL, page_size=1000)))]
+    return [rest_of(r) for r in clients.rpc(api.list_roles, request=iam_admin_v1.ListRolesRequest(
+        parent=parent, view=iam_admin_v1.RoleView.FULL, page_size=1000))]
 
 
 def read_project(c: Collection, clients: Clients, snap: Snapshot, p: ProjectData) -> None:
@@ -200,7 +200,7 @@ def read_project(c: Collection, clients: Clients, snap: Snapshot, p: ProjectData
     api = clients.iam()
     listing = iam_admin_v1.ListServiceAccountsRequest(name=f"projects/{p.id}", page_size=100)
     p.service_accounts = s.attempt("service accounts", lambda: [
-        rest_of(a) for a in iterate(clients.rpc(api.list_service_accounts, request=listing))], [])
+        rest_of(a) for a in clients.rpc(api.list_service_accounts, request=listing)], [])
     for sa in p.service_accounts:
         email = str(sa.get("email"))
         name = f"projects/{p.id}/serviceAccounts/{email}"

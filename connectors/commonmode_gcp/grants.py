@@ -193,7 +193,7 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
             members_at[name].update(b.members)
     emitted = {i.id for i in out.identities}
     external: set[str] = set()
-    groups_gapped: set[str] = set()
+    gapped: set[str] = set()
     deleted_seen: set[str] = set()
     cache: dict[str, list[Subject]] = {}
     member_of: dict[str, set[str]] = defaultdict(set)
@@ -217,9 +217,9 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
     # only ("Access control", https://cloud.google.com/dns/docs/access-control), deny policies attach to
     # organizations, folders and projects ("Deny policies"), and conditions are not evaluated here. So what a
     # member gets on one record set of a zone it gets on each (records are most of the resources).
-    per_zone: dict[tuple[str, str], list[caps.Access]] = {}
-    if any("/rrsets/" in name for name in estate.policies_by_resource):
-        per_zone = _NO_MEMO  # a record set with an allow policy of its own (not Cloud DNS's): each decided alone
+    # (a record set with an allow policy of its own, which Cloud DNS has not: each is decided alone)
+    per_zone: dict[tuple[str, str], list[caps.Access]] | None = (
+        None if any("/rrsets/" in name for name in estate.policies_by_resource) else {})
     for t in built.targets:
         try:
             above = estate.hierarchy.ancestors(t.name)
@@ -229,14 +229,14 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
         members = sorted(set().union(*(members_at.get(a, set()) for a in above)))
         resource = caps.Resource(name=t.name, kind=t.kind)
         for member in members:
-            if member.startswith("domain:") and t.kind != "service-account" and member not in groups_gapped:
-                groups_gapped.add(member)
+            if member.startswith("domain:") and t.kind != "service-account" and member not in gapped:
+                gapped.add(member)
                 out.gaps.append(f"{member} holds roles on a path resource: every account of the domain gets "
                                 "them, and its accounts are not listed, so who that is is missing")
             if member.startswith("group:") and t.kind != "service-account" and not (
                     member.split(":", 1)[1].lower() in snap.groups or member.split(":", 1)[1].lower()
                     in snap.groups_unread):
-                _group_gap(out, member, groups_gapped)
+                _group_gap(out, member, gapped)
             if P.is_deleted(member) and member not in deleted_seen:
                 deleted_seen.add(member)
                 out.identities.append(Identity(id=member, provider="gcp", kind="deleted-principal", name=member,
@@ -255,16 +255,6 @@ def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
                     "through it is missing")
 
 
-class _NoMemo(dict[tuple[str, str], list[caps.Access]]):
-    """A memo that remembers nothing."""
-
-    def __setitem__(self, key: tuple[str, str], value: list[caps.Access]) -> None:
-        return None
-
-
-_NO_MEMO = _NoMemo()
-
-
 def _accesses(subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
               estate: caps.Estate) -> list[caps.Access]:
     """What grants_on decides, widening escalations expanded to what they lead to."""
@@ -279,15 +269,16 @@ def _accesses(subject: Subject, resource: caps.Resource, t: Target, table: caps.
 
 def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
            estate: caps.Estate, connector: str, emitted: set[str], external: set[str],
-           per_zone: dict[tuple[str, str], list[caps.Access]]) -> None:
+           per_zone: dict[tuple[str, str], list[caps.Access]] | None) -> None:
     if subject.identity_id == t.resource_id:
         return  # acting as itself is no edge
-    key = (subject.principal.member, t.name.split("/rrsets/", 1)[0]) if t.kind == "dns-record-set" else None
+    key = (subject.principal.member, t.name.split("/rrsets/", 1)[0]) if (
+        per_zone is not None and t.kind == "dns-record-set") else None
     try:
-        expanded = per_zone.get(key) if key is not None else None
+        expanded = per_zone.get(key) if per_zone is not None and key is not None else None
         if expanded is None:
             expanded = _accesses(subject, resource, t, table, estate)
-            if key is not None:
+            if per_zone is not None and key is not None:
                 per_zone[key] = expanded
     except PolicyError as exc:
         out.gaps.append(f"{subject.identity_id} on {t.name}: {exc}: not decided, so grants there may be missing")
