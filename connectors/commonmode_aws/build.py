@@ -29,6 +29,7 @@ def build(accounts: Sequence[AccountData], opts: Options, actions: ActionTable |
     for acct in accounts:
         add_identities(estate, acct)
         estate.targets.extend(add_resources(estate, acct))
+        estate.oidc_providers[acct.account] = acct.oidc_providers
     estate.rcps = {acct.account: tuple(tuple(s for name, content in level
                                              for s in estate.statements(content, f"RCP {name}"))
                                        for level in acct.rcp_levels)

@@ -42,7 +42,7 @@ __all__ = ["DENIED_CODES", "MAX_ATTEMPTS", "NEVER", "READ_ONLY_OPERATIONS", "Aws
 READ_ONLY_OPERATIONS: dict[str, frozenset[str]] = {
     "sts": frozenset({"GetCallerIdentity", "AssumeRole"}),
     "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion", "ListAccessKeys",
-                      "GetAccessKeyLastUsed"}),
+                      "GetAccessKeyLastUsed", "ListOpenIDConnectProviders", "GetOpenIDConnectProvider"}),
     "route53": frozenset({"ListHostedZones", "ListResourceRecordSets", "ListHealthChecks",
                           "ListTagsForResources"}),
     "secretsmanager": frozenset({"ListSecrets", "GetResourcePolicy"}),

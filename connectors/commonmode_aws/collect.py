@@ -86,6 +86,18 @@ def get_access_keys(clients: Clients, user_name: str) -> list[dict[str, Any]]:
 # --- Route 53 -----------------------------------------------------------------------------------------
 
 
+def get_oidc_providers(clients: Clients) -> dict[str, dict[str, Any]]:
+    """The account's IAM OIDC identity providers, ARN → GetOpenIDConnectProvider (Url, ClientIDList: the
+    audiences STS accepts from the issuer; ThumbprintList and tags are certificate and tag metadata)."""
+    iam = clients.client("iam")
+    arns = [p["Arn"] for p in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", [])]
+    out: dict[str, dict[str, Any]] = {}
+    for arn in arns:
+        got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        out[arn] = {"Url": got.get("Url", ""), "ClientIDList": list(got.get("ClientIDList") or [])}
+    return out
+
+
 def get_hosted_zones(clients: Clients) -> list[dict[str, Any]]:
     r53 = clients.client("route53")
     return [z for page in _pages(r53, "list_hosted_zones") for z in page["HostedZones"]]
@@ -307,6 +319,7 @@ def collect_account(c: Collection, acct: str, clients: Clients, regions: Sequenc
     for u in data.gaad.get("UserDetailList", []):
         data.access_keys[u["UserName"]] = c.attempt(f"iam:ListAccessKeys {u['UserName']}",
                                                     partial(get_access_keys, clients, u["UserName"]), [])
+    data.oidc_providers = c.attempt("iam:ListOpenIDConnectProviders", lambda: get_oidc_providers(clients), None)
     data.zones = c.attempt("route53:ListHostedZones", lambda: get_hosted_zones(clients), [])
     zone_ids = [z["Id"].rsplit("/", 1)[-1] for z in data.zones]
     if zone_ids:

@@ -73,6 +73,8 @@ class Estate:
     iam_targets: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
     targets: list[Target] = field(default_factory=list)
     rcps: dict[str, tuple[tuple[P.Statement, ...], ...]] = field(default_factory=dict)  # account → RCP levels
+    #: account → its OIDC identity providers (ARN → Url, ClientIDList), or None where they were not readable
+    oidc_providers: dict[str, dict[str, dict[str, Any]] | None] = field(default_factory=dict)
 
     def statements(self, document: Any, name: str) -> tuple[P.Statement, ...]:
         """A policy document's statements; one that is not policy grammar is a gap, and gives nothing."""

@@ -4,30 +4,40 @@
 
 Rules (IAM User Guide, "Create a role for OpenID Connect federation" and "Available keys for AWS OIDC
 federation": a statement's Principal `{"Federated": "arn:aws:iam::ACCOUNT:oidc-provider/HOST"}` trusts tokens
-of the issuer `https://HOST`; its conditions test the token's claims as `HOST:sub`, `HOST:aud` and, for some
-issuers, further claims; GitHub's guidance, "Configuring OpenID Connect in Amazon Web Services": without a
-condition on `sub` any repository's workflow can assume the role):
+of the issuer `https://HOST` registered in that account; its conditions test the token's claims as `HOST:sub`,
+`HOST:aud`; STS accepts a token only if its `aud` is one of the provider's client ids (CreateOpenIDConnectProvider,
+ClientIDList). Since January 2026 STS also sets, for GitHub's issuer, `HOST:actor`, `:actor_id`,
+`:job_workflow_ref`, `:repository`, `:repository_id`, `:workflow`, `:ref`, `:environment`, `:enterprise_id`
+(What's New, "AWS STS supports validation of identity provider claims", 2026-01). GitHub's guidance,
+"Configuring OpenID Connect in Amazon Web Services": without a condition on `sub` any repository's workflow can
+assume the role):
 
-- The workloads a statement may admit are read from its conditions on `HOST:sub` (StringEquals or StringLike,
-  also under ForAnyValue): each value one workload, a pattern a pattern workload; with none, every subject of
-  the issuer (`github:any` for GitHub's).
+- A trust naming a provider the account does not have (ListOpenIDConnectProviders read the account) lets no
+  one in. The audiences tried are the provider's client ids (else the trust's `aud` values, else
+  `sts.amazonaws.com`, GitHub's documented audience for AWS).
+- GitHub's issuer: a condition on any other `HOST:CLAIM` tests a key STS does not set (absent: false under
+  StringEquals, true under a negated operator, as for any absent key). The trust's StringEquals/StringLike
+  conditions (also under ForAnyValue) on `HOST:CLAIM` are read by the kit (commonmode.kit.github.read): which
+  repository or pattern they admit, and whether the trust is too broad (no repository condition, a wildcard
+  owner or repository, or only conditions a contributor chooses). A StringEquals value with a wildcard is
+  literal and matches no real token.
+- Another issuer: each `HOST:sub` value is one workload (kit.ids.workload_of_subject: a GitLab project, a
+  Kubernetes service account, else `oidc:ISSUER:SUBJECT`); with none, every subject of the issuer.
 - Each candidate is then decided by the policy engine itself (`policy.statement_applies`) on a token that
-  candidate would present (its subject; `aud` as the statement requires it, else `sts.amazonaws.com`): every
-  condition is evaluated exactly as for any other request, and one on a claim the scanner does not bind (a
-  workflow ref, an actor) makes the grant conditional. A Deny statement of the same trust that applies takes it
+  candidate would present (its `sub`, an audience above, and the claims the trust names, each a value its
+  condition accepts): every condition is evaluated exactly as for any other request, and one on a claim the
+  scanner does not bind makes the grant conditional. A Deny statement of the same trust that applies takes it
   away (conditionally, when it rests on such a claim).
-- Where a subject pattern leaves the repository open (an owner or repository wildcard) or the part after it
-  (any branch, environment or pull request), the workload is tagged `broad_trust`, which the
-  broad-federated-trust rule reads.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from commonmode.kit import Tri, ids
-from commonmode.kit.workloads import workload_identity
+from commonmode.kit import Tri, github, ids
+from commonmode.kit.workloads import Admissions
 from commonmode.model import Capability, Grant
 from commonmode_aws import policy as P
 from commonmode_aws.estate import Estate
@@ -37,61 +47,65 @@ _POSITIVE = ("StringEquals", "StringLike", "ForAnyValue:StringEquals", "ForAnyVa
 _ACTION = "sts:AssumeRoleWithWebIdentity"
 #: GitHub's documented audience for AWS, and the default of aws-actions/configure-aws-credentials.
 _DEFAULT_AUD = "sts.amazonaws.com"
-_GITHUB_SUBJECT = re.compile(r"repo:(?P<repo>[^:]+)(?::(?P<rest>.*))?")
+#: The GitHub claims STS sets as condition keys besides sub and aud (see the module docstring).
+_GITHUB_KEYS = ("actor", "actor_id", "job_workflow_ref", "repository", "repository_id", "workflow", "ref",
+                "environment", "enterprise_id")
 
 
-def _concrete(pattern: str) -> str:
-    """A value that matches a StringLike pattern (`*`, `?` each stand for one `x`)."""
-    return pattern.replace("*", "x").replace("?", "x")
+@dataclass(frozen=True)
+class Candidate:
+    """A workload a statement may admit, the claims of a token it would present, and why the trust is broad."""
+
+    workload: str
+    claims: dict[str, str]
+    broad: str | None = None
+    environment: str | None = None
+    absent: frozenset[str] = frozenset()  # claim keys STS never sets for this issuer
 
 
-def _github(subject: str) -> tuple[str, str | None]:
-    """(workload, why broad) of a GitHub subject pattern."""
-    m = _GITHUB_SUBJECT.fullmatch(subject)
-    if subject in ("*", "repo:*") or m is None or m.group("repo").split("/", 1)[0] in ("*", "") or "/" not in \
-            m.group("repo"):
-        return ids.GITHUB_ANY, ids.broad_trust(ids.GITHUB_ANY)
-    repo = m.group("repo")
-    if "*" in repo or "?" in repo:
-        owner = repo.split("/", 1)[0]
-        if "*" in owner or "?" in owner:
-            return ids.GITHUB_ANY, ids.broad_trust(ids.GITHUB_ANY)
-        workload = ids.github_repository(f"{owner}/*")
-        return workload, ids.broad_trust(workload)
-    rest = m.group("rest") or ""
-    if "*" in rest or "?" in rest or not rest:
-        return ids.github_repository(repo), (f"its subject condition {subject} admits any ref, environment or pull "
-                                             "request of the repository, which any contributor can choose")
-    return ids.github_repository(repo), None
+def _conditions(st: P.Statement, host: str) -> dict[str, list[str]]:
+    """claim → the values the statement's positive string conditions on `HOST:claim` accept."""
+    prefix = f"{host}:".lower()
+    out: dict[str, list[str]] = {}
+    for c in st.conditions:
+        key = c.key.lower()
+        if c.operator in _POSITIVE and key.startswith(prefix) and key != f"{prefix}aud":
+            like = c.operator.endswith("StringLike")
+            out.setdefault(key[len(prefix):], []).extend(v for v in c.values if like or not github.is_pattern(v))
+    return out
 
 
-def candidates(st: P.Statement, host: str) -> Iterator[tuple[str, str, str | None]]:
-    """(workload, the subject its token carries, why broad) for each workload the statement may admit."""
-    key = f"{host}:sub".lower()
-    subjects = [v for c in st.conditions if c.key.lower() == key and c.operator in _POSITIVE for v in c.values]
-    github = f"https://{host}".rstrip("/") == ids.GITHUB_ISSUER
-    if not subjects:
-        if github:
-            yield ids.GITHUB_ANY, "repo:anyone/anything:ref:refs/heads/main", \
-                "it has no condition on the token's subject: " + str(ids.broad_trust(ids.GITHUB_ANY))
-        else:
-            any_subject = ids.oidc_workload(f"https://{host}")
-            yield any_subject, "any", "it has no condition on the token's subject"
+def candidates(st: P.Statement, host: str) -> Iterator[Candidate]:
+    """Each workload the statement may admit (see the module docstring)."""
+    conds = _conditions(st, host)
+    if f"https://{host}".rstrip("/") == ids.GITHUB_ISSUER:
+        prefix = f"{host}:".lower()
+        absent = frozenset(c.key.lower() for c in st.conditions if c.key.lower().startswith(prefix)
+                           and c.key.lower()[len(prefix):] not in ("sub", "aud", *_GITHUB_KEYS))
+        for r in github.read(conds):
+            claims = {"sub": r.subject}
+            for key in _GITHUB_KEYS:
+                if conds.get(key):
+                    repo = ids.repository_of(r.workload)
+                    claims[key] = repo if key == "repository" and repo and "*" not in repo else \
+                        github.concrete(conds[key][0])
+            yield Candidate(r.workload, claims, r.broad, r.environment, absent)
+        return
+    subjects = conds.get("sub")
+    if subjects is None:
+        yield Candidate(ids.oidc_workload(f"https://{host}"), {"sub": "any"},
+                        "it has no condition on the token's subject")
         return
     for s in subjects:
-        token_subject = _concrete(s)
-        if github:
-            workload, broad = _github(s)
-        else:
-            workload = ids.workload_of_subject(f"https://{host}", s)
-            broad = ids.broad_trust(workload) or (f"its subject condition {s} is a pattern" if "*" in s or "?" in s
-                                                  else None)
-        yield workload, token_subject, broad
+        workload = ids.workload_of_subject(f"https://{host}", s)
+        broad = ids.broad_trust(workload) or (f"its subject condition {s} is a pattern" if github.is_pattern(s)
+                                              else None)
+        yield Candidate(workload, {"sub": github.concrete(s)}, broad)
 
 
 def federated_edges(estate: Estate) -> None:
     """identity.assume grants from every external workload a role's trust lets in (see the module docstring)."""
-    seen = {i.id for i in estate.out.identities}
+    admitted = Admissions(estate.opts.connector)
     for role, statements in sorted(estate.trust.items()):
         account = ids.account_of(role)
         for st in statements:
@@ -101,37 +115,50 @@ def federated_edges(estate: Estate) -> None:
                 m = _OIDC_PROVIDER.fullmatch(fed)
                 if m is None:  # SAML providers, Cognito, the public identity providers: not workloads
                     continue
-                host = m.group(2)
-                for workload, subject, broad in candidates(st, host):
-                    _decide(estate, role, account, st, statements, fed, host, workload, subject, broad, seen)
+                providers = estate.oidc_providers.get(m.group(1))
+                if providers is not None and fed not in providers:
+                    continue  # the account has no such provider: STS accepts no token for it
+                audiences = (providers or {}).get(fed, {}).get("ClientIDList") or None
+                for cand in candidates(st, m.group(2)):
+                    _decide(estate, role, account, st, statements, fed, m.group(2), cand, audiences, admitted)
+    estate.out.identities.extend(admitted.identities({i.id for i in estate.out.identities}))
 
 
 def _decide(estate: Estate, role: str, account: str, st: P.Statement, statements: tuple[P.Statement, ...],
-            fed: str, host: str, workload: str, subject: str, broad: str | None, seen: set[str]) -> None:
+            fed: str, host: str, cand: Candidate, audiences: list[str] | None, admitted: Admissions) -> None:
     aud_key = f"{host}:aud".lower()
-    auds = [v for c in st.conditions if c.key.lower() == aud_key and c.operator in _POSITIVE for v in c.values]
-    req = P.Request(action=_ACTION, resource=role, principal=fed, account=account,
-                    context={f"{host}:sub".lower(): (subject,),
-                             aud_key: (_concrete(auds[0]) if auds else _DEFAULT_AUD,)})
-    allowed = P.statement_applies(st, req)
-    if allowed is Tri.NO:
+    from_provider = audiences is not None
+    deny_steps: list[str] = []
+    if audiences is None:
+        auds = [v for c in st.conditions if c.key.lower() == aud_key and c.operator in _POSITIVE for v in c.values]
+        audiences = [github.concrete(auds[0]) if auds else _DEFAULT_AUD]
+    best, best_aud = Tri.NO, audiences[0]
+    for aud in audiences:
+        context = {f"{host}:{k}".lower(): (v,) for k, v in cand.claims.items()}
+        context[aud_key] = (aud,)
+        req = P.Request(action=_ACTION, resource=role, principal=fed, account=account, context=context,
+                        absent=cand.absent)
+        allowed = P.statement_applies(st, req)
+        via_deny: list[str] = []
+        for other in statements:
+            if other.effect != "Deny" or other.principals is None:
+                continue
+            if fed not in other.principals.get("Federated", ()) and "*" not in other.principals.get("AWS", ()):
+                continue
+            denied = P.statement_applies(other, req)
+            if denied is not Tri.NO and allowed is not Tri.NO:
+                allowed = min(allowed, ~denied)
+                via_deny.append(f"unless {other.source} denies it")
+        if allowed > best:
+            best, best_aud, deny_steps = allowed, aud, via_deny
+    if best is Tri.NO:
         return
     via = [f"{st.source}: {fed} may call {_ACTION}"]
     via += [f"when {c.key} {c.operator} {', '.join(c.values)}" for c in st.conditions]
-    for other in statements:
-        if other.effect != "Deny" or other.principals is None:
-            continue
-        if fed not in other.principals.get("Federated", ()) and "*" not in other.principals.get("AWS", ()):
-            continue
-        denied = P.statement_applies(other, req)
-        if denied is not Tri.NO:
-            allowed = min(allowed, ~denied)
-            via.append(f"unless {other.source} denies it")
-    if allowed is Tri.NO:
-        return
-    if workload not in seen:
-        seen.add(workload)
-        estate.out.identities.append(workload_identity(workload, estate.opts.connector, broad))
-    estate.out.grants.append(Grant(identity_id=workload, capability=Capability.IDENTITY_ASSUME, resource_id=role,
-                                   via=tuple(via), connector=estate.opts.connector,
-                                   conditional=allowed is Tri.MAYBE))
+    if from_provider:
+        via.append(f"with audience {best_aud} (a client id of the provider)")
+    via += deny_steps
+    admitted.admit(cand.workload, role, cand.broad, cand.environment)
+    estate.out.grants.append(Grant(identity_id=cand.workload, capability=Capability.IDENTITY_ASSUME,
+                                   resource_id=role, via=tuple(via), connector=estate.opts.connector,
+                                   conditional=best is Tri.MAYBE))

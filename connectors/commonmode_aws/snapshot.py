@@ -27,6 +27,9 @@ class AccountData:
     authorities: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region → ACM PCA CAs
     scp_levels: list[list[tuple[str, str]]] | None = None  # None: SCPs do not apply or could not be read
     rcp_levels: list[list[tuple[str, str]]] | None = None  # None: RCPs do not apply or could not be read
+    #: the account's OIDC identity providers (ARN → Url, ClientIDList); None: not readable (every provider a
+    #: trust names is then taken to exist, with the audiences its conditions name)
+    oidc_providers: dict[str, dict[str, Any]] | None = None
     org_id: str | None = None  # the organization the account belongs to, when readable
 
 

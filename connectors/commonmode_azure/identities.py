@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commonmode.connector import InventoryParts
-from commonmode.kit import ids
+from commonmode.kit import github, ids
 from commonmode.kit.values import owner_from, parse_timestamp
-from commonmode.kit.workloads import workload_identity
+from commonmode.kit.workloads import Admissions
 from commonmode.model import Capability, Credential, Grant, Identity
 from commonmode_azure.snapshot import GRAPH_APP_ID, Directory, Json, Snapshot
 
@@ -70,51 +70,68 @@ def _credentials(obj: Json, identity_id: str, where: str, connector: str) -> lis
     return out
 
 
-#: A flexible federated identity credential's expression on the subject ("Flexible federated identity
-#: credentials": `claims['sub'] matches 'repo:contoso/app:ref:refs/heads/*'`), one `matches` clause.
-_MATCHES = re.compile(r"\s*claims\['sub'\]\s+matches\s+'([^']+)'\s*")
+#: A flexible federated identity credential's expression ("Flexible federated identity credentials",
+#: https://learn.microsoft.com/entra/workload-id/workload-identities-flexible-federated-identity-credentials):
+#: clauses `claims['<claim>'] <operator> '<comparand>'` (operators `matches`, a wildcard pattern, and `eq`),
+#: joined by ` and `; GitHub's claims there are `sub` and `job_workflow_ref`.
+_CLAUSE = re.compile(r"\s*claims\['([A-Za-z_]+)'\]\s+(matches|eq)\s+'([^']*)'\s*")
 
 
-def _subject_pattern(expression: str) -> str | None:
-    """The subject pattern of a one-clause `claims['sub'] matches '…'` expression, else None."""
-    m = _MATCHES.fullmatch(expression)
-    return m.group(1) if m else None
+def _expression_claims(expression: str) -> dict[str, list[str]] | None:
+    """claim → accepted values (patterns under `matches`; an `eq` comparand with a wildcard is literal and
+    matches no real token: dropped), or None for an expression the scanner does not read."""
+    out: dict[str, list[str]] = {}
+    for clause in re.split(r"\s+and\s+", expression.strip()):
+        m = _CLAUSE.fullmatch(clause)
+        if m is None:
+            return None
+        claim, op, value = m.groups()
+        values = out.setdefault(claim, [])
+        if op == "matches" or not github.is_pattern(value):
+            values.append(value)
+    return out
 
 
-def _any_ref(subject: str) -> str | None:
-    """Why a GitHub subject admits more than one workflow run it should: a wildcard after the repository (any
-    branch, any environment: whoever can push a branch or start a run there presents it)."""
-    _, _, rest = subject.partition(":")
-    _, _, context = rest.partition(":")
-    if "*" in context:
-        return f"its subject {subject} admits any ref or environment a contributor can choose"
-    return None
-
-
-def federation_edges(out: InventoryParts, target: str, target_name: str, creds: Iterable[Json], where: str,
-                     connector: str, seen: set[str]) -> None:
-    """An identity.assume edge from each workload a federated identity credential admits into `target`."""
+def federation_edges(admitted: Admissions, out: InventoryParts, target: str, target_name: str,
+                     creds: Iterable[Json], where: str, connector: str) -> None:
+    """An identity.assume edge from each workload a federated identity credential admits into `target`: a token
+    of the credential's issuer whose subject equals `subject`, or whose claims satisfy the flexible expression;
+    GitHub's read by the kit (commonmode.kit.github: the repository, and whether the trust is too broad),
+    another issuer's subject by kit.ids.workload_of_subject (a Kubernetes service account, a GitLab project,
+    else `oidc:ISSUER:SUBJECT`)."""
     for fic in creds:
         props = fic.get("properties") or fic  # ARM nests them; Graph does not
         issuer = str(props.get("issuer") or "")
         subject = str(props.get("subject") or "")
-        expression = (props.get("claimsMatchingExpression") or {}).get("value") if isinstance(
-            props.get("claimsMatchingExpression"), dict) else props.get("claimsMatchingExpression")
-        if not issuer or not (subject or expression):
+        raw = props.get("claimsMatchingExpression")
+        expression = str((raw.get("value") if isinstance(raw, dict) else raw) or "")
+        if not issuer:
             continue
-        pattern = _subject_pattern(str(expression)) if expression and not subject else None
-        # the kit's shared id: a GitHub Actions subject is `repo:OWNER/REPO:…` (GitHub docs, "OpenID Connect
-        # reference"), a Kubernetes one `system:serviceaccount:NS:NAME`
-        who = ids.workload_of_subject(issuer, subject or pattern or f"matching {expression}")
-        if who not in seen:
-            seen.add(who)
-            broad = ids.broad_trust(who) or (_any_ref(subject or pattern or "") if who.startswith("github:") else None)
-            out.identities.append(workload_identity(who, connector, broad))
-        condition = f"subject {subject}" if subject else f"claims matching {expression}"
-        out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
-                                connector=connector,
-                                via=(f"federated credential {fic.get('name', '?')} on {where} {target_name}: "
-                                     f"issuer {issuer}, {condition}",)))
+        if subject:  # compared exactly: a wildcard in it is a literal character
+            claims: dict[str, list[str]] | None = {"sub": [subject] if not github.is_pattern(subject) else []}
+        else:
+            claims = _expression_claims(expression) if expression else None
+        condition = (f"subject {subject}" if subject else f"claims matching {expression}" if expression else
+                     "no subject returned (a flexible credential: Graph v1.0 and ARM's stable API do not return "
+                     "claimsMatchingExpression)")
+        via = f"federated credential {fic.get('name', '?')} on {where} {target_name}: issuer {issuer}, {condition}"
+        if claims is None:  # what it matches is not known: any subject of the issuer, conditionally
+            who = ids.oidc_workload(issuer) if issuer.rstrip("/") != ids.GITHUB_ISSUER else ids.GITHUB_ANY
+            admitted.admit(who, target, "what it matches is not known to the scanner: " + (
+                f"its claims expression {expression} is not read" if expression else condition))
+            out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
+                                    connector=connector, via=(via,), conditional=True))
+            continue
+        if issuer.rstrip("/") == ids.GITHUB_ISSUER:
+            readings = [(r.workload, r.broad, r.environment) for r in github.read(claims)]
+        else:
+            readings = [(ids.workload_of_subject(issuer, s),
+                         f"its subject pattern {s} admits every subject matching it" if github.is_pattern(s)
+                         else None, None) for s in claims.get("sub", ())]
+        for who, broad, environment in readings:
+            admitted.admit(who, target, broad, environment)
+            out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
+                                    connector=connector, via=(via,)))
 
 
 def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_tags: Sequence[str]) -> Principals:
@@ -122,7 +139,7 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
     d: Directory = snap.directory
     known = Principals()
     tenant_fd = f"azure:tenant:{snap.tenant_id}"
-    seen_external: set[str] = set()
+    admitted = Admissions(connector)
     uami: dict[str, tuple[Json, str]] = {}  # lower-cased ARM id -> (identity resource, subscription)
     for sub in snap.subscriptions:
         for ident in sub.identities:
@@ -181,8 +198,8 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
                                        owner=_owner_name(owners), tags={"appId": str(app.get("appId") or "")},
                                        fault_domains=(tenant_fd,)))
         out.credentials += _credentials(app, aid, f"applications/{aid}", connector)
-        federation_edges(out, aid, str(app.get("displayName") or aid), d.federated.get(app["id"]) or [],
-                         "application", connector, seen_external)
+        federation_edges(admitted, out, aid, str(app.get("displayName") or aid), d.federated.get(app["id"]) or [],
+                         "application", connector)
     for obj_id, owners in d.owners.items():
         what = "application" if any(a["id"] == obj_id for a in d.applications) else "service principal"
         for o in owners:
@@ -197,8 +214,9 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
         target = known.by_arm_id.get(arm_lower)
         if target is None:  # the identity's service principal was not read (Graph not readable)
             continue
-        federation_edges(out, target, str(resource.get("name")), _federated_of(snap, resource["id"]),
-                         "managed identity", connector, seen_external)
+        federation_edges(admitted, out, target, str(resource.get("name")), _federated_of(snap, resource["id"]),
+                         "managed identity", connector)
+    out.identities.extend(admitted.identities({i.id for i in out.identities}))
     _directory_escalation(d, out, connector)
     return known
 

@@ -21,15 +21,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from commonmode.connector import InventoryParts
-from commonmode.kit import Decision, PolicyError, Tri, ids
-from commonmode.kit.workloads import workload_identity
+from commonmode.kit import Decision, PolicyError, Tri, github, ids
+from commonmode.kit.workloads import Admissions
 from commonmode.model import Capability, Grant, Identity
 from commonmode_gcp import capabilities as caps
 from commonmode_gcp import policy as P
 from commonmode_gcp.identities import Accounts
 from commonmode_gcp.resources import Built, Target
 from commonmode_gcp.snapshot import Snapshot
-from commonmode_gcp.wif import GITHUB_ANY, Admitted, Provider, admits
+from commonmode_gcp.wif import Admitted, Provider, admits, read_claims
 
 _POOL = re.compile(r"(principal|principalSet)://iam\.googleapis\.com/(projects/[^/]+/locations/[^/]+/"
                    r"workloadIdentityPools/[^/]+)/(.+)")
@@ -72,6 +72,8 @@ class Subject:
     identity_id: str
     principal: P.Identity
     admitted: Decision | None = None
+    broad: str | None = None  # an external workload's: why its trust is too broad (kit.github.Reading)
+    environment: str | None = None
 
 
 @dataclass
@@ -98,43 +100,46 @@ class Pools:
         return cls(out)
 
 
-def _narrow(a: Admitted, provider: Provider, what: str) -> Admitted | None:
+def _narrow(a: Admitted, provider: Provider, what: str) -> list[Admitted]:
     """What of `a` (a workload the provider admits) a binding's principal `what` (after the pool: `*`,
-    `attribute.A/V`, `subject/S`, `group/G`) still lets in; None when nothing."""
+    `attribute.A/V`, `subject/S`, `group/G`) still lets in; [] when nothing. On a GitHub provider the binding's
+    claim joins the conjunction's and the kit reads them again; on an AWS provider `attribute.aws_role/ARN` (the
+    default mapping's role session ARN) names that IAM role."""
     if what == "*":
-        return a
+        return [a]
     kind, _, value = what.partition("/")
     claim = None
     if kind == "subject":
         source = provider.attribute_mapping.get("google.subject", "")
-        claim = "sub" if re.fullmatch(r"\s*assertion\.sub\s*", source) else None
+        m = re.fullmatch(r"\s*assertion\.([A-Za-z_]+)\s*", source)
+        claim = m.group(1) if m else None
     elif kind.startswith("attribute."):
         source = provider.attribute_mapping.get(kind, "")
         m = re.fullmatch(r"\s*assertion\.([A-Za-z_]+)\s*", source)
         claim = m.group(1) if m else None
     step = f"and the binding names {what}"
-    if provider.github and claim in ("repository", "repository_owner", "sub"):
-        repo = value if claim == "repository" else (
-            ids.github_repository_of_subject(value) if claim == "sub" else None)
-        owner = value if claim == "repository_owner" else (repo.split("/", 1)[0] if repo else None)
-        if claim == "sub" and repo is None:
-            return None
-        current = a.workload
-        if current == GITHUB_ANY:
-            allowed = True
-        elif current.endswith("/*"):
-            allowed = owner == (ids.repository_of(current) or "")[:-2]
-        else:
-            allowed = (repo is None and owner == (ids.repository_of(current) or "").split("/", 1)[0]) or (
-                repo is not None and current == ids.github_repository(repo))
-        if not allowed:
-            return None
-        workload = ids.github_repository(repo) if repo else (
-            current if current != GITHUB_ANY and not current.endswith("/*") else ids.github_repository(f"{owner}/*"))
-        result = min(a.decision.result, Tri.MAYBE) if claim == "sub" else a.decision.result
-        return Admitted(workload, Decision(result, (*a.decision.via, step)))
+    if provider.aws_account and kind == "attribute.aws_role":
+        role = _aws_role(value, provider.aws_account)
+        return [Admitted(role, Decision(a.decision.result, (*a.decision.via, step)))] if role else []
+    if provider.github and claim:
+        prior = a.claims.get(claim)
+        if prior is not None and not any(github.matches(p, value) for p in prior):
+            return []
+        claims = {**a.claims, claim: frozenset({value})}
+        return read_claims(claims, a.decision.result, (*a.decision.via, step))
     # a claim the scanner does not follow: the same workloads, only when it holds
-    return Admitted(a.workload, Decision(min(a.decision.result, Tri.MAYBE), (*a.decision.via, step)))
+    return [Admitted(a.workload, Decision(min(a.decision.result, Tri.MAYBE), (*a.decision.via, step)), a.broad,
+                     a.environment, a.claims)]
+
+
+def _aws_role(value: str, account: str) -> str | None:
+    """The IAM role an `attribute.aws_role` value names: the default mapping gives an assumed role's session
+    ARN as `arn:aws:sts::ACCOUNT:assumed-role/ROLE` ("Configure Workload Identity Federation with AWS"); an
+    ARN of another account than the provider's admits nobody."""
+    m = re.fullmatch(r"arn:(aws[a-z-]*):(?:sts|iam)::(\d{12}):(?:assumed-role|role)/(?:.*/)?([^/]+)", value)
+    if m is None or m.group(2) != account:
+        return None
+    return ids.iam_role_arn(account, m.group(3), partition=m.group(1))
 
 
 def subjects(member: str, accounts: Accounts, pools: Pools,
@@ -163,22 +168,29 @@ def subjects(member: str, accounts: Accounts, pools: Pools,
     out: dict[str, Subject] = {}
     for provider in pools.providers[pool]:
         for a in admits(provider):
-            got = _narrow(a, provider, what)
-            if got is not None and (got.workload not in out or got.decision.result > out[
-                    got.workload].admitted.result):  # type: ignore[union-attr]
-                out[got.workload] = Subject(got.workload, P.Identity(member=member), got.decision)
+            for got in _narrow(a, provider, what):
+                prior = out.get(got.workload)
+                if prior is None or got.decision.result > prior.admitted.result or (  # type: ignore[union-attr]
+                        got.decision.result == prior.admitted.result  # type: ignore[union-attr]
+                        and prior.broad and not got.broad):
+                    out[got.workload] = Subject(got.workload, P.Identity(member=member), got.decision, got.broad,
+                                                got.environment)
     return list(out.values())
 
 
-def _external(out: InventoryParts, wid: str, connector: str, seen: set[str]) -> None:
+def _external(out: InventoryParts, admitted: Admissions, subject: Subject, target: str, connector: str,
+              seen: set[str]) -> None:
+    wid = subject.identity_id
+    if wid.startswith(("github:", "gitlab:", "k8s:", "oidc:")):
+        admitted.admit(wid, target, subject.broad, subject.environment)
+        return
     if wid in seen:
         return
     seen.add(wid)
-    if wid.startswith(("github:", "gitlab:", "k8s:", "oidc:")):
-        out.identities.append(workload_identity(wid, connector))
-    else:
-        out.identities.append(Identity(id=wid, provider="gcp", kind="federated-principal", name=wid,
-                                       connector=connector))
+    account = ids.account_of(wid) if wid.startswith("arn:") else ""
+    out.identities.append(Identity(id=wid, provider="aws" if account else "gcp", kind="federated-principal",
+                                   name=wid, connector=connector,
+                                   fault_domains=(f"aws:account:{account}",) if account else ()))
 
 
 def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: InventoryParts, connector: str) -> None:
@@ -193,6 +205,7 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
             members_at[name].update(b.members)
     emitted = {i.id for i in out.identities}
     external: set[str] = set()
+    admitted = Admissions(connector)
     gapped: set[str] = set()
     deleted_seen: set[str] = set()
     cache: dict[str, list[Subject]] = {}
@@ -244,7 +257,9 @@ def build_grants(snap: Snapshot, accounts: Accounts, built: Built, out: Inventor
                                                                           "in an allow policy: it binds nobody; "
                                                                           "remove the binding"}))
             for subject in subjects_of(member):
-                _grant(out, subject, resource, t, table, estate, connector, emitted, external, per_zone)
+                _grant(out, subject, resource, t, table, estate, connector, emitted, (external, admitted),
+                       per_zone)
+    out.identities.extend(admitted.identities(emitted))
 
 
 def _group_gap(out: InventoryParts, member: str, seen: set[str]) -> None:
@@ -268,7 +283,7 @@ def _accesses(subject: Subject, resource: caps.Resource, t: Target, table: caps.
 
 
 def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Target, table: caps.CapabilityTable,
-           estate: caps.Estate, connector: str, emitted: set[str], external: set[str],
+           estate: caps.Estate, connector: str, emitted: set[str], externals: tuple[set[str], Admissions],
            per_zone: dict[tuple[str, str], list[caps.Access]] | None) -> None:
     if subject.identity_id == t.resource_id:
         return  # acting as itself is no edge
@@ -293,7 +308,7 @@ def _grant(out: InventoryParts, subject: Subject, resource: caps.Resource, t: Ta
         if subject.admitted is not None:
             via = (*subject.admitted.via, *via)
             conditional = conditional or subject.admitted.result is Tri.MAYBE
-            _external(out, subject.identity_id, connector, external)
+            _external(out, externals[1], subject, t.resource_id, connector, externals[0])
         elif subject.identity_id not in emitted:
             emitted.add(subject.identity_id)
             out.identities.append(_member_identity(subject, connector))

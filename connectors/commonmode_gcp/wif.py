@@ -17,10 +17,14 @@ https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-p
 - GitHub's claims: `repository` (`owner/name`), `repository_owner`, `sub` (`repo:owner/name:…`) (GitHub, "OpenID
   Connect reference": https://docs.github.com/en/actions/reference/openid-connect-reference).
 
-What the scanner settles: `==` and `in [...]` on the repository, its owner, or a `sub` prefix, combined with `&&`
-and `||` and parentheses. Any other clause (a branch, an actor, `!=`, functions) narrows who is admitted in a way
-the scanner does not model: the admission is conditional (MAYBE) and `via` quotes the clause. An expression it
-cannot parse admits, conditionally, whatever the issuer can present.
+What the scanner settles: `==` and `in [...]` on any of the token's claims (`assertion.C`, or an attribute
+mapped from exactly `assertion.C`), and `startsWith('…')` on the subject (a `sub` pattern), combined with `&&`
+and `||` and parentheses. Each conjunction's claims are read by the kit (commonmode.kit.github.read): the
+repository or pattern admitted, and whether the trust is too broad (no repository condition, an owner only, or
+only conditions a contributor chooses: a workflow's name, any ref, a pull request; an environment, exempt once
+listed as protected). Any other clause (`!=`, other functions, a claim of a computed attribute) narrows who is
+admitted in a way the scanner does not model: the admission is conditional (MAYBE) and `via` quotes the
+clause. An expression it cannot parse admits, conditionally, whatever the issuer can present.
 """
 
 from __future__ import annotations
@@ -30,14 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from commonmode.kit import Decision, PolicyError, Tri, ids
-from commonmode.kit.ids import github_repository, github_repository_of_subject
+from commonmode.kit import Decision, PolicyError, Tri, github, ids
 
 GITHUB_ISSUER: Final = ids.GITHUB_ISSUER
 #: Any repository on GitHub (the kit's id for an unrestricted GitHub trust).
 GITHUB_ANY: Final = ids.GITHUB_ANY
-_REPO_CLAIMS: Final = frozenset({"repository"})
-_OWNER_CLAIMS: Final = frozenset({"repository_owner"})
 _TOKEN = re.compile(r"\s*(?:(\|\||&&|==|!=|\(|\)|\[|\]|,)|('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|"
                     r"([A-Za-z_][A-Za-z0-9_.]*)(\s*\()?)")
 
@@ -52,6 +53,7 @@ class Provider:
     attribute_mapping: Mapping[str, str] = field(default_factory=dict)
     attribute_condition: str | None = None
     disabled: bool = False
+    aws_account: str = ""  # an AWS provider's account (`aws.accountId`)
 
     @classmethod
     def parse(cls, obj: Any) -> Provider:
@@ -65,8 +67,10 @@ class Provider:
         cond = obj.get("attributeCondition") or None
         if cond is not None and not isinstance(cond, str):
             raise PolicyError(f"{obj['name']}.attributeCondition: expected a string")
+        aws = obj.get("aws") or {}
         return cls(name=obj["name"], issuer=str(oidc.get("issuerUri", "")) if isinstance(oidc, Mapping) else "",
                    attribute_mapping=dict(mapping), attribute_condition=cond,
+                   aws_account=str(aws.get("accountId") or "") if isinstance(aws, Mapping) else "",
                    disabled=bool(obj.get("disabled")) or obj.get("state") == "DELETED")
 
     @property
@@ -83,10 +87,15 @@ class Provider:
 @dataclass(frozen=True)
 class Admitted:
     """One external workload a provider admits (`github:repo:owner/name`, `github:repo:owner/*`,
-    `github:any`, or `oidc:ISSUER:*` for another issuer), and how surely (`decision`, its `via` why)."""
+    `github:any`, or `oidc:ISSUER:*` for another issuer), how surely (`decision`, its `via` why), why the trust
+    is too broad and the environment that alone narrows it (kit.github.Reading), and the GitHub claims its
+    conjunction accepts (claim → values), which a binding's principal narrows further (grants._narrow)."""
 
     workload: str
     decision: Decision
+    broad: str | None = None
+    environment: str | None = None
+    claims: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 # --- a small CEL reader: ==, !=, in [...], &&, ||, parentheses, and anything else as an opaque clause ---------------
@@ -203,65 +212,67 @@ class _Reader:
             values = [_literal(v) for v in lit.strip("[]").split(",") if v]
             if not lit.startswith("[") or any(v is None for v in values):
                 return _Clause(None, frozenset(), text)
-            vals = frozenset(v for v in values if v is not None)
+            # compared exactly: a value with `*` or `?` is literal, and no repository or ref can contain one
+            vals = frozenset(v for v in values if v is not None and not github.is_pattern(v))
         else:
             one = _literal(lit)
             if one is None:
                 return _Clause(None, frozenset(), text)
-            vals = frozenset({one})
+            vals = frozenset({one}) if not github.is_pattern(one) else frozenset()
         return _Clause(claim, vals, text) if claim else _Clause(None, frozenset(), text)
 
     def prefix(self, text: str) -> _Clause | None:
-        """`REF.startsWith('repo:owner/name:')` on the subject: that repository."""
+        """`REF.startsWith('…')` on the subject: a `sub` pattern (the prefix, then anything)."""
         m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_.]*)\.startsWith\(('(?:[^']*)'|\"(?:[^\"]*)\")\)", text)
         if not m or self.resolve.get(m.group(1)) != "sub":
             return None
         value = _literal(m.group(2)) or ""
-        repo = github_repository_of_subject(value if value.endswith(":") else "")
-        return _Clause("repository", frozenset({repo}), text) if repo else None
+        return _Clause("sub", frozenset({value + "*"}), text) if value and not github.is_pattern(value) else None
 
 
 def _references(provider: Provider) -> dict[str, str]:
-    """Which CEL names stand for which GitHub claim: `assertion.C` itself, and every mapped attribute whose
-    mapping is a plain `assertion.C`."""
-    refs = {f"assertion.{c}": c for c in ("repository", "repository_owner", "sub")}
+    """Which CEL names stand for which claim: `assertion.C` itself, and every mapped attribute whose mapping is
+    exactly `assertion.C`."""
+    refs: dict[str, str] = {}
     for target, source in provider.attribute_mapping.items():
         m = re.fullmatch(r"\s*assertion\.([A-Za-z_][A-Za-z0-9_]*)\s*", source)
-        if m and m.group(1) in ("repository", "repository_owner", "sub"):
+        if m:
             refs[target] = m.group(1)
     return refs
 
 
-def _subject_repos(values: frozenset[str]) -> frozenset[str] | None:
-    repos = {github_repository_of_subject(v) for v in values}
-    return None if None in repos else frozenset(r for r in repos if r is not None)
+class _Refs(dict[str, str]):
+    """_references, and any `assertion.C` as the claim C."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if key.startswith("assertion.") and key.count(".") == 1:
+            return key.removeprefix("assertion.")
+        return super().get(key, default)
+
+
+def read_claims(claims: Mapping[str, frozenset[str]], result: Tri, steps: tuple[str, ...]) -> list[Admitted]:
+    """The workloads a conjunction of exact (and `sub` prefix) claim conditions admits, read by the kit."""
+    conds = {k: sorted(v) for k, v in claims.items()}
+    return [Admitted(r.workload, Decision(result, steps), r.broad, r.environment, dict(claims))
+            for r in github.read(conds)]
 
 
 def _conjunction(clauses: list[_Clause], via: str) -> list[Admitted]:
-    repos: frozenset[str] | None = None
-    owners: frozenset[str] | None = None
+    claims: dict[str, frozenset[str]] = {}
     result, extra = Tri.YES, list[str]()
     for c in clauses:
-        if c.claim == "sub":
-            got = _subject_repos(c.values)
-            if got is None:
-                result, extra = Tri.MAYBE, [*extra, c.text]
-                continue
-            repos = got if repos is None else repos & got
-            result, extra = Tri.MAYBE, [*extra, c.text]  # a subject also pins a ref, an environment …
-        elif c.claim in _REPO_CLAIMS:
-            repos = c.values if repos is None else repos & c.values
-        elif c.claim in _OWNER_CLAIMS:
-            owners = c.values if owners is None else owners & c.values
-        else:
+        if c.claim is None:
             result, extra = Tri.MAYBE, [*extra, c.text]
+            continue
+        if c.claim in claims:  # two conditions on one claim: the values both accept
+            prior = claims[c.claim]
+            c_values = frozenset(v for v in c.values if any(github.matches(p, github.concrete(v)) for p in prior)) | \
+                frozenset(p for p in prior if any(github.matches(v, github.concrete(p)) for v in c.values))
+            claims[c.claim] = frozenset(v for v in c_values if not github.is_pattern(v)) or c_values
+        else:
+            claims[c.claim] = c.values
     steps = (via, *(f"and only when {t}" for t in extra))
-    if repos is not None:
-        kept = sorted(r for r in repos if owners is None or r.split("/", 1)[0] in owners)
-        return [Admitted(github_repository(r), Decision(result, steps)) for r in kept]
-    if owners is not None:
-        return [Admitted(github_repository(f"{o}/*"), Decision(result, steps)) for o in sorted(owners)]
-    return [Admitted(GITHUB_ANY, Decision(result, steps))]
+    return read_claims(claims, result, steps)
 
 
 def admits(provider: Provider) -> list[Admitted]:
@@ -271,17 +282,26 @@ def admits(provider: Provider) -> list[Admitted]:
     if provider.disabled:
         return []
     cond = provider.attribute_condition
+    if provider.aws_account:
+        # "Configure Workload Identity Federation with AWS": any principal of the account signs the
+        # GetCallerIdentity request the token exchange checks (no IAM permission needed); a binding names a role
+        who = f"arn:aws:iam::{provider.aws_account}:root"
+        if cond is None:
+            return [Admitted(who, Decision(Tri.YES, (f"{provider.name}: any principal of AWS account "
+                                                     f"{provider.aws_account}, no attribute condition",)))]
+        return [Admitted(who, Decision(Tri.MAYBE, (f"{provider.name}: principals of AWS account "
+                                                   f"{provider.aws_account} when {cond}",)))]
     if not provider.github:
         who = ids.oidc_workload(provider.issuer) if provider.issuer else f"external:{provider.name}"
         if cond is None:
             return [Admitted(who, Decision(Tri.YES, (f"{provider.name}: any token of {who}, no attribute condition",)))]
         return [Admitted(who, Decision(Tri.MAYBE, (f"{provider.name}: tokens of {who} when {cond}",)))]
     if cond is None:
-        return [Admitted(GITHUB_ANY, Decision(Tri.YES, (
-            f"{provider.name}: GitHub's issuer with no attribute condition admits every repository on GitHub",)))]
+        return read_claims({}, Tri.YES, (
+            f"{provider.name}: GitHub's issuer with no attribute condition admits every repository on GitHub",))
     via = f"{provider.name}: attribute condition {cond}"
     try:
-        dnf = _Reader(cond, _references(provider)).parse()
+        dnf = _Reader(cond, _Refs(_references(provider))).parse()
     except _Unparsed:
         return [Admitted(GITHUB_ANY, Decision(Tri.MAYBE, (f"{via} (not understood by the scanner)",)))]
     best: dict[str, Admitted] = {}

@@ -55,7 +55,10 @@ AUTH_ROUTES: dict[str, Routes] = {
     "approle": (*_ROLES, ("GET", "role/{name}/role-id"), ("LIST", "role/{name}/secret-id"),
                 ("POST", "role/{name}/secret-id-accessor/lookup")),
     "token": (("LIST", "accessors"), ("POST", "lookup-accessor")),
-    **dict.fromkeys(("kubernetes", "jwt", "oidc", "aws", "azure", "gcp"), _ROLES),
+    **dict.fromkeys(("kubernetes", "aws", "azure", "gcp"), _ROLES),
+    # JWT/OIDC auth (API) "Read config": which issuer the mount trusts (bound_issuer, oidc_discovery_url,
+    # jwks_url; the OIDC client secret is write-only and never returned, and the connector keeps only those)
+    **dict.fromkeys(("jwt", "oidc"), (*_ROLES, ("GET", "config"))),
     "cert": (("LIST", "certs"), ("GET", "certs/{name}")),
     "userpass": (("LIST", "users"), ("GET", "users/{name}")),
 }

@@ -179,6 +179,11 @@ def collect_auth_roles(c: Collection, api: ReadOnlyVault, data: ClusterData, mou
     sub = AUTH_ROLE_PATHS.get(kind)
     if sub is None:
         return
+    if kind in ("jwt", "oidc"):
+        config = get_one(c, api, f"auth/{mount}config") or {}
+        issuer = config.get("bound_issuer") or config.get("oidc_discovery_url") or ""
+        if isinstance(issuer, str) and issuer:
+            data.issuers[mount] = issuer.rstrip("/")
     names = list_keys(c, api, f"auth/{mount}{sub}")
     for name, role in zip(names, get_each(c, api, [f"auth/{mount}{sub}/{n}" for n in names]), strict=True):
         if role is not None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from commonmode.kit import ids, owner_from, parse_timestamp
-from commonmode.kit.workloads import workload_identity
+from commonmode.kit import github, ids, owner_from, parse_timestamp
+from commonmode.kit.workloads import Admissions
 from commonmode.model import Capability, Credential, Grant, Identity
 from commonmode_vault.estate import Estate
 from commonmode_vault.policy import attached_policies
@@ -45,6 +46,7 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
     secret_id_meta: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for mount, role_name, meta in data.secret_ids:
         secret_id_meta[(mount, role_name)].append(meta)
+    admitted = Admissions(c)
     for mount, atype, sub, name, role in data.roles:
         rid = f"{base}/auth/{mount}{sub}/{name}"
         pols = list(role.get("token_policies") or []) + list(role.get("policies") or [])
@@ -86,11 +88,12 @@ def add_identities(estate: Estate, data: ClusterData) -> Principals:
         if unusable:
             continue
         principals[rid] = (pols, origin)
-        for who, why in bound_identities(atype, role):
-            out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=rid,
-                                    connector=c, via=(f"{atype} auth role {mount}{name} binds {why}",)))
-            if ids.parse_github_id(who) is not None:
-                out.identities.append(workload_identity(who, c))
+        for b in bound_identities(atype, role, data.issuers.get(mount)):
+            out.grants.append(Grant(identity_id=b.who, capability=Capability.IDENTITY_ASSUME, resource_id=rid,
+                                    connector=c, via=(f"{atype} auth role {mount}{name} binds {b.why}",)))
+            if b.who.startswith(("github:", "gitlab:", "k8s:", "oidc:")):
+                admitted.admit(b.who, rid, b.broad, b.environment)
+    out.identities.extend(admitted.identities({i.id for i in out.identities}))
     now = opts.now or datetime.now(UTC)
     for t in data.tokens:
         pols = list(t.get("policies") or [])
@@ -129,34 +132,82 @@ def alias_names(atype: str, name: str, role: Mapping[str, Any], role_id: str | N
     return []
 
 
-def bound_identities(atype: str, role: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Cloud or CI identities a role admits: an identity.assume edge from each into the Vault role."""
-    out: list[tuple[str, str]] = []
+#: Claims that only a GitHub Actions token carries among the bound_claims a role names (GitHub, "OpenID
+#: Connect reference"): a role binding them is read as GitHub's when the mount's issuer is not known.
+_GITHUB_CLAIMS = frozenset({"repository", "repository_owner", "job_workflow_ref", "workflow_ref", "repository_id"})
+
+
+def bound_identities(atype: str, role: Mapping[str, Any], issuer: str | None = None) -> list[Bound]:
+    """Cloud or CI identities a role admits: an identity.assume edge from each into the Vault role. For jwt/oidc
+    roles (JWT/OIDC auth (API), "Create/Update role"): `bound_subject` must equal the token's `sub`;
+    `bound_claims` maps claims to a value or list (any one of them), compared literally, or as globs (`*`)
+    with `bound_claims_type = "glob"`; `issuer` is the mount's (its config's bound_issuer or discovery URL).
+    A GitHub role is read by the kit (commonmode.kit.github); another issuer's subject by
+    kit.ids.workload_of_subject; a role with neither a subject nor claims admits any token of the issuer that
+    carries an audience it accepts."""
+    out: list[Bound] = []
+
     def many(key: str) -> list[str]:
         v = role.get(key) or []
         return [str(x) for x in (v if isinstance(v, list) else [v]) if x and x != "*"]
     if atype == "aws":
         for key in ("bound_iam_principal_arn", "bound_iam_role_arn", "bound_iam_instance_profile_arn"):
-            out += [(arn, f"{key} = {arn}") for arn in many(key)]
+            out += [Bound(arn, f"{key} = {arn}") for arn in many(key)]
     elif atype == "azure":
-        out += [(ids.azure_object_id(sp), f"bound_service_principal_ids = {sp}")
+        out += [Bound(ids.azure_object_id(sp), f"bound_service_principal_ids = {sp}")
                 for sp in many("bound_service_principal_ids")]
     elif atype == "gcp":
-        out += [(ids.gcp_service_account(e), f"bound_service_accounts = {e}") for e in many("bound_service_accounts")]
+        out += [Bound(ids.gcp_service_account(e), f"bound_service_accounts = {e}")
+                for e in many("bound_service_accounts")]
     elif atype in ("jwt", "oidc"):
-        claims = role.get("bound_claims") or {}
-        repos = claims.get("repository") or []
-        glob = role.get("bound_claims_type") == "glob"  # "string" (the default) compares literally
-        for repo in repos if isinstance(repos, list) else [repos]:
-            if "*" in str(repo) and not glob:
-                continue  # a literal "*": no repository is called that, so it admits none
-            out.append((ids.github_repository(repo), f"bound_claims.repository = {repo}"
-                        + (" (bound_claims_type glob)" if glob and "*" in str(repo) else "")))
-        sub = str(role.get("bound_subject") or "")
-        repository = ids.github_repository_of_subject(sub)
-        if repository:
-            out.append((ids.github_repository(repository), f"bound_subject = {sub}"))
-        oid = claims.get("oid")
-        for o in oid if isinstance(oid, list) else [oid] if oid else []:
-            out.append((ids.azure_object_id(str(o)), f"bound_claims.oid = {o}"))
+        out += _jwt_bound(role, issuer)
+    return out
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One identity a role admits, why (the role's words), and, for an external workload, why the trust is too
+    broad and the environment that alone narrows it (kit.github.Reading)."""
+
+    who: str
+    why: str
+    broad: str | None = None
+    environment: str | None = None
+
+
+def _jwt_bound(role: Mapping[str, Any], issuer: str | None) -> list[Bound]:
+    claims: dict[str, Any] = dict(role.get("bound_claims") or {})
+    glob = role.get("bound_claims_type") == "glob"  # "string" (the default) compares literally
+    conds: dict[str, list[str]] = {}
+    words: list[str] = []
+    for claim, value in claims.items():
+        values = [str(v) for v in (value if isinstance(value, list) else [value])]
+        # a literal "*" under "string" matches no real token's claim: it admits none
+        conds[claim] = [v for v in values if glob or "*" not in v]
+        words.append(f"bound_claims.{claim} = {', '.join(values)}")
+    subject = str(role.get("bound_subject") or "")
+    if subject:
+        conds["sub"] = [subject]  # compared exactly
+        words.append(f"bound_subject = {subject}")
+    if glob and claims:
+        words.append("(bound_claims_type glob)")
+    why = "; ".join(words)
+    out: list[Bound] = []
+    oid = claims.get("oid")
+    for o in oid if isinstance(oid, list) else [oid] if oid else []:
+        out.append(Bound(ids.azure_object_id(str(o)), f"bound_claims.oid = {o}"))
+    github_role = issuer == ids.GITHUB_ISSUER or (not issuer and (
+        subject.startswith("repo:") or bool(_GITHUB_CLAIMS & set(claims))))
+    if github_role:
+        out += [Bound(r.workload, why or "no bound_subject or bound_claims", r.broad, r.environment)
+                for r in github.read(conds)]
+    elif issuer and not oid:
+        if subject:
+            out.append(Bound(ids.workload_of_subject(issuer, subject), why))
+        elif not claims:
+            out.append(Bound(ids.oidc_workload(issuer), "no bound_subject or bound_claims",
+                             "it has no bound_subject or bound_claims: any token of the issuer with an accepted "
+                             "audience logs in"))
+        else:
+            out.append(Bound(ids.oidc_workload(issuer, "*"), why, f"it admits every subject whose claims match {why}"))
     return out

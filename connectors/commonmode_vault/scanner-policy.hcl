@@ -20,6 +20,9 @@ path "auth/+/users/" { capabilities = ["list"] }
 path "auth/+/users/+" { capabilities = ["read"] }
 path "auth/+/certs/" { capabilities = ["list"] }
 path "auth/+/certs/+" { capabilities = ["read"] }
+# jwt/oidc mounts' config: which issuer (GitHub Actions, a cluster) their roles' bound claims refer to. The
+# connector reads it on jwt and oidc mounts only (the guard refuses `config` on every other auth method).
+path "auth/+/config" { capabilities = ["read"] }
 # AppRole secret-id metadata (accessor lookups; never the secret-id itself)
 path "auth/+/role/+/secret-id/" { capabilities = ["list"] }
 path "auth/+/role/+/secret-id-accessor/lookup" { capabilities = ["update"] }

@@ -16,6 +16,7 @@ class ClusterData:
     auth: dict[str, dict[str, Any]] = field(default_factory=dict)  # "approle/" → {type, accessor}
     mounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     policies: dict[str, str] = field(default_factory=dict)
+    issuers: dict[str, str] = field(default_factory=dict)  # jwt/oidc mount → the issuer its config trusts
     roles: list[tuple[str, str, str, str, dict[str, Any]]] = field(default_factory=list)  # mount, type, sub, name, data
     secret_ids: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # mount, role, accessor lookup
     # (mount, role) → role_id: an identifier that names the role's entity aliases, used only to match them.

@@ -33,3 +33,46 @@ def workload_identity(workload: str, connector: str, broad: str | None = None) -
                     kind="ci-workload" if provider in ("github", "gitlab") else "oidc-workload",
                     name=ids.workload_name(workload), connector=connector,
                     tags={BROAD_TRUST: why} if why else {}, fault_domains=fault_domains(workload))
+
+
+#: Per-trust tags: `broad_trust:TARGET` (why the trust into TARGET is too broad, for an exact workload whose
+#: other trusts may be exact) and `broad_trust_environment:TARGET` (`owner/repo:env`, the environment that alone
+#: narrows that trust: the correlator exempts it when the config lists it as protected).
+BROAD_TRUST_ENVIRONMENT = "broad_trust_environment"
+
+
+class Admissions:
+    """The external workloads one connector's trusts admit, collected so that each becomes one identity whose
+    tags say, trust by trust, which of them are too broad: a pattern workload (`github:any`,
+    `github:repo:o/*`, any subject of an issuer) is broad as a whole (`broad_trust`); an exact one only in the
+    trusts that admit too many of its runs (`broad_trust:TARGET`)."""
+
+    def __init__(self, connector: str) -> None:
+        self.connector = connector
+        self._tags: dict[str, dict[str, str]] = {}
+
+    def admit(self, workload: str, target: str, broad: str | None = None, environment: str | None = None) -> None:
+        """`workload` may act as `target`; `broad`: why that trust admits too much, `environment` as above."""
+        tags = self._tags.setdefault(workload, {})
+        whole = ids.broad_trust(workload)
+        if whole:
+            tags.setdefault(BROAD_TRUST, broad or whole)
+        elif broad:
+            tags[f"{BROAD_TRUST}:{target}"] = broad
+            if environment:
+                tags[f"{BROAD_TRUST_ENVIRONMENT}:{target}"] = environment
+
+    def __contains__(self, workload: str) -> bool:
+        return workload in self._tags
+
+    def identities(self, known: set[str] | None = None) -> list[Identity]:
+        """One identity per workload admitted (in id order), less those already in `known`."""
+        out = []
+        for wid in sorted(self._tags):
+            if known is not None and wid in known:
+                continue
+            base = workload_identity(wid, self.connector)
+            out.append(Identity(id=base.id, provider=base.provider, kind=base.kind, name=base.name,
+                                connector=base.connector, tags=dict(self._tags[wid]),
+                                fault_domains=base.fault_domains))
+        return out

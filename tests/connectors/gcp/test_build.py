@@ -180,7 +180,7 @@ def provider(condition: str | None = None, *, issuer: str = GITHUB) -> dict[str,
     (None, f"principalSet://iam.googleapis.com/{POOL}/attribute.repository_owner/acme",
      {"github:repo:acme/*": False}),
     (None, f"principal://iam.googleapis.com/{POOL}/subject/repo:acme/dns:ref:refs/heads/main",
-     {"github:repo:acme/dns": True}),  # a subject also pins the ref: conditional
+     {"github:repo:acme/dns": False}),  # the subject pins the repository and the ref: exact
     ("assertion.repository_owner == 'acme'", f"principalSet://iam.googleapis.com/{POOL}/*",
      {"github:repo:acme/*": False}),
     ("assertion.repository_owner == 'acme'", f"principalSet://iam.googleapis.com/{POOL}/attribute.repository/acme/dns",
@@ -204,8 +204,15 @@ def test_an_unknown_claim_in_the_binding_keeps_the_workload_conditionally() -> N
     p = Provider.parse({**provider(), "attributeMapping": {"google.subject": "assertion.sub",
                                                             "attribute.env": "assertion.environment"}})
     (a,) = admits(p)
-    got = _narrow(a, p, "attribute.env/prod")
-    assert got is not None and got.workload == "github:any" and got.decision.result is Tri.MAYBE
+    # attribute.env is assertion.environment: followed, but an environment names no repository
+    (env,) = _narrow(a, p, "attribute.env/prod")
+    assert env.workload == "github:any" and env.decision.result is Tri.YES and env.broad
+    # an attribute computed from claims is not followed: the same workload, only when it holds
+    q = Provider.parse({**provider(), "attributeMapping": {"google.subject": "assertion.sub",
+                                                            "attribute.env": "assertion.environment + '-x'"}})
+    (b,) = admits(q)
+    (got,) = _narrow(b, q, "attribute.env/prod-x")
+    assert got.workload == "github:any" and got.decision.result is Tri.MAYBE
 
 
 def test_a_pool_the_run_did_not_read_is_the_principal_itself_conditionally() -> None:

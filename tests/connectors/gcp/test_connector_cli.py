@@ -186,7 +186,7 @@ def test_a_workload_identity_provider_without_a_condition_lets_any_github_reposi
     # and the trust itself is too broad: the one record set holds both paths, so it can change both
     (broad,) = [f for f in findings if f["rule"] == "broad-federated-trust"]
     assert broad["subjects"] == ["github:any"] and broad["severity"] == "critical"
-    assert "it admits any repository on GitHub (no repository condition)" in broad["evidence"][0]
+    assert "it has no condition naming the repository, so it admits any repository on GitHub" in broad["evidence"][0]
 
 
 def test_a_key_older_than_90_days_and_an_unowned_service_account_are_flagged(scanned: Scanned) -> None:

@@ -50,10 +50,14 @@ def test_any_repository_of_an_owner_is_a_pattern() -> None:
 def test_mapped_attributes_are_followed_and_unmapped_ones_are_not() -> None:
     assert admitted(provider("attribute.repository == 'acme/dns'")) == {github_repository("acme/dns"): Tri.YES}
     assert admitted(provider("attribute.owner == 'acme'")) == {"github:repo:acme/*": Tri.YES}
-    # attribute.repository mapped from something else is not the repository claim
+    # attribute.repository mapped from another claim is that claim (here the actor), not the repository
     odd = provider("attribute.repository == 'acme/dns'", mapping={"google.subject": "assertion.sub",
                                                                  "attribute.repository": "assertion.actor"})
-    assert admitted(odd) == {GITHUB_ANY: Tri.MAYBE}
+    assert admitted(odd) == {GITHUB_ANY: Tri.YES}
+    # and one computed from claims is not followed: whatever the issuer presents, conditionally
+    computed = provider("attribute.repository == 'acme/dns'", mapping={
+        "google.subject": "assertion.sub", "attribute.repository": "assertion.repository.lowerAscii()"})
+    assert admitted(computed) == {GITHUB_ANY: Tri.MAYBE}
 
 
 def test_in_lists_disjunctions_and_conjunctions() -> None:
@@ -66,17 +70,32 @@ def test_in_lists_disjunctions_and_conjunctions() -> None:
     assert admitted(provider("assertion.repository == 'acme/dns' && assertion.repository == 'acme/web'")) == {}
 
 
-def test_subject_prefix_is_a_repository() -> None:
-    assert admitted(provider("assertion.sub.startsWith('repo:acme/dns:')")) == {github_repository("acme/dns"): Tri.YES}
-    # a full subject pins a ref too: that repository, conditionally
-    assert admitted(provider("google.subject == 'repo:acme/dns:ref:refs/heads/main'")) == {
-        github_repository("acme/dns"): Tri.MAYBE}
+def test_subject_prefix_is_a_repository_and_a_full_subject_is_exact() -> None:
+    [prefix] = admits(provider("assertion.sub.startsWith('repo:acme/dns:')"))
+    assert prefix.workload == github_repository("acme/dns") and prefix.decision.result is Tri.YES
+    assert prefix.broad and "admits any branch" in prefix.broad  # any ref, environment or pull request
+    [full] = admits(provider("google.subject == 'repo:acme/dns:ref:refs/heads/main'"))
+    assert full.workload == github_repository("acme/dns") and full.decision.result is Tri.YES and full.broad is None
+
+
+def test_github_claim_triggers_and_exemptions() -> None:
+    def broad(cel: str) -> str | None:
+        [a] = admits(provider(cel))
+        return a.broad
+    assert broad("assertion.repository == 'acme/dns' && assertion.ref == 'refs/heads/main'") is None
+    assert broad("assertion.repository == 'acme/dns' && assertion.job_workflow_ref == "
+                 "'acme/ci/.github/workflows/d.yml@refs/heads/main'") is None
+    assert "workflow" in str(broad("assertion.repository == 'acme/dns' && assertion.workflow == 'deploy'"))
+    assert "head_ref" in str(broad("assertion.repository == 'acme/dns' && assertion.head_ref == 'main'"))
+    assert "names only the repository" in str(broad("assertion.repository == 'acme/dns'"))
+    [env] = admits(provider("assertion.repository == 'acme/dns' && assertion.environment == 'prod'"))
+    assert env.environment == "acme/dns:prod" and "environment prod" in str(env.broad)
 
 
 def test_unmodelled_clauses_make_the_admission_conditional_and_say_so() -> None:
-    [a] = admits(provider("assertion.repository == 'acme/dns' && assertion.ref == 'refs/heads/main'"))
+    [a] = admits(provider("assertion.repository == 'acme/dns' && assertion.ref != 'refs/heads/dev'"))
     assert a.workload == github_repository("acme/dns") and a.decision.conditional
-    assert a.decision.via[-1] == "and only when assertion.ref == 'refs/heads/main'"
+    assert a.decision.via[-1] == "and only when assertion.ref != 'refs/heads/dev'"
     for cel in ("assertion.repository.matches('acme/.*')", "assertion.repository != 'evil/x'", "not CEL (("):
         assert admitted(provider(cel)) == {GITHUB_ANY: Tri.MAYBE}, cel
 

@@ -11,6 +11,8 @@ import pytest
 from commonmode.kit import ids
 from commonmode_vault.identities import bound_identities
 
+GH = ids.GITHUB_ISSUER
+
 
 @pytest.mark.parametrize(("role", "expected"), [
     ({"bound_claims": {"repository": "acme/dns"}}, ["github:repo:acme/dns"]),
@@ -19,18 +21,45 @@ from commonmode_vault.identities import bound_identities
     ({"bound_claims": {"repository": "acme/*"}}, []),
     ({"bound_claims_type": "glob", "bound_claims": {"repository": "acme/*"}}, ["github:repo:acme/*"]),
     ({"bound_subject": "repo:acme/dns:ref:refs/heads/main"}, ["github:repo:acme/dns"]),
-    ({"bound_subject": "not-github"}, []),
+    ({"bound_subject": "not-github"}, []),  # no issuer known, nothing GitHub's: not read
 ])
 def test_a_jwt_role_admits_the_workloads_its_bound_claims_name(role: dict[str, object], expected: list[str]) -> None:
-    assert [who for who, _ in bound_identities("jwt", role)] == expected
+    assert [b.who for b in bound_identities("jwt", role)] == expected
 
 
-def test_a_glob_over_repositories_is_a_broad_trust_and_an_exact_one_is_not() -> None:
-    (glob,) = bound_identities("jwt", {"bound_claims_type": "glob", "bound_claims": {"repository": "acme/*"}})
-    assert glob[1] == "bound_claims.repository = acme/* (bound_claims_type glob)"
-    assert ids.broad_trust(glob[0]) == "it admits every repository matching acme/*"
-    (exact,) = bound_identities("oidc", {"bound_claims": {"repository": "acme/dns"}})
-    assert ids.broad_trust(exact[0]) is None
+@pytest.mark.parametrize(("role", "who", "whole", "per_trust"), [
+    ({"bound_claims_type": "glob", "bound_claims": {"repository": "acme/*"}}, "github:repo:acme/*",
+     "every repository matching acme/*", None),
+    ({"bound_audiences": ["https://github.com/acme"]}, "github:any", "any repository on GitHub", None),
+    ({"bound_claims": {"repository": "acme/dns", "ref": "refs/heads/main"}}, "github:repo:acme/dns", None, None),
+    ({"bound_claims": {"repository": "acme/dns"}}, "github:repo:acme/dns", None, "names only the repository"),
+    ({"bound_claims": {"repository": "acme/dns", "workflow": "deploy"}}, "github:repo:acme/dns", None, "workflow"),
+    ({"bound_claims_type": "glob", "bound_claims": {"sub": "repo:acme/dns:ref:refs/heads/*"}},
+     "github:repo:acme/dns", None, "ref pattern refs/heads/*"),
+    ({"bound_subject": "repo:acme/dns:environment:prod"}, "github:repo:acme/dns", None, "environment prod"),
+    ({"bound_subject": "repo:acme@7/dns@9:ref:refs/heads/main"}, "github:repo:acme/dns", None, None),
+])
+def test_each_trigger_and_exemption_of_a_github_role(role: dict[str, object], who: str, whole: str | None,
+                                                     per_trust: str | None) -> None:
+    from commonmode.kit.workloads import Admissions
+
+    (b,) = bound_identities("jwt", role, GH)
+    assert b.who == who
+    admitted = Admissions("v")
+    admitted.admit(b.who, "vault://v/auth/github/role/r", b.broad, b.environment)
+    (ident,) = admitted.identities()
+    assert (whole is None) == ("broad_trust" not in ident.tags)
+    assert whole is None or whole in ident.tags["broad_trust"]
+    tagged = ident.tags.get("broad_trust:vault://v/auth/github/role/r")
+    assert (per_trust is None) == (tagged is None) and (per_trust is None or per_trust in str(tagged))
+
+
+def test_another_issuer_s_subject_and_a_role_without_bounds() -> None:
+    k8s = "https://kubernetes.default.svc.cluster.local"
+    (sa,) = bound_identities("jwt", {"bound_subject": "system:serviceaccount:dns:external-dns"}, k8s)
+    assert sa.who == f"k8s:{k8s}:dns/external-dns" and sa.broad is None
+    (anyone,) = bound_identities("jwt", {"bound_audiences": ["vault"]}, k8s)
+    assert anyone.who == f"oidc:{k8s}:*" and "any token of the issuer" in str(anyone.broad)
 
 
 # --- against OpenBao: jwt roles as the server stores them ----------------------------------------------------
@@ -61,6 +90,9 @@ def test_jwt_roles_read_from_openbao_become_grants_from_the_shared_workload_ids(
         "glob": {"bound_claims": {"repository": "acme/*"}, "bound_claims_type": "glob"},
         "literal": {"bound_claims": {"repository": "acme/*"}},  # bound_claims_type "string": a literal '*'
         "subject": {"bound_subject": "repo:acme/web:ref:refs/heads/main"},
+        "any-branch": {"bound_claims": {"sub": "repo:acme/api:*"}, "bound_claims_type": "glob"},
+        "environment": {"bound_subject": "repo:acme/ops:environment:production"},
+        "audience-only": {},  # bound_audiences alone: any repository on GitHub can ask for that audience
     }
     for name, bounds in roles.items():
         root.auth.jwt.create_role(name, role_type="jwt", user_claim="sub", token_policies=["dns-read"],
@@ -75,7 +107,13 @@ def test_jwt_roles_read_from_openbao_become_grants_from_the_shared_workload_ids(
     into = {wid: sorted(a["identity"].rsplit("/", 1)[-1] for a in inventory[wid]["can_assume"])
             for wid in inventory if wid.startswith("github:")}
     assert into == {"github:repo:acme/dns": ["exact"], "github:repo:acme/*": ["glob"],
-                    "github:repo:acme/web": ["subject"]}
+                    "github:repo:acme/web": ["subject"], "github:repo:acme/api": ["any-branch"],
+                    "github:repo:acme/ops": ["environment"], "github:any": ["audience-only"]}
     assert inventory["github:repo:acme/*"]["tags"]["broad_trust"] == "it admits every repository matching acme/*"
-    assert "broad_trust" not in inventory["github:repo:acme/dns"]["tags"]
+    assert "any repository on GitHub" in inventory["github:any"]["tags"]["broad_trust"]
+    assert "broad_trust" not in inventory["github:repo:acme/web"]["tags"]  # one branch: exact
+    api = inventory["github:repo:acme/api"]["tags"]
+    assert any(k.startswith("broad_trust:") and "admits any branch" in v for k, v in api.items())
+    ops = inventory["github:repo:acme/ops"]["tags"]
+    assert [v for k, v in ops.items() if k.startswith("broad_trust_environment:")] == ["acme/ops:production"]
     assert "ci:github-actions" in inventory["github:repo:acme/dns"]["fault_domains"]
