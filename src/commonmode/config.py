@@ -44,6 +44,10 @@ SECTION_KEYS: Mapping[str, Mapping[str, Option]] = {
         "max_key_age_days": Option(type="integer", help="a long-lived key (an AWS access key, a GCP service "
                                                         "account key) older than this is flagged", default=90,
                                    minimum=1, maximum=36500),
+        "protected_environments": Option(
+            type="strings", help="GitHub environments with protection rules (required reviewers or deployment "
+                                 "branches), as OWNER/REPO:ENVIRONMENT (`*` matches any run of characters): a "
+                                 "federated trust narrowed only by one of them is not a broad-federated-trust"),
     },
     "service": {
         "name": Option(type="string", required=True, help="service name"),
@@ -86,6 +90,7 @@ class Config:
     expiry_days: int = 30
     unused_key_days: int = 90
     max_key_age_days: int = 90
+    protected_environments: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -147,6 +152,7 @@ def load_config(path: Path, registry: Registry) -> Config:
         expiry_days=correlate.get("expiry_days", 30),
         unused_key_days=correlate.get("unused_key_days", 90),
         max_key_age_days=correlate.get("max_key_age_days", 90),
+        protected_environments=tuple(correlate.get("protected_environments", ())),
     )
 
 

@@ -221,6 +221,7 @@ def scan(
         correlation = correlate(inventory, declared_services=services, now=now,
                                 expiry_days=config.expiry_days, unused_key_days=config.unused_key_days,
                                 max_key_age_days=config.max_key_age_days,
+                                protected_environments=config.protected_environments,
                                 remediation=steps)
     run = store.record_run(started=started, config=str(config.path), results=results,
                            correlation=correlation, status=status)

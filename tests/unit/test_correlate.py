@@ -341,6 +341,47 @@ def test_broad_federated_trust_exemptions(case: str) -> None:
     assert "broad-federated-trust" not in rules_for(inv, [SVC])
 
 
+def test_a_broad_trust_of_an_exact_workload_counts_only_where_that_trust_leads() -> None:
+    """One repository, two trusts: one written too broadly (any branch) into an identity outside every path,
+    one exact into the backup's operator: no finding. The broad one into the operator: a finding naming it."""
+    outside = user("elsewhere", "999")
+    tags = {f"broad_trust:{outside.id}": "its subject admits any branch"}
+    harmless = inventory(*BASE, outside, dataclasses.replace(_EXACT, tags=tags),
+                         grant(_EXACT.id, _ASSUME, outside.id), grant(_EXACT.id, _ASSUME, UB.id))
+    assert "broad-federated-trust" not in rules_for(harmless, [SVC])
+    tags = {f"broad_trust:{UB.id}": "its subject admits any branch"}
+    harmful = inventory(*BASE, outside, dataclasses.replace(_EXACT, tags=tags), grant(_EXACT.id, _ASSUME, UB.id))
+    (f,) = [f for f in correlate(harmful, declared_services=[SVC], now=NOW).findings
+            if f.rule == "broad-federated-trust"]
+    assert f.severity.value == "high" and f.subjects == (_EXACT.id,)
+    assert f"its trust into {UB.id}: its subject admits any branch" in f.evidence[0]
+    assert any(f"{_EXACT.id} can act as {UB.id} through that trust" in e for e in f.evidence)
+
+
+def test_an_environment_listed_as_protected_exempts_the_trust_it_alone_narrows() -> None:
+    tags = {f"broad_trust:{UB.id}": "its only condition beyond the repository is the environment prod",
+            f"broad_trust_environment:{UB.id}": "acme/dns:prod"}
+    inv = inventory(*BASE, dataclasses.replace(_EXACT, tags=tags), grant(_EXACT.id, _ASSUME, UB.id))
+    assert "broad-federated-trust" in rules_for(inv, [SVC])
+    for protected, fires in ((["acme/dns:prod"], False), (["acme/*:prod"], False), (["acme/dns:staging"], True),
+                             (["other/dns:prod"], True)):
+        corr = correlate(inv, declared_services=[SVC], now=NOW, protected_environments=protected)
+        assert any(f.rule == "broad-federated-trust" for f in corr.findings) is fires, protected
+
+
+def test_no_independent_recovery_names_the_ci_system_every_failover_runs_on() -> None:
+    """Both paths are operated only by GitHub workflows (their fault domain ci:github-actions): the CI system is a
+    dependency the primary shares, said in so many words; with one operator outside CI, no finding."""
+    ci = ("ci:github-actions",)
+    wa = dataclasses.replace(_EXACT, id="github:repo:acme/a", fault_domains=ci)
+    wb = dataclasses.replace(_EXACT, id="github:repo:acme/b", fault_domains=ci)
+    inv = inventory(ZA, ZB, RA, RB, wa, wb, grant(wa.id, DW, ZA.id), grant(wb.id, DW, ZB.id))
+    (f,) = [f for f in correlate(inv, declared_services=[SVC], now=NOW).findings if f.rule == "no-independent-recovery"]
+    assert any("every identity able to fail over is a workflow of ci:github-actions" in e for e in f.evidence)
+    assert "no-independent-recovery" not in rules_for(inventory(*inv.identities, *inv.resources, *inv.grants, UB,
+                                                                grant(UB.id, DW, ZB.id)), [SVC])
+
+
 def test_one_external_workload_two_connectors_meet_is_one_identity_with_both_tags() -> None:
     """An id two connectors share (a repository trusted by two clouds) is reconciled on merge: the first as it
     is, with the others' tags and fault domains; every other entity passes through."""

@@ -93,6 +93,7 @@ def correlate(
     expiry_days: int = 30,
     unused_key_days: int = 90,
     max_key_age_days: int = 90,
+    protected_environments: Sequence[str] = (),
     remediation: Mapping[str, ProviderSteps] | None = None,
 ) -> Correlation:
     """Run every rule over `inventory` and return the findings, stable-sorted.
@@ -116,6 +117,7 @@ def correlate(
         expiry_days=expiry_days,
         unused_key_days=unused_key_days,
         max_key_age_days=max_key_age_days,
+        protected_environments=tuple(protected_environments),
         recovery={},
         remediation=dict(remediation or {}),
     )

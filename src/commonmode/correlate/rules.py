@@ -16,6 +16,7 @@ Each rule's severity follows the one sentence in its `severity_rule` (docs/sever
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from commonmode.correlate.closure import Closure, SteeringPath
 from commonmode.correlate.index import Index
 from commonmode.correlate.remediation import SUBJECT_FIELDS, ProviderSteps, fill, placeholders
-from commonmode.model import STEERING, Finding, ResourceKind, Service, Severity, has_owner
+from commonmode.model import STEERING, Finding, Identity, ResourceKind, Service, Severity, has_owner
 
 NOT_DATA = frozenset({"correlator", "config"})
 
@@ -64,6 +65,8 @@ class Context:
     #: provider → the remediation steps its connector ships (correlate.remediation); none: the generic steps
     remediation: Mapping[str, ProviderSteps] = field(default_factory=dict)
     max_key_age_days: int = 90
+    #: GitHub environments with protection rules (`owner/repo:env` patterns, config correlate.protected_environments)
+    protected_environments: tuple[str, ...] = ()
     by_name: dict[str, Service] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -291,6 +294,11 @@ def no_independent_recovery(ctx: Context) -> Iterator[Finding]:
                 evidence += [f"failover by {o.identity_id}: {step}" for step in o.chain]
                 evidence.append(f"failover by {o.identity_id}: needs {', '.join(o.shared_with_primary)}, "
                                 "which the primary path also depends on")
+            # the CI system as a fault domain: every way to fail over runs as its workflows
+            ci = set.intersection(*({d for d in o.shared_with_primary if d.startswith("ci:")} for o in options))
+            for d in sorted(ci):
+                evidence.append(f"every identity able to fail over is a workflow of {d} or acts through one: "
+                                f"while {d} is down nobody can fail over, and the primary path depends on it too")
         # Critical unless some operator's only ties to the primary are wide fault domains (a region, the
         # DNS provider): then failing over works except in an outage of that domain.
         soft = any(not any(_hard_dependency(ctx, d) for d in o.shared_with_primary) for o in options)
@@ -342,44 +350,87 @@ def owner_gap(ctx: Context) -> Iterator[Finding]:
 
 
 #: The tag a connector sets on an external workload whose trust admits more than one workload (a pattern of
-#: repositories, any subject of an issuer, a condition only on claims anyone who can start a job chooses): its
-#: value says why, in the provider's words. The rule below reads nothing else of the provider.
+#: repositories, any subject of an issuer): its value says why, in the provider's words. An exact workload (one
+#: repository) admitted by a trust that lets in too many of its runs (any branch, any pull request, only a
+#: workflow's name) carries `broad_trust:TARGET` instead, for that trust into TARGET only; and
+#: `broad_trust_environment:TARGET` (`owner/repo:env`) when an environment alone narrows it, which the config's
+#: correlate.protected_environments exempts (kit.workloads.Admissions writes them). The rule reads nothing else
+#: of the provider.
 BROAD_TRUST_TAG = "broad_trust"
+BROAD_TRUST_ENVIRONMENT_TAG = "broad_trust_environment"
+
+
+def _glob(pattern: str, value: str) -> bool:
+    return re.fullmatch("".join(".*" if ch == "*" else re.escape(ch) for ch in pattern), value) is not None
+
+
+def _broad_trusts(ctx: Context, identity: Identity) -> dict[str, str]:
+    """Why each trust admitting `identity` is too broad: {"": why} for a pattern workload (every trust), else
+    {TARGET: why} for each trust into TARGET, less those an environment the config lists as protected narrows."""
+    whole = identity.tags.get(BROAD_TRUST_TAG)
+    if whole:
+        return {"": whole}
+    out: dict[str, str] = {}
+    for key, why in identity.tags.items():
+        head, sep, target = key.partition(":")
+        if head != BROAD_TRUST_TAG or not sep or not why:
+            continue
+        env = identity.tags.get(f"{BROAD_TRUST_ENVIRONMENT_TAG}:{target}")
+        if env and any(_glob(p, env) for p in ctx.protected_environments):
+            continue
+        out[target] = why
+    return out
 
 
 def broad_federated_trust(ctx: Context) -> Iterator[Finding]:
     """External workloads admitted by a trust written too broadly, that can reach what a path depends on:
-    DNS or failover state (itself or acting as an identity that can), or a path's secrets."""
+    DNS or failover state (itself or acting as an identity that can), or a path's secrets. A trust into one
+    identity counts where that identity is in the path's closure (a pattern workload: wherever it is)."""
     touched: dict[str, set[str]] = defaultdict(set)
     steering_both: set[str] = set()
     steering: set[str] = set()
-    first: dict[str, tuple[Closure, str]] = {}
+    first: dict[str, tuple[Closure, str, str]] = {}
+    whys: dict[str, dict[str, str]] = {}
     for svc in ctx.services:
         p, b = ctx.closures[svc.name]
+        steers: dict[str, set[str]] = defaultdict(set)
         for c in (p, b):
             for iid in c.identities:
                 identity = ctx.index.identities.get(iid)
-                if identity is None or not identity.tags.get(BROAD_TRUST_TAG):
+                if identity is None:
+                    continue
+                trusts = whys.setdefault(iid, _broad_trusts(ctx, identity))
+                if not trusts:
+                    continue
+                # the broad trusts that reach this path: the workload itself (a pattern), or the identities
+                # its broad trusts lead into, where those are in the closure
+                into = [t for t in trusts if t == "" or t in c.identities]
+                if not into:
                     continue
                 touched[iid].add(svc.name)
-                first.setdefault(iid, (c, "identities"))
-                if iid in c.steering:
+                first.setdefault(iid, (c, "identities", iid) if into[0] == "" else (c, "identities", into[0]))
+                if any((iid if t == "" else t) in c.steering for t in into):
                     steering.add(iid)
-        steering_both |= {i for i in touched if i in p.steering and i in b.steering}
+                    steers[iid].add(c.side)
+        steering_both |= {i for i, sides in steers.items() if len(sides) == 2}
     for iid in sorted(touched):
         identity = ctx.index.identities[iid]
         severity = (Severity.CRITICAL if iid in steering_both else Severity.HIGH if iid in steering
                     else Severity.MEDIUM)
-        closure, table = first[iid]
+        closure, table, member = first[iid]
         reach = ("can change both paths' DNS or failover state" if iid in steering_both else
                  "can change a path's DNS or failover state" if iid in steering else
                  "reaches a path's credentials or secrets")
+        trusts = whys[iid]
+        why = trusts[""] if "" in trusts else "; ".join(f"its trust into {t}: {w}" for t, w in sorted(trusts.items()))
+        steps = _steps(closure, table, member)
+        if member != iid:
+            steps = [f"{closure.side}: {iid} can act as {member} through that trust", *steps]
         yield _finding(
             ctx, "broad-federated-trust", severity, touched[iid], [iid],
-            [f"{iid} ({identity.name}) is admitted by a trust written too broadly: "
-             f"{identity.tags[BROAD_TRUST_TAG]}; it {reach}", *_steps(closure, table, iid),
+            [f"{iid} ({identity.name}) is admitted by a trust written too broadly: {why}; it {reach}", *steps,
              f"services affected: {', '.join(sorted(touched[iid]))}"],
-            scope="", rests_on=_rests_on(ctx, (closure, table, iid)),
+            scope="", rests_on=_rests_on(ctx, (closure, table, member)),
         )
 
 
