@@ -73,8 +73,14 @@ def test_every_planted_finding_and_nothing_else(demo):
     backup = {s: e.records[f"{k}/backup"] for s, k in (("payments", "pay"), ("login", "login"), ("status", "status"),
                                                          ("docs", "docs"), ("track", "track"))}
     backup[api] = e.records["api/backup"]
-    (rates, record), = e.gcp_services.items()
+    rates = "rates.acme-rates.example"
+    record = e.gcp_services[rates]
+    quotes = "api.acme-quotes.example"
+    quotes_record = e.gcp_services[quotes]
+    prod = e.accounts["prod"]
     gcp_sa = e.service_accounts
+    gcp_org = f"gcp:organization:{e.gcp_organization.removeprefix('organizations/')}"
+    gcp_folder = f"gcp:folder:{e.gcp_folder.removeprefix('folders/')}"
     expected = {
         # api: one zone, one unowned automation user (and the AppRole that reads its key in vault-east)
         ("shared-identity", api, e.users["dns-automation"]),
@@ -120,8 +126,8 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-fault-domain", rates, "vault:cluster:<vault-east>"),
         ("shared-fault-domain", rates, "aws:region:us-east-1"),
         ("shared-fault-domain", rates, "gcp:project:acme-rates-prod"),
-        ("shared-fault-domain", rates, f"gcp:folder:{e.gcp_folder.removeprefix('folders/')}"),
-        ("shared-fault-domain", rates, f"gcp:organization:{e.gcp_organization.removeprefix('organizations/')}"),
+        ("shared-fault-domain", rates, gcp_folder),
+        ("shared-fault-domain", rates, gcp_org),
         ("shared-fault-domain", rates, "dns-provider:cloud-dns"),
         ("no-independent-recovery", rates, f"{record},{record}#backup/us-west1"),
         ("owner-gap", rates, gcp_sa["rates-deploy"]),  # no `owner:` in its description
@@ -131,6 +137,18 @@ def test_every_planted_finding_and_nothing_else(demo):
         # ... and a workflow runs on GitHub Actions: the CI system is a fault domain both paths now share
         ("shared-fault-domain", rates, "ci:github-actions"),
         ("credential-expiry", rates, e.gcp_keys["rates-dns"]),  # a user-managed key 400 days old
+        # quotes (GCP, discovered): the record set is both paths, and its failover account is one the primary's
+        # AWS account can act as (workload identity federation from the role quotes-ops): the AWS account the
+        # primary runs in is needed to fail over
+        ("shared-identity", quotes, gcp_sa["quotes-failover"]),
+        ("shared-identity", quotes, f"arn:aws:iam::{prod}:role/quotes-ops"),
+        ("shared-dns-control-plane", quotes, e.zones["acme-quotes.example"]),
+        ("shared-fault-domain", quotes, f"aws:account:{prod}"),
+        ("shared-fault-domain", quotes, "gcp:project:acme-quotes-prod"),
+        ("shared-fault-domain", quotes, gcp_folder),
+        ("shared-fault-domain", quotes, gcp_org),
+        ("shared-fault-domain", quotes, "dns-provider:cloud-dns"),
+        ("no-independent-recovery", quotes, f"{quotes_record},{quotes_record}#backup/us-west1"),
         # both paths in Route 53 (every service but status and track), so nobody can fail over without it
         *{("shared-fault-domain", s, "dns-provider:route53") for s in backup if s not in ("status", "track")},
         *{("no-independent-recovery", s, backup[s]) for s in backup if s != "status"},
@@ -148,11 +166,13 @@ def test_status_can_be_failed_over_without_anything_the_primary_needs(demo):
     e = demo.estate
     verdicts = {entry["service"]: entry["independent_via"] for entry in review(demo)}
     # the Azure service principal that changes the backup record, its app registration (whose credentials sign
-    # in as it), and vault-west's AppRole that reads its secret; nobody else, and no other service
+    # in as it), vault-west's AppRole that reads its secret, and the DR workflow federated into the application
+    # through its protected environment; nobody else, and no other service
     assert verdicts == {"api.acme.example A": [], "payments": [], "login": [], "docs": [], "track": [],
-                        "rates.acme-rates.example": [],
+                        "rates.acme-rates.example": [], "api.acme-quotes.example": [],
                         "status": sorted([e.service_principals["status-dns-dr"], e.applications["status-dns-dr"],
-                                          "vault://vault-west/auth/approle/role/status-dr-sync"])}
+                                          "vault://vault-west/auth/approle/role/status-dr-sync",
+                                          "github:repo:acme/status"])}
 
 
 def test_status_fails_over_through_the_azure_service_principal_whose_secret_is_in_vault_west(demo):
@@ -191,7 +211,8 @@ def test_track_keeps_both_providers_automation_credentials_in_one_vault_mount(de
 def test_rates_is_discovered_from_a_gcp_primary_backup_record_that_any_github_repository_can_change(
         demo: DemoResult) -> None:
     e = demo.estate
-    (rates, record), = e.gcp_services.items()
+    rates = "rates.acme-rates.example"
+    record = e.gcp_services[rates]
     r = runner.invoke(app, ["services", "--db", str(demo.database), "--format", "json"], catch_exceptions=False)
     (service,) = [s for s in json.loads(r.stdout) if s["name"] == rates]
     # not declared in the config: the GCP connector found it, from the primaryBackup routing policy, and both

@@ -15,7 +15,7 @@ from typing import Any
 
 from commonmode.connector import InventoryParts
 from commonmode.kit import github, ids
-from commonmode.kit.values import owner_from, parse_timestamp
+from commonmode.kit.values import owner_from, owner_in_description, parse_timestamp
 from commonmode.kit.workloads import Admissions
 from commonmode.model import Capability, Credential, Grant, Identity
 from commonmode_azure.snapshot import GRAPH_APP_ID, Directory, Json, Snapshot
@@ -93,12 +93,13 @@ def _expression_claims(expression: str) -> dict[str, list[str]] | None:
 
 
 def federation_edges(admitted: Admissions, out: InventoryParts, target: str, target_name: str,
-                     creds: Iterable[Json], where: str, connector: str) -> None:
+                     creds: Iterable[Json], where: str, connector: str, owner_keys: Sequence[str] = ("owner",)) -> None:
     """An identity.assume edge from each workload a federated identity credential admits into `target`: a token
     of the credential's issuer whose subject equals `subject`, or whose claims satisfy the flexible expression;
     GitHub's read by the kit (commonmode.kit.github: the repository, and whether the trust is too broad),
     another issuer's subject by kit.ids.workload_of_subject (a Kubernetes service account, a GitLab project,
-    else `oidc:ISSUER:SUBJECT`)."""
+    else `oidc:ISSUER:SUBJECT`). A credential's description naming an owner (`owner: team`, `owner_keys`) is
+    the workload's owner."""
     for fic in creds:
         props = fic.get("properties") or fic  # ARM nests them; Graph does not
         issuer = str(props.get("issuer") or "")
@@ -107,6 +108,7 @@ def federation_edges(admitted: Admissions, out: InventoryParts, target: str, tar
         expression = str((raw.get("value") if isinstance(raw, dict) else raw) or "")
         if not issuer:
             continue
+        owner = owner_in_description(str(props.get("description") or ""), owner_keys)
         if subject:  # compared exactly: a wildcard in it is a literal character
             claims: dict[str, list[str]] | None = {"sub": [subject] if not github.is_pattern(subject) else []}
         else:
@@ -118,7 +120,7 @@ def federation_edges(admitted: Admissions, out: InventoryParts, target: str, tar
         if claims is None:  # what it matches is not known: any subject of the issuer, conditionally
             who = ids.oidc_workload(issuer) if issuer.rstrip("/") != ids.GITHUB_ISSUER else ids.GITHUB_ANY
             admitted.admit(who, target, "what it matches is not known to the scanner: " + (
-                f"its claims expression {expression} is not read" if expression else condition))
+                f"its claims expression {expression} is not read" if expression else condition), owner=owner)
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
                                     connector=connector, via=(via,), conditional=True))
             continue
@@ -129,7 +131,7 @@ def federation_edges(admitted: Admissions, out: InventoryParts, target: str, tar
                          f"its subject pattern {s} admits every subject matching it" if github.is_pattern(s)
                          else None, None) for s in claims.get("sub", ())]
         for who, broad, environment in readings:
-            admitted.admit(who, target, broad, environment)
+            admitted.admit(who, target, broad, environment, owner)
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
                                     connector=connector, via=(via,)))
 
@@ -199,7 +201,7 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
                                        fault_domains=(tenant_fd,)))
         out.credentials += _credentials(app, aid, f"applications/{aid}", connector)
         federation_edges(admitted, out, aid, str(app.get("displayName") or aid), d.federated.get(app["id"]) or [],
-                         "application", connector)
+                         "application", connector, owner_tags)
     for obj_id, owners in d.owners.items():
         what = "application" if any(a["id"] == obj_id for a in d.applications) else "service principal"
         for o in owners:
@@ -215,7 +217,7 @@ def build_identities(snap: Snapshot, out: InventoryParts, connector: str, owner_
         if target is None:  # the identity's service principal was not read (Graph not readable)
             continue
         federation_edges(admitted, out, target, str(resource.get("name")), _federated_of(snap, resource["id"]),
-                         "managed identity", connector)
+                         "managed identity", connector, owner_tags)
     out.identities.extend(admitted.identities({i.id for i in out.identities}))
     _directory_escalation(d, out, connector)
     return known

@@ -118,7 +118,7 @@ def _narrow(a: Admitted, provider: Provider, what: str) -> list[Admitted]:
         m = re.fullmatch(r"\s*assertion\.([A-Za-z_]+)\s*", source)
         claim = m.group(1) if m else None
     step = f"and the binding names {what}"
-    if provider.aws_account and kind == "attribute.aws_role":
+    if provider.aws_account and (kind == "attribute.aws_role" or claim == "arn"):
         role = _aws_role(value, provider.aws_account)
         return [Admitted(role, Decision(a.decision.result, (*a.decision.via, step)))] if role else []
     if provider.github and claim:
@@ -188,8 +188,9 @@ def _external(out: InventoryParts, admitted: Admissions, subject: Subject, targe
         return
     seen.add(wid)
     account = ids.account_of(wid) if wid.startswith("arn:") else ""
+    name = f"any principal of AWS account {account}" if wid.endswith(":root") and account else wid
     out.identities.append(Identity(id=wid, provider="aws" if account else "gcp", kind="federated-principal",
-                                   name=wid, connector=connector,
+                                   name=name, connector=connector,
                                    fault_domains=(f"aws:account:{account}",) if account else ()))
 
 

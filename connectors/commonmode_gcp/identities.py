@@ -7,13 +7,12 @@ keys without an expiry show the maximum time)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from commonmode.connector import InventoryParts
 from commonmode.kit import ids
-from commonmode.kit.values import parse_timestamp
+from commonmode.kit.values import owner_in_description, parse_timestamp
 from commonmode.model import Credential, Identity
 from commonmode_gcp.snapshot import ProjectData, Snapshot
 
@@ -33,16 +32,6 @@ def fault_domains(snap: Snapshot, container: str) -> tuple[str, ...]:
                    f"{value}")
         name = snap.parents.get(name)
     return tuple(out)
-
-
-def owner_in_description(description: str, keys: Sequence[str]) -> str | None:
-    """The owner a description names by the convention `KEY: value` / `KEY=value` (KEY one of `keys`)."""
-    for key in keys:
-        m = re.search(rf"(?<![A-Za-z0-9_-]){re.escape(key)}\s*[:=]\s*([A-Za-z0-9@._/-]+)", description or "",
-                      re.IGNORECASE)
-        if m:
-            return m.group(1).rstrip(".,;)")
-    return None
 
 
 @dataclass

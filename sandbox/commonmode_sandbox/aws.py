@@ -144,6 +144,11 @@ def seed(endpoint: str) -> AwsEstate:
                                       "StringLike": {f"{github}:sub": "repo:acme/tracking:*"}}}))
     iam.put_role_policy(RoleName="track-deploy", PolicyName="dns", PolicyDocument=_doc(
         record_writer(est.zones["acme-prod.example"], "track.acme-prod.example")))
+    # quotes: the quoting API's instance role in the prod account; Google's workload identity federation lets it
+    # act as the GCP service account that fails quotes over (gcp_part.py)
+    iam.create_role(RoleName="quotes-ops", Tags=[{"Key": "owner", "Value": "team-quotes"}],
+                    AssumeRolePolicyDocument=_doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                   "Action": "sts:AssumeRole"}))
     user("prod", "docs-dns", record_writer(est.zones["acme-prod.example"], "docs.acme-prod.example"), "team-docs")
     user("dr", "docs-dns-dr", record_writer(est.zones["acme-dr.example"], "docs.acme-dr.example"), "team-docs")
     return est

@@ -74,6 +74,12 @@ def seed() -> AzureSeed:
 
     # status: the DR team's own automation, whose secret is kept in vault-west (vault.py)
     automation("status", "status-dns-dr", "acme-status.example", "198.51.100.40", "team-sre-dr")
+    # ... whose DR runbook also runs from GitHub: a federated credential pinned to the repository's `dr`
+    # environment, which has required reviewers (the config lists it under correlate.protected_environments)
+    e.app_federated_credential(s.applications["status-dns-dr"], "github-dr",
+                               issuer="https://token.actions.githubusercontent.com",
+                               subject="repo:acme/status:environment:dr",
+                               description="status DR runbook (owner: team-sre-dr@acme-parcel.example)")
     # track: the tracking team's, whose secret is kept in vault-east's `secret/` beside the Route 53 user's key
     automation("track", "track-dns-dr", "acme-track.example", "198.51.100.60", "team-tracking")
     # ... and its deploy workflow signs in as that application too (the same repository deploys the primary

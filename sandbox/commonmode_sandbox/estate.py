@@ -13,7 +13,9 @@ Its story, service by service (each finding is planted on purpose; tests/test_de
 - status: done right. Primary DNS in Route 53 (prod account), backup DNS in Azure DNS (a zone of the DR
   subscription); the Azure service principal that can change the backup record (`status-dns-dr`, DNS Zone
   Contributor on that zone only) has its client secret in vault-west, read by vault-west's own AppRole, both
-  owned by the DR team. Nothing the primary depends on is needed to fail over: independent recovery is possible.
+  owned by the DR team; its DR workflow (`acme/status`) signs in through a federated credential pinned to the
+  repository's protected `dr` environment (an exact trust). Nothing the primary depends on is needed to fail
+  over: independent recovery is possible.
 - track: two providers, one secret store. Primary DNS in Route 53 (prod account), backup DNS in Azure DNS; the
   IAM user and the Azure service principal (`track-dns-dr`) are separate, and so are the AppRoles that read
   their credentials — but both credentials are kept in one Vault mount (vault-east `secret/`), which the
@@ -24,6 +26,12 @@ Its story, service by service (each finding is planted on purpose; tests/test_de
   days old and kept in vault-east `secret/`, beside the AWS keys: one Vault mount, and the AWS region it runs in,
   under a GCP service), `rates-deploy` (Token Creator on `rates-dns`, no owner), and through `rates-deploy` any
   GitHub repository (`github:any`: a workload identity provider without an attribute condition).
+- api.acme-quotes.example (quotes): not declared; discovered from a Cloud DNS `primaryBackup` record whose primary
+  is the quoting API in the AWS prod account (an external endpoint; its account is the one fact declared, in a
+  `[[fault_domain]]`) and whose backup is a geo target in us-west1. Its failover is managed by `quotes-failover`
+  (roles/dns.admin on the zone), which workload identity federation lets the prod account's role `quotes-ops`
+  act as (an AWS pool provider, the binding naming the role): the only way to fail over needs the primary's own
+  AWS account.
 - docs: declared without an owner.
 """
 
@@ -103,10 +111,14 @@ class Running:
         return "\n".join([
             "# Sandbox config written by `commonmode demo`: every endpoint is a local emulator on 127.0.0.1.",
             f'[store]\npath = "{db}"\n',
+            "# GitHub environments with protection rules (required reviewers): a federated trust pinned to one of",
+            "# them is exact. The scanner cannot see GitHub's settings; the operator states them here.",
+            '[correlate]\nprotected_environments = ["acme/status:dr", "acme/tracking:prod"]\n',
             aws.config_table(self.aws),
             vault.config_tables(self.vaults),
             azure_part.config_table(self.azure, self.azure_seed),
             gcp_part.config_table(self.gcp, self.gcp_seed),
+            gcp_part.fault_domain_table(self.gcp_seed, self.estate.accounts["prod"]),
             svc("payments", "pay", "team-payments"),
             svc("login", "login", "team-identity"),
             svc("status", "status", "team-sre"),
@@ -133,19 +145,21 @@ def start(servers: Servers, say: Callable[[str], None], out: Path) -> Running:
         os.environ.pop(key, None)
     os.environ.update(aws.ENV)
     say("seeding Acme Parcel: an organization with 3 AWS accounts, an Azure tenant, a GCP organization, "
-        "2 Vault clusters, 7 services …")
+        "2 Vault clusters, 8 services …")
     a = aws.seed(aws_url)
     az = azure_part.seed()  # in memory: served once the stand-in starts below
-    g = gcp_part.seed()  # likewise
+    g = gcp_part.seed(a.accounts["prod"])  # likewise
     tokens = vault.seed(vaults, identities={**a.users, **az.identities, **g.identities})
-    est = SeededEstate(accounts=a.accounts, zones={**a.zones, **az.zones, gcp_part.ZONE_DNS_NAME: g.zone},
+    est = SeededEstate(accounts=a.accounts, zones={**a.zones, **az.zones, gcp_part.ZONE_DNS_NAME: g.zone,
+                                                             gcp_part.QUOTES_DNS_NAME: g.quotes_zone},
                        users=a.users, records={**a.records, **az.records},
                        service_principals={k.removeprefix("azure:"): v for k, v in az.identities.items()},
                        applications=az.applications, azure_subscription=az.subscription,
                        azure_tenant=az.estate.tenant_id,
                        service_accounts={k.removeprefix("gcp:"): v for k, v in g.identities.items()},
                        gcp_keys=g.keys, gcp_organization=g.organization, gcp_folder=g.folder,
-                       gcp_services={g.service: g.record}, gcp_workload_pool=g.workload_pool)
+                       gcp_services={g.service: g.record, g.quotes_service: g.quotes_record},
+                       gcp_workload_pool=g.workload_pool)
     # last: nothing that can fail comes after them but writing their files (which stops them if it fails)
     stand_in = azure_part.start(az)
     try:

@@ -385,6 +385,23 @@ class GcpEstate:
         self.providers[pool["name"]].append(provider)
         return provider
 
+    def aws_workload_identity_provider(self, pool: JSON, provider_id: str, *, account_id: str,
+                                       attribute_condition: str | None = None) -> JSON:
+        """An AWS provider of `pool`, with the default attribute mapping Google documents for AWS
+        ("Configure Workload Identity Federation with AWS or Azure": google.subject = assertion.arn,
+        attribute.aws_role = the role session's ARN, assumed-role/ROLE).
+        https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools.providers#aws"""
+        role = ("assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + "
+                "'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn")
+        provider: JSON = {"name": f"{pool['name']}/providers/{provider_id}", "displayName": provider_id,
+                          "description": "", "state": "ACTIVE", "disabled": False,
+                          "attributeMapping": {"google.subject": "assertion.arn", "attribute.aws_role": role},
+                          "aws": {"accountId": account_id}}
+        if attribute_condition is not None:
+            provider["attributeCondition"] = attribute_condition
+        self.providers[pool["name"]].append(provider)
+        return provider
+
     # --- Cloud DNS --------------------------------------------------------------------------------------------
 
     def managed_zone(self, project_id: str, name: str, dns_name: str, *, visibility: str = "public",

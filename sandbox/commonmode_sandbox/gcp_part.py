@@ -45,6 +45,12 @@ ZONE = "acme-rates"  # the managed zone's name
 ZONE_DNS_NAME = "acme-rates.example"
 RECORD = f"rates.{ZONE_DNS_NAME}."
 GITHUB = "https://token.actions.githubusercontent.com"
+#: quotes: Acme's quoting API runs in the AWS prod account (us-east-1); its DNS is Cloud DNS, failing over to GCP
+QUOTES_PROJECT = "acme-quotes-prod"
+QUOTES_ZONE, QUOTES_DNS_NAME = "acme-quotes", "acme-quotes.example"
+QUOTES_RECORD = f"api.{QUOTES_DNS_NAME}."
+QUOTES_PRIMARY_IP = "192.0.2.70"  # the quoting API's address in the AWS prod account
+AWS_OPERATOR_ROLE = "quotes-ops"  # the AWS role (prod account) the GCP pool lets act as quotes-failover
 
 
 @dataclass
@@ -60,6 +66,10 @@ class GcpSeed:
     identities: dict[str, str] = field(default_factory=dict)  # "gcp:<account id>" → service account resource name
     keys: dict[str, str] = field(default_factory=dict)  # account id → its user-managed key's credential id
     workload_pool: str = ""
+    quotes_zone: str = ""
+    quotes_service: str = ""  # the second discovered service: quotes' record name
+    quotes_record: str = ""
+    quotes_primary_endpoint: str = ""  # the external endpoint's resource id (its AWS account is declared)
 
 
 def _sa_id(email: str) -> str:
@@ -67,7 +77,7 @@ def _sa_id(email: str) -> str:
     return f"//iam.googleapis.com/projects/{project}/serviceAccounts/{email}"
 
 
-def seed() -> GcpSeed:
+def seed(aws_prod_account: str = "000000000000") -> GcpSeed:
     """Acme Parcel's organization: the prod folder and project, the private zone and its primaryBackup record,
     the service accounts and the GitHub pool that can change it, and the scanner as an operator installs it.
     Nothing is served yet."""
@@ -115,8 +125,48 @@ def seed() -> GcpSeed:
     s.workload_pool = pool["name"]
     e.bind(deploy["name"], "roles/iam.workloadIdentityUser",
            [f"principalSet://iam.googleapis.com/{pool['name']}/*"])
+    _quotes(e, s, prod, aws_prod_account)
     _install_scanner(e, s.organization)
     return s
+
+
+def _quotes(e: Any, s: GcpSeed, folder: str, aws_account: str) -> None:
+    """quotes: a public zone whose primaryBackup record sends traffic to the quoting API in AWS (an external
+    endpoint, health-checked) and fails over to a geo target in us-west1. Its failover is managed by
+    `quotes-failover` (roles/dns.admin on the zone), which workload identity federation lets the AWS role
+    `quotes-ops` of the primary's own AWS account act as: an AWS pool provider for that account ("Configure
+    Workload Identity Federation with AWS or Azure", https://cloud.google.com/iam/docs/workload-identity-federation-with-other-clouds),
+    and the binding names the role through the default mapping's attribute.aws_role. When that AWS account is
+    down or compromised, so is the only way to fail over."""
+    e.project(QUOTES_PROJECT, parent=folder, labels={"owner": "team-quotes"})
+    sa = e.service_account(QUOTES_PROJECT, "quotes-failover", display_name="quotes failover",
+                           description="moves api.acme-quotes.example to GCP (owner: team-quotes)")
+    s.identities[f"gcp:{sa['email'].split('@', 1)[0]}"] = _sa_id(sa["email"])
+    e.managed_zone(QUOTES_PROJECT, QUOTES_ZONE, f"{QUOTES_DNS_NAME}.", labels={"owner": "team-quotes"})
+    e.bind(f"projects/{QUOTES_PROJECT}/managedZones/{QUOTES_ZONE}", "roles/dns.admin",
+           [f"serviceAccount:{sa['email']}"])
+    policy = e.primary_backup([], {"us-west1": ["198.51.100.70"]}, external_endpoints=[QUOTES_PRIMARY_IP])
+    # health-checked external endpoints need a public zone and a health check ("DNS routing policies and health
+    # checks": health checks for external endpoints)
+    policy["healthCheck"] = f"projects/{QUOTES_PROJECT}/global/healthChecks/quotes-api"
+    e.record_set(QUOTES_PROJECT, QUOTES_ZONE, QUOTES_RECORD, "A", ttl=30, routing_policy=policy)
+    zone = f"//dns.googleapis.com/projects/{QUOTES_PROJECT}/managedZones/{QUOTES_ZONE}"
+    s.quotes_zone = zone
+    s.quotes_record = f"{zone}/rrsets/{QUOTES_RECORD}/A"
+    s.quotes_service = QUOTES_RECORD.rstrip(".")
+    s.quotes_primary_endpoint = f"{s.quotes_record}#primary/{QUOTES_PRIMARY_IP}"
+    pool = e.workload_identity_pool(QUOTES_PROJECT, "aws-prod", display_name="AWS prod account")
+    e.aws_workload_identity_provider(pool, "aws-prod", account_id=aws_account)
+    e.bind(sa["name"], "roles/iam.workloadIdentityUser", [
+        f"principalSet://iam.googleapis.com/{pool['name']}/attribute.aws_role/"
+        f"arn:aws:sts::{aws_account}:assumed-role/{AWS_OPERATOR_ROLE}"])
+
+
+def fault_domain_table(seeded: GcpSeed, aws_prod_account: str) -> str:
+    """What no connector reads: the quotes record's external endpoint is an address of the AWS prod account in
+    us-east-1 (an address's owner is not in Cloud DNS), declared as an operator would."""
+    return (f'[[fault_domain]]\nsubject = "{seeded.quotes_primary_endpoint}"\n'
+            f'labels = ["aws:account:{aws_prod_account}", "aws:region:us-east-1"]\n')
 
 
 def _install_scanner(e: Any, organization: str) -> None:

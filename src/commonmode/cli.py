@@ -901,7 +901,7 @@ def demo(
     """Run the whole job on a local SANDBOX estate: no cloud account, nothing leaves 127.0.0.1.
 
     Starts moto's AWS server, two OpenBao dev servers and the Azure and GCP stand-ins, seeds a fictional company
-    with seven services, runs the real `scan` through the real connectors, writes the HTML report, the review and
+    with eight services, runs the real `scan` through the real connectors, writes the HTML report, the review and
     the tickets, and stops every process it started. Needs the demo extra: pip install -e '.[demo]'.
     """
     from commonmode_sandbox.demo import describe, run_demo  # the sandbox: only this command imports it

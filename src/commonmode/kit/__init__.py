@@ -22,9 +22,10 @@ from commonmode.kit.client import CallCounter, CallPolicy
 from commonmode.kit.collection import Collection, Errors, Failure
 from commonmode.kit.decision import Decision, Tri
 from commonmode.kit.errors import DeadlineReached, PolicyError, ReadOnlyViolation
-from commonmode.kit.values import option_values, owner_from, parse_or_gap, parse_timestamp
+from commonmode.kit.values import option_values, owner_from, owner_in_description, parse_or_gap, parse_timestamp
 
 __all__ = ["CallCounter", "CallPolicy", "Collection", "DeadlineReached", "Decision", "Errors", "Failure",
            "KitConnector", "PolicyError",
-           "ReadOnlyViolation", "Tri", "ids", "option_values", "owner_from", "parse_or_gap", "parse_timestamp",
+           "ReadOnlyViolation", "Tri", "ids", "option_values", "owner_from", "owner_in_description", "parse_or_gap",
+           "parse_timestamp",
            "tables"]

@@ -152,6 +152,11 @@ def read(conditions: Conditions) -> list[Reading]:
     return [out[k] for k in sorted(out)]
 
 
+def _agree(a: str, b: str) -> bool:
+    """Some value matches both `a` and `b` (either may be a pattern): the two conditions can hold at once."""
+    return matches(a, concrete(b)) or matches(b, concrete(a))
+
+
 def _values(conds: Mapping[str, list[str]], *keys: str) -> list[str] | None:
     got = [v for k in keys for v in conds.get(k, ())]
     return got if any(k in conds for k in keys) else None
@@ -160,6 +165,10 @@ def _values(conds: Mapping[str, list[str]], *keys: str) -> list[str] | None:
 def _alternatives(pinned: dict[str, str], open_end: bool, sub: str | None,
                   conds: Mapping[str, list[str]]) -> Iterable[Reading]:
     repo_pattern = _strip_ids(pinned["repo"]) if "repo" in pinned else None
+    for claim, value in pinned.items():  # a claim the subject pins must also satisfy that claim's own condition
+        if claim != "repo" and claim in conds and not any(
+                _agree(c, value) for c in conds[claim]):
+            return
     repos = _values(conds, "repository")
     owners = _values(conds, "repository_owner")
     if repos is not None:
@@ -169,7 +178,8 @@ def _alternatives(pinned: dict[str, str], open_end: bool, sub: str | None,
             names = [r for r in names if any(matches(o, r.split("/", 1)[0]) for o in owners)]
         candidates = names
     elif repo_pattern is not None:
-        candidates = [repo_pattern]
+        owner = repo_pattern.split("/", 1)[0]
+        candidates = [repo_pattern] if owners is None or any(_agree(o, owner) for o in owners) else []
     elif owners is not None:
         candidates = [f"{o}/*" for o in owners]
     else:
@@ -201,6 +211,7 @@ def _reading(repo: str, pinned: Mapping[str, str], open_end: bool, sub: str | No
     open_claims: list[str] = []
     environments: list[str] = []
     for claim, values in sorted(claims.items()):
+        values = list(dict.fromkeys(values))
         exact = [v for v in values if not is_pattern(v)]
         if claim == "event_name" and values == ["pull_request"]:
             open_claims.append("any pull request (whoever can open one from a branch of the repository)")

@@ -46,6 +46,17 @@ def owner_from(tags: Mapping[str, Any] | None, keys: Sequence[str]) -> str | Non
     return None
 
 
+def owner_in_description(description: str, keys: Sequence[str]) -> str | None:
+    """The owner a free-text description names by the convention `KEY: value` / `KEY=value` (KEY one of
+    `keys`): a GCP service account's description, an Entra federated credential's."""
+    for key in keys:
+        m = re.search(rf"(?<![A-Za-z0-9_-]){re.escape(key)}\s*[:=]\s*([A-Za-z0-9@._/-]+)", description or "",
+                      re.IGNORECASE)
+        if m:
+            return m.group(1).rstrip(".,;)")
+    return None
+
+
 def option_values(settings: ConnectorSettings, options: Mapping[str, Option]) -> dict[str, Any]:
     """The connector's options with every default of `options` filled in where the table leaves a key out.
 

@@ -50,9 +50,14 @@ class Admissions:
     def __init__(self, connector: str) -> None:
         self.connector = connector
         self._tags: dict[str, dict[str, str]] = {}
+        self._owners: dict[str, str] = {}
 
-    def admit(self, workload: str, target: str, broad: str | None = None, environment: str | None = None) -> None:
-        """`workload` may act as `target`; `broad`: why that trust admits too much, `environment` as above."""
+    def admit(self, workload: str, target: str, broad: str | None = None, environment: str | None = None,
+              owner: str | None = None) -> None:
+        """`workload` may act as `target`; `broad`: why that trust admits too much, `environment` as above;
+        `owner`: who the trust document says owns the workload (the first one named stands)."""
+        if owner:
+            self._owners.setdefault(workload, owner)
         tags = self._tags.setdefault(workload, {})
         whole = ids.broad_trust(workload)
         if whole:
@@ -73,6 +78,6 @@ class Admissions:
                 continue
             base = workload_identity(wid, self.connector)
             out.append(Identity(id=base.id, provider=base.provider, kind=base.kind, name=base.name,
-                                connector=base.connector, tags=dict(self._tags[wid]),
+                                connector=base.connector, tags=dict(self._tags[wid]), owner=self._owners.get(wid),
                                 fault_domains=base.fault_domains))
         return out

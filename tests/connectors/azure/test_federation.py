@@ -60,6 +60,13 @@ def test_each_condition_form_admits_its_workload_and_each_trigger_is_tagged(
     assert grant.conditional is False
 
 
+def test_a_credential_s_description_names_the_workload_s_owner() -> None:
+    (ident,), _ = _admit({"subject": "repo:acme/deploy:ref:refs/heads/main", "description": "DR (owner: team-dr)"})
+    assert ident.owner == "team-dr"
+    (ident,), _ = _admit({"subject": "repo:acme/deploy:ref:refs/heads/main", "description": "deploys the DR zone"})
+    assert ident.owner is None
+
+
 def test_an_environment_trust_names_its_environment_for_the_protected_list() -> None:
     (ident,), _ = _admit({"subject": "repo:acme/deploy:environment:prod"})
     assert ident.tags[f"broad_trust_environment:{TARGET}"] == "acme/deploy:prod"

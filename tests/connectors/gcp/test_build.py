@@ -11,11 +11,12 @@ import pytest
 
 from commonmode.connector import InventoryParts
 from commonmode.kit import Tri
+from commonmode.kit.values import owner_in_description
 from commonmode.model import Capability
 from commonmode_gcp import capabilities as caps
 from commonmode_gcp.build import Options, build
 from commonmode_gcp.grants import Pools, _narrow, subjects
-from commonmode_gcp.identities import Accounts, owner_in_description
+from commonmode_gcp.identities import Accounts
 from commonmode_gcp.policy import Identity, Role
 from commonmode_gcp.snapshot import ProjectData, Snapshot
 from commonmode_gcp.wif import Provider, admits
