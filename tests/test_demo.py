@@ -107,10 +107,9 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-secret-store", "track", f"{east}/secret"),
         ("shared-fault-domain", "track", "vault:cluster:<vault-east>"),
         ("shared-fault-domain", "track", "aws:region:us-east-1"),
-        # one GitHub repository deploys both paths: AWS OIDC into track-deploy (primary), an Azure federated
-        # credential into track-dns-dr (backup); the AWS trust admits any branch of it
+        # one GitHub repository deploys both paths: AWS OIDC into track-deploy (primary, its main branch), an
+        # Azure federated credential into track-dns-dr (backup, its protected prod environment)
         ("shared-identity", "track", "github:repo:acme/tracking"),
-        ("broad-federated-trust", "track", "github:repo:acme/tracking"),
         ("owner-gap", "track", "github:repo:acme/tracking"),
         ("shared-fault-domain", "track", "ci:github-actions"),
         # docs: no owner
@@ -131,9 +130,10 @@ def test_every_planted_finding_and_nothing_else(demo):
         ("shared-fault-domain", rates, "dns-provider:cloud-dns"),
         ("no-independent-recovery", rates, f"{record},{record}#backup/us-west1"),
         ("owner-gap", rates, gcp_sa["rates-deploy"]),  # no `owner:` in its description
-        ("owner-gap", rates, "github:any"),
-        # the pool's GitHub provider has no attribute condition: any repository on GitHub can change the record
-        ("broad-federated-trust", rates, "github:any"),
+        # the pool's GitHub provider has no attribute condition, and track's preview role in AWS trusts GitHub with
+        # no sub condition: any repository on GitHub can change both records (one finding, two services)
+        ("owner-gap", f"{rates},track", "github:any"),
+        ("broad-federated-trust", f"{rates},track", "github:any"),
         # ... and a workflow runs on GitHub Actions: the CI system is a fault domain both paths now share
         ("shared-fault-domain", rates, "ci:github-actions"),
         ("credential-expiry", rates, e.gcp_keys["rates-dns"]),  # a user-managed key 400 days old

@@ -43,7 +43,8 @@ from commonmode_aws import policy as P
 from commonmode_aws.estate import Estate
 
 _OIDC_PROVIDER = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):oidc-provider/(.+)")
-_POSITIVE = ("StringEquals", "StringLike", "ForAnyValue:StringEquals", "ForAnyValue:StringLike")
+_POSITIVE = ("StringEquals", "StringLike", "StringEqualsIgnoreCase", "ForAnyValue:StringEquals",
+             "ForAnyValue:StringLike", "ForAnyValue:StringEqualsIgnoreCase")
 _ACTION = "sts:AssumeRoleWithWebIdentity"
 #: GitHub's documented audience for AWS, and the default of aws-actions/configure-aws-credentials.
 _DEFAULT_AUD = "sts.amazonaws.com"
@@ -63,15 +64,16 @@ class Candidate:
     absent: frozenset[str] = frozenset()  # claim keys STS never sets for this issuer
 
 
-def _conditions(st: P.Statement, host: str) -> dict[str, list[str]]:
-    """claim → the values the statement's positive string conditions on `HOST:claim` accept."""
+def _conditions(st: P.Statement, host: str) -> dict[str, list[list[str]]]:
+    """claim → the value sets of the statement's positive string conditions on `HOST:claim`: one set per
+    condition (any of its values), all of which must hold (IAM: several operators in one statement are ANDed)."""
     prefix = f"{host}:".lower()
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[list[str]]] = {}
     for c in st.conditions:
         key = c.key.lower()
         if c.operator in _POSITIVE and key.startswith(prefix) and key != f"{prefix}aud":
             like = c.operator.endswith("StringLike")
-            out.setdefault(key[len(prefix):], []).extend(v for v in c.values if like or not github.is_pattern(v))
+            out.setdefault(key[len(prefix):], []).append([v for v in c.values if like or not github.is_pattern(v)])
     return out
 
 
@@ -83,15 +85,19 @@ def candidates(st: P.Statement, host: str) -> Iterator[Candidate]:
         absent = frozenset(c.key.lower() for c in st.conditions if c.key.lower().startswith(prefix)
                            and c.key.lower()[len(prefix):] not in ("sub", "aud", *_GITHUB_KEYS))
         for r in github.read(conds):
-            claims = {"sub": r.subject}
+            claims = {"sub": github.satisfying([*conds.get("sub", []), [r.subject]]) or r.subject}
+            repo = ids.repository_of(r.workload)
             for key in _GITHUB_KEYS:
-                if conds.get(key):
-                    repo = ids.repository_of(r.workload)
-                    claims[key] = repo if key == "repository" and repo and "*" not in repo else \
-                        github.concrete(conds[key][0])
+                if key in conds:
+                    sets = [*conds[key], [repo]] if key == "repository" and repo and "*" not in repo else conds[key]
+                    value = github.satisfying(sets)
+                    if value is not None:
+                        claims[key] = value
             yield Candidate(r.workload, claims, r.broad, r.environment, absent)
         return
-    subjects = conds.get("sub")
+    subjects = [v for v in (conds["sub"][0] if "sub" in conds else [])
+                if all(any(github.matches(w, github.concrete(v)) for w in s) for s in conds["sub"][1:])] \
+        if "sub" in conds else None
     if subjects is None:
         yield Candidate(ids.oidc_workload(f"https://{host}"), {"sub": "any"},
                         "it has no condition on the token's subject")

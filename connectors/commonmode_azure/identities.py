@@ -77,18 +77,17 @@ def _credentials(obj: Json, identity_id: str, where: str, connector: str) -> lis
 _CLAUSE = re.compile(r"\s*claims\['([A-Za-z_]+)'\]\s+(matches|eq)\s+'([^']*)'\s*")
 
 
-def _expression_claims(expression: str) -> dict[str, list[str]] | None:
-    """claim → accepted values (patterns under `matches`; an `eq` comparand with a wildcard is literal and
-    matches no real token: dropped), or None for an expression the scanner does not read."""
-    out: dict[str, list[str]] = {}
+def _expression_claims(expression: str) -> dict[str, list[list[str]]] | None:
+    """claim → the value sets its clauses accept, all of which must hold (`and`): a pattern under `matches`; an
+    `eq` comparand with a wildcard is literal and matches no real token (an empty set); None for an expression
+    the scanner does not read."""
+    out: dict[str, list[list[str]]] = {}
     for clause in re.split(r"\s+and\s+", expression.strip()):
         m = _CLAUSE.fullmatch(clause)
         if m is None:
             return None
         claim, op, value = m.groups()
-        values = out.setdefault(claim, [])
-        if op == "matches" or not github.is_pattern(value):
-            values.append(value)
+        out.setdefault(claim, []).append([value] if op == "matches" or not github.is_pattern(value) else [])
     return out
 
 
@@ -110,26 +109,32 @@ def federation_edges(admitted: Admissions, out: InventoryParts, target: str, tar
             continue
         owner = owner_in_description(str(props.get("description") or ""), owner_keys)
         if subject:  # compared exactly: a wildcard in it is a literal character
-            claims: dict[str, list[str]] | None = {"sub": [subject] if not github.is_pattern(subject) else []}
+            claims: dict[str, list[list[str]]] | None = {"sub": [[subject] if not github.is_pattern(subject) else []]}
         else:
             claims = _expression_claims(expression) if expression else None
         condition = (f"subject {subject}" if subject else f"claims matching {expression}" if expression else
                      "no subject returned (a flexible credential: Graph v1.0 and ARM's stable API do not return "
                      "claimsMatchingExpression)")
         via = f"federated credential {fic.get('name', '?')} on {where} {target_name}: issuer {issuer}, {condition}"
-        if claims is None:  # what it matches is not known: any subject of the issuer, conditionally
+        if claims is None:
+            # what it matches is not known: any subject of the issuer may, conditionally (not a broad trust: a gap
+            # of the scan, said as one)
             who = ids.oidc_workload(issuer) if issuer.rstrip("/") != ids.GITHUB_ISSUER else ids.GITHUB_ANY
-            admitted.admit(who, target, "what it matches is not known to the scanner: " + (
-                f"its claims expression {expression} is not read" if expression else condition), owner=owner)
+            admitted.admit(who, target, owner=owner)
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,
                                     connector=connector, via=(via,), conditional=True))
+            out.gaps.append(f"federated credential {fic.get('name', '?')} on {where} {target_name}: "
+                            + (f"its claims expression {expression} is not read by the scanner" if expression else
+                               "Graph returned no subject and no claimsMatchingExpression (a flexible credential, "
+                               "whose expression Graph v1.0 omits)")
+                            + ": who it admits is taken as any subject of its issuer, conditionally")
             continue
         if issuer.rstrip("/") == ids.GITHUB_ISSUER:
             readings = [(r.workload, r.broad, r.environment) for r in github.read(claims)]
         else:
             readings = [(ids.workload_of_subject(issuer, s),
                          f"its subject pattern {s} admits every subject matching it" if github.is_pattern(s)
-                         else None, None) for s in claims.get("sub", ())]
+                         else None, None) for s in github.common(claims.get("sub", []))]
         for who, broad, environment in readings:
             admitted.admit(who, target, broad, environment, owner)
             out.grants.append(Grant(identity_id=who, capability=Capability.IDENTITY_ASSUME, resource_id=target,

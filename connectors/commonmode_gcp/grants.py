@@ -29,7 +29,7 @@ from commonmode_gcp import policy as P
 from commonmode_gcp.identities import Accounts
 from commonmode_gcp.resources import Built, Target
 from commonmode_gcp.snapshot import Snapshot
-from commonmode_gcp.wif import Admitted, Provider, admits, read_claims
+from commonmode_gcp.wif import Admitted, Provider, admits, merge, read_claims
 
 _POOL = re.compile(r"(principal|principalSet)://iam\.googleapis\.com/(projects/[^/]+/locations/[^/]+/"
                    r"workloadIdentityPools/[^/]+)/(.+)")
@@ -118,6 +118,8 @@ def _narrow(a: Admitted, provider: Provider, what: str) -> list[Admitted]:
         m = re.fullmatch(r"\s*assertion\.([A-Za-z_]+)\s*", source)
         claim = m.group(1) if m else None
     step = f"and the binding names {what}"
+    if github.is_pattern(value):
+        return []  # a principal's subject or attribute value is compared exactly: `*` or `?` in it is literal
     if provider.aws_account and (kind == "attribute.aws_role" or claim == "arn"):
         role = _aws_role(value, provider.aws_account)
         return [Admitted(role, Decision(a.decision.result, (*a.decision.via, step)))] if role else []
@@ -133,12 +135,16 @@ def _narrow(a: Admitted, provider: Provider, what: str) -> list[Admitted]:
 
 
 def _aws_role(value: str, account: str) -> str | None:
-    """The IAM role an `attribute.aws_role` value names: the default mapping gives an assumed role's session
-    ARN as `arn:aws:sts::ACCOUNT:assumed-role/ROLE` ("Configure Workload Identity Federation with AWS"); an
-    ARN of another account than the provider's admits nobody."""
-    m = re.fullmatch(r"arn:(aws[a-z-]*):(?:sts|iam)::(\d{12}):(?:assumed-role|role)/(?:.*/)?([^/]+)", value)
+    """The IAM role an `attribute.aws_role` or subject value names: the default mapping gives an assumed role as
+    `arn:aws:sts::ACCOUNT:assumed-role/ROLE` (aws_role) and `…/assumed-role/ROLE/SESSION` (google.subject, the
+    caller's ARN) ("Configure Workload Identity Federation with AWS"); an ARN of another account than the
+    provider's admits nobody."""
+    m = re.fullmatch(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)(?:/.*)?", value) or re.fullmatch(
+        r"arn:(aws[a-z-]*):iam::(\d{12}):role/(?:.*/)?([^/]+)", value)
     if m is None or m.group(2) != account:
         return None
+    # an assumed-role ARN names the role without its path: the id is the role's name in the account (a role
+    # created under a path is reported by the AWS connector with it, and is not matched)
     return ids.iam_role_arn(account, m.group(3), partition=m.group(1))
 
 
@@ -165,17 +171,13 @@ def subjects(member: str, accounts: Accounts, pools: Pools,
         # a pool the run did not read (another project): the principal itself, whatever it admits
         return [Subject(member, P.Identity(member=member),
                         Decision(Tri.MAYBE, (f"{member}: its pool was not read, so who it admits is not known",)))]
-    out: dict[str, Subject] = {}
+    found: dict[str, Admitted] = {}
     for provider in pools.providers[pool]:
         for a in admits(provider):
             for got in _narrow(a, provider, what):
-                prior = out.get(got.workload)
-                if prior is None or got.decision.result > prior.admitted.result or (  # type: ignore[union-attr]
-                        got.decision.result == prior.admitted.result  # type: ignore[union-attr]
-                        and prior.broad and not got.broad):
-                    out[got.workload] = Subject(got.workload, P.Identity(member=member), got.decision, got.broad,
-                                                got.environment)
-    return list(out.values())
+                found[got.workload] = merge(found[got.workload], got) if got.workload in found else got
+    return [Subject(a.workload, P.Identity(member=member), a.decision, a.broad, a.environment)
+            for a in found.values()]
 
 
 def _external(out: InventoryParts, admitted: Admissions, subject: Subject, target: str, connector: str,

@@ -307,6 +307,17 @@ def admits(provider: Provider) -> list[Admitted]:
     best: dict[str, Admitted] = {}
     for conj in dnf:
         for a in _conjunction(conj, via):
-            if a.workload not in best or a.decision.result > best[a.workload].decision.result:
-                best[a.workload] = a
+            best[a.workload] = merge(best[a.workload], a) if a.workload in best else a
     return sorted(best.values(), key=lambda a: a.workload)
+
+
+def merge(a: Admitted, b: Admitted) -> Admitted:
+    """Two alternatives that admit one workload (`||`, two bindings): as surely as the surer one, and as broad as
+    the broader one (every reason; the environment only if it alone narrows each broad one)."""
+    sure = a if a.decision.result >= b.decision.result else b
+    broad = [x for x in (a, b) if x.broad]
+    if not broad:
+        return sure
+    why = "; ".join(dict.fromkeys(str(x.broad) for x in broad))
+    envs = {x.environment for x in broad}
+    return Admitted(sure.workload, sure.decision, why, envs.pop() if len(envs) == 1 else None, sure.claims)

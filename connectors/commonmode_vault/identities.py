@@ -139,12 +139,14 @@ _GITHUB_CLAIMS = frozenset({"repository", "repository_owner", "job_workflow_ref"
 
 def bound_identities(atype: str, role: Mapping[str, Any], issuer: str | None = None) -> list[Bound]:
     """Cloud or CI identities a role admits: an identity.assume edge from each into the Vault role. For jwt/oidc
-    roles (JWT/OIDC auth (API), "Create/Update role"): `bound_subject` must equal the token's `sub`;
-    `bound_claims` maps claims to a value or list (any one of them), compared literally, or as globs (`*`)
-    with `bound_claims_type = "glob"`; `issuer` is the mount's (its config's bound_issuer or discovery URL).
-    A GitHub role is read by the kit (commonmode.kit.github); another issuer's subject by
-    kit.ids.workload_of_subject; a role with neither a subject nor claims admits any token of the issuer that
-    carries an audience it accepts."""
+    roles (JWT/OIDC auth (API), "Create/Update role"): only `role_type = "jwt"` roles take a JWT login (an "oidc"
+    role is the browser flow of a person); a token that carries `aud` logs in only where `bound_audiences` lists
+    it (checked on OpenBao 2.7: "audience claim found in JWT but no audiences bound to the role"; every OIDC
+    token carries one); `bound_subject` must equal the token's `sub`; `bound_claims` maps claims to a value or
+    list (any one of them), compared literally, or as globs (`*` only: a `?` is literal, checked on OpenBao) with
+    `bound_claims_type = "glob"`; `issuer` is the mount's (its config's bound_issuer or discovery URL). A GitHub
+    role is read by the kit (commonmode.kit.github); another issuer's subject by kit.ids.workload_of_subject; a
+    role with neither a subject nor claims admits any token of the issuer that carries an audience it accepts."""
     out: list[Bound] = []
 
     def many(key: str) -> list[str]:
@@ -176,18 +178,21 @@ class Bound:
 
 
 def _jwt_bound(role: Mapping[str, Any], issuer: str | None) -> list[Bound]:
+    if role.get("role_type", "jwt") != "jwt" or not role.get("bound_audiences"):
+        return []  # no JWT login at all, or none with the audience every OIDC token carries
     claims: dict[str, Any] = dict(role.get("bound_claims") or {})
     glob = role.get("bound_claims_type") == "glob"  # "string" (the default) compares literally
     conds: dict[str, list[str]] = {}
     words: list[str] = []
     for claim, value in claims.items():
         values = [str(v) for v in (value if isinstance(value, list) else [value])]
-        # a literal "*" under "string" matches no real token's claim: it admits none
-        conds[claim] = [v for v in values if glob or "*" not in v]
+        # compared literally, a `*` or `?` matches no real claim (no repository, ref or environment name holds
+        # one); under glob only `*` is a wildcard, so a `?` is literal there too: such values admit none
+        conds[claim] = [v for v in values if "?" not in v and (glob or "*" not in v)]
         words.append(f"bound_claims.{claim} = {', '.join(values)}")
     subject = str(role.get("bound_subject") or "")
     if subject:
-        conds["sub"] = [subject]  # compared exactly
+        conds["sub"] = [] if github.is_pattern(subject) else [subject]  # compared exactly
         words.append(f"bound_subject = {subject}")
     if glob and claims:
         words.append("(bound_claims_type glob)")

@@ -128,22 +128,24 @@ def seed(endpoint: str) -> AwsEstate:
         user("prod", f"{svc}-dns", record_writer(est.zones["acme-prod.example"], f"{svc}.acme-prod.example"), owner)
         if svc not in IN_AZURE:
             user("dr", f"{svc}-dns-dr", record_writer(est.zones["acme-dr.example"], f"{svc}.acme-dr.example"), owner)
-    # track's deploy workflow changes its primary record through AWS OIDC (and its backup through an Azure
-    # federated credential: azure_part.py): one GitHub repository in both paths. The trust forgot to pin the
-    # branch ("repo:acme/tracking:*": any branch, any pull request's workflow), which GitHub's guidance warns of
-    # ("Configuring OpenID Connect in Amazon Web Services": scope the sub claim).
+    # track's deploy workflow changes its primary record through AWS OIDC, pinned to its main branch (and its
+    # backup through an Azure federated credential: azure_part.py): one GitHub repository in both paths. Its
+    # preview workflow's role was copied from it without the sub condition, which GitHub's guidance warns of
+    # ("Configuring OpenID Connect in Amazon Web Services": without a sub condition any repository can assume it).
     iam = boto3.client("iam", **where["prod"])
     github = "token.actions.githubusercontent.com"
     provider = iam.create_open_id_connect_provider(Url=f"https://{github}", ClientIDList=["sts.amazonaws.com"],
                                                    ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"])
-    iam.create_role(RoleName="track-deploy", Tags=[{"Key": "owner", "Value": "team-tracking"}],
-                    AssumeRolePolicyDocument=_doc({
-                        "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {"StringEquals": {f"{github}:aud": "sts.amazonaws.com"},
-                                      "StringLike": {f"{github}:sub": "repo:acme/tracking:*"}}}))
-    iam.put_role_policy(RoleName="track-deploy", PolicyName="dns", PolicyDocument=_doc(
-        record_writer(est.zones["acme-prod.example"], "track.acme-prod.example")))
+    trusts = {"track-deploy": {f"{github}:aud": "sts.amazonaws.com",
+                               f"{github}:sub": "repo:acme/tracking:ref:refs/heads/main"},
+              "track-preview": {f"{github}:aud": "sts.amazonaws.com"}}  # no sub: any repository on GitHub
+    for name, condition in trusts.items():
+        iam.create_role(RoleName=name, Tags=[{"Key": "owner", "Value": "team-tracking"}],
+                        AssumeRolePolicyDocument=_doc({
+                            "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
+                            "Action": "sts:AssumeRoleWithWebIdentity", "Condition": {"StringEquals": condition}}))
+        iam.put_role_policy(RoleName=name, PolicyName="dns", PolicyDocument=_doc(
+            record_writer(est.zones["acme-prod.example"], "track.acme-prod.example")))
     # quotes: the quoting API's instance role in the prod account; Google's workload identity federation lets it
     # act as the GCP service account that fails quotes over (gcp_part.py)
     iam.create_role(RoleName="quotes-ops", Tags=[{"Key": "owner", "Value": "team-quotes"}],

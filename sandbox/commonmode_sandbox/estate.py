@@ -19,7 +19,10 @@ Its story, service by service (each finding is planted on purpose; tests/test_de
 - track: two providers, one secret store. Primary DNS in Route 53 (prod account), backup DNS in Azure DNS; the
   IAM user and the Azure service principal (`track-dns-dr`) are separate, and so are the AppRoles that read
   their credentials — but both credentials are kept in one Vault mount (vault-east `secret/`), which the
-  primary also needs: a second DNS provider that fails with the primary's secret store.
+  primary also needs: a second DNS provider that fails with the primary's secret store. And one GitHub
+  repository, `acme/tracking`, deploys both paths: AWS OIDC into `track-deploy` (its main branch) for the
+  primary, an Azure federated credential (its protected `prod` environment) for the backup; its preview role
+  `track-preview` trusts GitHub with no `sub` condition, so any repository on GitHub can change the primary.
 - rates.acme-rates.example: not declared; the GCP connector discovers it from a Cloud DNS `primaryBackup` routing
   policy (primary: an internal load balancer in us-east1; backup: a geo target in us-west1). Both paths are that
   one record set, so whoever can change it changes both: `rates-dns` (roles/dns.admin on the zone; its key is 400

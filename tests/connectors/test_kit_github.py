@@ -72,8 +72,14 @@ def test_an_environment_is_named_for_the_protected_list() -> None:
 def test_alternatives_and_contradictions() -> None:
     both = github.read({"sub": ["repo:acme/dns:ref:refs/heads/main", "repo:acme/web:*"]})
     assert [(r.workload, r.broad is None) for r in both] == [(DNS, True), ("github:repo:acme/web", False)]
-    # the narrowest reading of one workload stands for it
-    assert one({"sub": ["repo:acme/dns:*", "repo:acme/dns:ref:refs/heads/main"]}).broad is None
+    # a trust is as broad as its broadest alternative: main, and any pull request, is broad
+    assert "admits any branch" in str(one({"sub": ["repo:acme/dns:*", "repo:acme/dns:ref:refs/heads/main"]}).broad)
+    main_or_pr = one({"sub": ["repo:acme/dns:ref:refs/heads/main", "repo:acme/dns:pull_request"]})
+    assert "any pull request" in str(main_or_pr.broad) and main_or_pr.environment is None
+    # an environment is exempt only when every broad alternative is that one environment
+    assert one({"sub": ["repo:acme/dns:environment:prod", "repo:acme/dns:ref:refs/heads/main"]}).environment == \
+        "acme/dns:prod"
+    assert one({"sub": ["repo:acme/dns:environment:prod", "repo:acme/dns:pull_request"]}).environment is None
     # a subject whose ref another condition refuses, a repository the subject pattern excludes, an owner that
     # is not the subject's: nobody
     assert github.read({"sub": ["repo:acme/dns:ref:refs/heads/dev"], "ref": ["refs/heads/main"]}) == []
@@ -81,8 +87,30 @@ def test_alternatives_and_contradictions() -> None:
     assert github.read({"sub": ["repo:acme/*"], "repository_owner": ["other"]}) == []
     # the values a provider dropped (a literal `*` under an exact comparison): nothing accepted, nobody
     assert github.read({"sub": []}) == []
+    # a repository pattern beside a subject that names one repository: that repository
+    assert one({"sub": ["repo:acme/dns:ref:refs/heads/main"], "repository": ["acme/*"]}).workload == DNS
     # a repository pinned inside a subject pattern
     assert one({"sub": ["repo:acme/*"], "repository": ["acme/dns"], "ref": ["refs/heads/main"]}).workload == DNS
+
+
+def test_conditions_that_must_all_hold_on_one_claim_intersect() -> None:
+    # a ref pattern in the subject and an exact ref condition beside it: that one ref, exact
+    assert one({"sub": ["repo:acme/dns:ref:refs/heads/*"], "ref": ["refs/heads/main"]}).broad is None
+    # two operators on one claim (AWS StringEquals and StringLike on sub): both must hold
+    assert one({"sub": [["repo:acme/dns:ref:refs/heads/main"], ["repo:acme/*"]]}).broad is None
+    assert github.read({"sub": [["repo:acme/dns:ref:refs/heads/main"], ["repo:other/*"]]}) == []
+    assert github.satisfying([["repo:acme/*"], ["repo:acme/dns:*"]]) is not None
+    assert github.satisfying([["refs/heads/main"], ["refs/tags/*"]]) is None
+
+
+def test_a_repository_named_by_its_numeric_id_is_one_repository() -> None:
+    r = one({"repository_id": ["456"], "ref": ["refs/heads/main"]})
+    assert r.workload == "github:repo:#456" and r.broad is None
+    assert "names only the repository" in str(one({"repository_id": ["456"]}).broad)
+    owner = one({"sub": ["repository_owner_id:123:*"]})
+    assert owner.workload == "github:repo:#123/*" and "every repository matching #123/*" in str(owner.broad)
+    # the immutable subject pins the repository, not the run: what follows it is read as for any subject
+    assert "admits any branch" in str(one({"sub": ["repo:acme@1/dns@2:*"]}).broad)
 
 
 def test_patterns_and_the_token_subject_an_engine_evaluates() -> None:
@@ -90,3 +118,19 @@ def test_patterns_and_the_token_subject_an_engine_evaluates() -> None:
     assert not github.matches("repo:acme/dns", "repo:acme/dnsx") and github.matches("a?c", "abc")
     r = one({"sub": ["repo:acme/*"], "repository": ["acme/dns"], "ref": ["refs/heads/main"]})
     assert github.matches("repo:acme/*", r.subject) and r.subject.startswith("repo:acme/dns:")
+
+
+def test_two_broad_trusts_into_one_target_keep_both_reasons_and_an_environment_only_if_it_narrows_both() -> None:
+    from commonmode.kit.workloads import Admissions
+
+    a = Admissions("c")
+    a.admit(DNS, "T", "any pull request", None)
+    a.admit(DNS, "T", "environment prod", "acme/dns:prod")
+    (ident,) = a.identities()
+    assert ident.tags["broad_trust:T"] == "any pull request; environment prod"
+    assert "broad_trust_environment:T" not in ident.tags  # the pull-request trust is not narrowed by prod
+    b = Admissions("c")
+    b.admit(DNS, "T", "environment prod", "acme/dns:prod")
+    b.admit(DNS, "U", "environment prod", "acme/dns:prod")
+    (ident,) = b.identities()
+    assert ident.tags["broad_trust_environment:T"] == ident.tags["broad_trust_environment:U"] == "acme/dns:prod"

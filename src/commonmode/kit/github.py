@@ -29,8 +29,10 @@ What is too broad (issue 17's `broad-federated-trust` triggers):
   environment (`environment`) and the correlator exempts it when the config lists it as protected
   (`[correlate] protected_environments`).
 A condition on an exact `ref`, `actor`, `sha`, or a `workflow_ref`/`job_workflow_ref` pinned to one ref is a
-narrowing: the trust is exact. Not read: a trust that names the repository only by its numeric id
-(`repository_id`, `repository_owner_id` without a name or an immutable subject) reads as naming no repository.
+narrowing: the trust is exact. A trust that names the repository only by its numeric id (`repository_id`, in a
+claim or a customised subject) admits `github:repo:#ID` (one repository, its name not known); by its owner's id
+only, `github:repo:#OWNER_ID/*`. The immutable subject form pins the repository, not the run: what follows it
+is read as for any subject.
 
 Patterns: `*` matches any run of characters (including `:` and `/`), `?` one character (AWS StringLike,
 Vault's glob bound_claims_type, Azure's `matches`); each caller passes only the values its provider treats as
@@ -40,7 +42,7 @@ patterns or as exact strings (a literal `*` under an exact comparison matches no
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from commonmode.kit import ids
@@ -63,8 +65,9 @@ _SUBJECT_KEYS = frozenset({"repo", "ref", "environment", "job_workflow_ref", "wo
                            "runner_environment", "sha", "job_workflow_sha", "workflow_sha", "context",
                            "enterprise", "enterprise_id", "run_attempt"})
 
-#: A trust's conditions on a GitHub token: claim → the values it accepts (any one of them; several claims: all).
-Conditions = Mapping[str, Iterable[str]]
+#: A trust's conditions on a GitHub token: claim → the values it accepts (any one of them), or a list of such
+#: sets that must all hold (two operators on one claim, two `and` clauses); several claims: all.
+Conditions = Mapping[str, Sequence[str] | Sequence[Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -133,23 +136,11 @@ def parse_subject(subject: str) -> tuple[dict[str, str], bool]:
     return out, False
 
 
-def read(conditions: Conditions) -> list[Reading]:
-    """The workloads a trust admits, one reading per alternative (each accepted `sub`, each accepted
-    repository); [] when the conditions admit no real token (a repository that no subject pattern matches)."""
-    conds = {k: [str(v) for v in vs] for k, vs in conditions.items()}
-    subjects = conds.pop("sub", None)
-    alternatives: list[tuple[dict[str, str], bool, str | None]] = []
-    if subjects is None:
-        alternatives.append(({}, True, None))
-    for s in subjects or ():
-        pinned, open_end = parse_subject(s)
-        alternatives.append((pinned, open_end, s))
-    out: dict[str, Reading] = {}
-    for pinned, open_end, sub in alternatives:
-        for r in _alternatives(pinned, open_end, sub, conds):
-            if r.workload not in out or (out[r.workload].broad and not r.broad):
-                out[r.workload] = r  # the narrowest reading of one workload stands for it
-    return [out[k] for k in sorted(out)]
+def _sets(values: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
+    """A condition's value sets (each: any one of its values; all sets must hold)."""
+    if not values or isinstance(values[0], str):
+        return [[str(v) for v in values]]
+    return [[str(v) for v in vs] for vs in values]
 
 
 def _agree(a: str, b: str) -> bool:
@@ -157,74 +148,136 @@ def _agree(a: str, b: str) -> bool:
     return matches(a, concrete(b)) or matches(b, concrete(a))
 
 
-def _values(conds: Mapping[str, list[str]], *keys: str) -> list[str] | None:
-    got = [v for k in keys for v in conds.get(k, ())]
-    return got if any(k in conds for k in keys) else None
+def common(sets: Sequence[Sequence[str]]) -> list[str]:
+    """What every set accepts at once: each value of the first set that each other set also accepts, narrowed to
+    an exact value another set names where it is a pattern (`repo:acme/*` and `repo:acme/dns:…` →
+    `repo:acme/dns:…`)."""
+    out: list[str] = []
+    for v in sets[0] if sets else ():
+        narrowed: str | None = v
+        for other in sets[1:]:
+            agreeing = [w for w in other if narrowed is not None and _agree(narrowed, w)]
+            if not agreeing:
+                narrowed = None
+                break
+            exact = [w for w in agreeing if not is_pattern(w)]
+            if is_pattern(narrowed or "") and exact:
+                narrowed = exact[0]
+        if narrowed is not None and narrowed not in out:
+            out.append(narrowed)
+    return out
+
+
+def satisfying(sets: Sequence[Sequence[str]]) -> str | None:
+    """A concrete value every set accepts (for an engine's request), or None when they contradict."""
+    for v in (v for s in sets for v in s):
+        value = concrete(v)
+        if all(any(matches(w, value) for w in other) for other in sets):
+            return value
+    return None
+
+
+def read(conditions: Conditions) -> list[Reading]:
+    """The workloads a trust admits, one reading per workload; [] when the conditions admit no real token (a
+    repository no subject pattern matches, a ref the subject contradicts, nothing accepted at all). A trust is
+    as broad as its broadest alternative: of several accepted subjects (a branch, and any pull request) for one
+    repository, the reading is broad with every reason."""
+    conds = {k: _sets(vs) for k, vs in conditions.items()}
+    subject_sets = conds.pop("sub", None)
+    alternatives: list[tuple[dict[str, str], bool, str | None]] = []
+    if subject_sets is None:
+        alternatives.append(({}, True, None))
+    for subject in common(subject_sets or []):
+        pinned, open_end = parse_subject(subject)
+        alternatives.append((pinned, open_end, subject))
+    found: dict[str, list[Reading]] = {}
+    for pinned, open_end, sub in alternatives:
+        for r in _alternatives(pinned, open_end, sub, conds):
+            found.setdefault(r.workload, []).append(r)
+    return [_broadest(found[k]) for k in sorted(found)]
+
+
+def _broadest(readings: Sequence[Reading]) -> Reading:
+    """One workload's readings as one: broad if any is, with every reason; the environment only when every
+    broad alternative is narrowed by that same environment alone."""
+    broad = [r for r in readings if r.broad]
+    if not broad:
+        return readings[0]
+    why = "; ".join(dict.fromkeys(str(r.broad) for r in broad))
+    envs = {r.environment for r in broad}
+    env: str | None = envs.pop() if len(envs) == 1 else None
+    return Reading(broad[0].workload, why, env, broad[0].attributes, broad[0].subject)
 
 
 def _alternatives(pinned: dict[str, str], open_end: bool, sub: str | None,
-                  conds: Mapping[str, list[str]]) -> Iterable[Reading]:
+                  conds: Mapping[str, list[list[str]]]) -> Iterable[Reading]:
     repo_pattern = _strip_ids(pinned["repo"]) if "repo" in pinned else None
-    for claim, value in pinned.items():  # a claim the subject pins must also satisfy that claim's own condition
-        if claim != "repo" and claim in conds and not any(
-                _agree(c, value) for c in conds[claim]):
-            return
-    repos = _values(conds, "repository")
-    owners = _values(conds, "repository_owner")
+    claims = {k: list(v) for k, v in conds.items()}
+    for claim, value in pinned.items():  # what the subject pins is one more condition on that claim
+        if claim != "repo":
+            claims.setdefault(claim, []).append([value])
+    if any(not common(sets) for sets in claims.values()):
+        return  # two conditions on one claim that no value meets at once (or one that accepts nothing)
+    repos, owners = claims.get("repository"), claims.get("repository_owner")
     if repos is not None:
-        names = [r for r in repos if repo_pattern is None or matches(repo_pattern, concrete(r))
-                 or matches(r, concrete(repo_pattern))]
+        # the narrower of the two where the subject pins the repository too (an exact name over a pattern)
+        candidates = list(dict.fromkeys(
+            repo_pattern if repo_pattern is not None and is_pattern(r) and not is_pattern(repo_pattern) else r
+            for r in common(repos) if repo_pattern is None or _agree(repo_pattern, r)))
         if owners is not None:
-            names = [r for r in names if any(matches(o, r.split("/", 1)[0]) for o in owners)]
-        candidates = names
+            candidates = [r for r in candidates if all(any(_agree(o, r.split("/", 1)[0]) for o in s) for s in owners)]
     elif repo_pattern is not None:
         owner = repo_pattern.split("/", 1)[0]
-        candidates = [repo_pattern] if owners is None or any(_agree(o, owner) for o in owners) else []
+        candidates = [repo_pattern] if owners is None or all(any(_agree(o, owner) for o in s) for s in owners) else []
     elif owners is not None:
-        candidates = [f"{o}/*" for o in owners]
+        candidates = [f"{o}/*" for o in common(owners)]
+    elif claims.get("repository_id") and (ids_ := [v for v in common(claims["repository_id"]) if not is_pattern(v)]):
+        candidates = [f"#{v}" for v in ids_]  # named by its numeric id only: one repository, name unknown
+    elif claims.get("repository_owner_id") and (
+            owner_ids := [v for v in common(claims["repository_owner_id"]) if not is_pattern(v)]):
+        candidates = [f"#{v}/*" for v in owner_ids]  # every repository of the owner with that id
     else:
         candidates = ["*/*"]
     for repo in candidates:
-        yield _reading(repo, pinned, open_end, sub, conds)
+        yield _reading(repo, sub, claims)
 
 
-def _reading(repo: str, pinned: Mapping[str, str], open_end: bool, sub: str | None,
-             conds: Mapping[str, list[str]]) -> Reading:
+def _reading(repo: str, sub: str | None, claims: Mapping[str, list[list[str]]]) -> Reading:
     owner, _, name = repo.partition("/")
     default = f"repo:{concrete(repo)}:ref:refs/heads/main"
     token_sub = default if sub is None or matches(sub, default) else concrete(sub)
-    if is_pattern(owner) or not name:
+    if not repo.startswith("#") and (is_pattern(owner) or not name):
         where = "it has no condition naming the repository" if repo == "*/*" else \
             f"its repository pattern {repo} leaves the owner open"
-        if "job_workflow_ref" in conds and repo == "*/*":
+        if "job_workflow_ref" in claims and repo == "*/*":
             where += " (a job_workflow_ref condition admits every repository that calls that reusable workflow)"
         return Reading(ids.GITHUB_ANY, f"{where}, so it admits any repository on GitHub", None, (), token_sub)
     if is_pattern(name):
         workload = ids.github_repository(f"{owner}/*")
         return Reading(workload, str(ids.broad_trust(workload)), None, (), token_sub)
     workload = ids.github_repository(repo)
-    claims: dict[str, list[str]] = {k: [v] for k, v in pinned.items() if k != "repo"}
-    for k, vs in conds.items():
-        if k not in ("repository", "repository_owner"):
-            claims.setdefault(k, []).extend(vs)
     narrowing: list[str] = []
     open_claims: list[str] = []
     environments: list[str] = []
-    for claim, values in sorted(claims.items()):
-        values = list(dict.fromkeys(values))
-        exact = [v for v in values if not is_pattern(v)]
-        if claim == "event_name" and values == ["pull_request"]:
+    for claim, sets in sorted(claims.items()):
+        if claim in ("repository", "repository_owner", "repository_id", "repository_owner_id"):
+            continue
+        exact_sets = [s for s in sets if s and not any(is_pattern(v) for v in s)]
+        exact = common(exact_sets) if exact_sets else []
+        values = list(dict.fromkeys(v for s in sets for v in s))
+        if claim == "event_name" and exact == ["pull_request"]:
             open_claims.append("any pull request (whoever can open one from a branch of the repository)")
-        elif claim in _NARROWING and exact and len(exact) == len(values) and (
+        elif claim in _NARROWING and exact and (
                 claim not in ("workflow_ref", "job_workflow_ref") or all("@" in v for v in exact)):
             narrowing.append(f"{claim} {', '.join(exact)}")
-        elif claim == "environment" and exact and len(exact) == len(values):
+        elif claim == "environment" and exact:
             environments.extend(exact)
         elif claim in _CHOOSABLE:
             open_claims.append(f"{claim} ({_CHOOSABLE[claim]})")
         elif claim in _NARROWING or claim == "environment":
             open_claims.append(f"{claim} pattern {', '.join(values)} (any {claim} matching it)")
     attributes = tuple(narrowing) + tuple(f"environment {e}" for e in environments)
+    shown = repo if not repo.startswith("#") else f"the repository with id {repo[1:]}"
     if narrowing:
         return Reading(workload, None, None, attributes, token_sub)
     if environments:
@@ -238,5 +291,6 @@ def _reading(repo: str, pinned: Mapping[str, str], open_end: bool, sub: str | No
                + "; ".join(open_claims))
     else:
         what = f"its subject condition {sub}" if sub is not None else "it names only the repository, and"
-        why = f"{what} admits any branch, tag, environment or pull request of {repo}, which any contributor can choose"
+        why = (f"{what} admits any branch, tag, environment or pull request of {shown}, which any contributor "
+               "can choose")
     return Reading(workload, why, None, attributes, token_sub)

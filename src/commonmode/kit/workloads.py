@@ -51,6 +51,7 @@ class Admissions:
         self.connector = connector
         self._tags: dict[str, dict[str, str]] = {}
         self._owners: dict[str, str] = {}
+        self._trusts: dict[tuple[str, str], list[tuple[str, str | None]]] = {}  # (workload, target) → broad ones
 
     def admit(self, workload: str, target: str, broad: str | None = None, environment: str | None = None,
               owner: str | None = None) -> None:
@@ -63,9 +64,18 @@ class Admissions:
         if whole:
             tags.setdefault(BROAD_TRUST, broad or whole)
         elif broad:
-            tags[f"{BROAD_TRUST}:{target}"] = broad
-            if environment:
-                tags[f"{BROAD_TRUST_ENVIRONMENT}:{target}"] = environment
+            # several trusts into one target (two federated credentials on one application): every reason
+            # counts, and an environment exempts them only if it alone narrows each of them
+            trusts = self._trusts.setdefault((workload, target), [])
+            if (broad, environment) not in trusts:
+                trusts.append((broad, environment))
+            tags[f"{BROAD_TRUST}:{target}"] = "; ".join(dict.fromkeys(b for b, _ in trusts))
+            envs = {e for _, e in trusts}
+            env = envs.pop() if len(envs) == 1 else None
+            if env:
+                tags[f"{BROAD_TRUST_ENVIRONMENT}:{target}"] = env
+            else:
+                tags.pop(f"{BROAD_TRUST_ENVIRONMENT}:{target}", None)
 
     def __contains__(self, workload: str) -> bool:
         return workload in self._tags

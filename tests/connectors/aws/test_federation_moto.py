@@ -79,6 +79,9 @@ def workloads(aws: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
             f"{GITHUB}:repository": "acme/dns", f"{GITHUB}:head_ref": "main"}})),
         "gh-immutable": trust(federated(GITHUB, {"StringEquals": {
             f"{GITHUB}:sub": "repo:acme@1001/dns@2002:ref:refs/heads/main"}})),
+        "gh-two-operators": trust(federated(GITHUB, {
+            "StringEquals": {f"{GITHUB}:sub": "repo:acme/dns:ref:refs/heads/main"},
+            "StringLike": {f"{GITHUB}:sub": "repo:acme/*"}})),
         "gh-literal-star": trust(federated(GITHUB, {"StringEquals": {f"{GITHUB}:sub": "repo:acme/*"}})),
         "gh-wrong-audience": trust(federated(GITHUB, {"StringEquals": {
             f"{GITHUB}:aud": "api://elsewhere", f"{GITHUB}:sub": "repo:acme/dns:ref:refs/heads/main"}})),
@@ -149,7 +152,7 @@ def _per_trust(workloads: dict[str, dict[str, Any]], role: str, workload: str = 
 
 def test_github_claim_keys_sts_sets_are_decided_and_read(workloads: dict[str, dict[str, Any]]) -> None:
     # job_workflow_ref pinned to one ref, or repository + an exact ref: exact, unconditional
-    for role in ("gh-workflow", "gh-repository-ref", "gh-immutable"):
+    for role in ("gh-workflow", "gh-repository-ref", "gh-immutable", "gh-two-operators"):
         (only,) = workloads[role].items()
         assert only[0] == "github:repo:acme/dns" and only[1]["conditional"] is False, role
         assert _per_trust(workloads, role) is None, role

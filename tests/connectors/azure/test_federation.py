@@ -14,7 +14,7 @@ GITHUB = "https://token.actions.githubusercontent.com"
 TARGET = "azure:object:app-1"
 
 
-def _admit(fic: dict[str, Any]) -> tuple[Any, Any]:
+def _admit(fic: dict[str, Any], gaps: list[str] | None = None) -> tuple[Any, Any]:
     from commonmode.connector import InventoryParts
     from commonmode.kit.workloads import Admissions
     from commonmode_azure.identities import federation_edges
@@ -24,6 +24,8 @@ def _admit(fic: dict[str, Any]) -> tuple[Any, Any]:
     federation_edges(admitted, out, TARGET, "deploy", [{"name": "gh", "issuer": GITHUB, **fic}], "application",
                      "corp")
     out.identities.extend(admitted.identities())
+    if gaps is not None:
+        gaps.extend(out.gaps)
     return out.identities, out.grants
 
 
@@ -76,10 +78,21 @@ def test_a_literal_wildcard_admits_nobody_and_an_unread_expression_is_conditiona
     # `subject` and `eq` compare exactly: no token's subject is `repo:acme/*`
     assert _admit({"subject": "repo:acme/*"}) == ([], [])
     assert _admit(_flexible("claims['sub'] eq 'repo:acme/*'")) == ([], [])
-    # an expression the scanner does not read, or none returned (Graph v1.0 omits it): any repository, conditional
-    for fic in (_flexible("claims['sub'] startswith 'repo:acme/'"), {"subject": None}):
-        (ident,), (grant,) = _admit(fic)
-        assert ident.id == "github:any" and grant.conditional is True and "not known" in ident.tags["broad_trust"]
+    # clauses joined by `and` must all hold: a pattern and an exact value on one claim intersect
+    (ident,), _ = _admit(_flexible("claims['sub'] matches 'repo:acme/*' and "
+                                   "claims['sub'] eq 'repo:acme/deploy:ref:refs/heads/main'"))
+    assert ident.id == "github:repo:acme/deploy" and not any(k.startswith("broad_trust") for k in ident.tags)
+    assert _admit(_flexible("claims['sub'] matches 'repo:acme/*' and claims['sub'] eq 'repo:evil/x:ref:main'")) == (
+        [], [])
+    # an expression the scanner does not read, or none returned (Graph v1.0 omits it): any repository may,
+    # conditionally, and the scan says what it could not read (a gap, not a broad-trust finding)
+    for fic, said in ((_flexible("claims['sub'] startswith 'repo:acme/'"), "is not read by the scanner"),
+                      ({"subject": None}, "Graph returned no subject and no claimsMatchingExpression")):
+        gaps: list[str] = []
+        (ident,), (grant,) = _admit(fic, gaps)
+        assert ident.id == "github:any" and grant.conditional is True
+        assert ident.tags.get("broad_trust") == "it admits any repository on GitHub (no repository condition)"
+        assert len(gaps) == 1 and said in gaps[0] and "federated credential gh on application deploy" in gaps[0]
 
 
 def test_another_issuer_s_subject_is_its_workload_and_a_pattern_is_broad() -> None:

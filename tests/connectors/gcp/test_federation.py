@@ -58,6 +58,11 @@ def admitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dic
     account("sa-aws-role", f"{role}{AWS_ACCOUNT}:assumed-role/ops")
     account("sa-aws-other", f"{role}{OTHER_ACCOUNT}:assumed-role/ops")
     account("sa-aws-any", f"principalSet://iam.googleapis.com/{aws['name']}/*")
+    # google.subject is the caller's ARN: a role session's is assumed-role/ROLE/SESSION
+    account("sa-aws-session", f"principal://iam.googleapis.com/{aws['name']}/subject/arn:aws:sts::{AWS_ACCOUNT}:"
+                              "assumed-role/dns-ops/session-1")
+    # a binding's value is compared exactly: a `*` in it is a literal no repository has
+    account("sa-literal-star", f"principalSet://iam.googleapis.com/{owner}/attribute.repository/acme/*")
     servers = start_gcp(e)
     try:
         folder = tmp_path_factory.mktemp("gcp-federation")
@@ -94,6 +99,7 @@ def test_a_binding_that_names_what_the_provider_refuses_admits_nobody(admitted: 
     assert "sa-wrong-ref" not in admitted  # the provider wants refs/heads/main
     assert "sa-owner-evil" not in admitted  # the provider wants acme's repositories
     assert "sa-aws-other" not in admitted  # another AWS account than the provider's
+    assert "sa-literal-star" not in admitted
 
 
 def test_an_owner_condition_is_a_pattern_and_a_binding_narrows_it_to_one_repository_of_any_branch(
@@ -119,6 +125,8 @@ def test_an_aws_provider_admits_the_iam_role_a_binding_names_or_any_principal_of
     (who, entry), = admitted["sa-aws-role"].items()
     assert who == f"arn:aws:iam::{AWS_ACCOUNT}:role/ops" and entry["conditional"] is False
     assert entry["fault_domains"] == [f"aws:account:{AWS_ACCOUNT}"]
+    (who, entry), = admitted["sa-aws-session"].items()
+    assert who == f"arn:aws:iam::{AWS_ACCOUNT}:role/dns-ops"
     (who, entry), = admitted["sa-aws-any"].items()
     assert who == f"arn:aws:iam::{AWS_ACCOUNT}:root" and entry["name"] == f"any principal of AWS account {AWS_ACCOUNT}"
 

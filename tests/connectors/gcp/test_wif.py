@@ -78,6 +78,14 @@ def test_subject_prefix_is_a_repository_and_a_full_subject_is_exact() -> None:
     assert full.workload == github_repository("acme/dns") and full.decision.result is Tri.YES and full.broad is None
 
 
+def test_a_trust_is_as_broad_as_its_broadest_alternative_in_either_order() -> None:
+    exact = "(assertion.repository == 'acme/dns' && assertion.ref == 'refs/heads/main')"
+    broad = "assertion.sub.startsWith('repo:acme/dns:')"
+    for cel in (f"{exact} || {broad}", f"{broad} || {exact}"):
+        [a] = admits(provider(cel))
+        assert a.workload == github_repository("acme/dns") and a.broad and "admits any branch" in a.broad, cel
+
+
 def test_github_claim_triggers_and_exemptions() -> None:
     def broad(cel: str) -> str | None:
         [a] = admits(provider(cel))
