@@ -315,9 +315,7 @@ def merge(a: Admitted, b: Admitted) -> Admitted:
     """Two alternatives that admit one workload (`||`, two bindings): as surely as the surer one, and as broad as
     the broader one (every reason; the environment only if it alone narrows each broad one)."""
     sure = a if a.decision.result >= b.decision.result else b
-    broad = [x for x in (a, b) if x.broad]
-    if not broad:
+    if not (a.broad or b.broad):
         return sure
-    why = "; ".join(dict.fromkeys(str(x.broad) for x in broad))
-    envs = {x.environment for x in broad}
-    return Admitted(sure.workload, sure.decision, why, envs.pop() if len(envs) == 1 else None, sure.claims)
+    why, env = github.broadest(((a.broad, a.environment), (b.broad, b.environment)))
+    return Admitted(sure.workload, sure.decision, why, env, sure.claims)

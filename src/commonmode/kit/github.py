@@ -105,35 +105,34 @@ def _strip_ids(repo: str) -> str:
     return f"{re.sub(r'@[0-9]+$', '', owner)}/{re.sub(r'@[0-9]+$', '', name)}" if name else repo
 
 
-def parse_subject(subject: str) -> tuple[dict[str, str], bool]:
-    """The claims a `sub` value (or pattern) pins, and whether its end is open (a wildcard, or a part the
-    template reader does not know, after which anything may follow). `repo:acme/dns:ref:refs/heads/main` →
-    ({repo: acme/dns, ref: refs/heads/main}, False); `repo:acme/dns:*` → ({repo: acme/dns}, True)."""
+def parse_subject(subject: str) -> dict[str, str]:
+    """The claims a `sub` value (or pattern) pins, up to its first wildcard or a part the template reader does
+    not know (after which anything may follow): `repo:acme/dns:ref:refs/heads/main` → {repo: acme/dns, ref:
+    refs/heads/main}; `repo:acme/dns:*` → {repo: acme/dns}."""
     parts = subject.split(":")
     out: dict[str, str] = {}
     i = 0
     while i < len(parts):
         key = parts[i]
         if is_pattern(key):
-            return out, True
+            return out
         if key == "pull_request":
             out["event_name"] = "pull_request"
             i += 1
             continue
         if key not in _SUBJECT_KEYS or i + 1 >= len(parts):
-            return out, True
+            return out
         value = parts[i + 1]
         if key == "repo" and "/" not in value:  # `repo:*` or `repo:acme*`: nothing of the repository is pinned
-            return out, True
+            return out
         if key == "context":  # the default context follows: ref:…, environment:… or pull_request
             i += 1
             continue
-        if is_pattern(value) and key != "repo":
-            out[key] = value
-            return out, True
         out[key] = value
+        if is_pattern(value) and key != "repo":
+            return out
         i += 2
-    return out, False
+    return out
 
 
 def _sets(values: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
@@ -184,15 +183,10 @@ def read(conditions: Conditions) -> list[Reading]:
     repository, the reading is broad with every reason."""
     conds = {k: _sets(vs) for k, vs in conditions.items()}
     subject_sets = conds.pop("sub", None)
-    alternatives: list[tuple[dict[str, str], bool, str | None]] = []
-    if subject_sets is None:
-        alternatives.append(({}, True, None))
-    for subject in common(subject_sets or []):
-        pinned, open_end = parse_subject(subject)
-        alternatives.append((pinned, open_end, subject))
+    subjects: list[str | None] = [None] if subject_sets is None else list(common(subject_sets))
     found: dict[str, list[Reading]] = {}
-    for pinned, open_end, sub in alternatives:
-        for r in _alternatives(pinned, open_end, sub, conds):
+    for sub in subjects:
+        for r in _alternatives({} if sub is None else parse_subject(sub), sub, conds):
             found.setdefault(r.workload, []).append(r)
     return [_broadest(found[k]) for k in sorted(found)]
 
@@ -203,13 +197,22 @@ def _broadest(readings: Sequence[Reading]) -> Reading:
     broad = [r for r in readings if r.broad]
     if not broad:
         return readings[0]
-    why = "; ".join(dict.fromkeys(str(r.broad) for r in broad))
-    envs = {r.environment for r in broad}
-    env: str | None = envs.pop() if len(envs) == 1 else None
+    why, env = broadest((r.broad, r.environment) for r in broad)
     return Reading(broad[0].workload, why, env, broad[0].attributes, broad[0].subject)
 
 
-def _alternatives(pinned: dict[str, str], open_end: bool, sub: str | None,
+def broadest(trusts: Iterable[tuple[str | None, str | None]]) -> tuple[str | None, str | None]:
+    """Several trusts (or alternatives of one) admitting one workload, as (why broad, environment): broad if
+    any is, with every reason once; the environment only when every broad one is narrowed by that same
+    environment alone (then listing it as protected exempts them all)."""
+    broad = [(why, env) for why, env in trusts if why]
+    if not broad:
+        return None, None
+    envs = {env for _, env in broad}
+    return "; ".join(dict.fromkeys(str(why) for why, _ in broad)), envs.pop() if len(envs) == 1 else None
+
+
+def _alternatives(pinned: dict[str, str], sub: str | None,
                   conds: Mapping[str, list[list[str]]]) -> Iterable[Reading]:
     repo_pattern = _strip_ids(pinned["repo"]) if "repo" in pinned else None
     claims = {k: list(v) for k, v in conds.items()}

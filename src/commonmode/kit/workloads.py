@@ -5,7 +5,10 @@ on CI being up (`ci:github-actions`, `ci:gitlab`, `k8s:cluster:ISSUER`)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from commonmode.kit import ids
+from commonmode.kit.github import broadest
 from commonmode.model import Identity
 
 #: The tag the broad-federated-trust rule reads (correlate.rules.BROAD_TRUST_TAG), with why in its value.
@@ -49,9 +52,9 @@ class Admissions:
 
     def __init__(self, connector: str) -> None:
         self.connector = connector
-        self._tags: dict[str, dict[str, str]] = {}
+        self._whole: dict[str, str | None] = {}  # every workload admitted → why it is broad as a whole (patterns)
         self._owners: dict[str, str] = {}
-        self._trusts: dict[tuple[str, str], list[tuple[str, str | None]]] = {}  # (workload, target) → broad ones
+        self._trusts: dict[str, dict[str, list[tuple[str, str | None]]]] = {}  # workload → target → broad trusts
 
     def admit(self, workload: str, target: str, broad: str | None = None, environment: str | None = None,
               owner: str | None = None) -> None:
@@ -59,35 +62,29 @@ class Admissions:
         `owner`: who the trust document says owns the workload (the first one named stands)."""
         if owner:
             self._owners.setdefault(workload, owner)
-        tags = self._tags.setdefault(workload, {})
         whole = ids.broad_trust(workload)
-        if whole:
-            tags.setdefault(BROAD_TRUST, broad or whole)
-        elif broad:
-            # several trusts into one target (two federated credentials on one application): every reason
-            # counts, and an environment exempts them only if it alone narrows each of them
-            trusts = self._trusts.setdefault((workload, target), [])
+        self._whole.setdefault(workload, (broad or whole) if whole else None)
+        if broad and not whole:
+            trusts = self._trusts.setdefault(workload, {}).setdefault(target, [])
             if (broad, environment) not in trusts:
                 trusts.append((broad, environment))
-            tags[f"{BROAD_TRUST}:{target}"] = "; ".join(dict.fromkeys(b for b, _ in trusts))
-            envs = {e for _, e in trusts}
-            env = envs.pop() if len(envs) == 1 else None
+
+    def _tags(self, workload: str) -> dict[str, str]:
+        """The broad-trust tags of one workload: as a whole, or per target (several trusts into one target, two
+        federated credentials on one application: every reason, and an environment only if it narrows each)."""
+        whole = self._whole[workload]
+        if whole:
+            return {BROAD_TRUST: whole}
+        tags: dict[str, str] = {}
+        for target, trusts in self._trusts.get(workload, {}).items():
+            why, env = broadest(trusts)
+            tags[f"{BROAD_TRUST}:{target}"] = str(why)
             if env:
                 tags[f"{BROAD_TRUST_ENVIRONMENT}:{target}"] = env
-            else:
-                tags.pop(f"{BROAD_TRUST_ENVIRONMENT}:{target}", None)
-
-    def __contains__(self, workload: str) -> bool:
-        return workload in self._tags
+        return tags
 
     def identities(self, known: set[str] | None = None) -> list[Identity]:
         """One identity per workload admitted (in id order), less those already in `known`."""
-        out = []
-        for wid in sorted(self._tags):
-            if known is not None and wid in known:
-                continue
-            base = workload_identity(wid, self.connector)
-            out.append(Identity(id=base.id, provider=base.provider, kind=base.kind, name=base.name,
-                                connector=base.connector, tags=dict(self._tags[wid]), owner=self._owners.get(wid),
-                                fault_domains=base.fault_domains))
-        return out
+        return [dataclasses.replace(workload_identity(wid, self.connector), tags=self._tags(wid),
+                                    owner=self._owners.get(wid))
+                for wid in sorted(self._whole) if known is None or wid not in known]
