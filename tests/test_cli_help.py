@@ -146,6 +146,7 @@ def invocations(cfg: Path, out: Path) -> dict[str, list[str]]:
         "services": ["services", *c],
         "diff": ["diff", *c],
         "review": ["review", *c],
+        "simulate": ["simulate", *c, "--down", "dns-provider:route53"],
         "report": ["report", *c, "--format", "json", "--out", str(out / "report")],
         "tickets": ["tickets", *c],
         "runs": ["runs", *c],

@@ -217,3 +217,19 @@ def test_every_connector_option_is_documented(package):
     from commonmode.config import COMMON_OPTIONS
 
     assert documented == set(cls.options) | set(COMMON_OPTIONS)
+
+
+def test_simulate_json_fields_are_documented(scanned):
+    doc = out(scanned, "simulate", "--down", "dns-provider:route53")
+    assert set(doc) == documented_fields("simulate")
+    text = section("JSON output").replace("\n  ", " ")
+    assert "services: [{" + ", ".join(k for k in doc["services"][0] if k != "can_switch") in text
+    switcher = next(s["can_switch"][0] for s in doc["services"] if s["can_switch"])
+    assert "can_switch: [{" + ", ".join(switcher) + "}]" in text
+
+
+def test_readme_simulate_matrix_is_the_sample_report_s():
+    sample = (ROOT / "reports" / "sample" / "report.md").read_text()
+    m = re.search(r"^\| service \| AWS down .*?(?=\n\n)", sample, re.S | re.M)
+    assert m, "the sample report has no What if matrix"
+    assert "\n".join("   " + line for line in m.group(0).splitlines()) in README

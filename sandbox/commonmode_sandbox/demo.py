@@ -144,6 +144,7 @@ def kept(result: DemoResult) -> list[str]:
         *(f"  export {k}={v}" for k, v in result.env.items()),
         f"  commonmode scan -c {cfg}",
         f"  commonmode review -c {cfg}",
+        f"  commonmode simulate -c {cfg} --down dns-provider:route53",
         f"  commonmode access -c {cfg} <resource id from `commonmode services -c {cfg}`>",
         f"{WAITING} (or SIGTERM to pid {os.getpid()}); then every one of them is stopped.",
     ]

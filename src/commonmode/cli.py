@@ -58,6 +58,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "services": ("commonmode services", "commonmode services --format json"),
     "diff": ("commonmode diff", "commonmode diff --from 3 --to 5 --format json"),
     "review": ("commonmode review", "commonmode review api --format markdown"),
+    "simulate": ("commonmode simulate", "commonmode simulate --down dns-provider:route53",
+                 "commonmode simulate --down aws:region:us-east-1 --down vault:cluster:east --service api",
+                 "commonmode simulate --down-provider aws --format json",
+                 "commonmode simulate --scenarios outages.toml --format markdown"),
     "report": ("commonmode report -c prod.toml", "commonmode report --format markdown --out wiki"),
     "tickets": ("commonmode tickets", "commonmode tickets --format jira-csv --out tickets"),
     "runs": ("commonmode runs", "commonmode runs --format csv"),
@@ -920,7 +924,8 @@ def demo(
         return
     for line in describe(result):
         typer.echo(line)
-    _note(f"open {result.outputs['report']} in a browser; then: commonmode review -c {result.config}")
+    _note(f"open {result.outputs['report']} in a browser; then: commonmode review -c {result.config}, "
+          f"commonmode simulate -c {result.config}")
 
 
 def _report_dir(config: Path | None, db: Path | None) -> Path:
@@ -1077,6 +1082,102 @@ def _review_words(entries: list[dict[str, Any]], width: int | None) -> list[str]
                 out += wrap("no credential recorded", "      ", "        ")
         out.append("")
     return out or ["(none)"]
+
+
+@app.command(cls=_Command, short_help="What if a provider, region, cluster, CI system or credential is down?",
+             epilog=_epilog("simulate", "Several --down (and --down-provider) are one scenario: all down at once. "
+                            "With no --down, the standard scenarios (each provider's control plane, each region "
+                            "holding a primary, each Vault cluster, the CI system) as a matrix. A --scenarios "
+                            "file holds [[scenario]] tables: name, down = [...], down_provider = [...]."))
+@handles_errors
+def simulate(
+    down: Annotated[list[str] | None, typer.Option(
+        "--down", metavar="<label|id>", help="A fault-domain label (dns-provider:route53, aws:region:us-east-1, "
+        "vault:cluster:ID, ci:github-actions, azure:tenant:ID) or an entity id (an identity, credential, store "
+        "or resource: unavailable or revoked). Repeat for more.", show_default=False)] = None,
+    down_provider: Annotated[list[str] | None, typer.Option(
+        "--down-provider", metavar="<provider>", help="Every label of that provider's control plane: aws, azure, "
+        "gcp, vault, github, gitlab, kubernetes. Repeatable.", show_default=False)] = None,
+    scenarios: Annotated[Path | None, typer.Option(
+        "--scenarios", help="A TOML file of named scenarios: prints a service × scenario matrix.",
+        show_default=False)] = None,
+    service: Annotated[str | None, typer.Option("--service", help="One service [default: every service].",
+                                                show_default=False)] = None,
+    run: RunOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    fmt: Annotated[str, _format_option(REVIEW_FORMATS, "Output format (md is accepted for markdown).",
+                                       MARKDOWN_ALIAS)] = "table",
+    long: LongOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Which services still fail over, and who can still do it, when something is down: from a stored run,
+    no provider is called.
+
+    For each service: whether its backup path still resolves and serves (nothing it needs is down), and who can
+    still switch traffic to it: each identity that can change the backup's DNS or failover state whose whole
+    chain (itself, whom it acts as, a credential it can start with and where that is kept, their providers)
+    avoids what is down. Verdict: `fails over`, `backup up, nobody can switch`, `backup down`.
+    """
+    from commonmode import simulate as sm
+    from commonmode.render import simulate as rs
+    from commonmode.render.formats import Col, ListFormat, emit
+    from commonmode.store.queries import did_you_mean
+
+    _setup(verbose, quiet)
+    if scenarios is not None and (down or down_provider):
+        raise UsageError("--scenarios and --down/--down-provider: pass the scenarios in the file, or one scenario "
+                         "on the command line")
+    store = _open_store(config, db)
+    try:
+        r = _run(store, run)
+        sim = sm.load(store, r)
+        if service is not None and service not in sim.graphs:
+            raise UsageError(f"--service {service!r}: no such service in run {r.id}: "
+                             + did_you_mean(service, sim.graphs, what="services"))
+        if scenarios is not None:
+            wanted = sm.read_scenarios(scenarios)
+            where = str(scenarios)
+        elif down or down_provider:
+            name = ", ".join([*(down or []), *(f"{p} (provider)" for p in down_provider or [])])
+            wanted = [sm.Scenario(name=name, down=tuple(down or ()), providers=tuple(down_provider or ()))]
+            where = "--down"
+        else:
+            wanted = sm.standard_scenarios(store, r, sim)
+            where = "standard scenarios"
+        for note in sm.check(store, r, sim, wanted, where):
+            if where != "standard scenarios":  # a standard scenario nothing depends on is an answer, not a slip
+                _note(note)
+        results = sm.run_scenarios(sim, wanted, [service] if service else None)
+    finally:
+        store.close()
+    if fmt == "markdown":
+        sys.stdout.write(rs.to_markdown(results, r.id))
+        return
+    if fmt == "json":
+        document: Any = results[0].to_json() if len(results) == 1 and where == "--down" else [
+            x.to_json() for x in results]
+        emit([], ListFormat.json, [], sys.stdout, document=document)
+        return
+    flat = rs.rows(results)
+    columns = [("scenario", lambda o: o["scenario"]), ("service", lambda o: o["service"]),
+               ("verdict", lambda o: o["verdict"]), ("backup_up", lambda o: o["backup_up"]),
+               ("can_switch", lambda o: o["can_switch"]), ("blocked_by", lambda o: o["blocked_by"])]
+    if fmt == "csv" or long:
+        emit(flat, ListFormat(fmt), columns, sys.stdout, long=True, title=f"simulation on run {r.id}")
+        return
+    if len(results) == 1:
+        emit(flat, ListFormat.table, columns, sys.stdout, title=f"run {r.id}, down: {', '.join(results[0].down)}",
+             compact=[Col("service", lambda o: o["service"], "text"), Col("verdict", lambda o: o["verdict"]),
+                      Col("who can still switch, or what blocks it", lambda o: o["detail"], "wrap")])
+        return
+    def cell(name: str) -> Callable[[Mapping[str, Any]], Any]:
+        return lambda o: o[name]
+
+    emit(rs.matrix(results), ListFormat.table, [], sys.stdout, title=f"run {r.id}: service × scenario",
+         compact=[Col("service", cell("service"), "text"), *(Col(x.scenario.name, cell(x.scenario.name), "text")
+                                                            for x in results)])
 
 
 @app.command(cls=_Command, short_help="Remediation tickets, one per owner's group of findings.",

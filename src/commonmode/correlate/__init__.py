@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from commonmode.correlate.closure import Closure, compute_closure
 from commonmode.correlate.derive import derived_grants
+from commonmode.correlate.failover import FailoverGraph, build_graphs
 from commonmode.correlate.index import Index
 from commonmode.correlate.remediation import ProviderSteps, load_steps
 from commonmode.correlate.rules import RULES, Context, RecoveryOption, data_rules, fingerprint, recovery_options
@@ -40,6 +41,8 @@ class Correlation:
     findings: tuple[Finding, ...]
     recovery: tuple[RecoveryOption, ...]
     closures: Mapping[str, tuple[Closure, Closure]]
+    #: per service, what failing over needs (correlate.failover): what `simulate` answers scenarios from
+    failover: tuple[FailoverGraph, ...] = ()
 
     def missing(self, service: str) -> list[str]:
         """Path resource ids of `service` that no connector reported."""
@@ -134,4 +137,5 @@ def correlate(
         findings=tuple(ordered),
         recovery=tuple(o for s in services for o in ctx.recovery[s.name]),
         closures=closures,
+        failover=build_graphs(index, closures),
     )

@@ -8,12 +8,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from commonmode.correlate.index import Index
 from commonmode.model import Capability, Grant, ResourceKind
 
 CORRELATOR = "correlator"
+#: The last step of a credential-reader grant's `via`: where the credential is read, which one, whose.
+_READS = "secret.read on {place}, which holds credential {credential} of {owner}"
+_READS_RX = re.compile(re.escape(_READS).replace(r"\{place\}", "(?P<place>.+)").replace(
+    r"\{credential\}", "(?P<credential>.+)").replace(r"\{owner\}", "(?P<owner>.+)"))
+
+
+def credential_read(g: Grant) -> tuple[str, str] | None:
+    """(place, credential id) of a derived credential-reader grant (whoever reads the place can act as the
+    credential's owner), else None."""
+    if g.connector != CORRELATOR or g.capability is not Capability.IDENTITY_ASSUME or not g.via:
+        return None
+    m = _READS_RX.fullmatch(g.via[-1])
+    return (m.group("place"), m.group("credential")) if m and m.group("owner") == g.resource_id else None
 
 
 def derived_grants(index: Index) -> list[Grant]:
@@ -59,7 +73,7 @@ def _credential_readers(index: Index) -> Iterator[Grant]:
                         identity_id=g.identity_id,
                         capability=Capability.IDENTITY_ASSUME,
                         resource_id=cred.identity_id,
-                        via=(*g.via, f"secret.read on {place}, which holds credential {cred.id} of {cred.identity_id}"),
+                        via=(*g.via, _READS.format(place=place, credential=cred.id, owner=cred.identity_id)),
                         conditional=g.conditional,
                         connector=CORRELATOR,
                     )

@@ -423,6 +423,7 @@ def report_data(store: RunStore, run: RunInfo) -> dict[str, Any]:
     prev_cat = catalogue(store, previous) if previous and not mentioned <= cat.keys() else {}
     labels = {i: entity(cat, i).label if i in cat else entity(prev_cat, i).label for i in sorted(mentioned)}
     return {
+        "what_if": what_if(store, run),
         "schema_version": SCHEMA_VERSION,
         "generator": f"commonmode {__version__}",
         "run": {"id": run.id, "started": run.started, "finished": run.finished, "status": run.status.value,
@@ -446,6 +447,23 @@ def report_data(store: RunStore, run: RunInfo) -> dict[str, Any]:
         "inventory_total": len(inventory),
         "labels": labels,
     }
+
+
+def what_if(store: RunStore, run: RunInfo) -> dict[str, Any] | None:
+    """The standard scenarios (`commonmode simulate` with no --down) as a matrix: `{scenarios: [{name, down}],
+    services: [{name, verdicts: {scenario: verdict}}]}`; None for a run stored without failover graphs."""
+    from commonmode import simulate as sm
+    from commonmode.errors import UsageError
+
+    try:
+        sim = sm.load(store, run)
+    except UsageError:
+        return None
+    results = sm.run_scenarios(sim, sm.standard_scenarios(store, run, sim))
+    names = sorted(sim.graphs)
+    return {"scenarios": [{"name": r.scenario.name, "down": list(r.down)} for r in results],
+            "services": [{"name": n, "verdicts": {r.scenario.name: r.answers[i].verdict for r in results}}
+                         for i, n in enumerate(names)]}
 
 
 def _side(store: RunStore, run: RunInfo, path: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]]]:

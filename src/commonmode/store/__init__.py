@@ -214,6 +214,9 @@ class RunStore:
               json.dumps(list(o.identities)))
              for o in corr.recovery),
         )
+        c.executemany("INSERT INTO failover (run_id, service, graph) VALUES (?, ?, ?)",
+                      ((run_id, g.service, json.dumps(g.to_json(), separators=(",", ":")))
+                       for g in getattr(corr, "failover", ())))
 
     def _active_findings(self, run: RunInfo | None) -> dict[str, sqlite3.Row]:
         if run is None:

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from commonmode.errors import UsageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: `PRAGMA application_id` of a commonmode store ("cmde"): marks the file as ours (SQLite file format,
 #: "Application ID"); stores written before schema 2 are recognised by their `meta` and `runs` tables.
 APPLICATION_ID = 0x636D6465
@@ -75,6 +75,12 @@ TABLES: dict[str, dict[str, Any]] = {
                  "target": str, "chain": str, "depends_on": str, "shared_with_primary": str,
                  "depends_on_entities": str, "depends_on_fault_domains": str, "identities": str},
         pk=("run_id", "service", "identity_id"),
+    ),
+    # since 5: per service, what failing over needs (correlate.failover.FailoverGraph as JSON), which
+    # `simulate` answers "what if X is down?" from
+    "failover": dict(
+        columns={"run_id": int, "service": str, "graph": str},
+        pk=("run_id", "service"),
     ),
 }
 
@@ -139,11 +145,19 @@ def _add_long_lived_keys(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE credentials ADD COLUMN long_lived INTEGER")
 
 
+def _add_failover_graphs(conn: sqlite3.Connection) -> None:
+    """5: the `failover` table (create_schema creates it before migrate runs; runs stored before have no rows,
+    and `simulate` says so)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS failover (run_id INTEGER NOT NULL REFERENCES runs(id), service TEXT, "
+                 "graph TEXT, PRIMARY KEY (run_id, service))")
+
+
 #: (the version a step brings the store to, the step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _add_run_version),
     (3, _split_recovery_dependencies),
     (4, _add_long_lived_keys),
+    (5, _add_failover_graphs),
 ]
 
 
