@@ -173,14 +173,16 @@ def standard_scenarios(store: RunStore, run: RunInfo, sim: Simulator) -> list[Sc
     words = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
     out += [Scenario(name=f"{words.get(r.split(':', 1)[0], r.split(':', 1)[0])} {r.split(':', 2)[2]} down", down=(r,))
             for r in sorted(regions)]
-    for a in sorted(atoms):
+    ci = {"ci:github-actions": "GitHub Actions", "ci:gitlab": "GitLab CI"}
+    out += [Scenario(name=ci.get(a, a) + " down", down=(a,)) for a in sorted(atoms) if a.startswith("ci:")]
+    clusters: list[Scenario] = []
+    for a in atoms:
         if a.startswith("vault:cluster:"):
             # a cluster's id is a UUID: the Vault connector that scanned it is the name people know
             found = store.rows("SELECT DISTINCT connector FROM stores WHERE run_id = ? AND fault_domains LIKE ?",
                                (run.id, f'%"{a}"%'))
             name = found[0]["connector"] if len(found) == 1 else a
-            out.append(Scenario(name=f"{name} down", down=(a,)))
-        elif a.startswith("ci:"):
-            out.append(Scenario(name={"ci:github-actions": "GitHub Actions", "ci:gitlab": "GitLab CI"}.get(a, a)
-                                + " down", down=(a,)))
+            clusters.append(Scenario(name=f"{name} down", down=(a,)))
+    # by the name shown, not the id: a cluster's UUID changes whenever it is re-created
+    out += sorted(clusters, key=lambda c: (c.name, c.down))
     return out
