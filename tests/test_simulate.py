@@ -92,7 +92,7 @@ def test_a_scenarios_file_is_a_matrix_in_markdown(cfg: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("args", "said"), [
     (["--down", "nothing-like-this"], "is neither a fault-domain label"),
-    (["--down-provider", "oracle"], "unknown provider 'oracle'"),
+    (["--down-provider", "oracle"], "--down-provider: unknown provider 'oracle'"),
     (["--service", "nope"], "--service 'nope': no such service in run 1"),
     (["--scenarios", "missing.toml"], "missing.toml: no such file"),
     (["--scenarios", "x.toml", "--down", "aws:region:us-east-1"], "--scenarios and --down"),

@@ -86,7 +86,10 @@ def expand(sim: Simulator, scenario: Scenario) -> tuple[str, ...]:
     out = list(dict.fromkeys(scenario.down))
     for provider in scenario.providers:
         prefixes = PROVIDER_LABELS[provider]
-        out += sorted(a for a in sim.by_atom if a.startswith(prefixes) and a not in out)
+        # by the services that depend on each, then by the atom: a cluster's id is a random UUID, and an order by
+        # it alone would differ between two scans of the same estate
+        out += sorted((a for a in sim.by_atom if a.startswith(prefixes) and a not in out),
+                      key=lambda a: (sorted(sim.by_atom[a]), a))
     return tuple(out)
 
 
@@ -97,7 +100,8 @@ def check(store: RunStore, run: RunInfo, sim: Simulator, scenarios: Sequence[Sce
     for sc in scenarios:
         for p in sc.providers:
             if p not in PROVIDER_LABELS:
-                raise UsageError(f"{where}: unknown provider {p!r}: {did_you_mean(p, PROVIDER_LABELS, what='known')}")
+                said = "--down-provider" if where == "--down" else where  # the option the user typed
+                raise UsageError(f"{said}: unknown provider {p!r}: {did_you_mean(p, PROVIDER_LABELS, what='known')}")
         unknown = [d for d in sc.down if not sim.known(d) and not d.startswith(LABEL_PREFIXES)]
         missing = [d for d in unknown if d not in _entity_ids(store, run, unknown)]
         if missing:

@@ -12,8 +12,9 @@ backup needs, as atoms (entity ids and fault-domain labels) that must be up:
   credentials the provider reports (an access key, a client secret) not revoked, and, where some copy of the
   identity's secret is known to be kept somewhere (a Vault secret, a Key Vault), one such copy whose place is
   up (the two records are the same secret seen from two sides: the provider's key and the store's copy).
-  An identity with no recorded credential is started by whoever is it (a role in use, a workload running as
-  it, a person), as the correlator's recovery options are.
+  An identity with no recorded credential and no recorded way into it is started by whoever is it (a role in
+  use, a workload running as it, a person), as the correlator's recovery options are; one that someone the run
+  saw can act as starts only through them (a role assumed by a CI workload is down with the CI system).
 - `edges`: X can act as Y; an edge the correlator derived from reading Y's credential in a store needs that
   credential and that place up too.
 - `targets`: X can change R (a steering capability on a backup path resource or its parent), which needs R up.
@@ -221,6 +222,8 @@ def evaluate(graph: FailoverGraph, down: frozenset[str]) -> Answer:
         start = graph.nodes[x][1]
         if start is not None and not all(any(_live(a, down) for a in clause) for clause in start):
             continue  # every credential it could start with is revoked, or kept somewhere down
+        if start is None and x not in graph.workloads and acting.get(x):
+            continue  # the run saw who gets into it: it starts through them (each of them is tried), not on its own
         if start is None and x in graph.workloads:
             starts, how = WORKLOAD, f"{x} runs as a workload of its CI system or cluster (a federated token)"
         elif start is None:
