@@ -47,8 +47,8 @@ def test_one_scenario_in_json_names_each_service_s_verdict_and_who_can_still_swi
     pay = services["payments"]
     assert pay["verdict"] == "backup up, nobody can switch" and pay["backup_up"] is True
     assert VAULT_MOUNT.id in pay["blocked_by"] and pay["can_switch"] == []
-    # with nothing down it could, through its key, and the chain says so
-    before = {s["name"]: s for s in as_json(cfg, "--down", "aws:account:999999999999")["services"]}
+    # with only the primary's account down it can, through its key, and the chain says so
+    before = {s["name"]: s for s in as_json(cfg, "--down", "aws:account:222222222222")["services"]}
     (only,) = [c for c in before["payments"]["can_switch"] if c["identity"] == U_PAY_B.id]
     assert only["chain"][0].startswith(f"{U_PAY_B.id} signs in with credential ") and KEY_PAY_B.id in only["chain"][0]
 
@@ -96,7 +96,9 @@ def test_a_scenarios_file_is_a_matrix_in_markdown(cfg: Path, tmp_path: Path) -> 
     (["--service", "nope"], "--service 'nope': no such service in run 1"),
     (["--scenarios", "missing.toml"], "missing.toml: no such file"),
     (["--scenarios", "x.toml", "--down", "aws:region:us-east-1"], "--scenarios and --down"),
-    (["--run", "7"], "7"),
+    (["--run", "7"], "--run: run 7: no such run"),
+    # a label's form with nothing of the run in it: a typo, not an all-clear
+    (["--down", "aws:regoin:us-east-1"], "no entity of run 1 is in fault domain 'aws:regoin:us-east-1'"),
 ])
 def test_usage_errors_exit_2_with_one_line(cfg: Path, args: list[str], said: str) -> None:
     result = sim(cfg, *args)
@@ -110,6 +112,7 @@ def test_usage_errors_exit_2_with_one_line(cfg: Path, args: list[str], said: str
     ("[[scenario]]\nname = 'x'\ndown = 'aws:region:us-east-1'\n", "scenario[0].down: expected a list of strings"),
     ("[[scenario]]\nname = 'x'\ndown = ['a']\nwhen = 1\n", "scenario[0].when: unknown key"),
     ("[[scenario]]\nname = 'x'\ndown = ['a']\n[[scenario]]\nname = 'x'\ndown = ['b']\n", "is named twice"),
+    ("[[scenario]]\nname = 'service'\ndown = ['a']\n", "scenario[0].name: 'service' names the matrix's service"),
     ("name = 'x'\n", "unknown key 'name'"),
     ("[[scenario\n", "not valid TOML"),
 ])

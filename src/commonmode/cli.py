@@ -59,7 +59,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "diff": ("commonmode diff", "commonmode diff --from 3 --to 5 --format json"),
     "review": ("commonmode review", "commonmode review api --format markdown"),
     "simulate": ("commonmode simulate", "commonmode simulate --down dns-provider:route53",
-                 "commonmode simulate --down aws:region:us-east-1 --down vault:cluster:east --service api",
+                 "commonmode simulate --down aws:region:us-east-1 --down vault://vault-east/secret --service payments",
                  "commonmode simulate --down-provider aws --format json",
                  "commonmode simulate --scenarios outages.toml --format markdown"),
     "report": ("commonmode report -c prod.toml", "commonmode report --format markdown --out wiki"),

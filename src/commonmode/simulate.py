@@ -81,6 +81,16 @@ def _entity_ids(store: RunStore, run: RunInfo, values: Iterable[str]) -> set[str
     return found
 
 
+def _labels_held(store: RunStore, run: RunInfo, label: str) -> bool:
+    """Some identity, credential, store or resource of the run is in fault domain `label`."""
+    like = f'%{json.dumps(label)}%'
+    return bool(store.rows("SELECT 1 FROM identities WHERE run_id = ?1 AND fault_domains LIKE ?2 UNION ALL "
+                           "SELECT 1 FROM credentials WHERE run_id = ?1 AND fault_domains LIKE ?2 UNION ALL "
+                           "SELECT 1 FROM stores WHERE run_id = ?1 AND fault_domains LIKE ?2 UNION ALL "
+                           "SELECT 1 FROM resources WHERE run_id = ?1 AND fault_domains LIKE ?2 LIMIT 1",
+                           (run.id, like)))
+
+
 def expand(sim: Simulator, scenario: Scenario) -> tuple[str, ...]:
     """The atoms a scenario downs: its own, and every label of each provider's control plane the run holds."""
     out = list(dict.fromkeys(scenario.down))
@@ -109,6 +119,11 @@ def check(store: RunStore, run: RunInfo, sim: Simulator, scenarios: Sequence[Sce
             raise UsageError(f"{where}: {d!r} is neither a fault-domain label (aws:…, azure:…, gcp:…, vault:…, "
                              f"dns-provider:…, ci:…, k8s:…) nor an id of run {run.id}: "
                              + did_you_mean(d, sim.by_atom, what="what failover depends on", show_known=False))
+        typos = [d for d in sc.down if not sim.known(d) and d.startswith(LABEL_PREFIXES) and d not in missing
+                 and not _labels_held(store, run, d)]
+        if typos:  # a label's form, but nothing of the run carries it: most likely mistyped (aws:regoin:…)
+            raise UsageError(f"{where}: no entity of run {run.id} is in fault domain {typos[0]!r}: "
+                             + did_you_mean(typos[0], sim.by_atom, what="what failover depends on", show_known=False))
         notes += [f"{sc.name}: no service's failover depends on {d}" for d in sc.down if not sim.known(d)]
     return notes
 
@@ -148,6 +163,8 @@ def read_scenarios(path: Path) -> list[Scenario]:
             raise UsageError(f"{at}.name: expected a non-empty string")
         if name in names:
             raise UsageError(f"{at}.name: {name!r} is named twice")
+        if name == "service":  # the matrix's first column: a scenario of that name would overwrite it
+            raise UsageError(f"{at}.name: 'service' names the matrix's service column: choose another name")
         names.add(name)
         lists = {}
         for key in ("down", "down_provider"):
