@@ -1176,7 +1176,7 @@ def simulate(
         return lambda o: o[name]
 
     emit(rs.matrix(results), ListFormat.table, [], sys.stdout, title=f"run {r.id}: service × scenario",
-         compact=[Col("service", cell("service"), "text"), *(Col(x.scenario.name, cell(x.scenario.name), "text")
+         compact=[Col("service", cell("service"), "text"), *(Col(x.scenario.name, cell(x.scenario.name), "wrap")
                                                             for x in results)])
 
 
