@@ -131,6 +131,10 @@ def test_acting_as_another_identity_needs_both_and_a_reader_needs_the_place_it_r
     assert {s.identity for s in answer(sim).can_switch} == {UB.id, reader.id}
     assert answer(sim, MOUNT.id).verdict == NOBODY_CAN_SWITCH
     assert {s.identity for s in answer(sim, UB.id).can_switch} == set()  # revoking user-b stops its reader too
+    # a reader granted the whole mount reads the key only while the secret it is kept in is up
+    sim = simulator(*BASE, MOUNT, SECRET, kept, reader, grant(reader.id, SR, MOUNT.id))
+    assert {s.identity for s in answer(sim).can_switch} == {UB.id, reader.id}
+    assert answer(sim, SECRET.id).verdict == NOBODY_CAN_SWITCH
 
 
 def test_a_scenario_reevaluates_only_the_services_it_touches() -> None:

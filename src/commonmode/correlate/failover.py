@@ -133,7 +133,10 @@ def build_graph(index: Index, service: str, backup: Closure) -> FailoverGraph:
             if read is not None:
                 place, cred_id = read
                 cred = next((c for c in index.credentials_of.get(target, ()) if c.id == cred_id), None)
-                extra = tuple(dict.fromkeys((cred_id, *(cred.fault_domains if cred else ()), *atoms_of(place))))
+                # the place read may be a whole mount: the secret the credential is kept in must be up as well
+                kept_in = atoms_of(cred.stored_in) if cred is not None and cred.stored_in else ()
+                extra = tuple(dict.fromkeys((cred_id, *(cred.fault_domains if cred else ()), *atoms_of(place),
+                                             *kept_in)))
             edge = (g.identity_id, target, extra)
             if edge not in seen_edges:
                 seen_edges.add(edge)
