@@ -5,6 +5,8 @@ tests/unit/test_failover.py's."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -60,6 +62,10 @@ def test_one_scenario_as_a_table_and_as_markdown(cfg: Path) -> None:
     md = sim(cfg, "--down", VAULT_MOUNT.id, "--format", "md")
     assert md.exit_code == 0 and md.stdout.startswith("# What if …: run 1")
     assert "| payments | **backup up, nobody can switch** |" in md.stdout
+    rows = list(csv.DictReader(io.StringIO(sim(cfg, "--down", VAULT_MOUNT.id, "--format", "csv").stdout)))
+    (pay,) = [r for r in rows if r["service"] == "payments"]
+    assert pay == {"scenario": VAULT_MOUNT.id, "service": "payments", "verdict": "backup up, nobody can switch",
+                   "backup_up": "true", "can_switch": "", "blocked_by": VAULT_MOUNT.id}
 
 
 def test_a_provider_down_and_one_service(cfg: Path) -> None:
