@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,26 +69,21 @@ def load(store: RunStore, run: RunInfo) -> Simulator:
     return Simulator([FailoverGraph.from_json(r["service"], json.loads(r["graph"])) for r in rows])
 
 
-def _entity_ids(store: RunStore, run: RunInfo, values: Iterable[str]) -> set[str]:
-    """Which of `values` are ids of something the run stored (identity, credential, store, resource)."""
-    found: set[str] = set()
-    for v in values:
-        if store.rows("SELECT 1 FROM identities WHERE run_id = ?1 AND id = ?2 UNION ALL "
-                      "SELECT 1 FROM credentials WHERE run_id = ?1 AND id = ?2 UNION ALL "
-                      "SELECT 1 FROM stores WHERE run_id = ?1 AND id = ?2 UNION ALL "
-                      "SELECT 1 FROM resources WHERE run_id = ?1 AND id = ?2 LIMIT 1", (run.id, v)):
-            found.add(v)
-    return found
+def _is_entity(store: RunStore, run: RunInfo, value: str) -> bool:
+    """`value` is the id of something the run stored (identity, credential, store, resource)."""
+    return bool(store.rows("SELECT 1 FROM identities WHERE run_id = ?1 AND id = ?2 UNION ALL "
+                           "SELECT 1 FROM credentials WHERE run_id = ?1 AND id = ?2 UNION ALL "
+                           "SELECT 1 FROM stores WHERE run_id = ?1 AND id = ?2 UNION ALL "
+                           "SELECT 1 FROM resources WHERE run_id = ?1 AND id = ?2 LIMIT 1", (run.id, value)))
 
 
-def _labels_held(store: RunStore, run: RunInfo, label: str) -> bool:
+def _label_held(store: RunStore, run: RunInfo, label: str) -> bool:
     """Some identity, credential, store or resource of the run is in fault domain `label`."""
-    like = f'%{json.dumps(label)}%'
     return bool(store.rows("SELECT 1 FROM identities WHERE run_id = ?1 AND fault_domains LIKE ?2 UNION ALL "
                            "SELECT 1 FROM credentials WHERE run_id = ?1 AND fault_domains LIKE ?2 UNION ALL "
                            "SELECT 1 FROM stores WHERE run_id = ?1 AND fault_domains LIKE ?2 UNION ALL "
                            "SELECT 1 FROM resources WHERE run_id = ?1 AND fault_domains LIKE ?2 LIMIT 1",
-                           (run.id, like)))
+                           (run.id, f"%{json.dumps(label)}%")))
 
 
 def expand(sim: Simulator, scenario: Scenario) -> tuple[str, ...]:
@@ -112,15 +107,15 @@ def check(store: RunStore, run: RunInfo, sim: Simulator, scenarios: Sequence[Sce
             if p not in PROVIDER_LABELS:
                 said = "--down-provider" if where == "--down" else where  # the option the user typed
                 raise UsageError(f"{said}: unknown provider {p!r}: {did_you_mean(p, PROVIDER_LABELS, what='known')}")
-        unknown = [d for d in sc.down if not sim.known(d) and not d.startswith(LABEL_PREFIXES)]
-        missing = [d for d in unknown if d not in _entity_ids(store, run, unknown)]
+        missing = [d for d in sc.down if not sim.known(d) and not d.startswith(LABEL_PREFIXES)
+                   and not _is_entity(store, run, d)]
         if missing:
             d = missing[0]
             raise UsageError(f"{where}: {d!r} is neither a fault-domain label (aws:…, azure:…, gcp:…, vault:…, "
                              f"dns-provider:…, ci:…, k8s:…) nor an id of run {run.id}: "
                              + did_you_mean(d, sim.by_atom, what="what failover depends on", show_known=False))
-        typos = [d for d in sc.down if not sim.known(d) and d.startswith(LABEL_PREFIXES) and d not in missing
-                 and not _labels_held(store, run, d)]
+        typos = [d for d in sc.down if not sim.known(d) and d.startswith(LABEL_PREFIXES)
+                 and not _label_held(store, run, d)]
         if typos:  # a label's form, but nothing of the run carries it: most likely mistyped (aws:regoin:…)
             raise UsageError(f"{where}: no entity of run {run.id} is in fault domain {typos[0]!r}: "
                              + did_you_mean(typos[0], sim.by_atom, what="what failover depends on", show_known=False))
