@@ -570,6 +570,8 @@ def _related(item_id: str, rel: dict[str, dict[str, list[str]]], hidden: dict[st
 def _env() -> Environment:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    from commonmode.render.simulate import short
+
     env = Environment(loader=PackageLoader("commonmode", "render/templates"),
                       autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True,
                                                    default=True),
@@ -578,6 +580,7 @@ def _env() -> Environment:
     env.filters["mdtext"] = markdown.text
     env.filters["mdcode"] = markdown.code
     env.filters["mdchain"] = chain_markdown
+    env.filters["verdict_short"] = short  # a What-if cell, as `commonmode simulate`'s matrix shows it
     return env
 
 
