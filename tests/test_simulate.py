@@ -131,6 +131,6 @@ def test_a_bad_scenarios_file_names_the_key(cfg: Path, tmp_path: Path, text: str
 
 def test_a_run_stored_before_simulate_says_to_scan_again(cfg: Path, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "commonmode.db") as db:
-        db.execute("DELETE FROM failover")
+        db.execute("DELETE FROM failover_history")
     result = sim(cfg)
     assert result.exit_code == 2 and "stored without its failover graphs" in result.output

@@ -18,6 +18,7 @@ from commonmode.model import RunStatus
 from commonmode.render.review import review
 from commonmode.store import RunStore
 from commonmode.store.schema import RECOVERY_SPLIT, SCHEMA_VERSION
+from commonmode.store.tables import HISTORY
 
 V1_STORE = Path(__file__).resolve().parent / "data" / "store-v1.db"
 
@@ -65,11 +66,17 @@ def test_schema_has_foreign_keys_and_indexes(tmp_path):
     store = RunStore.open(tmp_path / "cm.db", create=True)
     store.close()
     conn = sqlite3.connect(tmp_path / "cm.db")
-    for table in ("identities", "grants", "findings", "services", "resources", "credentials", "connector_runs"):
+    for table in ("findings", "connector_runs"):
         fks = conn.execute(f"PRAGMA foreign_key_list({table})").fetchall()
         assert [(f[2], f[3], f[4]) for f in fks] == [("runs", "run_id", "id")], table
-    grant_indexes = {r[1] for r in conn.execute("PRAGMA index_list(grants)")}
-    assert {"idx_grants_run_id_resource_id", "idx_grants_run_id_identity_id"} <= grant_indexes
+    for name in HISTORY:  # each history table's interval ends are runs; the old names are views
+        fks = conn.execute(f"PRAGMA foreign_key_list({name}_history)").fetchall()
+        assert sorted((f[2], f[3], f[4]) for f in fks) == [("runs", "first_run", "id"), ("runs", "last_run", "id")]
+        kinds = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE name IN (?, ?)",
+                                  (name, f"{name}_current")).fetchall())
+        assert kinds == {name: "view", f"{name}_current": "view"}, name
+    grant_indexes = {r[1] for r in conn.execute("PRAGMA index_list(grants_history)")}
+    assert {"idx_grants_history_resource_id", "idx_grants_history_identity_id"} <= grant_indexes
     assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
 
@@ -129,7 +136,7 @@ def test_a_run_stores_each_recovery_option_s_entities_labels_and_acting_identiti
         assert json.loads(r["identities"]) == list(o.identities) and o.identities[0] == o.identity_id
         assert json.loads(r["depends_on"]) == [*o.depends_on_entities, *o.depends_on_fault_domains]
     # the review renders what is stored: emptied, the mixed column no longer feeds it
-    store.conn.execute("UPDATE recovery SET depends_on = '[]'")
+    store.conn.execute("UPDATE recovery_history SET depends_on = '[]'")
     pay = next(e for e in review(store, store.latest_run()) if e["service"] == "payments")
     backup = next(o for o in pay["can_fail_over"] if o["identity"].endswith("pay-dns-backup"))
     assert backup["fault_domains"] == ["aws:account:333333333333", "vault:cluster:east-1"]

@@ -60,7 +60,7 @@ class Result:
 
 def load(store: RunStore, run: RunInfo) -> Simulator:
     """The run's failover graphs, ready for scenarios; a run stored before they were is a usage error."""
-    stored = bool(store.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'failover'"))
+    stored = store.holds("failover")
     rows = store.rows("SELECT service, graph FROM failover WHERE run_id = ? ORDER BY service",
                       (run.id,)) if stored else []
     if not rows and store.rows("SELECT 1 FROM services WHERE run_id = ? LIMIT 1", (run.id,)):

@@ -14,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.estate import NOW, declared_services, reference_estate  # noqa: E402
+from tests.estate import NOW, declared_services, reference_estate
 
-from commonmode.connector import ConnectorResult  # noqa: E402
-from commonmode.correlate import correlate  # noqa: E402
-from commonmode.model import Inventory, RunStatus  # noqa: E402
-from commonmode.store import RunStore  # noqa: E402
+from commonmode.connector import ConnectorResult
+from commonmode.correlate import correlate
+from commonmode.model import Inventory, RunStatus
+from commonmode.store import RunStore
 
 
 def without(inv: Inventory, ident: str) -> Inventory:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +22,10 @@ from commonmode.connector import ConnectorResult
 from commonmode.errors import UsageError
 from commonmode.files import create_private
 from commonmode.model import FindingStatus, RunStatus
+from commonmode.store.history import Intervals, carried_whole
 from commonmode.store.lock import ScanLock
 from commonmode.store.schema import check_store, create_schema, foreign_tables, migrate
+from commonmode.store.tables import HISTORY
 
 #: The first bytes of every SQLite 3 file (SQLite docs, "Database File Format", the header string).
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -62,6 +64,32 @@ class _JsonCache:
         if hit is None:
             hit = self._cache[value] = json.dumps(value if not isinstance(value, frozenset) else sorted(value))
         return hit
+
+
+def inventory_rows(corr: Any, j: _JsonCache) -> Iterator[tuple[str, Iterator[tuple[Any, ...]]]]:
+    """(history table, its rows in `tables.HISTORY` column order) for what a correlation holds."""
+    inv = corr.inventory
+    yield "identities", ((i.id, i.provider, i.kind, i.name, i.owner, i.connector,
+                          json.dumps(dict(i.tags), sort_keys=True), j(i.fault_domains)) for i in inv.identities)
+    yield "credentials", ((x.id, x.identity_id, x.kind, _iso(x.created), _iso(x.expires), _iso(x.last_used),
+                           int(x.usage_tracked), x.stored_in, x.connector, j(x.fault_domains), int(x.long_lived))
+                          for x in inv.credentials)
+    yield "stores", ((s.id, s.provider, s.kind, s.name, s.owner, s.connector, j(s.fault_domains))
+                     for s in inv.stores)
+    yield "resources", ((r.id, r.kind.value, r.provider, r.name, r.connector, j(r.parents), j(r.names),
+                         None if r.public is None else int(r.public), r.control_plane, _iso(r.expires), r.owner,
+                         json.dumps(dict(r.tags), sort_keys=True), j(r.fault_domains)) for r in inv.resources)
+    yield "grants", ((g.identity_id, g.capability.value, g.resource_id, int(g.conditional), g.connector, j(g.via))
+                     for g in inv.grants)
+    yield "services", ((s.name, s.owner, s.source, json.dumps(list(s.primary)), json.dumps(list(s.backup)),
+                        json.dumps(corr.missing(s.name))) for s in corr.services)
+    yield "recovery", ((o.service, o.identity_id, int(o.independent), int(o.conditional), o.target,
+                        json.dumps(list(o.chain)), json.dumps(list(o.depends_on)),
+                        json.dumps(list(o.shared_with_primary)), json.dumps(list(o.depends_on_entities)),
+                        json.dumps(list(o.depends_on_fault_domains)), json.dumps(list(o.identities)))
+                       for o in corr.recovery)
+    yield "failover", ((g.service, json.dumps(g.to_json(), separators=(",", ":")))
+                       for g in getattr(corr, "failover", ()))
 
 
 class RunStore:
@@ -130,9 +158,9 @@ class RunStore:
 
     def record_run(self, *, started: datetime, config: str, results: Sequence[ConnectorResult],
                    correlation: Any | None, status: RunStatus, finished: datetime | None = None) -> RunInfo:
-        """Store a whole run in one transaction and settle the finding lifecycle against the previous run."""
+        """Store a whole run in one transaction: advance the inventory history by what the run saw (history.py)
+        and settle the finding lifecycle against the previous run."""
         finished = finished or datetime.now(UTC)
-        j = _JsonCache()
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -143,23 +171,38 @@ class RunStore:
             )
             assert cur.lastrowid is not None  # an INSERT into a rowid table sets it
             run_id = cur.lastrowid
-            c.executemany(
-                "INSERT INTO connector_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, r.connector, r.connector_type, r.provider, r.status.value,
-                  json.dumps(list(r.gaps)), json.dumps(dict(r.stats), sort_keys=True)) for r in results],
-            )
             counts: dict[str, Any] = {}
             if correlation is not None:
-                self._insert_inventory(run_id, correlation, j)
+                j = _JsonCache()
+                carry = frozenset(r.connector for r in results if r.status is not RunStatus.OK)
+                changes = {name: Intervals(c, HISTORY[name]).advance(
+                    run_id, previous.id if previous else None, rows, carry)
+                    for name, rows in inventory_rows(correlation, j)}
+                carried = {name: ch.carried for name, ch in changes.items()}
                 counts = self._insert_findings(run_id, previous, correlation, results, j)
                 counts.update(
                     identities=len(correlation.inventory.identities),
                     grants=len(correlation.inventory.grants),
                     services=len(correlation.services),
+                    history={name: {"added": ch.added, "closed": ch.closed} for name, ch in changes.items()},
                 )
             else:
+                carried = carried_whole(c)
                 counts = self._carry_over_all(run_id, previous, "not re-evaluated: the run failed before correlation")
+            by_connector: dict[str, dict[str, int]] = {}
+            for name, who in carried.items():
+                for connector, n in who.items():
+                    by_connector.setdefault(connector, {})[name] = n
+            c.executemany(
+                "INSERT INTO connector_runs (run_id, connector, type, provider, status, gaps, stats, carried) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.connector, r.connector_type, r.provider, r.status.value,
+                  json.dumps(list(r.gaps)), json.dumps(dict(r.stats), sort_keys=True),
+                  json.dumps(by_connector.get(r.connector, {}), sort_keys=True)) for r in results],
+            )
             counts["connectors"] = {r.connector: r.status.value for r in results}
+            if any(by_connector.values()):
+                counts["carried"] = {k: v for k, v in sorted(by_connector.items()) if v}
             c.execute("UPDATE runs SET summary = ? WHERE id = ?", (json.dumps(counts, sort_keys=True), run_id))
             c.execute("COMMIT")
         except BaseException:
@@ -168,55 +211,6 @@ class RunStore:
         info = self.run(run_id)
         assert info is not None
         return info
-
-    def _insert_inventory(self, run_id: int, corr: Any, j: _JsonCache) -> None:
-        inv = corr.inventory
-        c = self.conn
-        c.executemany(
-            "INSERT OR REPLACE INTO identities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, i.id, i.provider, i.kind, i.name, i.owner, i.connector, json.dumps(dict(i.tags), sort_keys=True),
-              j(i.fault_domains)) for i in inv.identities),
-        )
-        c.executemany(
-            "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, x.id, x.identity_id, x.kind, _iso(x.created), _iso(x.expires), _iso(x.last_used),
-              int(x.usage_tracked), x.stored_in, x.connector, j(x.fault_domains), int(x.long_lived))
-             for x in inv.credentials),
-        )
-        c.executemany(
-            "INSERT OR REPLACE INTO stores VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, s.id, s.provider, s.kind, s.name, s.owner, s.connector, j(s.fault_domains)) for s in inv.stores),
-        )
-        c.executemany(
-            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, r.id, r.kind.value, r.provider, r.name, r.connector, j(r.parents), j(r.names),
-              None if r.public is None else int(r.public), r.control_plane, _iso(r.expires), r.owner,
-              json.dumps(dict(r.tags), sort_keys=True), j(r.fault_domains)) for r in inv.resources),
-        )
-        c.executemany(
-            "INSERT INTO grants VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, g.identity_id, g.capability.value, g.resource_id, int(g.conditional), g.connector, j(g.via))
-             for g in inv.grants),
-        )
-        c.executemany(
-            "INSERT INTO services VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, s.name, s.owner, s.source, json.dumps(list(s.primary)), json.dumps(list(s.backup)),
-              json.dumps(corr.missing(s.name))) for s in corr.services),
-        )
-        # columns by name: a migrated table and a new one need not agree on their order
-        c.executemany(
-            "INSERT INTO recovery (run_id, service, identity_id, independent, conditional, target, chain, depends_on, "
-            "shared_with_primary, depends_on_entities, depends_on_fault_domains, identities) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((run_id, o.service, o.identity_id, int(o.independent), int(o.conditional), o.target,
-              json.dumps(list(o.chain)), json.dumps(list(o.depends_on)), json.dumps(list(o.shared_with_primary)),
-              json.dumps(list(o.depends_on_entities)), json.dumps(list(o.depends_on_fault_domains)),
-              json.dumps(list(o.identities)))
-             for o in corr.recovery),
-        )
-        c.executemany("INSERT INTO failover (run_id, service, graph) VALUES (?, ?, ?)",
-                      ((run_id, g.service, json.dumps(g.to_json(), separators=(",", ":")))
-                       for g in getattr(corr, "failover", ())))
 
     def _active_findings(self, run: RunInfo | None) -> dict[str, sqlite3.Row]:
         if run is None:
@@ -305,6 +299,15 @@ class RunStore:
         if run is None:
             raise UsageError(f"run {run_id}: no such run in {self.path} (see `commonmode runs`)")
         return run
+
+    def holds(self, name: str) -> bool:
+        """Whether the store has a table or view of this name (a store of an older schema may not)."""
+        return bool(self.rows("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", [name]))
+
+    @property
+    def intervals(self) -> bool:
+        """Whether the inventory is kept as intervals (schema 6 and later), not one copy per run."""
+        return self.holds("grants_history")
 
     def rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query."""

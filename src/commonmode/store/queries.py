@@ -220,22 +220,42 @@ def diff(store: RunStore, old: RunInfo, new: RunInfo) -> dict[str, Any]:
     # A connector absent from both runs' lists (e.g. the config's own declarations) is not a connector run.
     skip = [c["connector"] for c in not_compared]
     a, b = active(old), active(new)
-    marks = ",".join("?" * len(_STEERING))
-    unsure = ",".join("?" * len(skip))
-    keep = f" AND connector NOT IN ({unsure})" if skip else ""
-    power_sql = (f"SELECT DISTINCT identity_id, capability, resource_id FROM grants WHERE run_id = ? "  # noqa: S608 - only "?" placeholders are formatted in; every value is a bound parameter
-                 f"AND capability IN ({marks}){keep} EXCEPT SELECT DISTINCT identity_id, capability, resource_id "
-                 f"FROM grants WHERE run_id = ? AND capability IN ({marks}){keep} ORDER BY 1, 3, 2")
-
-    def power(x: RunInfo, y: RunInfo) -> list[dict[str, str]]:
-        return [{"identity": r[0], "capability": r[1], "resource": r[2]}
-                for r in store.rows(power_sql, [x.id, *_STEERING, *skip, y.id, *_STEERING, *skip])]
-
+    power = _power_by_intervals if store.intervals else _power_by_copies
     return {
         "from": old.id, "to": new.id,
         "new_findings": [b[k] for k in sorted(b.keys() - a.keys())],
         "resolved_findings": [a[k] for k in sorted(a.keys() - b.keys())],
-        "gained_power": power(new, old),
-        "lost_power": power(old, new),
+        "gained_power": power(store, new, old, skip),
+        "lost_power": power(store, old, new, skip),
         "not_compared": not_compared,
     }
+
+
+def _power_by_intervals(store: RunStore, x: RunInfo, y: RunInfo, skip: list[str]) -> list[dict[str, str]]:
+    """(identity, capability, resource) steering grants held in run x and not in run y, skipping connectors
+    not compared. Only rows whose interval holds x but not y can qualify, so this reads what changed between
+    the runs (and, for each, whether another row gives the same power in y), never a copy of either run."""
+    marks = ",".join("?" * len(_STEERING))
+    keep, keep_o = ("", "") if not skip else (f" AND g.connector NOT IN ({','.join('?' * len(skip))})",
+                                               f" AND o.connector NOT IN ({','.join('?' * len(skip))})")
+    sql = ("SELECT DISTINCT g.identity_id, g.capability, g.resource_id FROM grants_history g "  # noqa: S608 - only "?" placeholders are formatted in; every value is a bound parameter
+           f"WHERE g.capability IN ({marks}){keep} "
+           "AND g.first_run <= ? AND (g.last_run IS NULL OR g.last_run >= ?) "
+           "AND NOT (g.first_run <= ? AND (g.last_run IS NULL OR g.last_run >= ?)) "
+           "AND NOT EXISTS (SELECT 1 FROM grants_history o WHERE o.resource_id = g.resource_id "
+           f"AND o.identity_id = g.identity_id AND o.capability = g.capability{keep_o} "
+           "AND o.first_run <= ? AND (o.last_run IS NULL OR o.last_run >= ?)) ORDER BY 1, 3, 2")
+    params = [*_STEERING, *skip, x.id, x.id, y.id, y.id, *skip, y.id, y.id]
+    return [{"identity": r[0], "capability": r[1], "resource": r[2]} for r in store.rows(sql, params)]
+
+
+def _power_by_copies(store: RunStore, x: RunInfo, y: RunInfo, skip: list[str]) -> list[dict[str, str]]:
+    """The same for a store older than schema 6 (read as it is: read commands never migrate), which holds a
+    copy of each run's grants."""
+    marks = ",".join("?" * len(_STEERING))
+    keep = f" AND connector NOT IN ({','.join('?' * len(skip))})" if skip else ""
+    sql = (f"SELECT DISTINCT identity_id, capability, resource_id FROM grants WHERE run_id = ? "  # noqa: S608 - only "?" placeholders are formatted in; every value is a bound parameter
+           f"AND capability IN ({marks}){keep} EXCEPT SELECT DISTINCT identity_id, capability, resource_id "
+           f"FROM grants WHERE run_id = ? AND capability IN ({marks}){keep} ORDER BY 1, 3, 2")
+    return [{"identity": r[0], "capability": r[1], "resource": r[2]}
+            for r in store.rows(sql, [x.id, *_STEERING, *skip, y.id, *_STEERING, *skip])]

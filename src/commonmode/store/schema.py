@@ -1,9 +1,12 @@
 """The SQLite schema: every run, and everything a run saw, so history and diffs are queries.
 
 Created with sqlite-utils (so the file opens in Datasette as is: foreign keys, indexes, plain JSON text
-columns). `meta.schema_version` drives migrations: MIGRATIONS is an ordered list of steps, each run in one
-transaction by `migrate` when `scan` opens an older store. Read commands never migrate: every step keeps
-the older schema readable (they only add), so a store written by an older release reads as it did.
+columns). Since schema 6 the inventory is kept as intervals (history.py): `<table>_history` holds each
+distinct row once, and the view `<table>` gives each run's rows with the `run_id` column the table had.
+
+`meta.schema_version` drives migrations: MIGRATIONS is an ordered list of steps, each run in one transaction
+by `migrate` when `scan` opens an older store. Read commands never migrate: every query reads the names and
+columns of schema 5 (tables there, views since 6), so a store written by an older release reads as it did.
 """
 
 from __future__ import annotations
@@ -16,85 +19,24 @@ from typing import Any
 import sqlite_utils
 
 from commonmode.errors import UsageError
+from commonmode.store.history import collapse_legacy, create_history
+from commonmode.store.tables import (
+    HISTORY,
+    INDEXES,
+    LEGACY_INDEXES,
+    LEGACY_TABLES,
+    RUN_FK,
+    RUN_TABLES,
+)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: `PRAGMA application_id` of a commonmode store ("cmde"): marks the file as ours (SQLite file format,
 #: "Application ID"); stores written before schema 2 are recognised by their `meta` and `runs` tables.
 APPLICATION_ID = 0x636D6465
 
-_RUN_FK = [("run_id", "runs", "id")]
-
-TABLES: dict[str, dict[str, Any]] = {
-    "connector_runs": dict(
-        columns={"run_id": int, "connector": str, "type": str, "provider": str, "status": str, "gaps": str,
-                 "stats": str},
-        pk=("run_id", "connector"),
-    ),
-    "identities": dict(
-        columns={"run_id": int, "id": str, "provider": str, "kind": str, "name": str, "owner": str,
-                 "connector": str, "tags": str, "fault_domains": str},
-        pk=("run_id", "id"),
-    ),
-    "credentials": dict(
-        columns={"run_id": int, "id": str, "identity_id": str, "kind": str, "created": str, "expires": str,
-                 "last_used": str, "usage_tracked": int, "stored_in": str, "connector": str, "fault_domains": str,
-                 "long_lived": int},
-        pk=("run_id", "id"),
-    ),
-    "stores": dict(
-        columns={"run_id": int, "id": str, "provider": str, "kind": str, "name": str, "owner": str,
-                 "connector": str, "fault_domains": str},
-        pk=("run_id", "id"),
-    ),
-    "resources": dict(
-        columns={"run_id": int, "id": str, "kind": str, "provider": str, "name": str, "connector": str,
-                 "parents": str, "names": str, "public": int, "control_plane": str, "expires": str, "owner": str,
-                 "tags": str, "fault_domains": str},
-        pk=("run_id", "id"),
-    ),
-    "grants": dict(
-        columns={"run_id": int, "identity_id": str, "capability": str, "resource_id": str, "conditional": int,
-                 "connector": str, "via": str},
-        pk=None,
-    ),
-    "services": dict(
-        columns={"run_id": int, "name": str, "owner": str, "source": str, "primary_path": str,
-                 "backup_path": str, "missing": str},
-        pk=("run_id", "name"),
-    ),
-    "findings": dict(
-        columns={"run_id": int, "fingerprint": str, "rule": str, "severity": str, "status": str, "service": str,
-                 "services": str, "subjects": str, "evidence": str, "remediation": str, "connectors": str,
-                 "first_seen_run": int, "note": str},
-        pk=("run_id", "fingerprint"),
-    ),
-    # depends_on: everything the option needs, entity ids then fault-domain labels (schema 1 and 2 had only
-    # this); since 3 also split, as the correlator computed them (older rows: NULL), and the acting identities.
-    "recovery": dict(
-        columns={"run_id": int, "service": str, "identity_id": str, "independent": int, "conditional": int,
-                 "target": str, "chain": str, "depends_on": str, "shared_with_primary": str,
-                 "depends_on_entities": str, "depends_on_fault_domains": str, "identities": str},
-        pk=("run_id", "service", "identity_id"),
-    ),
-    # since 5: per service, what failing over needs (correlate.failover.FailoverGraph as JSON), which
-    # `simulate` answers "what if X is down?" from
-    "failover": dict(
-        columns={"run_id": int, "service": str, "graph": str},
-        pk=("run_id", "service"),
-    ),
-}
-
-INDEXES: dict[str, list[list[str]]] = {
-    # (run_id, capability, resource_id) serves "who can act as X" (access's assume walk) and, by its prefix,
-    # the diff's capability filter; (run_id, capability) alone made SQLite scan every assume edge per lookup.
-    "grants": [["run_id", "resource_id"], ["run_id", "identity_id"], ["run_id", "capability", "resource_id"]],
-    "credentials": [["run_id", "identity_id"]],
-    "findings": [["fingerprint"], ["run_id", "status"], ["run_id", "rule"]],
-}
-
-
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create every table and index that does not exist yet (idempotent)."""
+    """Create every table, view and index that does not exist yet (idempotent). A store older than schema 6
+    gets its missing tables in its own layout, which `migrate` then brings up to date."""
     db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA foreign_keys = ON")
     if "meta" not in db.table_names():
@@ -108,14 +50,22 @@ def create_schema(conn: sqlite3.Connection) -> None:
             not_null={"started", "status"},
         )
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    for name, spec in TABLES.items():
+    legacy = schema_version(conn) < 6
+    tables: dict[str, dict[str, Any]] = {**RUN_TABLES, **(LEGACY_TABLES if legacy else {})}
+    for name, spec in tables.items():
         if name not in db.table_names():
-            kwargs: dict[str, Any] = {"foreign_keys": _RUN_FK, "not_null": {"run_id"}}
+            kwargs: dict[str, Any] = {"foreign_keys": RUN_FK, "not_null": {"run_id"}}
             if spec["pk"]:
                 kwargs["pk"] = spec["pk"]
-            db.table(name).create(spec["columns"], **kwargs)
-        for cols in INDEXES.get(name, []):  # also adds indexes a newer version defines to an older database
+            columns = dict(spec["columns"])
+            if legacy and name == "connector_runs":
+                columns.pop("carried")
+            db.table(name).create(columns, **kwargs)
+        for cols in (LEGACY_INDEXES if legacy else INDEXES).get(name, []):  # and indexes a newer version adds
             db.table(name).create_index(cols, if_not_exists=True)
+    if not legacy:
+        for h in HISTORY.values():
+            create_history(conn, h)
 
 
 def _add_run_version(conn: sqlite3.Connection) -> None:
@@ -158,6 +108,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (3, _split_recovery_dependencies),
     (4, _add_long_lived_keys),
     (5, _add_failover_graphs),
+    (6, collapse_legacy),
 ]
 
 
