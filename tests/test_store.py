@@ -66,7 +66,7 @@ def test_schema_has_foreign_keys_and_indexes(tmp_path):
     store = RunStore.open(tmp_path / "cm.db", create=True)
     store.close()
     conn = sqlite3.connect(tmp_path / "cm.db")
-    for table in ("findings", "connector_runs"):
+    for table in ("connector_runs",):
         fks = conn.execute(f"PRAGMA foreign_key_list({table})").fetchall()
         assert [(f[2], f[3], f[4]) for f in fks] == [("runs", "run_id", "id")], table
     for name in HISTORY:  # each history table's interval ends are runs; the old names are views
@@ -83,8 +83,8 @@ def test_schema_has_foreign_keys_and_indexes(tmp_path):
 def test_foreign_keys_are_enforced(tmp_path):
     store = RunStore.open(tmp_path / "cm.db", create=True)
     with pytest.raises(sqlite3.IntegrityError):
-        store.conn.execute("INSERT INTO findings (run_id, fingerprint, rule, severity, status) "
-                           "VALUES (42, 'x', 'r', 'low', 'new')")
+        store.conn.execute("INSERT INTO findings_history (first_run, fingerprint, rule, severity, status, hash) "
+                           "VALUES (42, 'x', 'r', 'low', 'new', 0)")
 
 
 def test_run_lookup(tmp_path):

@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -65,6 +66,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "report": ("commonmode report -c prod.toml", "commonmode report --format markdown --out wiki"),
     "tickets": ("commonmode tickets", "commonmode tickets --format jira-csv --out tickets"),
     "runs": ("commonmode runs", "commonmode runs --format csv"),
+    "prune": ("commonmode prune --keep-runs 90", "commonmode prune --before 2026-01-01 --dry-run"),
     "connectors": ("commonmode connectors",),
     "rules": ("commonmode rules", "commonmode rules --format json"),
     "demo": ("commonmode demo", "commonmode demo --keep --out /tmp/commonmode-demo"),
@@ -274,17 +276,25 @@ def _registry() -> Registry:
     return Registry.discover()
 
 
-def _open_store(config: Path | None, db: Path | None, *, create: bool = False) -> RunStore:
-    """The store named by --db, else by the config's [store] path, else ./commonmode.db."""
+def _store_path(config: Path | None, db: Path | None) -> tuple[Path, str]:
+    """The store named by --db, else by the config's [store] path, else ./commonmode.db; and the hint that
+    ends the message for a missing file."""
     from commonmode.config import DEFAULT_DB, load_config, resolve_config_path
-    from commonmode.store import RunStore
 
     if db is not None:
-        return RunStore.open(db, create=create)
+        return db, ""
     path = resolve_config_path(config)
     if config is None and not path.exists():
-        return RunStore.open(Path(DEFAULT_DB), create=create, hint=" (or pass -c/--config or --db)")
-    return RunStore.open(load_config(path, _registry()).store_path, create=create, hint=" (or pass --db)")
+        return Path(DEFAULT_DB), " (or pass -c/--config or --db)"
+    return load_config(path, _registry()).store_path, " (or pass --db)"
+
+
+def _open_store(config: Path | None, db: Path | None, *, create: bool = False) -> RunStore:
+    """The store named by --db, else by the config's [store] path, else ./commonmode.db."""
+    from commonmode.store import RunStore
+
+    path, hint = _store_path(config, db)
+    return RunStore.open(path, create=create, hint=hint)
 
 
 def _runs_named(ids: Sequence[int]) -> str:
@@ -1243,7 +1253,8 @@ def _estate_words(summary: Mapping[str, Any]) -> str:
     words = [count(summary.get("identities", 0), "identity", "identities"), count(summary.get("grants", 0), "grant"),
              count(summary.get("services", 0), "service")]
     bad = [f"{name} {status}" for name, status in summary.get("connectors", {}).items() if status != "ok"]
-    return ", ".join(words) + (f"; {', '.join(bad)}" if bad else "")
+    carried = [f"{count(sum(by.values()), 'row')} of {name} carried" for name, by in summary.get("carried", {}).items()]
+    return ", ".join(words) + (f"; {', '.join([*bad, *carried])}" if bad or carried else "")
 
 
 @app.command(cls=_Command, short_help="Stored runs with their status and counts.", epilog=_epilog("runs"))
@@ -1266,6 +1277,98 @@ def runs(config: ConfigOpt = None, db: DbOpt = None, fmt: ListFormatOpt = "table
         Col("id", lambda r: r["id"], align="right"), Col("started", lambda r: when(r["started"])),
         Col("status", lambda r: r["status"]), Col("findings", lambda r: _findings_words(r["summary"]), "wrap", min=14),
         Col("saw", lambda r: _estate_words(r["summary"]), "wrap", min=14)])
+
+
+def _prune_from(runs: Sequence[RunInfo], keep_runs: int | None, before: str | None) -> tuple[int | None, str]:
+    """The first run `prune` keeps (None: nothing to prune) and a note for the user."""
+    if (keep_runs is None) == (before is None):
+        raise UsageError("prune: pass --keep-runs N or --before DATE" + (", not both" if keep_runs else ""))
+    if keep_runs is not None:
+        if keep_runs < 1:
+            raise UsageError(f"--keep-runs {keep_runs}: expected at least 1 (the newest run is always kept)")
+        return (runs[-keep_runs].id if len(runs) > keep_runs else None), ""
+    assert before is not None
+    try:
+        cut = datetime.fromisoformat(before)
+    except ValueError:
+        raise UsageError(f"--before {before!r}: expected a date or time (2026-01-31, 2026-01-31T12:00:00+00:00)") \
+            from None
+    cut = cut if cut.tzinfo else cut.replace(tzinfo=UTC)
+    older = [r for r in runs if datetime.fromisoformat(r.started) < cut]
+    if older and len(older) == len(runs):
+        older = older[:-1]
+        note = f"; the newest run (run {runs[-1].id}) is always kept"
+    else:
+        note = ""
+    return (runs[len(older)].id if older else None), note
+
+
+@app.command(cls=_Command, short_help="Drop old runs and the history only they hold; give the space back.",
+             epilog=_epilog("prune", "Rows that still held in the first kept run stay (they start there); "
+                            "findings keep their first_seen_run. Takes the scan lock: it waits for no scan "
+                            "unless --wait. A store written before schema 6 is migrated first."))
+@handles_errors
+def prune(
+    keep_runs: Annotated[int | None, typer.Option(
+        "--keep-runs", metavar="N", help="Keep the newest N runs; drop the older ones.", show_default=False)] = None,
+    before: Annotated[str | None, typer.Option(
+        "--before", metavar="DATE", help="Drop the runs started before DATE (YYYY-MM-DD, or an ISO time; UTC "
+        "unless it names a zone).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be dropped, and change nothing.")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", help="If a scan holds the store, wait up to this many seconds for it (then exit 2).", min=0)] = 0,
+    config: ConfigOpt = None, db: DbOpt = None,
+    fmt: Annotated[str, _format_option(("table", "json"))] = "table",
+    verbose: VerboseOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Drop the runs before a point, their connector statuses and findings, and every history row that ended
+    before it, then VACUUM the file and say what that freed."""
+    from commonmode.render.formats import count
+    from commonmode.store import RunStore, ScanLock
+    from commonmode.store.history import prune as drop
+
+    _setup(verbose, quiet)
+    path, hint = _store_path(config, db)
+    store = RunStore.open(path, hint=hint)  # read-only: the checks of every read command, nothing written
+    try:
+        first, note = _prune_from(store.runs(), keep_runs, before)
+    finally:
+        store.close()
+    report: dict[str, Any] = {"database": str(path), "dry_run": dry_run, "runs": [], "rows": {},
+                              "bytes_before": _file_bytes(path), "bytes_after": None, "freed_bytes": None}
+    if first is not None:
+        with ScanLock(path, wait=wait), _interruptible():
+            store = RunStore.open(path, create=True)
+            try:
+                done = drop(store.conn, first, dry_run=dry_run)
+                if not dry_run:
+                    store.conn.execute("VACUUM")
+                    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                store.close()
+        report.update(runs=done.runs, rows=done.rows)
+        if not dry_run:
+            report["bytes_after"] = _file_bytes(path)
+            report["freed_bytes"] = report["bytes_before"] - report["bytes_after"]
+    if fmt == "json":
+        typer.echo(json.dumps(report, indent=2))
+        return
+    if not report["runs"]:
+        typer.echo(f"nothing to prune in {path}{note}")
+        return
+    rows = count(sum(report["rows"].values()), "history row")
+    what = f"runs {_runs_named(report['runs'])} ({count(len(report['runs']), 'run')}) and {rows} that ended before"
+    if dry_run:
+        typer.echo(f"would prune {what} run {first}{note}; nothing was changed (--dry-run)")
+        return
+    mb = 1e6
+    typer.echo(f"pruned {what} run {first}{note}; {path} went from {report['bytes_before'] / mb:.1f} MB to "
+               f"{report['bytes_after'] / mb:.1f} MB (freed {report['freed_bytes'] / mb:.1f} MB)")
+
+
+def _file_bytes(db: Path) -> int:
+    """The database's size with its WAL."""
+    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 
 
 @app.command(cls=_Command, short_help="Installed connectors (nothing is imported).", epilog=_epilog("connectors"))

@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from commonmode.connector import ConnectorResult
 from commonmode.errors import UsageError
 from commonmode.files import create_private
 from commonmode.model import FindingStatus, RunStatus
-from commonmode.store.history import Intervals, carried_whole
+from commonmode.store.history import Grouped, Intervals, advance_grouped, carried_whole, pieces
 from commonmode.store.lock import ScanLock
 from commonmode.store.schema import check_store, create_schema, foreign_tables, migrate
 from commonmode.store.tables import HISTORY
@@ -56,21 +57,50 @@ class _JsonCache:
     def __init__(self) -> None:
         self._cache: dict[Any, str] = {}
 
+    @property
+    def known(self) -> dict[Any, str]:
+        """What it has encoded so far (a value → its JSON), to look up without a call."""
+        return self._cache
+
     def __call__(self, value: Any) -> str:
         try:
             hit = self._cache.get(value)
         except TypeError:
             return json.dumps(value, sort_keys=True)
         if hit is None:
-            hit = self._cache[value] = json.dumps(value if not isinstance(value, frozenset) else sorted(value))
+            hit = self._cache[value] = _strings(value) if type(value) is tuple else json.dumps(
+                value if not isinstance(value, frozenset) else sorted(value))
         return hit
 
 
-def inventory_rows(corr: Any, j: _JsonCache) -> Iterator[tuple[str, Iterator[tuple[Any, ...]]]]:
-    """(history table, its rows in `tables.HISTORY` column order) for what a correlation holds."""
+_ascii = json.encoder.encode_basestring_ascii  # json.dumps's own encoder of a string (ensure_ascii)
+
+
+def _strings(value: tuple[Any, ...]) -> str:
+    """json.dumps of a tuple, in C for a tuple of strings (the encoder json.dumps uses for each, its ', '
+    between them), which ids, labels and chains are: the same text, without the encoder's Python frames."""
+    try:
+        return "[" + ", ".join(map(_ascii, value)) + "]"
+    except TypeError:  # not all strings
+        return json.dumps(value)
+
+
+def _tags(tags: Mapping[str, str]) -> str:
+    """Tags as JSON with sorted keys; most identities and resources have none."""
+    return json.dumps(dict(tags), sort_keys=True) if tags else "{}"
+
+
+#: A grant's fields in the grants table's order, read in C (`_value_`: the capability's string, the Enum
+#: member's own attribute behind `.value`).
+_GRANT_FIELDS = attrgetter("identity_id", "capability._value_", "resource_id", "conditional", "connector", "via")
+
+
+def inventory_rows(corr: Any, j: _JsonCache) -> Iterator[tuple[str, Iterator[tuple[Any, ...]] | Grouped]]:
+    """(history table, its rows in `tables.HISTORY` column order) for what a correlation holds; the grants,
+    a million in a large estate, by identity (history.advance_grouped)."""
     inv = corr.inventory
-    yield "identities", ((i.id, i.provider, i.kind, i.name, i.owner, i.connector,
-                          json.dumps(dict(i.tags), sort_keys=True), j(i.fault_domains)) for i in inv.identities)
+    yield "identities", ((i.id, i.provider, i.kind, i.name, i.owner, i.connector, _tags(i.tags), j(i.fault_domains))
+                         for i in inv.identities)
     yield "credentials", ((x.id, x.identity_id, x.kind, _iso(x.created), _iso(x.expires), _iso(x.last_used),
                            int(x.usage_tracked), x.stored_in, x.connector, j(x.fault_domains), int(x.long_lived))
                           for x in inv.credentials)
@@ -78,15 +108,19 @@ def inventory_rows(corr: Any, j: _JsonCache) -> Iterator[tuple[str, Iterator[tup
                      for s in inv.stores)
     yield "resources", ((r.id, r.kind.value, r.provider, r.name, r.connector, j(r.parents), j(r.names),
                          None if r.public is None else int(r.public), r.control_plane, _iso(r.expires), r.owner,
-                         json.dumps(dict(r.tags), sort_keys=True), j(r.fault_domains)) for r in inv.resources)
-    yield "grants", ((g.identity_id, g.capability.value, g.resource_id, int(g.conditional), g.connector, j(g.via))
-                     for g in inv.grants)
-    yield "services", ((s.name, s.owner, s.source, json.dumps(list(s.primary)), json.dumps(list(s.backup)),
-                        json.dumps(corr.missing(s.name))) for s in corr.services)
+                         _tags(r.tags), j(r.fault_domains)) for r in inv.resources)
+    via = j.known  # the few distinct via chains: a dict lookup, not a call, per grant (a million in a large estate)
+
+    def grants_of(identities: set[str]) -> Iterator[tuple[Any, ...]]:
+        return ((who, cap, what, 1 if cond else 0, conn, via[why] if why in via else j(why))
+                for who, cap, what, cond, conn, why in map(_GRANT_FIELDS, inv.grants) if who in identities)
+
+    yield "grants", Grouped(pieces(map(_GRANT_FIELDS, inv.grants)), grants_of)
+    yield "services", ((s.name, s.owner, s.source, j(tuple(s.primary)), j(tuple(s.backup)),
+                        j(tuple(corr.missing(s.name)))) for s in corr.services)
     yield "recovery", ((o.service, o.identity_id, int(o.independent), int(o.conditional), o.target,
-                        json.dumps(list(o.chain)), json.dumps(list(o.depends_on)),
-                        json.dumps(list(o.shared_with_primary)), json.dumps(list(o.depends_on_entities)),
-                        json.dumps(list(o.depends_on_fault_domains)), json.dumps(list(o.identities)))
+                        j(tuple(o.chain)), j(tuple(o.depends_on)), j(tuple(o.shared_with_primary)),
+                        j(tuple(o.depends_on_entities)), j(tuple(o.depends_on_fault_domains)), j(tuple(o.identities)))
                        for o in corr.recovery)
     yield "failover", ((g.service, json.dumps(g.to_json(), separators=(",", ":")))
                        for g in getattr(corr, "failover", ()))
@@ -175,9 +209,11 @@ class RunStore:
             if correlation is not None:
                 j = _JsonCache()
                 carry = frozenset(r.connector for r in results if r.status is not RunStatus.OK)
-                changes = {name: Intervals(c, HISTORY[name]).advance(
-                    run_id, previous.id if previous else None, rows, carry)
-                    for name, rows in inventory_rows(correlation, j)}
+                before = previous.id if previous else None
+                changes = {name: advance_grouped(c, HISTORY[name], run_id, before, rows.pieces, rows.rows_of, carry)
+                           if isinstance(rows, Grouped) else Intervals(c, HISTORY[name]).advance(run_id, before, rows,
+                                                                                                carry)
+                           for name, rows in inventory_rows(correlation, j)}
                 carried = {name: ch.carried for name, ch in changes.items()}
                 counts = self._insert_findings(run_id, previous, correlation, results, j)
                 counts.update(
@@ -228,7 +264,8 @@ class RunStore:
             old = before.pop(f.fingerprint, None)
             status = FindingStatus.OPEN if old is not None else FindingStatus.NEW
             tally[status.value] += 1
-            rows.append((run_id, f.fingerprint, f.rule, f.severity.value, status.value, f.service,
+            # stored `open` also in its first run: the views say `new` there (tables.HISTORY["findings"])
+            rows.append((f.fingerprint, f.rule, f.severity.value, FindingStatus.OPEN.value, f.service,
                          json.dumps(list(f.services)), json.dumps(list(f.subjects)), json.dumps(list(f.evidence)),
                          f.remediation, json.dumps(list(f.connectors)),
                          old["first_seen_run"] if old is not None else run_id, None))
@@ -241,20 +278,23 @@ class RunStore:
             else:
                 status, note = FindingStatus.RESOLVED, f"no longer found in run {run_id}"
                 tally["resolved"] += 1
-            rows.append((run_id, fp, old["rule"], old["severity"], status.value, old["service"], old["services"],
+            rows.append((fp, old["rule"], old["severity"], status.value, old["service"], old["services"],
                          old["subjects"], old["evidence"], old["remediation"], old["connectors"],
                          old["first_seen_run"], note))
-        self.conn.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._advance_findings(run_id, previous, rows)
         return {"findings": tally}
+
+    def _advance_findings(self, run_id: int, previous: RunInfo | None, rows: list[tuple[Any, ...]]) -> None:
+        """The run's findings (every one it lists: new, open, carried and just resolved) into their history."""
+        Intervals(self.conn, HISTORY["findings"]).advance(run_id, previous.id if previous else None, rows,
+                                                          frozenset())
 
     def _carry_over_all(self, run_id: int, previous: RunInfo | None, note: str) -> dict[str, Any]:
         before = self._active_findings(previous)
-        self.conn.executemany(
-            "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, o["fingerprint"], o["rule"], o["severity"], FindingStatus.OPEN.value, o["service"],
-              o["services"], o["subjects"], o["evidence"], o["remediation"], o["connectors"], o["first_seen_run"], note)
-             for o in before.values()],
-        )
+        self._advance_findings(run_id, previous, [
+            (o["fingerprint"], o["rule"], o["severity"], FindingStatus.OPEN.value, o["service"], o["services"],
+             o["subjects"], o["evidence"], o["remediation"], o["connectors"], o["first_seen_run"], note)
+            for o in before.values()])
         return {"findings": {"new": 0, "open": 0, "resolved": 0, "carried": len(before)}}
 
     # --- reading ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 A history table (`identities_history`, `grants_history`, … see `tables.HISTORY`) has, besides the inventory
 columns, `first_run`, `last_run` (NULL while the row still holds) and `hash`, a 64-bit content hash of the
-columns (BLAKE2b). A run advances every table from the rows it saw:
+columns (BLAKE2b of their `marshal` encoding, see content_hash). A run advances every table from the rows it saw:
 
 - a row whose hash is among the open rows holds on: nothing is written;
 - a row with a new hash is inserted, open from this run (a changed row is a new hash under the same key);
@@ -17,10 +17,13 @@ named as the tables were up to schema 5 (`grants`, with `run_id`) and `grants_cu
 from __future__ import annotations
 
 import hashlib
+import marshal
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -31,12 +34,19 @@ from commonmode.store.tables import HISTORY, History, view_sql
 BATCH = 20_000
 
 Row = tuple[Any, ...]
+#: Whose rows the correlator's own tables are, in the counts of what a run carried.
+DERIVED = "(derived)"
 
 
-def content_hash(row: Row) -> int:
-    """A row's 64-bit content hash (signed, as SQLite stores integers): BLAKE2b of its values' repr, which
-    tells None from 'None' and 1 from '1'."""
-    return int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "little", signed=True)
+def content_hash(row: Row) -> bytes:
+    """A row's 8-byte content hash: BLAKE2b of the values' `marshal` format 0 encoding, which is C-fast, tells
+    None from 'None' and 1 from '1', and (having no references or interning flags, unlike formats 1 and up)
+    is the same for equal values however they were made. A Python release that changed format 0 would make
+    every row look changed once: each is then closed and stored again, and no answer changes."""
+    return _blake2b(_marshal(row, 0), digest_size=8).digest()
+
+
+_blake2b, _marshal = hashlib.blake2b, marshal.dumps
 
 
 @dataclass
@@ -55,14 +65,25 @@ def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
 
 
 class Intervals:
-    """One history table's open rows (hash → history_id), advanced run by run."""
+    """One history table's open rows (hash → history_id), advanced run by run; with `groups`, only the open
+    rows of those groups (values of `spec.group`), for `advance_grouped`."""
 
-    def __init__(self, conn: sqlite3.Connection, spec: History) -> None:
+    def __init__(self, conn: sqlite3.Connection, spec: History, groups: Collection[str] | None = None) -> None:
         self.conn, self.spec = conn, spec
         cur = conn.cursor()
         cur.row_factory = None
-        self.open: dict[int, int] = dict(cur.execute(
-            f"SELECT hash, history_id FROM {spec.table} WHERE last_run IS NULL"))  # noqa: S608 — a fixed name
+        sql = f"SELECT hash, history_id FROM {spec.table} WHERE last_run IS NULL"  # noqa: S608 — a fixed name
+        if groups is None:
+            self.open: dict[bytes, int] = dict(cur.execute(sql))
+        elif len(groups) <= BATCH:  # by the group's index
+            self.open = {}
+            for part in _chunks(list(groups), 500):
+                self.open.update(cur.execute(f"{sql} AND {spec.group} IN ({', '.join('?' * len(part))})", part))
+        else:  # most of the table: one scan
+            self.open = {h: hid for h, hid, g in cur.execute(sql.replace(" FROM", f", {spec.group} FROM", 1))
+                         if g in groups}
+        #: the groups some of whose rows were carried (their open rows are not what the run saw)
+        self.carried_groups: set[str] = set()
         self.next_id = (cur.execute(f"SELECT max(history_id) FROM {spec.table}").fetchone()[0] or 0) + 1  # noqa: S608
         names = list(spec.columns)
         self._key = [names.index(k) for k in spec.key]
@@ -74,21 +95,20 @@ class Intervals:
         before it (the `last_run` of what closes); `carry`: the connectors that failed or were partial."""
         change = Change()
         keys: dict[Row, Row] = {}
+        seen: set[bytes] = set()
+        batch: list[Row] = []
+        opened, b2, dumps = self.open, _blake2b, _marshal
         if self._key:  # one row per key, the last one given (as INSERT OR REPLACE kept up to schema 5)
             for r in rows:
                 keys[tuple(r[i] for i in self._key)] = r
-            rows = keys.values()
-        seen: set[int] = set()
-        batch: list[Row] = []
-        for r in rows:
-            h = content_hash(r)
-            copy = 1
-            while h in seen:  # a second identical grant: each copy is its own row, as before
-                copy += 1
-                h = content_hash((*r, copy))
+            hashed: Iterable[tuple[bytes, Row]] = ((b2(dumps(r, 0), digest_size=8).digest(), r)
+                                                   for r in keys.values())
+        else:
+            hashed = self._copies(rows, seen)
+        for h, r in hashed:
             seen.add(h)
-            if h not in self.open:
-                self.open[h] = self.next_id
+            if h not in opened:
+                opened[h] = self.next_id
                 batch.append((self.next_id, run_id, None, *r, h))
                 self.next_id += 1
                 if len(batch) >= BATCH:
@@ -110,20 +130,34 @@ class Intervals:
             change.closed = len(gone)
         return change
 
-    def _without_carried(self, gone: list[tuple[int, int]], keys: dict[Row, Row], carry: frozenset[str],
-                         change: Change) -> list[tuple[int, int]]:
+    @staticmethod
+    def _copies(rows: Iterable[Row], seen: set[bytes]) -> Iterator[tuple[bytes, Row]]:
+        """(hash, row) for a table without a key (grants): the second copy of an identical row gets the hash of
+        (row, 2), and so on, so each copy is its own row as before."""
+        b2, dumps = _blake2b, _marshal
+        for r in rows:
+            h = b2(dumps(r, 0), digest_size=8).digest()
+            copy = 1
+            while h in seen:
+                copy += 1
+                h = content_hash((*r, copy))
+            yield h, r
+
+    def _without_carried(self, gone: list[tuple[bytes, int]], keys: dict[Row, Row], carry: frozenset[str],
+                         change: Change) -> list[tuple[bytes, int]]:
         """`gone` less the rows a failed or partial connector had, which stay open, unless the run saw another
         row under the same key (that connector saw the row change, so its old version ends)."""
-        wanted = ", ".join(["history_id", "connector", *self.spec.key])
+        wanted = ", ".join(["history_id", "connector", self.spec.group or "NULL", *self.spec.key])
         kept: set[int] = set()
         ids = [hid for _, hid in gone]
         for part in _chunks(ids):
             sql = (f"SELECT {wanted} FROM {self.spec.table} "  # noqa: S608 — fixed names and ? marks only
                    f"WHERE history_id IN ({', '.join('?' * len(part))})")
-            for hid, connector, *key in self.conn.execute(sql, part):
+            for hid, connector, group, *key in self.conn.execute(sql, part):
                 if connector in carry and (not self._key or tuple(key) not in keys):
                     kept.add(hid)
                     change.carried[connector] += 1
+                    self.carried_groups.add(group)
         return [(h, hid) for h, hid in gone if hid not in kept]
 
 
@@ -132,20 +166,74 @@ def create_history(conn: sqlite3.Connection, h: History) -> None:
     db = sqlite_utils.Database(conn)
     if h.table not in db.table_names():
         db.table(h.table).create(
-            {"history_id": int, "first_run": int, "last_run": int, **h.columns, "hash": int}, pk="history_id",
+            {"history_id": int, "first_run": int, "last_run": int, **h.columns, "hash": bytes}, pk="history_id",
             not_null={"first_run", "hash"}, foreign_keys=[("first_run", "runs", "id"), ("last_run", "runs", "id")])
     for cols in h.indexes:
         db.table(h.table).create_index(list(cols), if_not_exists=True)
     for sql in view_sql(h):
         conn.execute(sql)
+    if h.group:  # advance_grouped's digests: not history, a note of each group's open rows
+        conn.execute("CREATE TABLE IF NOT EXISTS history_digests (tbl TEXT NOT NULL, grp TEXT NOT NULL, digest BLOB "
+                     "NOT NULL, PRIMARY KEY (tbl, grp))")
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """A grouped table's rows as `advance_grouped` takes them."""
+
+    #: (group, bytes) in a fixed order (`pieces`)
+    pieces: Iterable[tuple[str, bytes]]
+    #: the rows (in `spec.columns` order) of the groups asked for
+    rows_of: Callable[[set[str]], Iterable[Row]]
+
+
+def pieces(raw: Iterable[Row], at: int = 0) -> Iterator[tuple[str, bytes]]:
+    """(group, encoding) for each run of consecutive tuples with the same group (`raw[at]`): one marshal call
+    per run, so that an unchanged group costs little more than reading it. The tuples may hold any values
+    marshal format 0 takes (a bool, a tuple), since the encoding is only ever compared with itself."""
+    dumps = _marshal
+    for group, run in groupby(raw, key=itemgetter(at)):
+        yield group, dumps(tuple(run), 0)
+
+
+def advance_grouped(conn: sqlite3.Connection, spec: History, run_id: int, previous: int | None,
+                    pieces: Iterable[tuple[str, bytes]], rows_of: Callable[[set[str]], Iterable[Row]],
+                    carry: frozenset[str]) -> Change:
+    """`Intervals.advance` for a table with a `group` column (grants: an identity's), without reading every
+    row of an unchanged group. `pieces` are (group, bytes) that together encode what the run saw of each
+    group, in a fixed order; their BLAKE2b digest per group is compared with the digest stored for the group
+    (`history_digests`) when its open rows were last exactly what a run saw. Only the groups whose digest
+    differs, that are new, or that vanished are compared row by row: `rows_of(those groups)` gives their
+    rows. A group's digest is stored again unless some of its rows were carried."""
+    digests: dict[str, Any] = {}
+    for group, blob in pieces:
+        d = digests.get(group)
+        if d is None:
+            d = digests[group] = _blake2b(digest_size=16)
+        d.update(blob)
+    now = {g: d.digest() for g, d in digests.items()}
+    stored = dict(conn.execute("SELECT grp, digest FROM history_digests WHERE tbl = ?", (spec.name,)))
+    changed = {g for g, d in now.items() if stored.get(g) != d} | (stored.keys() - now.keys())
+    if not changed:
+        return Change()
+    writer = Intervals(conn, spec, changed)
+    change = writer.advance(run_id, previous, rows_of(changed), carry)
+    gone = [(g,) for g in changed if g in stored]
+    conn.executemany("DELETE FROM history_digests WHERE tbl = ? AND grp = ?", ((spec.name, g) for (g,) in gone))
+    conn.executemany("INSERT INTO history_digests (tbl, grp, digest) VALUES (?, ?, ?)",
+                     ((spec.name, g, now[g]) for g in changed if g in now and g not in writer.carried_groups))
+    return change
 
 
 def carried_whole(conn: sqlite3.Connection) -> dict[str, Counter[str]]:
     """A run that stored no inventory (it failed before correlation) carries every open row:
-    {table: {connector: rows}} (tables without a connector column count under '')."""
+    {table: {connector: rows}}; what the correlator derived (services, recovery, failover) counts under
+    DERIVED. Findings are not counted here: their lifecycle carries them (store.RunStore)."""
     out: dict[str, Counter[str]] = {}
     for h in HISTORY.values():
-        who = "connector" if "connector" in h.columns else "''"
+        if h.name == "findings":
+            continue
+        who = "connector" if "connector" in h.columns else f"'{DERIVED}'"
         out[h.name] = Counter(dict(conn.execute(
             f"SELECT {who}, count(*) FROM {h.table} WHERE last_run IS NULL GROUP BY 1")))  # noqa: S608 — fixed names
     return out
@@ -181,30 +269,34 @@ def collapse_legacy(conn: sqlite3.Connection) -> None:
 
 @dataclass(frozen=True)
 class Pruned:
-    """What `prune` removed."""
+    """What `prune` removed (or, with dry_run, would remove)."""
 
     runs: list[int]
+    #: table: history rows that ended before the first kept run
     rows: dict[str, int]
-    findings: int
 
 
-def prune(conn: sqlite3.Connection, first_kept: int) -> Pruned:
-    """Drop every run before `first_kept`, with its findings and connector statuses, and the history rows
-    that ended before it; rows that held across it start at it. One transaction; VACUUM is the caller's."""
+def prune(conn: sqlite3.Connection, first_kept: int, *, dry_run: bool = False) -> Pruned:
+    """Drop every run before `first_kept`, with its connector statuses and the history rows that ended before
+    it; rows that held across it start at it. One transaction; VACUUM is the caller's."""
     runs = [r[0] for r in conn.execute("SELECT id FROM runs WHERE id < ? ORDER BY id", (first_kept,))]
     rows: dict[str, int] = {}
     conn.execute("BEGIN IMMEDIATE")
     try:
         for h in HISTORY.values():
+            if dry_run:
+                rows[h.name] = conn.execute(f"SELECT count(*) FROM {h.table} WHERE last_run < ?",  # noqa: S608 — fixed names
+                                            (first_kept,)).fetchone()[0]
+                continue
             rows[h.name] = conn.execute(f"DELETE FROM {h.table} WHERE last_run < ?",  # noqa: S608 — fixed names
                                         (first_kept,)).rowcount
             conn.execute(f"UPDATE {h.table} SET first_run = ? WHERE first_run < ?",  # noqa: S608 — fixed names
                          (first_kept, first_kept))
-        findings = conn.execute("DELETE FROM findings WHERE run_id < ?", (first_kept,)).rowcount
-        conn.execute("DELETE FROM connector_runs WHERE run_id < ?", (first_kept,))
-        conn.execute("DELETE FROM runs WHERE id < ?", (first_kept,))
-        conn.execute("COMMIT")
+        if not dry_run:
+            conn.execute("DELETE FROM connector_runs WHERE run_id < ?", (first_kept,))
+            conn.execute("DELETE FROM runs WHERE id < ?", (first_kept,))
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return Pruned(runs=runs, rows=rows, findings=findings)
+    return Pruned(runs=runs, rows=rows)

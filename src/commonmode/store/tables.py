@@ -10,7 +10,7 @@ from typing import Any
 
 RUN_FK = [("run_id", "runs", "id")]
 
-#: Tables with one set of rows per run (written by every run).
+#: Tables with one set of rows per run (written by every run), besides `runs`.
 RUN_TABLES: dict[str, dict[str, Any]] = {
     # carried (since 6): {table: rows} of this connector's rows the run kept from before, since the connector
     # failed or was partial (history.py)
@@ -18,12 +18,6 @@ RUN_TABLES: dict[str, dict[str, Any]] = {
         columns={"run_id": int, "connector": str, "type": str, "provider": str, "status": str, "gaps": str,
                  "stats": str, "carried": str},
         pk=("run_id", "connector"),
-    ),
-    "findings": dict(
-        columns={"run_id": int, "fingerprint": str, "rule": str, "severity": str, "status": str, "service": str,
-                 "services": str, "subjects": str, "evidence": str, "remediation": str, "connectors": str,
-                 "first_seen_run": int, "note": str},
-        pk=("run_id", "fingerprint"),
     ),
 }
 
@@ -40,6 +34,10 @@ class History:
     #: the natural key: a run holds at most one row per key (none: the whole row, and copies are kept)
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    #: columns the views compute from the stored row for the run asked about ({run}: that run's id)
+    derived: tuple[tuple[str, str], ...] = ()
+    #: a column whose rows a run compares as one (history.advance_grouped): an identity's grants
+    group: str | None = None
 
     @property
     def table(self) -> str:
@@ -60,7 +58,8 @@ HISTORY: dict[str, History] = {h.name: h for h in (
                           "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),)),
     # a grant's key is all of it; (resource_id) serves "who can do what to X" and "who can act as X"
     History("grants", {"identity_id": str, "capability": str, "resource_id": str, "conditional": int,
-                       "connector": str, "via": str}, key=(), indexes=(("resource_id",), ("identity_id",))),
+                       "connector": str, "via": str}, key=(), indexes=(("resource_id",), ("identity_id",)),
+            group="identity_id"),
     History("services", {"name": str, "owner": str, "source": str, "primary_path": str, "backup_path": str,
                          "missing": str}, key=("name",), indexes=(("name",),)),
     # depends_on: everything the option needs, entity ids then fault-domain labels (schema 1 and 2 had only
@@ -72,21 +71,30 @@ HISTORY: dict[str, History] = {h.name: h for h in (
     # since 5: per service, what failing over needs (correlate.failover.FailoverGraph as JSON), which
     # `simulate` answers "what if X is down?" from
     History("failover", {"service": str, "graph": str}, key=("service",), indexes=(("service",),)),
+    # since 6 a history table too. A finding is stored `open` from the run it is first seen in, and the views
+    # call it `new` in that run, so that its row does not change from its first run to its second; its row
+    # changes when it is carried (the note says why) or resolved. (Rows migrated from schema 5 keep `new`.)
+    History("findings", {"fingerprint": str, "rule": str, "severity": str, "status": str, "service": str,
+                         "services": str, "subjects": str, "evidence": str, "remediation": str, "connectors": str,
+                         "first_seen_run": int, "note": str}, key=("fingerprint",), indexes=(("fingerprint",),),
+            derived=(("status", "CASE WHEN h.status = 'open' AND h.first_seen_run = {run} THEN 'new' "
+                                "ELSE h.status END"),)),
 )}
 
-INDEXES: dict[str, list[list[str]]] = {
-    "findings": [["fingerprint"], ["run_id", "status"], ["run_id", "rule"]],
-}
+INDEXES: dict[str, list[list[str]]] = {}
 
 
 def view_sql(h: History) -> list[str]:
     """The two views of a history table: every run's rows (with run_id), and the rows that hold now."""
-    cols = ", ".join(f"h.{c}" for c in h.columns)
+    def cols(run: str) -> str:
+        derived = dict(h.derived)
+        return ", ".join(f"{derived[c].format(run=run)} AS {c}" if c in derived else f"h.{c}" for c in h.columns)
+
     return [
-        f"CREATE VIEW IF NOT EXISTS {h.name} AS SELECT runs.id AS run_id, {cols} FROM runs "  # noqa: S608 — fixed names
+        f"CREATE VIEW IF NOT EXISTS {h.name} AS SELECT runs.id AS run_id, {cols('runs.id')} FROM runs "  # noqa: S608 — fixed names
         f"JOIN {h.table} AS h ON h.first_run <= runs.id AND (h.last_run IS NULL OR h.last_run >= runs.id)",
-        f"CREATE VIEW IF NOT EXISTS {h.name}_current AS SELECT {cols}, h.first_run FROM {h.table} AS h "  # noqa: S608
-        "WHERE h.last_run IS NULL",
+        f"CREATE VIEW IF NOT EXISTS {h.name}_current AS SELECT {cols('(SELECT max(id) FROM runs)')}, "  # noqa: S608
+        f"h.first_run FROM {h.table} AS h WHERE h.last_run IS NULL",
     ]
 
 
@@ -99,7 +107,7 @@ LEGACY_TABLES: dict[str, dict[str, Any]] = {
 LEGACY_INDEXES: dict[str, list[list[str]]] = {
     "grants": [["run_id", "resource_id"], ["run_id", "identity_id"], ["run_id", "capability", "resource_id"]],
     "credentials": [["run_id", "identity_id"]],
-    **INDEXES,
+    "findings": [["fingerprint"], ["run_id", "status"], ["run_id", "rule"]],
 }
 
 
