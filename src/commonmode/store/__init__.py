@@ -13,8 +13,9 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from datetime import UTC, datetime
+from itertools import compress
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from commonmode.connector import ConnectorResult
 from commonmode.errors import UsageError
 from commonmode.files import create_private
 from commonmode.model import FindingStatus, RunStatus
-from commonmode.store.history import Grouped, Intervals, advance_grouped, carried_whole, pieces
+from commonmode.store.history import Grouped, advance_grouped, advance_rows, carried_whole, pieces
 from commonmode.store.lock import ScanLock
 from commonmode.store.schema import check_store, create_schema, foreign_tables, migrate
 from commonmode.store.tables import HISTORY
@@ -93,6 +94,7 @@ def _tags(tags: Mapping[str, str]) -> str:
 #: A grant's fields in the grants table's order, read in C (`_value_`: the capability's string, the Enum
 #: member's own attribute behind `.value`).
 _GRANT_FIELDS = attrgetter("identity_id", "capability._value_", "resource_id", "conditional", "connector", "via")
+_GRANT_HOLDER = attrgetter("identity_id")
 
 
 def inventory_rows(corr: Any, j: _JsonCache) -> Iterator[tuple[str, Iterator[tuple[Any, ...]] | Grouped]]:
@@ -111,9 +113,10 @@ def inventory_rows(corr: Any, j: _JsonCache) -> Iterator[tuple[str, Iterator[tup
                          _tags(r.tags), j(r.fault_domains)) for r in inv.resources)
     via = j.known  # the few distinct via chains: a dict lookup, not a call, per grant (a million in a large estate)
 
-    def grants_of(identities: set[str]) -> Iterator[tuple[Any, ...]]:
+    def grants_of(identities: set[str]) -> Iterator[tuple[Any, ...]]:  # those grants picked out in C
+        picked = compress(inv.grants, map(identities.__contains__, map(_GRANT_HOLDER, inv.grants)))
         return ((who, cap, what, 1 if cond else 0, conn, via[why] if why in via else j(why))
-                for who, cap, what, cond, conn, why in map(_GRANT_FIELDS, inv.grants) if who in identities)
+                for who, cap, what, cond, conn, why in map(_GRANT_FIELDS, picked))
 
     yield "grants", Grouped(pieces(map(_GRANT_FIELDS, inv.grants)), grants_of)
     yield "services", ((s.name, s.owner, s.source, j(tuple(s.primary)), j(tuple(s.backup)),
@@ -211,8 +214,8 @@ class RunStore:
                 carry = frozenset(r.connector for r in results if r.status is not RunStatus.OK)
                 before = previous.id if previous else None
                 changes = {name: advance_grouped(c, HISTORY[name], run_id, before, rows.pieces, rows.rows_of, carry)
-                           if isinstance(rows, Grouped) else Intervals(c, HISTORY[name]).advance(run_id, before, rows,
-                                                                                                carry)
+                           if isinstance(rows, Grouped) else advance_rows(c, HISTORY[name], run_id, before, list(rows),
+                                                                          carry)
                            for name, rows in inventory_rows(correlation, j)}
                 carried = {name: ch.carried for name, ch in changes.items()}
                 counts = self._insert_findings(run_id, previous, correlation, results, j)
@@ -266,8 +269,8 @@ class RunStore:
             tally[status.value] += 1
             # stored `open` also in its first run: the views say `new` there (tables.HISTORY["findings"])
             rows.append((f.fingerprint, f.rule, f.severity.value, FindingStatus.OPEN.value, f.service,
-                         json.dumps(list(f.services)), json.dumps(list(f.subjects)), json.dumps(list(f.evidence)),
-                         f.remediation, json.dumps(list(f.connectors)),
+                         j(tuple(f.services)), j(tuple(f.subjects)), j(tuple(f.evidence)), f.remediation,
+                         j(tuple(f.connectors)),
                          old["first_seen_run"] if old is not None else run_id, None))
         for fp, old in before.items():
             unsure = [c for c in json.loads(old["connectors"]) if c not in healthy]
@@ -286,8 +289,7 @@ class RunStore:
 
     def _advance_findings(self, run_id: int, previous: RunInfo | None, rows: list[tuple[Any, ...]]) -> None:
         """The run's findings (every one it lists: new, open, carried and just resolved) into their history."""
-        Intervals(self.conn, HISTORY["findings"]).advance(run_id, previous.id if previous else None, rows,
-                                                          frozenset())
+        advance_rows(self.conn, HISTORY["findings"], run_id, previous.id if previous else None, rows, frozenset())
 
     def _carry_over_all(self, run_id: int, previous: RunInfo | None, note: str) -> dict[str, Any]:
         before = self._active_findings(previous)

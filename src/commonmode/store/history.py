@@ -22,7 +22,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import compress, groupby
 from operator import itemgetter
 from typing import Any
 
@@ -205,13 +205,12 @@ def advance_grouped(conn: sqlite3.Connection, spec: History, run_id: int, previo
     (`history_digests`) when its open rows were last exactly what a run saw. Only the groups whose digest
     differs, that are new, or that vanished are compared row by row: `rows_of(those groups)` gives their
     rows. A group's digest is stored again unless some of its rows were carried."""
-    digests: dict[str, Any] = {}
-    for group, blob in pieces:
-        d = digests.get(group)
-        if d is None:
-            d = digests[group] = _blake2b(digest_size=16)
-        d.update(blob)
-    now = {g: d.digest() for g, d in digests.items()}
+    blobs: dict[str, bytes] = {}
+    for group, blob in pieces:  # a group in several runs (rare) is their concatenation, in order
+        blobs[group] = blobs[group] + blob if group in blobs else blob
+    b2 = _blake2b
+    now = {g: b2(blob, digest_size=16).digest() for g, blob in blobs.items()}
+    del blobs
     stored = dict(conn.execute("SELECT grp, digest FROM history_digests WHERE tbl = ?", (spec.name,)))
     changed = {g for g, d in now.items() if stored.get(g) != d} | (stored.keys() - now.keys())
     if not changed:
@@ -223,6 +222,17 @@ def advance_grouped(conn: sqlite3.Connection, spec: History, run_id: int, previo
     conn.executemany("INSERT INTO history_digests (tbl, grp, digest) VALUES (?, ?, ?)",
                      ((spec.name, g, now[g]) for g in changed if g in now and g not in writer.carried_groups))
     return change
+
+
+def advance_rows(conn: sqlite3.Connection, spec: History, run_id: int, previous: int | None, rows: Sequence[Row],
+                 carry: frozenset[str]) -> Change:
+    """Advance one table by the rows a run saw: by groups (advance_grouped) when the table has a group
+    column, else row by row."""
+    if spec.group is None:
+        return Intervals(conn, spec).advance(run_id, previous, rows, carry)
+    at = list(spec.columns).index(spec.group)
+    return advance_grouped(conn, spec, run_id, previous, pieces(rows, at),
+                           lambda changed: compress(rows, map(changed.__contains__, map(itemgetter(at), rows))), carry)
 
 
 def carried_whole(conn: sqlite3.Connection) -> dict[str, Counter[str]]:

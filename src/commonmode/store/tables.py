@@ -36,7 +36,8 @@ class History:
     indexes: tuple[tuple[str, ...], ...] = ()
     #: columns the views compute from the stored row for the run asked about ({run}: that run's id)
     derived: tuple[tuple[str, str], ...] = ()
-    #: a column whose rows a run compares as one (history.advance_grouped): an identity's grants
+    #: a column whose rows a run compares as one (history.advance_grouped): an identity's grants, a
+    #: connector's identities; a group whose rows are as the last run saw them costs one digest
     group: str | None = None
 
     @property
@@ -46,38 +47,38 @@ class History:
 
 HISTORY: dict[str, History] = {h.name: h for h in (
     History("identities", {"id": str, "provider": str, "kind": str, "name": str, "owner": str, "connector": str,
-                           "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),)),
+                           "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector"),
     History("credentials", {"id": str, "identity_id": str, "kind": str, "created": str, "expires": str,
                             "last_used": str, "usage_tracked": int, "stored_in": str, "connector": str,
                             "fault_domains": str, "long_lived": int},
-            key=("id",), indexes=(("id",), ("identity_id",))),
+            key=("id",), indexes=(("id",), ("identity_id",)), group="connector"),
     History("stores", {"id": str, "provider": str, "kind": str, "name": str, "owner": str, "connector": str,
-                       "fault_domains": str}, key=("id",), indexes=(("id",),)),
+                       "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector"),
     History("resources", {"id": str, "kind": str, "provider": str, "name": str, "connector": str, "parents": str,
                           "names": str, "public": int, "control_plane": str, "expires": str, "owner": str,
-                          "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),)),
+                          "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector"),
     # a grant's key is all of it; (resource_id) serves "who can do what to X" and "who can act as X"
     History("grants", {"identity_id": str, "capability": str, "resource_id": str, "conditional": int,
                        "connector": str, "via": str}, key=(), indexes=(("resource_id",), ("identity_id",)),
             group="identity_id"),
     History("services", {"name": str, "owner": str, "source": str, "primary_path": str, "backup_path": str,
-                         "missing": str}, key=("name",), indexes=(("name",),)),
+                         "missing": str}, key=("name",), indexes=(("name",),), group="source"),
     # depends_on: everything the option needs, entity ids then fault-domain labels (schema 1 and 2 had only
     # this); since 3 also split, as the correlator computed them (older rows: NULL), and the acting identities.
     History("recovery", {"service": str, "identity_id": str, "independent": int, "conditional": int,
                          "target": str, "chain": str, "depends_on": str, "shared_with_primary": str,
                          "depends_on_entities": str, "depends_on_fault_domains": str, "identities": str},
-            key=("service", "identity_id"), indexes=(("service",),)),
+            key=("service", "identity_id"), indexes=(("service",),), group="service"),
     # since 5: per service, what failing over needs (correlate.failover.FailoverGraph as JSON), which
     # `simulate` answers "what if X is down?" from
-    History("failover", {"service": str, "graph": str}, key=("service",), indexes=(("service",),)),
+    History("failover", {"service": str, "graph": str}, key=("service",), indexes=(("service",),), group="service"),
     # since 6 a history table too. A finding is stored `open` from the run it is first seen in, and the views
     # call it `new` in that run, so that its row does not change from its first run to its second; its row
     # changes when it is carried (the note says why) or resolved. (Rows migrated from schema 5 keep `new`.)
     History("findings", {"fingerprint": str, "rule": str, "severity": str, "status": str, "service": str,
                          "services": str, "subjects": str, "evidence": str, "remediation": str, "connectors": str,
                          "first_seen_run": int, "note": str}, key=("fingerprint",), indexes=(("fingerprint",),),
-            derived=(("status", "CASE WHEN h.status = 'open' AND h.first_seen_run = {run} THEN 'new' "
+            group="rule", derived=(("status", "CASE WHEN h.status = 'open' AND h.first_seen_run = {run} THEN 'new' "
                                 "ELSE h.status END"),)),
 )}
 
