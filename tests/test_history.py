@@ -428,3 +428,122 @@ def test_datasette_opens_the_store_and_its_views(store: RunStore) -> None:
         assert len(current) == len(view(store, "grants", 7))
 
     asyncio.run(main())
+
+
+# --- grouped comparison: digests never hide a change -----------------------------------------------------------
+
+
+def test_a_group_carried_twice_is_counted_each_time_and_closed_by_the_next_complete_run(store: RunStore) -> None:
+    record(store, BASE)
+    gone = without(BASE, WHO)
+    for day in (1, 2):  # two partial runs in a row that miss WHO
+        run = record(store, gone, RunStatus.PARTIAL, day=day)
+        assert run.summary["carried"]["fake"]["grants"] > 0, day
+        assert WHO in {g["identity_id"] for g in view(store, "grants", run.id)}
+    record(store, gone, day=3)
+    # the connector's grants were carried through both; the correlator's (derived) hold what each run derived
+    assert {(r["first_run"], r["last_run"]) for r in history(
+        store, "grants", "identity_id = ? AND connector = 'fake'", (WHO,))} == {(1, 3)}
+    assert {(r["first_run"], r["last_run"]) for r in history(
+        store, "grants", "identity_id = ? AND connector = 'correlator'", (WHO,))} == {(1, 1)}
+    assert [(r["first_run"], r["last_run"]) for r in history(store, "identities", "id = ?", (WHO,))] == [(1, 3)]
+
+
+def test_after_the_migration_a_vanished_identity_closes(tmp_path: Path) -> None:
+    db = tmp_path / "cm.db"
+    shutil.copy(DATA / "store-v5.db", db)
+    store = RunStore.open(db, create=True)
+    assert store.rows("SELECT count(*) FROM history_digests WHERE digest = x''")[0][0] > 0  # all to compare
+    record(store, without(BASE, WHO), day=8)
+    held = history(store, "grants", "identity_id = ? AND first_run <= 7 AND (last_run IS NULL OR last_run >= 7)",
+                   (WHO,))
+    assert held and {r["last_run"] for r in held} == {7}  # what run 7 held of it ended there
+    assert [r["last_run"] for r in history(store, "identities", "id = ? AND last_run IS NULL", (WHO,))] == []
+    record(store, without(BASE, WHO), day=9)  # and an unchanged run after it is compared by digest
+    assert all(v == {"added": 0, "closed": 0} for v in store.latest_run().summary["history"].values())
+    store.close()
+
+
+def test_one_id_from_two_connectors_is_one_row_the_last_given(store: RunStore) -> None:
+    zone = BASE.resources[0]
+    twin = dataclasses.replace(zone, connector="other", name="seen twice")
+    inv = dataclasses.replace(BASE, resources=(*BASE.resources, twin))
+    record(store, inv)
+    assert [r["name"] for r in view(store, "resources", 1) if r["id"] == zone.id] == ["seen twice"]
+    record(store, BASE, day=1)  # the twin's connector is gone: the first connector's row is back
+    assert [r["name"] for r in view(store, "resources", 2) if r["id"] == zone.id] == [zone.name]
+
+
+class _Correlation:
+    """What record_run reads of a correlation, for estates the model below follows without correlating."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inventory, self.findings, self.services, self.recovery, self.failover = inv, (), (), (), ()
+
+    def missing(self, name: str) -> list[str]:
+        return []
+
+
+def _estate(rng: random.Random) -> Inventory:
+    """A random estate from a small pool, over two connectors, so that runs share, change and lose rows."""
+    from commonmode.model import Identity
+
+    identities = [Identity(id=f"id{n}", provider="aws", kind="iam-role", name=f"n{n}", connector=f"c{n % 2}",
+                           owner=rng.choice([None, "team-a", "team-b"])) for n in range(12) if rng.random() < 0.8]
+    grants = [Grant(identity_id=f"id{rng.randrange(12)}", capability=rng.choice(list(Capability)),
+                    resource_id=f"r{rng.randrange(4)}", via=(rng.choice(["p1", "p2"]),),
+                    connector=f"c{rng.randrange(2)}")
+              for _ in range(rng.randrange(10, 30))]
+    return Inventory(identities=tuple(identities), grants=tuple(grants))
+
+
+def _rows(inv: Inventory) -> dict[str, list[tuple[Any, ...]]]:
+    from commonmode.store import _JsonCache, inventory_rows
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for name, rows in inventory_rows(_Correlation(inv), _JsonCache()):
+        if name in ("identities", "grants"):
+            out[name] = list(rows.rows_of({g.identity_id for g in inv.grants})) if hasattr(rows, "rows_of") \
+                else list(rows)
+    return out
+
+
+def test_the_store_follows_a_model_of_intervals_over_random_runs(store: RunStore) -> None:
+    """Each run's view equals what a plain model says it held: what the run saw (one row per key, the last
+    given), plus, for a connector that failed or was partial, the rows it had in the run before that the run
+    did not see (under their key, for identities); a failed run holds what the run before held."""
+    from collections import Counter as Multiset
+
+    rng = random.Random(2026)
+    expected: dict[int, dict[str, Multiset[tuple[Any, ...]]]] = {}
+    before: dict[str, Multiset[tuple[Any, ...]]] = {"identities": Multiset(), "grants": Multiset()}
+    for day in range(40):
+        roll = rng.random()
+        status = RunStatus.FAILED if roll < 0.1 else RunStatus.PARTIAL if roll < 0.35 else RunStatus.OK
+        partial = {f"c{rng.randrange(2)}"} if status is RunStatus.PARTIAL else {"c0", "c1"}
+        inv = _estate(rng)
+        results = [ConnectorResult(connector=c, provider="aws", connector_type="aws",
+                                   status=status if c in partial else RunStatus.OK,
+                                   gaps=(f"{c}: listing timed out",) if c in partial and status is not RunStatus.OK
+                                   else ()) for c in ("c0", "c1")]
+        started = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+        run = store.record_run(started=started, finished=started, config="c.toml", results=results,
+                               correlation=None if status is RunStatus.FAILED else _Correlation(inv), status=status)
+        if status is RunStatus.FAILED:
+            now = {t: Multiset(rows) for t, rows in before.items()}
+        else:
+            seen = _rows(inv)
+            carry = {c for c in ("c0", "c1") if status is not RunStatus.OK and c in partial}
+            ids = {r[0]: r for r in seen["identities"]}
+            now = {"identities": Multiset(ids.values()), "grants": Multiset(seen["grants"])}
+            now["identities"].update(r for r in before["identities"] if r[5] in carry and r[0] not in ids)
+            now["grants"].update(r for r, n in (before["grants"] - Multiset(seen["grants"])).items()
+                                 for _ in range(n) if r[4] in carry)
+        expected[run.id] = now
+        before = now
+        for run_id, want in expected.items():  # closing an interval must not change what an earlier run held
+            for table, rows in want.items():
+                got = Multiset(tuple(r[c] for c in HISTORY[table].columns) for r in view(store, table, run_id))
+                assert got == rows, (day, run_id, table, got - rows, rows - got)
+    statuses = Multiset(r.status for r in store.runs())
+    assert statuses[RunStatus.PARTIAL] and statuses[RunStatus.FAILED] and statuses[RunStatus.OK]

@@ -204,7 +204,11 @@ def advance_grouped(conn: sqlite3.Connection, spec: History, run_id: int, previo
     group, in a fixed order; their BLAKE2b digest per group is compared with the digest stored for the group
     (`history_digests`) when its open rows were last exactly what a run saw. Only the groups whose digest
     differs, that are new, or that vanished are compared row by row: `rows_of(those groups)` gives their
-    rows. A group's digest is stored again unless some of its rows were carried."""
+    rows.
+
+    The invariant: every group with open rows has a digest row; it is the digest of what the last run saw
+    of it when its open rows are exactly that, and DIRTY otherwise (some rows were carried; the rows were
+    migrated), so that the next run compares it row by row. A group without open rows has none."""
     blobs: dict[str, bytes] = {}
     for group, blob in pieces:  # a group in several runs (rare) is their concatenation, in order
         blobs[group] = blobs[group] + blob if group in blobs else blob
@@ -217,19 +221,40 @@ def advance_grouped(conn: sqlite3.Connection, spec: History, run_id: int, previo
         return Change()
     writer = Intervals(conn, spec, changed)
     change = writer.advance(run_id, previous, rows_of(changed), carry)
-    gone = [(g,) for g in changed if g in stored]
-    conn.executemany("DELETE FROM history_digests WHERE tbl = ? AND grp = ?", ((spec.name, g) for (g,) in gone))
+    conn.executemany("DELETE FROM history_digests WHERE tbl = ? AND grp = ?",
+                     ((spec.name, g) for g in changed if g in stored))
     conn.executemany("INSERT INTO history_digests (tbl, grp, digest) VALUES (?, ?, ?)",
-                     ((spec.name, g, now[g]) for g in changed if g in now and g not in writer.carried_groups))
+                     ((spec.name, g, DIRTY if g in writer.carried_groups else now[g]) for g in changed
+                      if g in now or g in writer.carried_groups))
     return change
+
+
+#: The digest of a group whose open rows are not what a run saw (advance_grouped): never equal to a digest.
+DIRTY = b""
+
+
+def mark_dirty(conn: sqlite3.Connection, spec: History) -> None:
+    """Give every group of `spec` with open rows the DIRTY digest (after rows were written row by row, as
+    the migration does), so that the next run compares those groups row by row."""
+    assert spec.group is not None
+    conn.execute("DELETE FROM history_digests WHERE tbl = ?", (spec.name,))
+    conn.execute(f"INSERT INTO history_digests (tbl, grp, digest) SELECT DISTINCT ?, {spec.group}, ? "  # noqa: S608 — fixed names
+                 f"FROM {spec.table} WHERE last_run IS NULL", (spec.name, DIRTY))
 
 
 def advance_rows(conn: sqlite3.Connection, spec: History, run_id: int, previous: int | None, rows: Sequence[Row],
                  carry: frozenset[str]) -> Change:
     """Advance one table by the rows a run saw: by groups (advance_grouped) when the table has a group
-    column, else row by row."""
+    column, else row by row. A keyed table's rows are first made one per key (the last given), so that a key
+    is in one group only."""
     if spec.group is None:
         return Intervals(conn, spec).advance(run_id, previous, rows, carry)
+    if spec.key:
+        at_key = [list(spec.columns).index(k) for k in spec.key]
+        by_key = {tuple(r[i] for i in at_key): r for r in rows}
+        if len(by_key) < len(rows):
+            rows = list(by_key.values())
+        del by_key
     at = list(spec.columns).index(spec.group)
     return advance_grouped(conn, spec, run_id, previous, pieces(rows, at),
                            lambda changed: compress(rows, map(changed.__contains__, map(itemgetter(at), rows))), carry)
@@ -272,6 +297,8 @@ def collapse_legacy(conn: sqlite3.Connection) -> None:
             writer.advance(run_id, previous, (tuple(r) for r in rows), frozenset())
             previous = run_id
         conn.execute(f"DROP TABLE {legacy}")
+        if h.group:
+            mark_dirty(conn, h)
     have = {r[1] for r in conn.execute("PRAGMA table_info(connector_runs)")}
     if "carried" not in have:
         conn.execute("ALTER TABLE connector_runs ADD COLUMN carried TEXT")
