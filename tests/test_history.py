@@ -547,3 +547,37 @@ def test_the_store_follows_a_model_of_intervals_over_random_runs(store: RunStore
                 assert got == rows, (day, run_id, table, got - rows, rows - got)
     statuses = Multiset(r.status for r in store.runs())
     assert statuses[RunStatus.PARTIAL] and statuses[RunStatus.FAILED] and statuses[RunStatus.OK]
+
+
+# --- inventory's filters, asked in SQL ------------------------------------------------------------------------
+
+
+def test_inventory_filters_give_what_filtering_the_whole_inventory_gives(store: RunStore) -> None:
+    record(store, BASE)
+    record(store, renamed(without(BASE, OTHER), WHO, "team-new"), day=1)
+    for run in store.runs():
+        whole = queries.inventory(store, run)
+        assert whole
+        for kind in {i["kind"] for i in whole}:
+            assert queries.inventory(store, run, kind=kind) == [i for i in whole if i["kind"] == kind]
+        for cap in [c.value for c in Capability]:
+            want = [i for i in whole if any(m["capability"] == cap for m in [*i["can_modify"], *i["can_assume"]])]
+            assert queries.inventory(store, run, can=cap) == want, cap
+        for i in whole:
+            assert queries.inventory(store, run, identity=i["id"]) == [i]
+            assert queries.inventory(store, run, identity=i["id"], connector="nobody") == []
+
+
+def test_inventory_id_of_an_unknown_identity_is_a_usage_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from commonmode.cli import app
+
+    db = tmp_path / "cm.db"
+    s = RunStore.open(db, create=True)
+    record(s, BASE)
+    s.close()
+    out = CliRunner().invoke(app, ["inventory", "--db", str(db), "--id", WHO[:-1], "--format", "json"])
+    assert out.exit_code == 2 and "no identity with this id in run 1" in out.output and WHO in out.output
+    out = CliRunner().invoke(app, ["inventory", "--db", str(db), "--id", WHO, "--format", "json"])
+    assert out.exit_code == 0 and [i["id"] for i in json.loads(out.output)] == [WHO]

@@ -53,7 +53,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "findings": ("commonmode findings -c prod.toml", "commonmode findings --severity high --service api",
                  "commonmode findings --format ocsf"),
     "findings show": ("commonmode findings show 4e25f7c2", "commonmode findings show 4e25f7c2 --format json"),
-    "inventory": ("commonmode inventory --can dns.write", "commonmode inventory --kind iam-role --format csv"),
+    "inventory": ("commonmode inventory --can dns.write", "commonmode inventory --kind iam-role --format csv",
+                  "commonmode inventory --id arn:aws:iam::123456789012:role/dns-bot --format json"),
     "access": ("commonmode access arn:aws:route53:::hostedzone/Z123",
                "commonmode access vault://ops/secret --long"),
     "services": ("commonmode services", "commonmode services --format json"),
@@ -524,6 +525,11 @@ def scan(
             typer.echo(f"findings: {t.get('new', 0)} new, {t.get('open', 0)} still open, {t.get('resolved', 0)} "
                        f"resolved, {t.get('carried', 0)} kept open (connector failed)")
             typer.echo(f"open by severity: {sev}")
+            carried = outcome.run.summary.get("carried", {})
+            if carried:
+                typer.echo("kept from the run before (connector did not complete): " + "; ".join(
+                    f"{name}: " + ", ".join(f"{n} {table}" for table, n in sorted(by.items()))
+                    for name, by in sorted(carried.items())))
             _note(f"next: commonmode findings --db {summary['database']}")
     status = outcome.run.status
     if status is RunStatus.FAILED:
@@ -724,6 +730,8 @@ def inventory(
     can: Annotated[str | None, typer.Option("--can", metavar="<capability>",
                                             help="Only identities with this capability on something "
                                             "(see README, Capabilities).")] = None,
+    identity: Annotated[str | None, typer.Option("--id", metavar="<identity-id>",
+                                                 help="Only this identity (its id, as `inventory` lists it).")] = None,
     run: RunOpt = None, config: ConfigOpt = None, db: DbOpt = None,
     fmt: ListFormatOpt = "table",
     long: LongOpt = False,
@@ -742,16 +750,17 @@ def inventory(
     store = _open_store(config, db)
     try:
         r = _run(store, run)
-        rows = queries.inventory(store, r)
+        if kind is not None:
+            _known("--kind", "identity kind", kind, queries.inventory_values(store, r, "kind"), f" in run {r.id}")
+        if connector is not None:
+            _known("--connector", "connector", connector, queries.inventory_values(store, r, "connector"),
+                   f" in run {r.id}")
+        rows = queries.inventory(store, r, kind=kind, connector=connector, can=can, identity=identity)
+        if identity is not None and not rows:
+            raise UsageError(f"--id {identity}: no identity with this id in run {r.id}; "
+                             + queries.did_you_mean(identity, queries.identity_ids(store, r), show_known=False))
     finally:
         store.close()
-    if kind is not None:
-        _known("--kind", "identity kind", kind, sorted({i["kind"] for i in rows}), f" in run {r.id}")
-    if connector is not None:
-        _known("--connector", "connector", connector, sorted({i["connector"] for i in rows}), f" in run {r.id}")
-    rows = [i for i in rows if kind in (None, i["kind"]) and connector in (None, i["connector"])]
-    if can is not None:
-        rows = [i for i in rows if any(m["capability"] == can for m in [*i["can_modify"], *i["can_assume"]])]
     emit(rows, ListFormat(fmt), [
         ("id", lambda i: i["id"]), ("kind", lambda i: i["kind"]), ("owner", lambda i: i["owner"]),
         ("can_modify", lambda i: [f"{m['capability']}{'?' if m['conditional'] else ''} {m['resource']}"

@@ -68,26 +68,54 @@ def findings(store: RunStore, run: RunInfo, *, service: str | None = None, rule:
     return sorted(rows, key=lambda f: (-Severity(f["severity"]).rank, f["rule"], f["services"], f["subjects"]))
 
 
-def inventory(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
-    """Identities with what they can modify, whom they can act as, and their credentials."""
-    kinds = {r["id"]: r["kind"] for r in store.rows("SELECT id, kind FROM resources WHERE run_id = ?", [run.id])}
-    kinds.update({r["id"]: "store" for r in store.rows("SELECT id FROM stores WHERE run_id = ?", [run.id])})
+def inventory(store: RunStore, run: RunInfo, *, kind: str | None = None, connector: str | None = None,
+              can: str | None = None, identity: str | None = None) -> list[dict[str, Any]]:
+    """Identities with what they can modify, whom they can act as, and their credentials; only those of a
+    kind, seen by a connector, with a capability on something, or one identity, when asked (in SQL, so that
+    a narrow question on a large estate reads only what it shows)."""
+    where: list[str] = ["run_id = ?"]
+    params: list[Any] = [run.id]
+    for column, value in (("kind", kind), ("connector", connector), ("id", identity)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if can is not None:
+        where.append("id IN (SELECT identity_id FROM grants WHERE run_id = ? AND capability = ?)")
+        params += [run.id, can]
+    people = store.rows(f"SELECT * FROM identities WHERE {' AND '.join(where)} ORDER BY id", params)  # noqa: S608 — fixed clauses, values bound
+    whole = len(where) == 1
+    ids = [i["id"] for i in people]
+    grants = (store.rows("SELECT * FROM grants WHERE run_id = ? ORDER BY identity_id, resource_id, capability",
+                         [run.id]) if whole else
+              sorted(_for_ids(store, run, "grants", "identity_id", ids),
+                     key=lambda g: (g["identity_id"], g["resource_id"], g["capability"])))
+    targets = None if whole else sorted({g["resource_id"] for g in grants})
+    kinds = {r["id"]: r["kind"] for r in (
+        store.rows("SELECT id, kind FROM resources WHERE run_id = ?", [run.id]) if targets is None
+        else _for_ids(store, run, "resources", "id", targets, "id, kind"))}
+    kinds.update({r["id"]: "store" for r in (
+        store.rows("SELECT id FROM stores WHERE run_id = ?", [run.id]) if targets is None
+        else _for_ids(store, run, "stores", "id", targets, "id"))})
+    vias: dict[str, list[str]] = {}  # the few distinct chains, decoded once
     can_modify: dict[str, list[dict[str, Any]]] = defaultdict(list)
     can_assume: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for g in store.rows("SELECT * FROM grants WHERE run_id = ? ORDER BY identity_id, resource_id, capability",
-                        [run.id]):
-        item = {"capability": g["capability"], "conditional": bool(g["conditional"]), "via": json.loads(g["via"])}
+    for g in grants:
+        via = vias.get(g["via"])
+        if via is None:
+            via = vias[g["via"]] = json.loads(g["via"])
+        item = {"capability": g["capability"], "conditional": bool(g["conditional"]), "via": list(via)}
         if g["capability"] == "identity.assume":
             can_assume[g["identity_id"]].append({"identity": g["resource_id"], **item})
         else:
             can_modify[g["identity_id"]].append(
                 {"resource": g["resource_id"], "resource_kind": kinds.get(g["resource_id"]), **item})
     creds: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for c in store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]):
+    for c in (store.rows("SELECT * FROM credentials WHERE run_id = ? ORDER BY id", [run.id]) if whole
+              else sorted(_for_ids(store, run, "credentials", "identity_id", ids), key=lambda c: c["id"])):
         creds[c["identity_id"]].append(
             {k: c[k] for k in ("id", "kind", "created", "expires", "last_used", "stored_in")})
     out = []
-    for i in store.rows("SELECT * FROM identities WHERE run_id = ? ORDER BY id", [run.id]):
+    for i in people:
         out.append({
             "id": i["id"], "provider": i["provider"], "kind": i["kind"], "name": i["name"], "owner": i["owner"],
             "connector": i["connector"], "tags": json.loads(i["tags"]), "fault_domains": json.loads(i["fault_domains"]),
@@ -95,6 +123,24 @@ def inventory(store: RunStore, run: RunInfo) -> list[dict[str, Any]]:
             "credentials": creds.get(i["id"], []),
         })
     return out
+
+
+def _for_ids(store: RunStore, run: RunInfo, table: str, column: str, ids: list[str],
+             columns: str = "*") -> list[Any]:
+    """The rows of `run` in `table` whose `column` is one of `ids`, by the column's index, 500 at a time."""
+    out: list[Any] = []
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        out += store.rows(f"SELECT {columns} FROM {table} WHERE run_id = ? AND {column} IN "  # noqa: S608 — fixed names, ? marks
+                          f"({','.join('?' * len(part))})", [run.id, *part])
+    return out
+
+
+def inventory_values(store: RunStore, run: RunInfo, column: str) -> list[str]:
+    """The distinct identity kinds or connectors of a run (for a did-you-mean)."""
+    assert column in ("kind", "connector")
+    return [r[0] for r in store.rows(f"SELECT DISTINCT {column} FROM identities WHERE run_id = ? ORDER BY 1",  # noqa: S608 — a fixed name
+                                     [run.id])]
 
 
 #: Resource kinds that hold other resources: a zone its records, an issuer the roles and certificates under it.
@@ -168,6 +214,11 @@ def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, An
             out.append(_access_row(who, cap, cond or bool(g["conditional"]), target, new_chain, False, names))
             frontier.append((who, cap, cond or bool(g["conditional"]), new_chain, target))
     return out
+
+
+def identity_ids(store: RunStore, run: RunInfo) -> list[str]:
+    """Every identity id of a run (for a did-you-mean)."""
+    return [r[0] for r in store.rows("SELECT id FROM identities WHERE run_id = ?", [run.id])]
 
 
 def _ids_like(store: RunStore, run: RunInfo, wanted: str) -> list[str]:
