@@ -150,6 +150,7 @@ def invocations(cfg: Path, out: Path) -> dict[str, list[str]]:
         "report": ["report", *c, "--format", "json", "--out", str(out / "report")],
         "tickets": ["tickets", *c],
         "runs": ["runs", *c],
+        "prune": ["prune", *c, "--keep-runs", "1", "--dry-run"],
         "connectors": ["connectors"],
         "rules": ["rules"],
         "init": ["init", "--declared", "--out", str(out / "init.toml"), "--force"],

@@ -155,7 +155,7 @@ def test_a_run_that_failed_before_correlation_carries_everything(store: RunStore
     assert counts["fake"]["identities"] == len(BASE.identities)
     grants = correlate(BASE, declared_services=declared_services(), now=NOW).inventory.grants
     assert counts["fake"]["grants"] == sum(g.connector == "fake" for g in grants) > 0
-    assert counts["correlator"]["grants"] == sum(g.connector == "correlator" for g in grants) > 0  # derived
+    assert counts["(derived)"]["grants"] == sum(g.connector == "correlator" for g in grants) > 0  # derived
     assert counts["(derived)"]["services"] == before["services"]
     assert {r["status"] for r in view(store, "findings", 2)} == {"open"}  # carried by the lifecycle
 
@@ -405,8 +405,9 @@ def test_prune_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_datasette_opens_the_store_and_its_views(store: RunStore) -> None:
-    datasette = pytest.importorskip("datasette.app")
     import asyncio
+
+    import datasette.app as datasette  # the test extra installs it
 
     _seven_runs(store)
     ds = datasette.Datasette([str(store.path)])
@@ -581,3 +582,10 @@ def test_inventory_id_of_an_unknown_identity_is_a_usage_error(tmp_path: Path) ->
     assert out.exit_code == 2 and "no identity with this id in run 1" in out.output and WHO in out.output
     out = CliRunner().invoke(app, ["inventory", "--db", str(db), "--id", WHO, "--format", "json"])
     assert out.exit_code == 0 and [i["id"] for i in json.loads(out.output)] == [WHO]
+
+
+def test_the_store_names_derived_grants_as_the_correlator_does() -> None:
+    from commonmode.correlate.derive import CORRELATOR
+    from commonmode.store.history import CORRELATOR as named
+
+    assert named == CORRELATOR

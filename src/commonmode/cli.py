@@ -54,7 +54,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                  "commonmode findings --format ocsf"),
     "findings show": ("commonmode findings show 4e25f7c2", "commonmode findings show 4e25f7c2 --format json"),
     "inventory": ("commonmode inventory --can dns.write", "commonmode inventory --kind iam-role --format csv",
-                  "commonmode inventory --id arn:aws:iam::123456789012:role/dns-bot --format json"),
+                  "commonmode inventory --id arn:aws:iam::123456789012:role/dns-bot"),
     "access": ("commonmode access arn:aws:route53:::hostedzone/Z123",
                "commonmode access vault://ops/secret --long"),
     "services": ("commonmode services", "commonmode services --format json"),
@@ -1262,7 +1262,8 @@ def _estate_words(summary: Mapping[str, Any]) -> str:
     words = [count(summary.get("identities", 0), "identity", "identities"), count(summary.get("grants", 0), "grant"),
              count(summary.get("services", 0), "service")]
     bad = [f"{name} {status}" for name, status in summary.get("connectors", {}).items() if status != "ok"]
-    carried = [f"{count(sum(by.values()), 'row')} of {name} carried" for name, by in summary.get("carried", {}).items()]
+    carried = [f"kept {count(sum(by.values()), 'row')} of {name} from before"
+               for name, by in summary.get("carried", {}).items()]
     return ", ".join(words) + (f"; {', '.join([*bad, *carried])}" if bad or carried else "")
 
 
@@ -1370,9 +1371,16 @@ def prune(
     if dry_run:
         typer.echo(f"would prune {what} run {first}{note}; nothing was changed (--dry-run)")
         return
-    mb = 1e6
-    typer.echo(f"pruned {what} run {first}{note}; {path} went from {report['bytes_before'] / mb:.1f} MB to "
-               f"{report['bytes_after'] / mb:.1f} MB (freed {report['freed_bytes'] / mb:.1f} MB)")
+    typer.echo(f"pruned {what} run {first}{note}; {path} went from {_bytes_words(report['bytes_before'])} to "
+               f"{_bytes_words(report['bytes_after'])} (freed {_bytes_words(report['freed_bytes'])})")
+
+
+def _bytes_words(n: int) -> str:
+    """`812 KB`, `3.4 MB`, `1.2 GB` (powers of 1000, as `ls -h --si`)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _file_bytes(db: Path) -> int:

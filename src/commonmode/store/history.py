@@ -36,6 +36,9 @@ BATCH = 20_000
 Row = tuple[Any, ...]
 #: Whose rows the correlator's own tables are, in the counts of what a run carried.
 DERIVED = "(derived)"
+#: The connector name of the grants the correlator derives (correlate.derive.CORRELATOR; the store does not
+#: import the correlator).
+CORRELATOR = "correlator"
 
 
 def content_hash(row: Row) -> bytes:
@@ -262,13 +265,14 @@ def advance_rows(conn: sqlite3.Connection, spec: History, run_id: int, previous:
 
 def carried_whole(conn: sqlite3.Connection) -> dict[str, Counter[str]]:
     """A run that stored no inventory (it failed before correlation) carries every open row:
-    {table: {connector: rows}}; what the correlator derived (services, recovery, failover) counts under
-    DERIVED. Findings are not counted here: their lifecycle carries them (store.RunStore)."""
+    {table: {connector: rows}}; what the correlator derived (services, recovery, failover, derived grants)
+    counts under DERIVED. Findings are not counted here: their lifecycle carries them (store.RunStore)."""
     out: dict[str, Counter[str]] = {}
     for h in HISTORY.values():
         if h.name == "findings":
             continue
-        who = "connector" if "connector" in h.columns else f"'{DERIVED}'"
+        who = (f"CASE connector WHEN '{CORRELATOR}' THEN '{DERIVED}' ELSE connector END"
+               if "connector" in h.columns else f"'{DERIVED}'")
         out[h.name] = Counter(dict(conn.execute(
             f"SELECT {who}, count(*) FROM {h.table} WHERE last_run IS NULL GROUP BY 1")))  # noqa: S608 — fixed names
     return out
