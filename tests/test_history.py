@@ -137,7 +137,8 @@ def test_a_partial_connector_s_unseen_rows_are_carried_and_counted(store: RunSto
     assert carried["grants"] == len(BASE.grants) - len(lost.grants) > 0
     assert carried["credentials"] == len(BASE.credentials) - len(lost.credentials) > 0
     assert run2.summary["carried"] == {"fake": carried}
-    # the derived tables hold what this run's correlation computed: nothing of theirs is carried
+    # every service was seen (declared, or discovered again): the services, their recovery options and
+    # failover graphs are what this run's correlation computed
     assert not set(carried) & {"services", "recovery", "failover"}
     # the next complete run that does not see WHO closes it at the run before
     record(store, partial, day=2)
@@ -248,29 +249,40 @@ def test_inventory_and_diff_of_older_runs_read_their_intervals(tmp_path: Path) -
 # --- the migration of a store written by the release with schema 5 ------------------------------------------
 
 
-def _answers(store: RunStore) -> dict[str, Any]:
-    got = json.loads(json.dumps(answers(store), sort_keys=True, default=str))
-    for r in got["runs"].values():  # what says which release wrote it
+def _comparable(got: dict[str, Any]) -> dict[str, Any]:
+    """Answers as the migration must keep them. What says which release wrote them is dropped. `access` rows
+    of one resource are compared as a set: since schema 6 they come in a fixed order (identity, capability,
+    …), where the release that wrote store-v5 listed them in the order the run stored them, which a history
+    table cannot keep (a row is stored in the run it first held in)."""
+    for r in got["runs"].values():
         r["report"].pop("generator", None)
         r["report"].pop("schema_version", None)
+        r["access"] = {k: sorted(v, key=lambda row: json.dumps(row, sort_keys=True)) for k, v in r["access"].items()}
     return got
+
+
+def _answers(store: RunStore, *, exact: bool = False) -> dict[str, Any]:
+    got = json.loads(json.dumps(answers(store), sort_keys=True, default=str))
+    if exact:
+        return got
+    return _comparable(got)
 
 
 def test_a_schema_5_store_migrates_in_place_and_every_query_answers_as_before(tmp_path: Path) -> None:
     db = tmp_path / "cm.db"
     shutil.copy(DATA / "store-v5.db", db)
-    want = json.loads(gzip.decompress((DATA / "store-v5-answers.json.gz").read_bytes()))
-    for r in want["runs"].values():
-        r["report"].pop("generator", None)
-        r["report"].pop("schema_version", None)
+    want = _comparable(json.loads(gzip.decompress((DATA / "store-v5-answers.json.gz").read_bytes())))
     old = RunStore.open(db)  # read as it is (read commands never migrate): the same answers
     assert not old.intervals and _answers(old) == want
+    exactly = _answers(old, exact=True)
     copies = {t: old.rows(f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in HISTORY}  # noqa: S608 — constants
     old.close()
     store = RunStore.open(db, create=True)  # what scan does: migrate
     assert store.intervals
     assert store.rows("SELECT value FROM meta WHERE key = 'schema_version'")[0][0] == str(SCHEMA_VERSION)
     assert _answers(store) == want
+    # and this release's answers, row order and all, are the same before and after the migration
+    assert _answers(store, exact=True) == exactly
     names = {r[0] for r in store.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert not {n for n in names if n.endswith("_legacy")} and not names & set(HISTORY)
     stored = {t: len(history(store, t)) for t in HISTORY}
@@ -489,7 +501,8 @@ def _estate(rng: random.Random) -> Inventory:
     """A random estate from a small pool, over two connectors, so that runs share, change and lose rows."""
     from commonmode.model import Identity
 
-    identities = [Identity(id=f"id{n}", provider="aws", kind="iam-role", name=f"n{n}", connector=f"c{n % 2}",
+    identities = [Identity(id=f"id{n}", provider="aws", kind="iam-role", name=f"n{n}",
+                           connector=f"c{rng.randrange(2)}" if rng.random() < 0.2 else f"c{n % 2}",
                            owner=rng.choice([None, "team-a", "team-b"])) for n in range(12) if rng.random() < 0.8]
     grants = [Grant(identity_id=f"id{rng.randrange(12)}", capability=rng.choice(list(Capability)),
                     resource_id=f"r{rng.randrange(4)}", via=(rng.choice(["p1", "p2"]),),
@@ -520,11 +533,13 @@ def test_the_store_follows_a_model_of_intervals_over_random_runs(store: RunStore
     before: dict[str, Multiset[tuple[Any, ...]]] = {"identities": Multiset(), "grants": Multiset()}
     for day in range(40):
         roll = rng.random()
-        status = RunStatus.FAILED if roll < 0.1 else RunStatus.PARTIAL if roll < 0.35 else RunStatus.OK
+        status = RunStatus.FAILED if roll < 0.1 else RunStatus.PARTIAL if roll < 0.45 else RunStatus.OK
         partial = {f"c{rng.randrange(2)}"} if status is RunStatus.PARTIAL else {"c0", "c1"}
+        # in a partial run, the connector that did not complete was partial or failed outright
+        bad = RunStatus.FAILED if status is RunStatus.FAILED or rng.random() < 0.3 else RunStatus.PARTIAL
         inv = _estate(rng)
         results = [ConnectorResult(connector=c, provider="aws", connector_type="aws",
-                                   status=status if c in partial else RunStatus.OK,
+                                   status=bad if c in partial and status is not RunStatus.OK else RunStatus.OK,
                                    gaps=(f"{c}: listing timed out",) if c in partial and status is not RunStatus.OK
                                    else ()) for c in ("c0", "c1")]
         started = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
@@ -548,6 +563,11 @@ def test_the_store_follows_a_model_of_intervals_over_random_runs(store: RunStore
                 assert got == rows, (day, run_id, table, got - rows, rows - got)
     statuses = Multiset(r.status for r in store.runs())
     assert statuses[RunStatus.PARTIAL] and statuses[RunStatus.FAILED] and statuses[RunStatus.OK]
+    failed_alone = store.rows("SELECT count(*) FROM connector_runs c JOIN runs r ON r.id = c.run_id "
+                              "WHERE c.status = 'failed' AND r.status = 'partial'")[0][0]
+    moved = store.rows("SELECT count(*) FROM (SELECT id FROM identities_history GROUP BY id "
+                       "HAVING count(DISTINCT connector) > 1)")[0][0]
+    assert failed_alone and moved  # a connector failed while the run correlated; ids moved between connectors
 
 
 # --- inventory's filters, asked in SQL ------------------------------------------------------------------------
@@ -589,3 +609,99 @@ def test_the_store_names_derived_grants_as_the_correlator_does() -> None:
     from commonmode.store.history import CORRELATOR as named
 
     assert named == CORRELATOR
+
+
+def test_a_hand_edit_of_open_rows_is_compared_again_next_run(store: RunStore) -> None:
+    record(store, BASE)
+    one = store.rows("SELECT history_id FROM grants_history WHERE connector = 'fake' LIMIT 1")[0][0]
+    store.conn.execute("DELETE FROM grants_history WHERE history_id = ?", (one,))
+    store.conn.execute("DELETE FROM failover_history")
+    store.conn.execute("UPDATE identities_history SET owner = 'edited' WHERE id = ?", (WHO,))
+    record(store, BASE, day=1)  # the same estate: what the edit took away is stored again
+    assert len(view(store, "grants", 2)) == len(correlate(BASE, declared_services=declared_services(),
+                                                          now=NOW).inventory.grants)
+    assert len(view(store, "failover", 2)) == len(view(store, "services", 2)) > 0
+    assert [r["owner"] for r in view(store, "identities", 2) if r["id"] == WHO] == [WHO_OWNER]
+
+
+def test_a_grant_whose_via_is_a_list_is_stored_as_the_tuple_is(store: RunStore) -> None:
+    g = BASE.grants[0]
+    listed = Grant(identity_id=g.identity_id, capability=g.capability, resource_id=g.resource_id,
+                   via=list(g.via), connector=g.connector)  # type: ignore[arg-type]  # as a plugin might
+    assert listed == g
+    record(store, BASE)
+    record(store, dataclasses.replace(BASE, grants=(listed, *BASE.grants[1:])), day=1)
+    assert store.latest_run().summary["history"]["grants"] == {"added": 0, "closed": 0}
+
+
+def test_access_answers_do_not_depend_on_the_order_rows_were_stored_in(tmp_path: Path) -> None:
+    zone = "arn:aws:route53:::hostedzone/ZAPI"
+    a = Grant(identity_id=WHO, capability=Capability.DNS_WRITE, resource_id=zone, via=("policy A",), connector="fake")
+    b = dataclasses.replace(a, via=("policy B",))
+    answers_of = []
+    for order in ((a, b), (b, a)):
+        s = RunStore.open(tmp_path / f"{order[0].via[0]}.db", create=True)
+        record(s, dataclasses.replace(BASE, grants=(*BASE.grants, *order)))
+        answers_of.append(queries.access(s, s.latest_run(), zone))
+        s.close()
+    assert answers_of[0] == answers_of[1]
+    assert [r["chain"][0] for r in answers_of[0] if r["identity"] == WHO and r["capability"] == "dns.write"] == [
+        f"{WHO} has dns.write on {zone} (policy A)"]
+
+
+def test_prune_dry_run_on_an_older_store_changes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from commonmode.cli import app
+
+    db = tmp_path / "cm.db"
+    shutil.copy(DATA / "store-v5.db", db)
+    before = db.read_bytes()
+    out = CliRunner().invoke(app, ["prune", "--db", str(db), "--keep-runs", "2", "--format", "json", "--dry-run"])
+    assert out.exit_code == 0, out.output
+    plan = json.loads(out.output)
+    assert plan["runs"] == [1, 2, 3, 4, 5] and plan["rows"] == {} and "migrates it first" in plan["note"]
+    assert db.read_bytes() == before
+    out = CliRunner().invoke(app, ["prune", "--db", str(db), "--keep-runs", "2", "--format", "json"])
+    assert out.exit_code == 0 and json.loads(out.output)["runs"] == [1, 2, 3, 4, 5]
+    s = RunStore.open(db)
+    assert s.intervals and [r.id for r in s.runs()] == [6, 7]
+    s.close()
+
+
+def test_prune_waits_for_a_scan_and_before_stops_at_the_first_run_after_the_date(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from commonmode.cli import app
+    from commonmode.store import ScanLock
+
+    db = tmp_path / "cm.db"
+    s = RunStore.open(db, create=True)
+    for day in (4, 0, 9):  # started on the 5th, the 1st, the 10th: clocks are not always in order
+        record(s, BASE, day=day)
+    s.close()
+    with ScanLock(db):  # a scan is storing a run
+        out = CliRunner().invoke(app, ["prune", "--db", str(db), "--keep-runs", "1"])
+    assert out.exit_code == 2 and "another scan is running" in out.output
+    # before the 3rd: run 1 started after it, so nothing before run 1 goes (run 2 stays, though older)
+    out = CliRunner().invoke(app, ["prune", "--db", str(db), "--before", "2026-11-03", "--format", "json"])
+    assert out.exit_code == 0 and json.loads(out.output)["runs"] == []
+    out = CliRunner().invoke(app, ["prune", "--db", str(db), "--before", "2026-11-06", "--format", "json"])
+    assert out.exit_code == 0 and json.loads(out.output)["runs"] == [1, 2]
+
+
+def test_a_service_a_partial_connector_missed_is_carried_with_its_recovery_and_failover(store: RunStore) -> None:
+    api = [x for x in BASE.services if x.source == "fake"]
+    assert [x.name for x in api] == ["api"]  # discovered by the connector, not declared
+    record(store, BASE)
+    missed = dataclasses.replace(BASE, services=())
+    run2 = record(store, missed, RunStatus.PARTIAL, day=1)
+    for table in ("services", "recovery", "failover"):
+        one = [r for r in view(store, table, 1) if r.get("name", r.get("service")) == "api"]
+        two = [r for r in view(store, table, 2) if r.get("name", r.get("service")) == "api"]
+        assert one and [{**r, "run_id": 0} for r in two] == [{**r, "run_id": 0} for r in one], table
+        assert run2.summary["carried"]["fake"][table] == len(one), table
+    run3 = record(store, missed, day=2)  # complete: the connector no longer reports it
+    assert not [r for r in view(store, "services", 3) if r["name"] == "api"]
+    assert not [r for r in view(store, "recovery", 3) if r["service"] == "api"]
+    assert "carried" not in run3.summary

@@ -10,6 +10,7 @@ line by line with click's `\\b` marker (click docs, "Documenting Scripts": preve
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
@@ -756,7 +757,7 @@ def inventory(
             _known("--connector", "connector", connector, queries.inventory_values(store, r, "connector"),
                    f" in run {r.id}")
         rows = queries.inventory(store, r, kind=kind, connector=connector, can=can, identity=identity)
-        if identity is not None and not rows:
+        if identity is not None and not rows and identity not in queries.identity_ids(store, r):
             raise UsageError(f"--id {identity}: no identity with this id in run {r.id}; "
                              + queries.did_you_mean(identity, queries.identity_ids(store, r), show_known=False))
     finally:
@@ -1290,7 +1291,9 @@ def runs(config: ConfigOpt = None, db: DbOpt = None, fmt: ListFormatOpt = "table
 
 
 def _prune_from(runs: Sequence[RunInfo], keep_runs: int | None, before: str | None) -> tuple[int | None, str]:
-    """The first run `prune` keeps (None: nothing to prune) and a note for the user."""
+    """The first run `prune` keeps (None: nothing to prune) and a note for the user. Runs go in id order, and
+    what is dropped is always every run before the first kept one: with --before, the runs up to the first
+    that started on or after DATE (a run started before it but stored after a later one stays)."""
     if (keep_runs is None) == (before is None):
         raise UsageError("prune: pass --keep-runs N or --before DATE" + (", not both" if keep_runs else ""))
     if keep_runs is not None:
@@ -1304,19 +1307,19 @@ def _prune_from(runs: Sequence[RunInfo], keep_runs: int | None, before: str | No
         raise UsageError(f"--before {before!r}: expected a date or time (2026-01-31, 2026-01-31T12:00:00+00:00)") \
             from None
     cut = cut if cut.tzinfo else cut.replace(tzinfo=UTC)
-    older = [r for r in runs if datetime.fromisoformat(r.started) < cut]
+    older = list(itertools.takewhile(lambda r: datetime.fromisoformat(r.started) < cut, runs))
+    note = ""
     if older and len(older) == len(runs):
         older = older[:-1]
         note = f"; the newest run (run {runs[-1].id}) is always kept"
-    else:
-        note = ""
     return (runs[len(older)].id if older else None), note
 
 
 @app.command(cls=_Command, short_help="Drop old runs and the history only they hold; give the space back.",
              epilog=_epilog("prune", "Rows that still held in the first kept run stay (they start there); "
                             "findings keep their first_seen_run. Takes the scan lock: it waits for no scan "
-                            "unless --wait. A store written before schema 6 is migrated first."))
+                            "unless --wait. A store written before schema 6 is migrated first (not with "
+                            "--dry-run, which changes nothing)."))
 @handles_errors
 def prune(
     keep_runs: Annotated[int | None, typer.Option(
@@ -1335,43 +1338,58 @@ def prune(
     before it, then VACUUM the file and say what that freed."""
     from commonmode.render.formats import count
     from commonmode.store import RunStore, ScanLock
+    from commonmode.store.history import Pruned, prunable
     from commonmode.store.history import prune as drop
 
     _setup(verbose, quiet)
     path, hint = _store_path(config, db)
-    store = RunStore.open(path, hint=hint)  # read-only: the checks of every read command, nothing written
-    try:
-        first, note = _prune_from(store.runs(), keep_runs, before)
-    finally:
-        store.close()
     report: dict[str, Any] = {"database": str(path), "dry_run": dry_run, "runs": [], "rows": {},
                               "bytes_before": _file_bytes(path), "bytes_after": None, "freed_bytes": None}
-    if first is not None:
+    store = RunStore.open(path, hint=hint)  # read-only: the checks of every read command, nothing written
+    try:
+        first, note = _prune_from(store.runs(), keep_runs, before)  # usage errors before any lock
+        done = Pruned(runs=[], rows={})
+        if dry_run and first is not None:
+            if store.intervals:
+                done = prunable(store.conn, first)
+            else:
+                done = Pruned(runs=[r.id for r in store.runs() if r.id < first], rows={})
+                note += (f"; {path} predates history intervals (schema 6): prune without --dry-run migrates it "
+                         "first, and history rows are counted after that")
+    finally:
+        store.close()
+    busy = False
+    if not dry_run and first is not None:
         with ScanLock(path, wait=wait), _interruptible():
             store = RunStore.open(path, create=True)
             try:
-                done = drop(store.conn, first, dry_run=dry_run)
-                if not dry_run:
+                first, note = _prune_from(store.runs(), keep_runs, before)  # again: a scan may have just ended
+                if first is not None:
+                    done = drop(store.conn, first)
                     store.conn.execute("VACUUM")
-                    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    store.conn.execute("PRAGMA busy_timeout = 2000")  # a reader keeps the WAL: do not wait a minute
+                    busy = bool(store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
             finally:
                 store.close()
-        report.update(runs=done.runs, rows=done.rows)
-        if not dry_run:
-            report["bytes_after"] = _file_bytes(path)
-            report["freed_bytes"] = report["bytes_before"] - report["bytes_after"]
+        report["bytes_after"] = _file_bytes(path)
+        report["freed_bytes"] = max(0, report["bytes_before"] - report["bytes_after"])
+        if busy:
+            note += ("; another process has the database open, so its write-ahead log keeps the space until it "
+                     "closes")
+    report.update(runs=done.runs, rows=done.rows, note=note.lstrip("; "))
     if fmt == "json":
         typer.echo(json.dumps(report, indent=2))
         return
     if not report["runs"]:
         typer.echo(f"nothing to prune in {path}{note}")
         return
-    rows = count(sum(report["rows"].values()), "history row")
-    what = f"runs {_runs_named(report['runs'])} ({count(len(report['runs']), 'run')}) and {rows} that ended before"
+    rows = f" and {count(sum(report['rows'].values()), 'history row')} that ended before run {first}" \
+        if report["rows"] else f" (run {first} is the first kept)"
+    what = f"runs {_runs_named(report['runs'])} ({count(len(report['runs']), 'run')}){rows}"
     if dry_run:
-        typer.echo(f"would prune {what} run {first}{note}; nothing was changed (--dry-run)")
+        typer.echo(f"would prune {what}{note}; nothing was changed (--dry-run)")
         return
-    typer.echo(f"pruned {what} run {first}{note}; {path} went from {_bytes_words(report['bytes_before'])} to "
+    typer.echo(f"pruned {what}{note}; {path} went from {_bytes_words(report['bytes_before'])} to "
                f"{_bytes_words(report['bytes_after'])} (freed {_bytes_words(report['freed_bytes'])})")
 
 

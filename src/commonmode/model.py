@@ -211,6 +211,8 @@ class Grant:
         if not steps or not all(isinstance(step, str) and step for step in steps):
             raise ValueError(f"grant {self.identity_id} {self.capability.value} {self.resource_id}: "
                              "via must explain it")
+        if type(steps) is not tuple:  # a list from a plugin: hashable, and the same row as the tuple
+            object.__setattr__(self, "via", tuple(steps))
         _require(self, "identity_id", "resource_id", "connector")
 
 

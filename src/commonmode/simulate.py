@@ -195,7 +195,8 @@ def standard_scenarios(store: RunStore, run: RunInfo, sim: Simulator) -> list[Sc
     for a in atoms:
         if a.startswith("vault:cluster:"):
             # a cluster's id is a UUID: the Vault connector that scanned it is the name people know
-            found = store.rows("SELECT DISTINCT connector FROM stores WHERE run_id = ? AND fault_domains LIKE ?",
+            found = store.rows("SELECT DISTINCT connector FROM stores WHERE run_id = ? AND fault_domains LIKE ? "
+                               "ORDER BY connector",
                                (run.id, f'%"{a}"%'))
             name = found[0]["connector"] if len(found) == 1 else a
             clusters.append(Scenario(name=f"{name} down", down=(a,)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from commonmode.connector import ConnectorResult
 from commonmode.errors import UsageError
 from commonmode.files import create_private
 from commonmode.model import FindingStatus, RunStatus
-from commonmode.store.history import Grouped, advance_grouped, advance_rows, carried_whole, pieces
+from commonmode.store.history import Change, Grouped, advance_grouped, advance_rows, carried_whole, pieces
 from commonmode.store.lock import ScanLock
 from commonmode.store.schema import check_store, create_schema, foreign_tables, migrate
 from commonmode.store.tables import HISTORY
@@ -212,11 +213,7 @@ class RunStore:
             if correlation is not None:
                 j = _JsonCache()
                 carry = frozenset(r.connector for r in results if r.status is not RunStatus.OK)
-                before = previous.id if previous else None
-                changes = {name: advance_grouped(c, HISTORY[name], run_id, before, rows.pieces, rows.rows_of, carry)
-                           if isinstance(rows, Grouped) else advance_rows(c, HISTORY[name], run_id, before, list(rows),
-                                                                          carry)
-                           for name, rows in inventory_rows(correlation, j)}
+                changes = self._advance_inventory(run_id, previous.id if previous else None, correlation, j, carry)
                 carried = {name: ch.carried for name, ch in changes.items()}
                 counts = self._insert_findings(run_id, previous, correlation, results, j)
                 counts.update(
@@ -250,6 +247,27 @@ class RunStore:
         info = self.run(run_id)
         assert info is not None
         return info
+
+    def _advance_inventory(self, run_id: int, before: int | None, corr: Any, j: _JsonCache,
+                           carry: frozenset[str]) -> dict[str, Change]:
+        """Each inventory table advanced by what the correlation holds. A table's rows of a connector in
+        `carry` that the run did not see are carried; so are the services such a connector discovered, with
+        their recovery options and failover graphs (counted as that connector's)."""
+        changes: dict[str, Change] = {}
+        services: dict[str, str] = {}  # a carried service → the connector that discovered it
+        for name, rows in inventory_rows(corr, j):
+            spec = HISTORY[name]
+            keep = frozenset(services) if spec.carried_by == "service" else carry
+            if isinstance(rows, Grouped):
+                change = advance_grouped(self.conn, spec, run_id, before, rows.pieces, rows.rows_of, keep)
+            else:
+                change = advance_rows(self.conn, spec, run_id, before, list(rows), keep)
+            if name == "services":
+                services = {key[0]: who for key, who in change.carried_keys.items()}
+            elif spec.carried_by == "service":
+                change.carried = Counter(services[s] for s, n in change.carried.items() for _ in range(n))
+            changes[name] = change
+        return changes
 
     def _active_findings(self, run: RunInfo | None) -> dict[str, sqlite3.Row]:
         if run is None:

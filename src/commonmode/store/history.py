@@ -60,6 +60,8 @@ class Change:
     closed: int = 0
     #: connector: rows it had that the run kept open since the connector failed or was partial
     carried: Counter[str] = field(default_factory=Counter)
+    #: the key of each carried row (a keyed table's), with whose it was (its `carried_by` value)
+    carried_keys: dict[Row, str] = field(default_factory=dict)
 
 
 def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
@@ -121,7 +123,7 @@ class Intervals:
         self.conn.executemany(self._insert, batch)
         change.added += len(batch)
         gone = [(h, hid) for h, hid in self.open.items() if h not in seen]
-        if gone and carry and "connector" in self.spec.columns:
+        if gone and carry and self.spec.carried_by:
             gone = self._without_carried(gone, keys, carry, change)
         if gone:
             if previous is None:
@@ -148,9 +150,11 @@ class Intervals:
 
     def _without_carried(self, gone: list[tuple[bytes, int]], keys: dict[Row, Row], carry: frozenset[str],
                          change: Change) -> list[tuple[bytes, int]]:
-        """`gone` less the rows a failed or partial connector had, which stay open, unless the run saw another
-        row under the same key (that connector saw the row change, so its old version ends)."""
-        wanted = ", ".join(["history_id", "connector", self.spec.group or "NULL", *self.spec.key])
+        """`gone` less the rows a failed or partial connector had (their `carried_by` column is in `carry`),
+        which stay open, unless the run saw another row under the same key (that connector saw the row change,
+        so its old version ends)."""
+        assert self.spec.carried_by is not None
+        wanted = ", ".join(["history_id", self.spec.carried_by, self.spec.group or "NULL", *self.spec.key])
         kept: set[int] = set()
         ids = [hid for _, hid in gone]
         for part in _chunks(ids):
@@ -160,6 +164,8 @@ class Intervals:
                 if connector in carry and (not self._key or tuple(key) not in keys):
                     kept.add(hid)
                     change.carried[connector] += 1
+                    if self._key:
+                        change.carried_keys[tuple(key)] = connector
                     self.carried_groups.add(group)
         return [(h, hid) for h, hid in gone if hid not in kept]
 
@@ -178,6 +184,19 @@ def create_history(conn: sqlite3.Connection, h: History) -> None:
     if h.group:  # advance_grouped's digests: not history, a note of each group's open rows
         conn.execute("CREATE TABLE IF NOT EXISTS history_digests (tbl TEXT NOT NULL, grp TEXT NOT NULL, digest BLOB "
                      "NOT NULL, PRIMARY KEY (tbl, grp))")
+        # An open row deleted, closed or changed by anything marks its group, so that the next run compares
+        # it row by row (commonmode's own closing then writes the group's digest again); a row whose content
+        # was changed by hand also loses its hash (a text, unlike any hash), so that it ends and what the
+        # next run sees is stored again. (A row inserted by hand is not noticed.)
+        mark = (f"UPDATE history_digests SET digest = x'' WHERE tbl = '{h.name}' "  # noqa: S608 — fixed names
+                f"AND grp IN (OLD.{h.group}, NEW.{h.group})")
+        reset = f"UPDATE {h.table} SET hash = 'edited ' || NEW.history_id WHERE history_id = NEW.history_id"  # noqa: S608
+        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_deleted AFTER DELETE ON {h.table} "
+                     f"WHEN OLD.last_run IS NULL BEGIN {mark.replace(', NEW.' + h.group, '')}; END")
+        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_closed AFTER UPDATE OF last_run ON {h.table} "
+                     f"WHEN OLD.last_run IS NULL BEGIN {mark}; END")
+        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_changed AFTER UPDATE OF "
+                     f"{', '.join(h.columns)} ON {h.table} WHEN OLD.last_run IS NULL BEGIN {mark}; {reset}; END")
 
 
 @dataclass(frozen=True)
@@ -317,7 +336,15 @@ class Pruned:
     rows: dict[str, int]
 
 
-def prune(conn: sqlite3.Connection, first_kept: int, *, dry_run: bool = False) -> Pruned:
+def prunable(conn: sqlite3.Connection, first_kept: int) -> Pruned:
+    """What `prune(conn, first_kept)` would remove, read only."""
+    runs = [r[0] for r in conn.execute("SELECT id FROM runs WHERE id < ? ORDER BY id", (first_kept,))]
+    rows = {h.name: conn.execute(f"SELECT count(*) FROM {h.table} WHERE last_run < ?",  # noqa: S608 — fixed names
+                                 (first_kept,)).fetchone()[0] for h in HISTORY.values()}
+    return Pruned(runs=runs, rows=rows)
+
+
+def prune(conn: sqlite3.Connection, first_kept: int) -> Pruned:
     """Drop every run before `first_kept`, with its connector statuses and the history rows that ended before
     it; rows that held across it start at it. One transaction; VACUUM is the caller's."""
     runs = [r[0] for r in conn.execute("SELECT id FROM runs WHERE id < ? ORDER BY id", (first_kept,))]
@@ -325,18 +352,13 @@ def prune(conn: sqlite3.Connection, first_kept: int, *, dry_run: bool = False) -
     conn.execute("BEGIN IMMEDIATE")
     try:
         for h in HISTORY.values():
-            if dry_run:
-                rows[h.name] = conn.execute(f"SELECT count(*) FROM {h.table} WHERE last_run < ?",  # noqa: S608 — fixed names
-                                            (first_kept,)).fetchone()[0]
-                continue
             rows[h.name] = conn.execute(f"DELETE FROM {h.table} WHERE last_run < ?",  # noqa: S608 — fixed names
                                         (first_kept,)).rowcount
             conn.execute(f"UPDATE {h.table} SET first_run = ? WHERE first_run < ?",  # noqa: S608 — fixed names
                          (first_kept, first_kept))
-        if not dry_run:
-            conn.execute("DELETE FROM connector_runs WHERE run_id < ?", (first_kept,))
-            conn.execute("DELETE FROM runs WHERE id < ?", (first_kept,))
-        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+        conn.execute("DELETE FROM connector_runs WHERE run_id < ?", (first_kept,))
+        conn.execute("DELETE FROM runs WHERE id < ?", (first_kept,))
+        conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise

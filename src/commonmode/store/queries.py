@@ -13,6 +13,13 @@ from commonmode.model import STEERING, Severity
 from commonmode.store import RunInfo, RunStore
 
 _STEERING = tuple(c.value for c in STEERING)
+#: Total orders on grants, so that answers never depend on the order rows are stored in (a history table
+#: keeps a row from the run it first held in, not in each run's order). `access` keeps one row per identity
+#: that acts as a holder, from the holder's first grant: what a connector saw comes before what the
+#: correlator derived from it (its `cert.issue` grants, under its name, derive.CORRELATOR), as the
+#: correlator lists them; `inventory` lists by resource and capability.
+_TIES = "connector = 'correlator', capability, conditional, via, connector"
+_INVENTORY_ORDER = "identity_id, resource_id, capability, conditional, via, connector"
 
 
 def did_you_mean(name: str, known: Iterable[str], *, what: str = "known", show_known: bool = True) -> str:
@@ -85,10 +92,10 @@ def inventory(store: RunStore, run: RunInfo, *, kind: str | None = None, connect
     people = store.rows(f"SELECT * FROM identities WHERE {' AND '.join(where)} ORDER BY id", params)  # noqa: S608 — fixed clauses, values bound
     whole = len(where) == 1
     ids = [i["id"] for i in people]
-    grants = (store.rows("SELECT * FROM grants WHERE run_id = ? ORDER BY identity_id, resource_id, capability",
+    grants = (store.rows(f"SELECT * FROM grants WHERE run_id = ? ORDER BY {_INVENTORY_ORDER}",  # noqa: S608 — a fixed clause
                          [run.id]) if whole else
               sorted(_for_ids(store, run, "grants", "identity_id", ids),
-                     key=lambda g: (g["identity_id"], g["resource_id"], g["capability"])))
+                     key=lambda g: tuple(g[c] for c in _INVENTORY_ORDER.split(", "))))
     targets = None if whole else sorted({g["resource_id"] for g in grants})
     kinds = {r["id"]: r["kind"] for r in (
         store.rows("SELECT id, kind FROM resources WHERE run_id = ?", [run.id]) if targets is None
@@ -187,8 +194,8 @@ def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, An
     seen: set[tuple[str, str, str]] = set()
     frontier: deque[tuple[str, str, bool, list[str], str]] = deque()
     for target, context in targets.items():
-        for g in store.rows("SELECT * FROM grants WHERE run_id = ? AND resource_id = ? ORDER BY identity_id",
-                            [run.id, target]):
+        for g in store.rows(f"SELECT * FROM grants WHERE run_id = ? AND resource_id = ? "  # noqa: S608 — a fixed clause
+                            f"ORDER BY identity_id, {_TIES}", [run.id, target]):
             if g["capability"] == "identity.assume" and target != resource_id:
                 continue
             chain = [f"{g['identity_id']} has {g['capability']} on {target} ({' → '.join(json.loads(g['via']))})",
@@ -203,8 +210,8 @@ def access(store: RunStore, run: RunInfo, resource_id: str) -> list[dict[str, An
     reached = {row["identity"] for row in out}
     while frontier:
         holder, cap, cond, chain, target = frontier.popleft()
-        for g in store.rows("SELECT * FROM grants WHERE run_id = ? AND resource_id = ? AND capability = "
-                            "'identity.assume'", [run.id, holder]):
+        for g in store.rows("SELECT * FROM grants WHERE run_id = ? AND resource_id = ? AND capability = "  # noqa: S608 — a fixed clause
+                            f"'identity.assume' ORDER BY identity_id, {_TIES}", [run.id, holder]):
             who = g["identity_id"]
             if who in reached:
                 continue

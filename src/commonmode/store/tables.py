@@ -39,6 +39,10 @@ class History:
     #: a column whose rows a run compares as one (history.advance_grouped): an identity's grants, a
     #: connector's identities; a group whose rows are as the last run saw them costs one digest
     group: str | None = None
+    #: the column that says whose a row is, for carrying: a row the run did not see stays open when this
+    #: value is one the run carries (a connector that failed or was partial; for a service's recovery
+    #: options and failover graph, a service that was carried); None: the run's rows are all there is
+    carried_by: str | None = None
 
     @property
     def table(self) -> str:
@@ -47,31 +51,35 @@ class History:
 
 HISTORY: dict[str, History] = {h.name: h for h in (
     History("identities", {"id": str, "provider": str, "kind": str, "name": str, "owner": str, "connector": str,
-                           "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector"),
+                           "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector",
+            carried_by="connector"),
     History("credentials", {"id": str, "identity_id": str, "kind": str, "created": str, "expires": str,
                             "last_used": str, "usage_tracked": int, "stored_in": str, "connector": str,
                             "fault_domains": str, "long_lived": int},
-            key=("id",), indexes=(("id",), ("identity_id",)), group="connector"),
+            key=("id",), indexes=(("id",), ("identity_id",)), group="connector", carried_by="connector"),
     History("stores", {"id": str, "provider": str, "kind": str, "name": str, "owner": str, "connector": str,
-                       "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector"),
+                       "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector",
+            carried_by="connector"),
     History("resources", {"id": str, "kind": str, "provider": str, "name": str, "connector": str, "parents": str,
                           "names": str, "public": int, "control_plane": str, "expires": str, "owner": str,
-                          "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector"),
+                          "tags": str, "fault_domains": str}, key=("id",), indexes=(("id",),), group="connector",
+            carried_by="connector"),
     # a grant's key is all of it; (resource_id) serves "who can do what to X" and "who can act as X"
     History("grants", {"identity_id": str, "capability": str, "resource_id": str, "conditional": int,
                        "connector": str, "via": str}, key=(), indexes=(("resource_id",), ("identity_id",)),
-            group="identity_id"),
+            group="identity_id", carried_by="connector"),
     History("services", {"name": str, "owner": str, "source": str, "primary_path": str, "backup_path": str,
-                         "missing": str}, key=("name",), indexes=(("name",),), group="source"),
+                         "missing": str}, key=("name",), indexes=(("name",),), group="source", carried_by="source"),
     # depends_on: everything the option needs, entity ids then fault-domain labels (schema 1 and 2 had only
     # this); since 3 also split, as the correlator computed them (older rows: NULL), and the acting identities.
     History("recovery", {"service": str, "identity_id": str, "independent": int, "conditional": int,
                          "target": str, "chain": str, "depends_on": str, "shared_with_primary": str,
                          "depends_on_entities": str, "depends_on_fault_domains": str, "identities": str},
-            key=("service", "identity_id"), indexes=(("service",),), group="service"),
+            key=("service", "identity_id"), indexes=(("service",),), group="service", carried_by="service"),
     # since 5: per service, what failing over needs (correlate.failover.FailoverGraph as JSON), which
     # `simulate` answers "what if X is down?" from
-    History("failover", {"service": str, "graph": str}, key=("service",), indexes=(("service",),), group="service"),
+    History("failover", {"service": str, "graph": str}, key=("service",), indexes=(("service",),), group="service",
+            carried_by="service"),
     # since 6 a history table too. A finding is stored `open` from the run it is first seen in, and the views
     # call it `new` in that run, so that its row does not change from its first run to its second; its row
     # changes when it is carried (the note says why) or resolved. (Rows migrated from schema 5 keep `new`.)
