@@ -21,7 +21,7 @@ from commonmode.connector import ConnectorResult
 from commonmode.correlate import correlate
 from commonmode.model import Capability, Grant, Inventory, RunStatus
 from commonmode.store import RunStore, queries
-from commonmode.store.history import content_hash
+from commonmode.store.history import content_hash, prune
 from commonmode.store.schema import SCHEMA_VERSION
 from commonmode.store.tables import HISTORY
 
@@ -335,7 +335,7 @@ def _seven_runs(store: RunStore) -> None:
 def test_prune_keeps_the_last_runs_and_their_answers(store: RunStore) -> None:
     _seven_runs(store)
     full = _answers(store)
-    pruned = __import__("commonmode.store.history", fromlist=["prune"]).prune(store.conn, 5)
+    pruned = prune(store.conn, 5)
     assert pruned.runs == [1, 2, 3, 4]
     assert [r.id for r in store.runs()] == [5, 6, 7]
     kept = _answers(store)

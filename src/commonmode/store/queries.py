@@ -9,16 +9,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from commonmode.errors import UsageError
-from commonmode.model import STEERING, Severity
+from commonmode.model import STEERING, Capability, Severity
 from commonmode.store import RunInfo, RunStore
 
 _STEERING = tuple(c.value for c in STEERING)
 #: Total orders on grants, so that answers never depend on the order rows are stored in (a history table
 #: keeps a row from the run it first held in, not in each run's order). `access` keeps one row per identity
-#: that acts as a holder, from the holder's first grant: what a connector saw comes before what the
-#: correlator derived from it (its `cert.issue` grants, under its name, derive.CORRELATOR), as the
-#: correlator lists them; `inventory` lists by resource and capability.
-_TIES = "connector = 'correlator', capability, conditional, via, connector"
+#: that acts as a holder, from the holder's first grant: the capabilities in the order model.Capability
+#: lists them (dns.write first; cert.issue, which the correlator derives, after what it derives from), then
+#: the chain; `inventory` lists by resource and capability.
+_TIES = ("CASE capability " + " ".join(f"WHEN '{c.value}' THEN {n}" for n, c in enumerate(Capability))
+         + " END, conditional, via, connector")
 _INVENTORY_ORDER = "identity_id, resource_id, capability, conditional, via, connector"
 
 
