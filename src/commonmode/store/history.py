@@ -188,8 +188,8 @@ def create_history(conn: sqlite3.Connection, h: History) -> None:
         # it row by row (commonmode's own closing then writes the group's digest again); a row whose content
         # was changed by hand also loses its hash (a text, unlike any hash), so that it ends and what the
         # next run sees is stored again. (A row inserted by hand is not noticed.)
-        mark = (f"UPDATE history_digests SET digest = x'' WHERE tbl = '{h.name}' "  # noqa: S608 — fixed names
-                f"AND grp IN (OLD.{h.group}, NEW.{h.group})")
+        mark = (f"UPDATE history_digests SET digest = x'' WHERE tbl = '{h.name}{WHOLE}' "  # noqa: S608 — fixed names
+                f"OR (tbl = '{h.name}' AND grp IN (OLD.{h.group}, NEW.{h.group}))")
         reset = f"UPDATE {h.table} SET hash = 'edited ' || NEW.history_id WHERE history_id = NEW.history_id"  # noqa: S608
         conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_deleted AFTER DELETE ON {h.table} "
                      f"WHEN OLD.last_run IS NULL BEGIN {mark.replace(', NEW.' + h.group, '')}; END")
@@ -237,29 +237,41 @@ def advance_grouped(conn: sqlite3.Connection, spec: History, run_id: int, previo
     b2 = _blake2b
     now = {g: b2(blob, digest_size=16).digest() for g, blob in blobs.items()}
     del blobs
+    # the whole table's digest first (every group and its digest): an unchanged table reads one row
+    everything = b2(_marshal(list(now.items()), 0), digest_size=16).digest()
+    whole = (f"{spec.name}{WHOLE}", "")
+    if conn.execute("SELECT 1 FROM history_digests WHERE tbl = ? AND grp = ? AND digest = ?",
+                    (*whole, everything)).fetchone():
+        return Change()
     stored = dict(conn.execute("SELECT grp, digest FROM history_digests WHERE tbl = ?", (spec.name,)))
     changed = {g for g, d in now.items() if stored.get(g) != d} | (stored.keys() - now.keys())
-    if not changed:
-        return Change()
-    writer = Intervals(conn, spec, changed)
-    change = writer.advance(run_id, previous, rows_of(changed), carry)
-    conn.executemany("DELETE FROM history_digests WHERE tbl = ? AND grp = ?",
-                     ((spec.name, g) for g in changed if g in stored))
-    conn.executemany("INSERT INTO history_digests (tbl, grp, digest) VALUES (?, ?, ?)",
-                     ((spec.name, g, DIRTY if g in writer.carried_groups else now[g]) for g in changed
-                      if g in now or g in writer.carried_groups))
+    change, carried = Change(), False
+    if changed:
+        writer = Intervals(conn, spec, changed)
+        change = writer.advance(run_id, previous, rows_of(changed), carry)
+        conn.executemany("DELETE FROM history_digests WHERE tbl = ? AND grp = ?",
+                         ((spec.name, g) for g in changed if g in stored))
+        conn.executemany("INSERT INTO history_digests (tbl, grp, digest) VALUES (?, ?, ?)",
+                         ((spec.name, g, DIRTY if g in writer.carried_groups else now[g]) for g in changed
+                          if g in now or g in writer.carried_groups))
+        carried = bool(writer.carried_groups)
+    # every group's digest is now what this run saw, unless some rows were carried
+    conn.execute("INSERT OR REPLACE INTO history_digests (tbl, grp, digest) VALUES (?, ?, ?)",
+                 (*whole, DIRTY if carried else everything))
     return change
 
 
 #: The digest of a group whose open rows are not what a run saw (advance_grouped): never equal to a digest.
 DIRTY = b""
+#: The `tbl` suffix of a table's whole digest (advance_grouped), under the group ''.
+WHOLE = ":all"
 
 
 def mark_dirty(conn: sqlite3.Connection, spec: History) -> None:
     """Give every group of `spec` with open rows the DIRTY digest (after rows were written row by row, as
     the migration does), so that the next run compares those groups row by row."""
     assert spec.group is not None
-    conn.execute("DELETE FROM history_digests WHERE tbl = ?", (spec.name,))
+    conn.execute("DELETE FROM history_digests WHERE tbl IN (?, ?)", (spec.name, f"{spec.name}{WHOLE}"))
     conn.execute(f"INSERT INTO history_digests (tbl, grp, digest) SELECT DISTINCT ?, {spec.group}, ? "  # noqa: S608 — fixed names
                  f"FROM {spec.table} WHERE last_run IS NULL", (spec.name, DIRTY))
 
