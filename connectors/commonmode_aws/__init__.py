@@ -38,7 +38,8 @@ class AwsConnector(KitConnector):
         policy = CallPolicy.from_settings(self.settings, attempts=aws.MAX_ATTEMPTS)
         c = self.collection(progress, aws.AwsErrors(), policy)
         session = aws.session_for(self.profile, self.region, where=self.settings.where or c.name)
-        base = aws.Clients(session, self.endpoint_url, self.region, policy=policy, calls=c.calls)
+        base = aws.Clients(session, self.endpoint_url, self.region, policy=policy, calls=c.calls,
+                           route53_rate=int(self.values["route53_requests_per_second"]))
         c.say("identifying the account")
         try:
             home = get_account_id(base.with_attempts(2))  # fewer attempts for the first call, counted with the rest
@@ -49,4 +50,5 @@ class AwsConnector(KitConnector):
         c.say("evaluating policies")
         built = build(accounts, Options.from_values(c.name, self.values))
         built.grants = dedupe(built.grants)
-        return c.finish(built, {"accounts": len(accounts), **c.call_stats()})
+        return c.finish(built, {"accounts": len(accounts), "route53_requests_per_second": base.route53_rate,
+                                **c.call_stats(), **dict(sorted(base.pace.items()))})

@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from commonmode.errors import UsageError
-from commonmode.kit import CallCounter, CallPolicy, DeadlineReached, Errors, Failure, ReadOnlyViolation
+from commonmode.kit import CallCounter, CallPolicy, DeadlineReached, Errors, Failure, ReadOnlyViolation, SlidingWindow
 
 if TYPE_CHECKING:  # the SDK's stubs (types-boto3, the test extra): one typed client per service used
     from types_boto3_acm import ACMClient
@@ -61,6 +61,23 @@ NEVER: frozenset[str] = frozenset({"GetSecretValue", "BatchGetSecretValue", "Get
 #: Attempts per call (the first included) for throttling, 5xx and connection errors.
 MAX_ATTEMPTS = 4
 
+#: Route 53 requests per account in any one second, all operations together. Route 53's quota is five
+#: requests per second per AWS account (Route 53 Developer Guide, "Quotas"; newer accounts get a token
+#: bucket, "Throttling Amazon Route 53 API requests"), and that budget is shared with external-dns,
+#: cert-manager and the failover automation itself: the scanner stays at it in every one-second window,
+#: even where a bucket would allow a burst. `route53_requests_per_second` sets it lower (or higher).
+ROUTE53_RATE = 5
+#: The window that rate is kept in, with 50 ms to spare: requests leave one window apart, and the network
+#: can bring two of them closer by the time they arrive (a fraction of a millisecond on loopback).
+ROUTE53_WINDOW = 1.05
+
+#: Error codes of a throttled request (Route 53 answers HTTP 400 with Code `Throttling` and Message
+#: `Rate exceeded`, "Throttling Amazon Route 53 API requests"; the others are those botocore's standard retry
+#: mode treats as throttling, "Retries" in the Boto3 docs).
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+                              "RequestThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
+                              "PriorRequestNotComplete", "SlowDown"})
+
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
                           "AuthorizationError", "UnrecognizedClientException", "InvalidClientTokenId"})
 
@@ -75,11 +92,28 @@ class Clients:
     region: str
     policy: CallPolicy = field(default_factory=lambda: CallPolicy(attempts=MAX_ATTEMPTS))
     calls: CallCounter = field(default_factory=CallCounter)
+    #: the account these clients are in (its pace and its throttled calls are counted under it)
+    account: str = ""
+    route53_rate: int = ROUTE53_RATE
+    #: the account's Route 53 pace (one window per account: the quota is per account)
+    route53: SlidingWindow | None = None
+    #: throttled responses and paced requests, by `throttled.<service>`, `throttled.<service>.<account>`,
+    #: `paced.route53`, `paced_ms.route53` (the connector's stats report them)
+    pace: CallCounter = field(default_factory=CallCounter)
     _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
 
-    def for_session(self, session: Any) -> Clients:
-        """A factory for another account's session: same endpoint, region, policy and call counter."""
-        return dataclasses.replace(self, session=session, _cache={})
+    def __post_init__(self) -> None:
+        if self.route53 is None:
+            self.route53 = SlidingWindow(self.route53_rate, ROUTE53_WINDOW)
+
+    def for_session(self, session: Any, account: str = "") -> Clients:
+        """A factory for another account's session: same endpoint, region, policy and counters, and that
+        account's own Route 53 pace."""
+        return dataclasses.replace(self, session=session, account=account, route53=None, _cache={})
+
+    def for_account(self, account: str) -> Clients:
+        """The same factory and pace, its counts under `account` (once the home account is known)."""
+        return dataclasses.replace(self, account=account)
 
     def with_attempts(self, attempts: int) -> Clients:
         """The same factory with fewer (or more) attempts per call, and its own clients; same counter."""
@@ -113,8 +147,28 @@ class Clients:
             c = self.session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=cfg)
             c.meta.events.register("before-call", self._guard)
             c.meta.events.register("before-send", self._deadline)
+            if service == "route53":  # per attempt, retries included: every request counts against the quota
+                c.meta.events.register("before-send", self._route53_pace)
+            c.meta.events.register("response-received", self._throttled)
             self._cache[key] = c
         return self._cache[key]
+
+    def _route53_pace(self, **_: Any) -> None:
+        assert self.route53 is not None
+        waited = self.route53.acquire()
+        if waited:
+            self.pace.add("paced.route53")
+            self.pace.add("paced_ms.route53", round(waited * 1000))
+
+    def _throttled(self, parsed_response: Any = None, response_dict: Any = None, context: Any = None,
+                   exception: Any = None, **kwargs: Any) -> None:
+        """After each attempt: count the ones the provider throttled, per service and per account."""
+        code = ((parsed_response or {}).get("Error") or {}).get("Code")
+        status = (response_dict or {}).get("status_code")
+        if code in THROTTLING_CODES or status == 429:
+            service = (kwargs.get("event_name") or "response-received.?").split(".")[1]
+            self.pace.add(f"throttled.{service}")
+            self.pace.add(f"throttled.{service}.{self.account or 'home'}")
 
     def _deadline(self, **_: Any) -> None:
         """Before each HTTP attempt, retries included ('before-send' fires per attempt): past the connector's

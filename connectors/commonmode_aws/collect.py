@@ -236,14 +236,14 @@ def collect(c: Collection, base: Clients, home: str, *, regions: Sequence[str], 
     """Every account these credentials reach: the home account, and through `assume_role` each of `accounts`
     (default: the organization's), `max_workers` at a time; SCPs and RCPs where the organization is readable."""
     org_accounts, org = read_organization(c, base)
-    targets: list[tuple[str, Clients]] = [(home, base)]
+    targets: list[tuple[str, Clients]] = [(home, base.for_account(home))]
     if assume_role:
         for acct in list(accounts or org_accounts):
             if acct == home:
                 continue
             try:
                 sess = assumed_session(base, iam_role_arn(acct, assume_role), base.region)
-                targets.append((acct, base.for_session(sess)))
+                targets.append((acct, base.for_session(sess, acct)))
             except Exception as exc:  # noqa: BLE001 — recorded as a gap; the other accounts go on
                 c.gap(f"account {acct}: cannot assume {assume_role}: {describe_error(exc)}")
 

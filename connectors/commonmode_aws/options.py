@@ -16,6 +16,9 @@ OPTIONS: dict[str, Option] = {
     "accounts": Option(type="strings", help="account ids to scan through assume_role "
                                             "[default: every account of the organization]"),
     "max_workers": Option(type="integer", help="accounts scanned in parallel", default=4, minimum=1, maximum=64),
+    "route53_requests_per_second": Option(type="integer", help="Route 53 requests per account in any one second, "
+                                          "all operations together (the quota is 5, shared with your automation)",
+                                          default=5, minimum=1, maximum=50),
     "owner_tags": Option(type="strings", help="tag keys that name an owner, first match wins",
                          default=["owner", "Owner", "team", "Team", "owner-team"]),
     "credential_tag": Option(type="string", help="secret tag naming the identity whose credential it holds",

@@ -3,7 +3,8 @@
 - `KitConnector`: the class a connector subclasses (settings, option values, a new Collection per run).
 - `Collection`: one run: `attempt` (a failure becomes a recorded gap, classified by the connector's `Errors`
   hook: absent, gap or fatal), progress, call counting, the deadline, and `finish()` → ConnectorResult.
-- `CallPolicy`: timeouts, retries with backoff and the deadline for a client; `CallCounter`.
+- `CallPolicy`: timeouts, retries with backoff and the deadline for a client; `CallCounter`; `SlidingWindow`:
+  at most N requests in any window of T seconds (a polite rate per target and API).
 - `Tri` and `Decision`: the three-valued answer of a permission engine, with its `via`.
 - `ReadOnlyViolation`, `PolicyError`; `parse_or_gap`, `parse_timestamp`, `owner_from`, `option_values`.
 - `ids`: native ids of every provider (ARNs, Azure and GCP ids, Vault paths), and the shared ids of external
@@ -22,10 +23,11 @@ from commonmode.kit.client import CallCounter, CallPolicy
 from commonmode.kit.collection import Collection, Errors, Failure
 from commonmode.kit.decision import Decision, Tri
 from commonmode.kit.errors import DeadlineReached, PolicyError, ReadOnlyViolation
+from commonmode.kit.throttle import SlidingWindow
 from commonmode.kit.values import option_values, owner_from, owner_in_description, parse_or_gap, parse_timestamp
 
 __all__ = ["CallCounter", "CallPolicy", "Collection", "DeadlineReached", "Decision", "Errors", "Failure",
            "KitConnector", "PolicyError",
-           "ReadOnlyViolation", "Tri", "ids", "option_values", "owner_from", "owner_in_description", "parse_or_gap",
-           "parse_timestamp",
+           "ReadOnlyViolation", "SlidingWindow", "Tri", "ids", "option_values", "owner_from", "owner_in_description",
+           "parse_or_gap", "parse_timestamp",
            "tables"]

@@ -60,7 +60,7 @@ class CallCounter(Counter[str]):
         super().__init__()
         self._lock = Lock()
 
-    def add(self, operation: str) -> None:
-        """Count one call of `operation`."""
+    def add(self, operation: str, n: int = 1) -> None:
+        """Count `n` (one) call of `operation`."""
         with self._lock:
-            self[operation] += 1
+            self[operation] += n

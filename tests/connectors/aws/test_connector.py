@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -187,6 +188,7 @@ class _Throttler(BaseHTTPRequestHandler):
     throttled: ClassVar[list[str]] = []
     deny: ClassVar[set[str]] = set()
     seen: ClassVar[list[str]] = []  # every operation received
+    at: ClassVar[list[tuple[float, str]]] = []  # when each request arrived, and its path
 
     def log_message(self, *args: object) -> None:
         pass
@@ -203,6 +205,7 @@ class _Throttler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         op = self._op(body)
         self.seen.append(op)
+        self.at.append((time.monotonic(), self.path))
         key = f"{op} {self.path}"
         if op in self.deny:
             payload = json.dumps({"__type": "AccessDeniedException",
@@ -271,10 +274,48 @@ def test_throttling_is_retried_and_no_page_is_lost(aws, tmp_path):
     assert any(k.startswith("GetAccountAuthorizationDetails") for k in _Throttler.throttled)
     records = [r for r in as_json(cfg, "inventory") if r["name"] == "admin"]
     assert records  # identities survived the throttled GAAD
+    stats = json.loads(__import__("sqlite3").connect(cfg.parent / "cm.db").execute(
+        "SELECT stats FROM connector_runs ORDER BY run_id DESC").fetchone()[0])
+    # every throttled answer is counted, per API and per account (this scan reaches one account)
+    assert stats["throttled.route-53"] == len(pages) and stats[f"throttled.route-53.{ACCOUNT}"] == len(pages)
+    assert stats["throttled.iam"] >= 1 and stats["throttled.secrets-manager"] >= 1
     conn = __import__("sqlite3").connect(cfg.parent / "cm.db")
     hosts = conn.execute("SELECT count(*) FROM resources WHERE id LIKE ?",
                          [f"{e.zone_a}/recordset/host%"]).fetchone()[0]
     assert hosts == 650
+
+
+def test_route53_requests_stay_within_five_in_any_second_at_the_emulator(aws, tmp_path):
+    """The polite rate, counted where it matters: at the server. 16 zones make about 20 Route 53 requests;
+    no one-second window at the proxy in front of moto may hold more than 5 of them."""
+    import boto3
+
+    seed(aws)
+    r53 = boto3.client("route53", endpoint_url=aws, region_name="us-east-1")
+    for i in range(14):
+        r53.create_hosted_zone(Name=f"paced{i}.example.org.", CallerReference=f"paced{i}")
+    _Throttler.upstream, _Throttler.throttle, _Throttler.throttled, _Throttler.deny = aws, set(), [], set()
+    _Throttler.at = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 0, result.output
+    route53 = sorted(t for t, path in _Throttler.at if path.startswith("/2013-04-01/"))
+    assert len(route53) > 15, len(route53)
+    # each request at least a second after the one five before it: at most 5 in any one-second window
+    gaps = [b - a for a, b in zip(route53, route53[5:], strict=False)]
+    assert min(gaps) >= 1.0, [round(g, 3) for g in gaps]
+    stats = json.loads(__import__("sqlite3").connect(cfg.parent / "cm.db").execute(
+        "SELECT stats FROM connector_runs ORDER BY run_id DESC").fetchone()[0])
+    assert stats["route53_requests_per_second"] == 5 and stats["paced.route53"] > 0
+    assert stats["paced_ms.route53"] >= 1000 * (len(route53) // 5 - 1) * 0.9
+    # and what the other APIs sent was not slowed by it: IAM answered before the first paced Route 53 call
+    others = [t for t, path in _Throttler.at if not path.startswith("/2013-04-01/")]
+    assert others and min(others) < route53[5]
 
 
 def test_access_denied_makes_the_run_partial_not_clean(aws, tmp_path):
