@@ -705,3 +705,26 @@ def test_a_service_a_partial_connector_missed_is_carried_with_its_recovery_and_f
     assert not [r for r in view(store, "services", 3) if r["name"] == "api"]
     assert not [r for r in view(store, "recovery", 3) if r["service"] == "api"]
     assert "carried" not in run3.summary
+
+
+def test_scan_says_what_a_partial_connector_s_run_kept_from_before(tmp_path: Path) -> None:
+    from tests.estate import write_config
+    from typer.testing import CliRunner
+
+    from commonmode.cli import app
+
+    first = tmp_path / "one"
+    first.mkdir()
+    cfg = write_config(first, BASE, services=declared_services())
+    assert CliRunner().invoke(app, ["scan", "-c", str(cfg), "--no-progress"]).exit_code == 0
+    # the same store, the connector now partial and missing WHO
+    (first / "estate.json").unlink()
+    partial = write_config(first, without(BASE, WHO), services=declared_services(),
+                           connector_extra='gaps = ["fake: listing timed out"]')
+    out = CliRunner().invoke(app, ["scan", "-c", str(partial), "--no-progress"])
+    assert out.exit_code == 3, out.output
+    line = next(x for x in out.output.splitlines() if x.startswith("kept from the run before"))
+    creds = sum(c.identity_id == WHO for c in BASE.credentials)
+    assert creds > 1 and f"fake: {creds} credentials" in line and "1 identity" in line, line
+    runs = CliRunner().invoke(app, ["runs", "-c", str(partial), "--format", "json"])
+    assert json.loads(runs.output)[-1]["summary"]["carried"]["fake"]["identities"] == 1

@@ -528,8 +528,11 @@ def scan(
             typer.echo(f"open by severity: {sev}")
             carried = outcome.run.summary.get("carried", {})
             if carried:
+                from commonmode.render.formats import count
+
                 typer.echo("kept from the run before (connector did not complete): " + "; ".join(
-                    f"{name}: " + ", ".join(f"{n} {table}" for table, n in sorted(by.items()))
+                    f"{name}: " + ", ".join(count(n, *_ROWS_OF.get(table, (table, table)))
+                                            for table, n in sorted(by.items()))
                     for name, by in sorted(carried.items())))
             _note(f"next: commonmode findings --db {summary['database']}")
     status = outcome.run.status
@@ -1248,6 +1251,13 @@ def tickets(
 
 
 # --- runs, connectors, rules --------------------------------------------------------------------------------
+
+#: What a row of each history table is, in words (singular, plural).
+_ROWS_OF = {"identities": ("identity", "identities"), "credentials": ("credential", "credentials"),
+            "stores": ("store", "stores"), "resources": ("resource", "resources"), "grants": ("grant", "grants"),
+            "services": ("service", "services"), "recovery": ("recovery option", "recovery options"),
+            "failover": ("failover graph", "failover graphs")}
+
 
 def _findings_words(summary: Mapping[str, Any]) -> str:
     f = summary.get("findings", {})
