@@ -17,7 +17,7 @@ from commonmode.starter import PLACEHOLDER, starter_config
 
 BUILT_IN = ("aws", "vault", "declared")
 SETS = [set(c) for n in range(1, 4) for c in itertools.combinations(BUILT_IN, n)]
-SETTING = re.compile(r"^(# )?([a-z_]+) = (.+)$")
+SETTING = re.compile(r"^(# )?([A-Za-z0-9_-]+) = (.+)$")  # a TOML bare key
 TABLE = re.compile(r"^(# )?\[\[?([a-z_]+)\]\]?$")
 
 
