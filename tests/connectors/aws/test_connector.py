@@ -13,7 +13,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -146,16 +146,9 @@ def test_scan_is_read_only_and_never_touches_a_secret_value(scanned, aws):
     assert called
     # The connector's own count is every request that reached AWS: a scan through a proxy that counts what it
     # forwards reports exactly that many calls.
-    _Throttler.upstream, _Throttler.throttle, _Throttler.throttled, _Throttler.deny = aws, set(), [], set()
-    _Throttler.seen = []
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    try:
-        (cfg.parent / "proxied").mkdir()
-        proxied = write_config(cfg.parent / "proxied", f"http://127.0.0.1:{proxy.server_address[1]}")
-        assert runner.invoke(app, ["scan", "-c", str(proxied), "--no-progress"]).exit_code == 0
-    finally:
-        proxy.shutdown()
+    (cfg.parent / "proxied").mkdir()
+    proxied, result = scan_through_proxy(aws, cfg.parent / "proxied")
+    assert result.exit_code == 0
     counted = json.loads(sqlite3.connect(proxied.parent / "cm.db").execute(
         "SELECT stats FROM connector_runs ORDER BY run_id DESC").fetchone()[0])
     assert counted["api_calls"] == len(_Throttler.seen) > 0, (counted["api_calls"], len(_Throttler.seen))
@@ -249,6 +242,23 @@ class _Throttler(BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
 
+def scan_through_proxy(aws: str, tmp_path: Path, *, throttle: frozenset[str] = frozenset(),
+                       deny: frozenset[str] = frozenset(), scan_args: tuple[str, ...] = ()) -> tuple[Path, Any]:
+    """A scan of moto through the _Throttler proxy (throttling the first request of `throttle`'s operations,
+    denying `deny`'s), with what the proxy saw reset first: the config and the CLI result."""
+    _Throttler.upstream, _Throttler.throttle, _Throttler.deny = aws, set(throttle), set(deny)
+    _Throttler.throttled, _Throttler.at, _Throttler.seen = [], [], []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
+        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", *scan_args], catch_exceptions=False)
+    finally:
+        proxy.shutdown()
+        _Throttler.deny = set()
+    return cfg, result
+
+
 def test_throttling_is_retried_and_no_page_is_lost(aws, tmp_path):
     import boto3
 
@@ -258,16 +268,8 @@ def test_throttling_is_retried_and_no_page_is_lost(aws, tmp_path):
     r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": {"Name": f"host{i}.example.com.", "Type": "A", "TTL": 60,
                                                    "ResourceRecords": [{"Value": "192.0.2.1"}]}} for i in range(650)]})
-    _Throttler.upstream = aws
-    _Throttler.throttle = {"GetAccountAuthorizationDetails", "GET rrset", "ListSecrets"}
-    _Throttler.throttled = []
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    try:
-        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
-        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
-    finally:
-        proxy.shutdown()
+    cfg, result = scan_through_proxy(aws, tmp_path, throttle=frozenset({"GetAccountAuthorizationDetails", "GET rrset",
+                                                                         "ListSecrets"}))
     assert result.exit_code == 0, result.output
     pages = [k for k in _Throttler.throttled if k.startswith("GET rrset")]
     assert len(pages) >= 3, _Throttler.throttled  # zone A has 3 pages of 300 (the API maximum), each throttled once
@@ -294,15 +296,7 @@ def test_route53_requests_stay_within_five_in_any_second_at_the_emulator(aws, tm
     r53 = boto3.client("route53", endpoint_url=aws, region_name="us-east-1")
     for i in range(14):
         r53.create_hosted_zone(Name=f"paced{i}.example.org.", CallerReference=f"paced{i}")
-    _Throttler.upstream, _Throttler.throttle, _Throttler.throttled, _Throttler.deny = aws, set(), [], set()
-    _Throttler.at = []
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    try:
-        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
-        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress"], catch_exceptions=False)
-    finally:
-        proxy.shutdown()
+    cfg, result = scan_through_proxy(aws, tmp_path)
     assert result.exit_code == 0, result.output
     route53 = sorted(t for t, path in _Throttler.at if path.startswith("/2013-04-01/"))
     assert len(route53) > 15, len(route53)
@@ -320,17 +314,7 @@ def test_route53_requests_stay_within_five_in_any_second_at_the_emulator(aws, tm
 
 def test_access_denied_makes_the_run_partial_not_clean(aws, tmp_path):
     seed(aws)
-    _Throttler.upstream, _Throttler.throttle, _Throttler.throttled = aws, set(), []
-    _Throttler.deny = {"ListSecrets"}
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Throttler)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    try:
-        cfg = write_config(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}")
-        result = runner.invoke(app, ["scan", "-c", str(cfg), "--no-progress", "--format", "json"],
-                               catch_exceptions=False)
-    finally:
-        proxy.shutdown()
-        _Throttler.deny = set()
+    cfg, result = scan_through_proxy(aws, tmp_path, deny=frozenset({"ListSecrets"}), scan_args=("--format", "json"))
     assert result.exit_code == 3, result.output
     summary = json.loads(result.stdout)
     assert summary["status"] == "partial"
