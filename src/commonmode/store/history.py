@@ -102,7 +102,7 @@ class Intervals:
         keys: dict[Row, Row] = {}
         seen: set[bytes] = set()
         batch: list[Row] = []
-        opened, b2, dumps = self.open, _blake2b, _marshal
+        opened, b2, dumps = self.open, _blake2b, _marshal  # content_hash, inlined: a call per row is a cost here
         if self._key:  # one row per key, the last one given (as INSERT OR REPLACE kept up to schema 5)
             for r in rows:
                 keys[tuple(r[i] for i in self._key)] = r
@@ -154,7 +154,7 @@ class Intervals:
         which stay open, unless the run saw another row under the same key (that connector saw the row change,
         so its old version ends)."""
         assert self.spec.carried_by is not None
-        wanted = ", ".join(["history_id", self.spec.carried_by, self.spec.group or "NULL", *self.spec.key])
+        wanted = ", ".join(["history_id", self.spec.carried_by, self.spec.group, *self.spec.key])
         kept: set[int] = set()
         ids = [hid for _, hid in gone]
         for part in _chunks(ids):
@@ -181,22 +181,22 @@ def create_history(conn: sqlite3.Connection, h: History) -> None:
         db.table(h.table).create_index(list(cols), if_not_exists=True)
     for sql in view_sql(h):
         conn.execute(sql)
-    if h.group:  # advance_grouped's digests: not history, a note of each group's open rows
-        conn.execute("CREATE TABLE IF NOT EXISTS history_digests (tbl TEXT NOT NULL, grp TEXT NOT NULL, digest BLOB "
-                     "NOT NULL, PRIMARY KEY (tbl, grp))")
-        # An open row deleted, closed or changed by anything marks its group, so that the next run compares
-        # it row by row (commonmode's own closing then writes the group's digest again); a row whose content
-        # was changed by hand also loses its hash (a text, unlike any hash), so that it ends and what the
-        # next run sees is stored again. (A row inserted by hand is not noticed.)
-        mark = (f"UPDATE history_digests SET digest = x'' WHERE tbl = '{h.name}{WHOLE}' "  # noqa: S608 — fixed names
-                f"OR (tbl = '{h.name}' AND grp IN (OLD.{h.group}, NEW.{h.group}))")
-        reset = f"UPDATE {h.table} SET hash = 'edited ' || NEW.history_id WHERE history_id = NEW.history_id"  # noqa: S608
-        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_deleted AFTER DELETE ON {h.table} "
-                     f"WHEN OLD.last_run IS NULL BEGIN {mark.replace(', NEW.' + h.group, '')}; END")
-        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_closed AFTER UPDATE OF last_run ON {h.table} "
-                     f"WHEN OLD.last_run IS NULL BEGIN {mark}; END")
-        conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_changed AFTER UPDATE OF "
-                     f"{', '.join(h.columns)} ON {h.table} WHEN OLD.last_run IS NULL BEGIN {mark}; {reset}; END")
+    # advance_grouped's digests: not history, a note of each group's open rows
+    conn.execute("CREATE TABLE IF NOT EXISTS history_digests (tbl TEXT NOT NULL, grp TEXT NOT NULL, digest BLOB "
+                 "NOT NULL, PRIMARY KEY (tbl, grp))")
+    # An open row deleted, closed or changed by anything marks its group, so that the next run compares
+    # it row by row (commonmode's own closing then writes the group's digest again); a row whose content
+    # was changed by hand also loses its hash (a text, unlike any hash), so that it ends and what the
+    # next run sees is stored again. (A row inserted by hand is not noticed.)
+    mark = (f"UPDATE history_digests SET digest = x'' WHERE tbl = '{h.name}{WHOLE}' "  # noqa: S608 — fixed names
+            f"OR (tbl = '{h.name}' AND grp IN (OLD.{h.group}, NEW.{h.group}))")
+    reset = f"UPDATE {h.table} SET hash = 'edited ' || NEW.history_id WHERE history_id = NEW.history_id"  # noqa: S608
+    conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_deleted AFTER DELETE ON {h.table} "
+                 f"WHEN OLD.last_run IS NULL BEGIN {mark.replace(', NEW.' + h.group, '')}; END")
+    conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_closed AFTER UPDATE OF last_run ON {h.table} "
+                 f"WHEN OLD.last_run IS NULL BEGIN {mark}; END")
+    conn.execute(f"CREATE TRIGGER IF NOT EXISTS {h.table}_open_changed AFTER UPDATE OF "
+                 f"{', '.join(h.columns)} ON {h.table} WHEN OLD.last_run IS NULL BEGIN {mark}; {reset}; END")
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,6 @@ WHOLE = ":all"
 def mark_dirty(conn: sqlite3.Connection, spec: History) -> None:
     """Give every group of `spec` with open rows the DIRTY digest (after rows were written row by row, as
     the migration does), so that the next run compares those groups row by row."""
-    assert spec.group is not None
     conn.execute("DELETE FROM history_digests WHERE tbl IN (?, ?)", (spec.name, f"{spec.name}{WHOLE}"))
     conn.execute(f"INSERT INTO history_digests (tbl, grp, digest) SELECT DISTINCT ?, {spec.group}, ? "  # noqa: S608 — fixed names
                  f"FROM {spec.table} WHERE last_run IS NULL", (spec.name, DIRTY))
@@ -278,11 +277,8 @@ def mark_dirty(conn: sqlite3.Connection, spec: History) -> None:
 
 def advance_rows(conn: sqlite3.Connection, spec: History, run_id: int, previous: int | None, rows: Sequence[Row],
                  carry: frozenset[str]) -> Change:
-    """Advance one table by the rows a run saw: by groups (advance_grouped) when the table has a group
-    column, else row by row. A keyed table's rows are first made one per key (the last given), so that a key
-    is in one group only."""
-    if spec.group is None:
-        return Intervals(conn, spec).advance(run_id, previous, rows, carry)
+    """Advance one table by the rows a run saw, by groups (advance_grouped). A keyed table's rows are first
+    made one per key (the last given), so that a key is in one group only."""
     if spec.key:
         at_key = [list(spec.columns).index(k) for k in spec.key]
         by_key = {tuple(r[i] for i in at_key): r for r in rows}
@@ -332,8 +328,7 @@ def collapse_legacy(conn: sqlite3.Connection) -> None:
             writer.advance(run_id, previous, (tuple(r) for r in rows), frozenset())
             previous = run_id
         conn.execute(f"DROP TABLE {legacy}")
-        if h.group:
-            mark_dirty(conn, h)
+        mark_dirty(conn, h)
     have = {r[1] for r in conn.execute("PRAGMA table_info(connector_runs)")}
     if "carried" not in have:
         conn.execute("ALTER TABLE connector_runs ADD COLUMN carried TEXT")

@@ -5,7 +5,7 @@ Shared by `schema` (which creates and migrates them) and `history` (which writes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 RUN_FK = [("run_id", "runs", "id")]
@@ -38,7 +38,7 @@ class History:
     derived: tuple[tuple[str, str], ...] = ()
     #: a column whose rows a run compares as one (history.advance_grouped): an identity's grants, a
     #: connector's identities; a group whose rows are as the last run saw them costs one digest
-    group: str | None = None
+    group: str = field(kw_only=True)
     #: the column that says whose a row is, for carrying: a row the run did not see stays open when this
     #: value is one the run carries (a connector that failed or was partial; for a service's recovery
     #: options and failover graph, a service that was carried); None: the run's rows are all there is
